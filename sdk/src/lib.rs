@@ -1,0 +1,30 @@
+//! # tally-sdk — the pure core of Tally
+//!
+//! Everything that decides whether a piece of Tally data is valid lives here, so that a node,
+//! the `tally` CLI and an outside auditor reach the same verdict with the same code:
+//! canonical encoding ([`codec`]), domain-separated hashing ([`hash`]) and signing ([`crypto`]),
+//! the entry typestates ([`entry`]), the GS1 EPCIS event model ([`epcis`], [`event`]), GS1 keys
+//! ([`gs1`]), the consortium definition ([`genesis`]), validation rules ([`verify`]), Merkle
+//! trees ([`merkle`]), selective disclosure ([`disclosure`]), checkpoints ([`checkpoint`]) and
+//! fork proofs ([`fork`]).
+//!
+//! The crate does no IO beyond reading the OS random number generator: no async runtime, no
+//! database, no network.
+
+pub mod checkpoint;
+pub mod codec;
+pub mod crypto;
+pub mod disclosure;
+pub mod domain;
+pub mod entry;
+pub mod epcis;
+pub mod event;
+pub mod fork;
+pub mod genesis;
+pub mod gs1;
+pub mod hash;
+pub mod ids;
+pub mod keyfile;
+pub mod merkle;
+pub mod time;
+pub mod verify;
