@@ -183,7 +183,9 @@ impl<'de> Deserialize<'de> for CanonicalJson {
                 serde_json::from_str(&text).map_err(serde::de::Error::custom)?;
             let canonical = Self::from_value(&value).map_err(serde::de::Error::custom)?;
             if canonical.0 != text {
-                return Err(serde::de::Error::custom("embedded JSON is not in canonical form"));
+                return Err(serde::de::Error::custom(
+                    "embedded JSON is not in canonical form",
+                ));
             }
             Ok(canonical)
         }
@@ -207,7 +209,10 @@ mod tests {
         let bytes = encode("t", "{ \"a\":1}").unwrap();
         assert!(decode::<CanonicalJson>("t", &bytes, 100).is_err());
         let bytes = encode("t", "{\"a\":1}").unwrap();
-        assert_eq!(decode::<CanonicalJson>("t", &bytes, 100).unwrap().as_str(), "{\"a\":1}");
+        assert_eq!(
+            decode::<CanonicalJson>("t", &bytes, 100).unwrap().as_str(),
+            "{\"a\":1}"
+        );
     }
 
     #[test]

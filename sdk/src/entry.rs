@@ -1,1 +1,201 @@
-//! placeholder
+//! Entries: the signed, hash-chained records of a member's chain, as typestates.
+//!
+//! * [`UnsignedEntry`] — the body: network, author, sequence number, previous hash, timestamp,
+//!   references, the payload (a public EPCIS event with its C2M kind) and the private-field
+//!   commitment. Its hash ([`EntryHash`]) is the entry's identity.
+//! * [`SignedEntry`] — a body with the author's signature over its hash. Anything read from the
+//!   wire or a file is a `SignedEntry`: well-formed, but trusted for nothing.
+//! * [`VerifiedEntry`] — produced only by [`crate::verify`], after the signature, chain rule,
+//!   membership, permissions, limits and event checks all passed.
+//!
+//! The hash is `SHA-256("tally/v1/entry\0" || postcard(body))`; the signature is Ed25519 over
+//! `"tally/v1/sign/entry\0" || hash`. See `docs/formats.md`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::codec::{self, CanonicalJson, CodecError};
+use crate::crypto::{Signature, SigningKey};
+use crate::disclosure::PrivateCommitment;
+use crate::domain::signing;
+use crate::event::{EpcisEvent, EventError, EventKind, classify};
+use crate::hash::{EntryHash, NetworkId};
+use crate::ids::MemberId;
+use crate::time::Timestamp;
+
+/// The entry format this SDK writes and reads.
+pub const ENTRY_FORMAT: u16 = 1;
+
+/// What an entry records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Payload {
+    /// A supply-chain event.
+    Event {
+        /// The C2M kind, as [`classify`] derives it from the event.
+        kind: EventKind,
+        /// The EPCIS 2.0 event, canonical JSON.
+        event: CanonicalJson,
+    },
+}
+
+/// The unsigned body of an entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnsignedEntry {
+    /// Format number ([`ENTRY_FORMAT`]).
+    pub format: u16,
+    /// The consortium.
+    pub network: NetworkId,
+    /// The member whose chain this is.
+    pub author: MemberId,
+    /// Position in the author's chain, from 0.
+    pub seq: u64,
+    /// Hash of the author's entry `seq - 1`; `None` exactly when `seq` is 0.
+    pub prev: Option<EntryHash>,
+    /// The author's clock when writing.
+    pub timestamp: Timestamp,
+    /// Entries of other chains this one refers to (e.g. the hand-over a receipt acknowledges).
+    pub refs: Vec<EntryHash>,
+    /// What the entry records.
+    pub payload: Payload,
+    /// Commitment to private fields, if the entry has any.
+    pub private: Option<PrivateCommitment>,
+}
+
+/// Building an entry from an event failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EntryError {
+    /// The event is invalid.
+    #[error("invalid event: {0}")]
+    Event(#[from] EventError),
+    /// Encoding failed or the bytes are malformed.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+}
+
+impl UnsignedEntry {
+    /// Builds the body of an event entry: checks the event, derives its kind, and adds the
+    /// hand-over a receipt acknowledges to the references.
+    #[allow(clippy::too_many_arguments)]
+    pub fn event(
+        network: NetworkId,
+        author: MemberId,
+        seq: u64,
+        prev: Option<EntryHash>,
+        timestamp: Timestamp,
+        mut refs: Vec<EntryHash>,
+        event: &serde_json::Value,
+        private: Option<PrivateCommitment>,
+    ) -> Result<Self, EntryError> {
+        let parsed = EpcisEvent::from_value(event)?;
+        let kind = classify(event, &parsed)?;
+        if let EventKind::Receipt { hand_over } = &kind {
+            if !refs.contains(hand_over) {
+                refs.push(*hand_over);
+            }
+        }
+        Ok(Self {
+            format: ENTRY_FORMAT,
+            network,
+            author,
+            seq,
+            prev,
+            timestamp,
+            refs,
+            payload: Payload::Event {
+                kind,
+                event: parsed.json,
+            },
+            private,
+        })
+    }
+
+    /// The canonical encoding of the body.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, CodecError> {
+        codec::encode("entry body", self)
+    }
+
+    /// The entry hash.
+    pub fn hash(&self) -> Result<EntryHash, CodecError> {
+        Ok(EntryHash::digest(&self.to_bytes()?))
+    }
+
+    /// Signs the body. The caller is responsible for the key being the author's.
+    pub fn sign(self, key: &SigningKey) -> Result<SignedEntry, CodecError> {
+        let hash = self.hash()?;
+        let signature = key.sign(signing::ENTRY, hash.as_bytes());
+        Ok(SignedEntry {
+            body: self,
+            signature,
+        })
+    }
+}
+
+/// An entry with its author's signature, not yet verified.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedEntry {
+    /// The body.
+    pub body: UnsignedEntry,
+    /// The author's signature over the body's hash.
+    pub signature: Signature,
+}
+
+impl SignedEntry {
+    /// The canonical encoding.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, CodecError> {
+        codec::encode("signed entry", self)
+    }
+
+    /// Decodes a signed entry of at most `limit` bytes.
+    pub fn from_bytes(bytes: &[u8], limit: usize) -> Result<Self, CodecError> {
+        codec::decode("signed entry", bytes, limit)
+    }
+
+    /// The entry hash (of the body).
+    pub fn hash(&self) -> Result<EntryHash, CodecError> {
+        self.body.hash()
+    }
+}
+
+/// An entry that passed every rule of [`crate::verify`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedEntry {
+    entry: SignedEntry,
+    hash: EntryHash,
+    encoded_len: usize,
+}
+
+impl VerifiedEntry {
+    /// Only the verifier makes these.
+    pub(crate) fn new(entry: SignedEntry, hash: EntryHash, encoded_len: usize) -> Self {
+        Self {
+            entry,
+            hash,
+            encoded_len,
+        }
+    }
+
+    /// The entry hash.
+    pub fn hash(&self) -> EntryHash {
+        self.hash
+    }
+
+    /// The signed entry.
+    pub fn signed(&self) -> &SignedEntry {
+        &self.entry
+    }
+
+    /// The body.
+    pub fn body(&self) -> &UnsignedEntry {
+        &self.entry.body
+    }
+
+    /// The encoded size in bytes.
+    pub fn encoded_len(&self) -> usize {
+        self.encoded_len
+    }
+
+    /// Gives up the verified status.
+    pub fn into_signed(self) -> SignedEntry {
+        self.entry
+    }
+}

@@ -1,1 +1,740 @@
-//! placeholder
+//! The public event of an entry: a GS1 EPCIS 2.0 event, and the C2M kind Tally reads in it.
+//!
+//! The event itself is kept losslessly as RFC 8785 canonical JSON ([`CanonicalJson`]) — every
+//! standard field, sensor report, ILMD and user extension survives. [`EpcisEvent`] is a typed
+//! view of the fields Tally reasons about, parsed and checked from that JSON.
+//!
+//! On top of EPCIS, Tally knows six C2M kinds ([`EventKind`]): order, production step, quality
+//! inspection, hand-over, receipt and delivery, plus plain observations. The kind is derived
+//! from the event by [`classify`], deterministically, from CBV fields and Tally's extension
+//! fields in the namespace [`TALLY_NS`] (prefix `tally:`):
+//!
+//! | field | meaning |
+//! |---|---|
+//! | `tally:kind` | explicit kind: `order`, `production_step`, `quality_inspection`, `hand_over`, `receipt`, `delivery`, `observation` |
+//! | `tally:handOverTo` | the member id custody is offered to (makes the event a hand-over) |
+//! | `tally:receiptOf` | the entry hash of the hand-over this event acknowledges (makes it a receipt) |
+//! | `tally:promisedDate` | the promised delivery date-time of a delivery |
+//! | `tally:inspectionResult` | `pass` or `fail`, when the disposition does not say |
+//!
+//! Without `tally:kind`: a hand-over or receipt field decides; otherwise CBV `bizStep`
+//! `inspecting` is a quality inspection (passed if the disposition is `conformant`, failed if
+//! `non_conformant`); a TransformationEvent or a making bizStep (commissioning, assembling,
+//! packing, …) is a production step; anything else is an observation. An order is always
+//! explicit.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::codec::CanonicalJson;
+use crate::gs1::ProductId;
+use crate::hash::EntryHash;
+use crate::ids::MemberId;
+use crate::time::Timestamp;
+
+/// The JSON-LD namespace of Tally's EPCIS extension fields (prefix `tally:`).
+pub const TALLY_NS: &str = "https://ns.tally.dev/epcis/";
+
+/// An event is not a valid EPCIS event, or its Tally fields are inconsistent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {problem}")]
+pub struct EventError {
+    /// JSON path of the offending field, e.g. `$.eventTime`.
+    pub path: String,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+impl EventError {
+    fn new(path: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// The five EPCIS 2.0 event types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EpcisEventType {
+    /// Observations of objects.
+    ObjectEvent,
+    /// Packing objects into a container (parent) and unpacking.
+    AggregationEvent,
+    /// Inputs consumed, outputs produced.
+    TransformationEvent,
+    /// Objects associated with a business transaction.
+    TransactionEvent,
+    /// Assets associated with a parent (e.g. sensors with a vehicle).
+    AssociationEvent,
+}
+
+impl EpcisEventType {
+    /// The name as EPCIS writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ObjectEvent => "ObjectEvent",
+            Self::AggregationEvent => "AggregationEvent",
+            Self::TransformationEvent => "TransformationEvent",
+            Self::TransactionEvent => "TransactionEvent",
+            Self::AssociationEvent => "AssociationEvent",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "ObjectEvent" => Self::ObjectEvent,
+            "AggregationEvent" => Self::AggregationEvent,
+            "TransformationEvent" => Self::TransformationEvent,
+            "TransactionEvent" => Self::TransactionEvent,
+            "AssociationEvent" => Self::AssociationEvent,
+            _ => return None,
+        })
+    }
+}
+
+/// EPCIS `action`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Action {
+    /// Objects come into being or are added.
+    Add,
+    /// Objects are observed.
+    Observe,
+    /// Objects cease to exist or are removed.
+    Delete,
+}
+
+/// The names of the kinds, as role permissions in the genesis name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KindName {
+    /// A consumer's custom order.
+    Order,
+    /// A step of making the product (or a material lot).
+    ProductionStep,
+    /// A quality inspection with a pass or fail result.
+    QualityInspection,
+    /// Custody offered to another member.
+    HandOver,
+    /// A receiver's acknowledgement of a hand-over.
+    Receipt,
+    /// Delivery to the consumer, with the promised date.
+    Delivery,
+    /// Any other EPCIS event.
+    Observation,
+}
+
+impl KindName {
+    /// All kinds.
+    pub const ALL: [KindName; 7] = [
+        Self::Order,
+        Self::ProductionStep,
+        Self::QualityInspection,
+        Self::HandOver,
+        Self::Receipt,
+        Self::Delivery,
+        Self::Observation,
+    ];
+
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Order => "order",
+            Self::ProductionStep => "production_step",
+            Self::QualityInspection => "quality_inspection",
+            Self::HandOver => "hand_over",
+            Self::Receipt => "receipt",
+            Self::Delivery => "delivery",
+            Self::Observation => "observation",
+        }
+    }
+
+    /// Parses a snake_case name.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for KindName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The C2M kind of an event, with what Tally needs to reason about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A consumer's custom order; the consumer's data and spec are private fields.
+    Order,
+    /// A production step.
+    ProductionStep,
+    /// A quality inspection.
+    QualityInspection {
+        /// Whether the inspected items conformed.
+        passed: bool,
+    },
+    /// Custody offered to a member, until that member's receipt.
+    HandOver {
+        /// The receiving member.
+        to: MemberId,
+    },
+    /// Acknowledgement of a hand-over.
+    Receipt {
+        /// The hand-over entry acknowledged.
+        hand_over: EntryHash,
+    },
+    /// Delivery to the consumer; the actual date is the event time.
+    Delivery {
+        /// The promised date, when one was made.
+        promised: Option<Timestamp>,
+    },
+    /// Any other event.
+    Observation,
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::QualityInspection { passed: true } => f.write_str("quality_inspection (passed)"),
+            Self::QualityInspection { passed: false } => f.write_str("quality_inspection (failed)"),
+            Self::HandOver { to } => write!(f, "hand_over to {to}"),
+            Self::Receipt { hand_over } => write!(f, "receipt of hand-over {}", hand_over.short()),
+            Self::Delivery {
+                promised: Some(date),
+            } => write!(f, "delivery promised for {date}"),
+            other => f.write_str(other.name().as_str()),
+        }
+    }
+}
+
+impl EventKind {
+    /// The kind's name, as permissions name it.
+    pub fn name(&self) -> KindName {
+        match self {
+            Self::Order => KindName::Order,
+            Self::ProductionStep => KindName::ProductionStep,
+            Self::QualityInspection { .. } => KindName::QualityInspection,
+            Self::HandOver { .. } => KindName::HandOver,
+            Self::Receipt { .. } => KindName::Receipt,
+            Self::Delivery { .. } => KindName::Delivery,
+            Self::Observation => KindName::Observation,
+        }
+    }
+}
+
+/// A typed view of a checked EPCIS event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpcisEvent {
+    /// The event type.
+    pub event_type: EpcisEventType,
+    /// When the event happened.
+    pub event_time: Timestamp,
+    /// The local offset at the event, e.g. `+02:00`.
+    pub event_time_zone_offset: String,
+    /// The action (absent for TransformationEvent).
+    pub action: Option<Action>,
+    /// The business step: the bare CBV word (`shipping`) for CBV steps, else the full URI.
+    pub biz_step: Option<String>,
+    /// The disposition: the bare CBV word (`conformant`) for CBV values, else the full URI.
+    pub disposition: Option<String>,
+    /// The read point id.
+    pub read_point: Option<String>,
+    /// The business location id.
+    pub biz_location: Option<String>,
+    /// The GS1 keys the event is about (epcList, parentID, childEPCs, quantities, and the
+    /// inputs and outputs of a transformation), canonical and without duplicates.
+    pub products: Vec<ProductId>,
+    /// The inputs of a transformation.
+    pub inputs: Vec<ProductId>,
+    /// The outputs of a transformation.
+    pub outputs: Vec<ProductId>,
+    /// The event as JSON, canonical.
+    pub json: CanonicalJson,
+}
+
+fn field_str<'a>(obj: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>, EventError> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(EventError::new(format!("$.{key}"), "must be a string")),
+    }
+}
+
+fn id_of(obj: &Map<String, Value>, key: &str) -> Result<Option<String>, EventError> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(inner)) => match inner.get("id") {
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            _ => Err(EventError::new(format!("$.{key}.id"), "must be a string")),
+        },
+        Some(_) => Err(EventError::new(
+            format!("$.{key}"),
+            "must be an object with an id",
+        )),
+    }
+}
+
+/// Strips the CBV prefixes of a vocabulary value so all spellings of a CBV word compare equal.
+fn cbv_word(value: &str, urn_prefix: &str, web_prefix: &str, curie_prefix: &str) -> String {
+    for prefix in [urn_prefix, web_prefix, curie_prefix] {
+        if let Some(word) = value.strip_prefix(prefix) {
+            return word.to_owned();
+        }
+    }
+    value.to_owned()
+}
+
+fn normalise_biz_step(value: &str) -> String {
+    cbv_word(
+        value,
+        "urn:epcglobal:cbv:bizstep:",
+        "https://ref.gs1.org/cbv/BizStep-",
+        "cbv:BizStep-",
+    )
+}
+
+fn normalise_disposition(value: &str) -> String {
+    cbv_word(
+        value,
+        "urn:epcglobal:cbv:disp:",
+        "https://ref.gs1.org/cbv/Disp-",
+        "cbv:Disp-",
+    )
+}
+
+/// Where product identifiers are collected; `resolve: false` only checks their shape (the
+/// verifier needs the event's structure checked, not its GS1 keys resolved).
+struct Products {
+    resolve: bool,
+}
+
+fn push_product(
+    how: &Products,
+    out: &mut Vec<ProductId>,
+    value: &Value,
+    path: &str,
+) -> Result<(), EventError> {
+    let text = value
+        .as_str()
+        .ok_or_else(|| EventError::new(path, "must be a string (an EPC URI or Digital Link)"))?;
+    if !how.resolve {
+        return Ok(());
+    }
+    // EPCIS allows identifiers that are not GS1 keys (any URI); they stay in the event but are
+    // not indexed as products.
+    if let Ok(id) = ProductId::parse(text) {
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    Ok(())
+}
+
+fn collect_list(
+    how: &Products,
+    obj: &Map<String, Value>,
+    key: &str,
+    out: &mut Vec<ProductId>,
+) -> Result<(), EventError> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                push_product(how, out, item, &format!("$.{key}[{i}]"))?;
+            }
+            Ok(())
+        }
+        Some(_) => Err(EventError::new(format!("$.{key}"), "must be an array")),
+    }
+}
+
+fn collect_quantities(
+    how: &Products,
+    obj: &Map<String, Value>,
+    key: &str,
+    out: &mut Vec<ProductId>,
+) -> Result<(), EventError> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                let class = item.get("epcClass").ok_or_else(|| {
+                    EventError::new(format!("$.{key}[{i}].epcClass"), "is required")
+                })?;
+                push_product(how, out, class, &format!("$.{key}[{i}].epcClass"))?;
+            }
+            Ok(())
+        }
+        Some(_) => Err(EventError::new(format!("$.{key}"), "must be an array")),
+    }
+}
+
+fn is_offset(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() == 6
+        && (b[0] == b'+' || b[0] == b'-')
+        && b[1].is_ascii_digit()
+        && b[2].is_ascii_digit()
+        && b[3] == b':'
+        && b[4].is_ascii_digit()
+        && b[5].is_ascii_digit()
+}
+
+impl EpcisEvent {
+    /// Parses and checks an EPCIS 2.0 event given as a JSON value.
+    pub fn from_value(value: &Value) -> Result<Self, EventError> {
+        let json =
+            CanonicalJson::from_value(value).map_err(|e| EventError::new("$", e.to_string()))?;
+        Self::parse(value, json, &Products { resolve: true })
+    }
+
+    /// Parses canonical event JSON (as stored in an entry); returns the parsed value too, for
+    /// [`classify`].
+    pub fn from_canonical(json: &CanonicalJson) -> Result<(Self, Value), EventError> {
+        Self::from_canonical_with(json, &Products { resolve: true })
+    }
+
+    /// Like [`EpcisEvent::from_canonical`], but checks product identifiers only for shape and
+    /// leaves `products`, `inputs` and `outputs` empty: what verification needs, faster.
+    pub(crate) fn from_canonical_unresolved(
+        json: &CanonicalJson,
+    ) -> Result<(Self, Value), EventError> {
+        Self::from_canonical_with(json, &Products { resolve: false })
+    }
+
+    fn from_canonical_with(
+        json: &CanonicalJson,
+        how: &Products,
+    ) -> Result<(Self, Value), EventError> {
+        let value = json
+            .to_value()
+            .map_err(|e| EventError::new("$", e.to_string()))?;
+        // The text is canonical already: no need to canonicalise it again.
+        let event = Self::parse(&value, json.clone(), how)?;
+        Ok((event, value))
+    }
+
+    fn parse(value: &Value, json: CanonicalJson, how: &Products) -> Result<Self, EventError> {
+        let obj = value
+            .as_object()
+            .ok_or_else(|| EventError::new("$", "an EPCIS event must be a JSON object"))?;
+        let type_text =
+            field_str(obj, "type")?.ok_or_else(|| EventError::new("$.type", "is required"))?;
+        let event_type = EpcisEventType::parse(type_text).ok_or_else(|| {
+            EventError::new(
+                "$.type",
+                format!(
+                    "unknown event type {type_text:?}; expected ObjectEvent, AggregationEvent, \
+                     TransformationEvent, TransactionEvent or AssociationEvent"
+                ),
+            )
+        })?;
+        let time_text = field_str(obj, "eventTime")?
+            .ok_or_else(|| EventError::new("$.eventTime", "is required"))?;
+        let event_time = Timestamp::parse_rfc3339(time_text)
+            .map_err(|e| EventError::new("$.eventTime", e.to_string()))?;
+        let offset = field_str(obj, "eventTimeZoneOffset")?
+            .ok_or_else(|| EventError::new("$.eventTimeZoneOffset", "is required"))?;
+        if !is_offset(offset) {
+            return Err(EventError::new(
+                "$.eventTimeZoneOffset",
+                format!("{offset:?} is not an offset like +02:00"),
+            ));
+        }
+        let action = match field_str(obj, "action")? {
+            None => None,
+            Some("ADD") => Some(Action::Add),
+            Some("OBSERVE") => Some(Action::Observe),
+            Some("DELETE") => Some(Action::Delete),
+            Some(other) => {
+                return Err(EventError::new(
+                    "$.action",
+                    format!("{other:?} is not ADD, OBSERVE or DELETE"),
+                ));
+            }
+        };
+        if action.is_none() && event_type != EpcisEventType::TransformationEvent {
+            return Err(EventError::new(
+                "$.action",
+                format!("is required for a {}", event_type.as_str()),
+            ));
+        }
+        let mut products = Vec::new();
+        let mut inputs = Vec::new();
+        let mut outputs = Vec::new();
+        if let Some(parent) = obj.get("parentID").filter(|v| !v.is_null()) {
+            push_product(how, &mut products, parent, "$.parentID")?;
+        }
+        for key in ["epcList", "childEPCs"] {
+            collect_list(how, obj, key, &mut products)?;
+        }
+        for key in ["quantityList", "childQuantityList"] {
+            collect_quantities(how, obj, key, &mut products)?;
+        }
+        collect_list(how, obj, "inputEPCList", &mut inputs)?;
+        collect_quantities(how, obj, "inputQuantityList", &mut inputs)?;
+        collect_list(how, obj, "outputEPCList", &mut outputs)?;
+        collect_quantities(how, obj, "outputQuantityList", &mut outputs)?;
+        for id in inputs.iter().chain(&outputs) {
+            if !products.contains(id) {
+                products.push(id.clone());
+            }
+        }
+        Ok(Self {
+            event_type,
+            event_time,
+            event_time_zone_offset: offset.to_owned(),
+            action,
+            biz_step: field_str(obj, "bizStep")?.map(normalise_biz_step),
+            disposition: field_str(obj, "disposition")?.map(normalise_disposition),
+            read_point: id_of(obj, "readPoint")?,
+            biz_location: id_of(obj, "bizLocation")?,
+            products,
+            inputs,
+            outputs,
+            json,
+        })
+    }
+}
+
+const MAKING_STEPS: &[&str] = &[
+    "commissioning",
+    "assembling",
+    "packing",
+    "repackaging",
+    "repairing",
+    "encoding",
+    "installing",
+    "creating_class_instance",
+    "disassembling",
+    "unpacking",
+];
+
+fn tally_field<'a>(obj: &'a Map<String, Value>, name: &str) -> Result<Option<&'a str>, EventError> {
+    field_str(obj, &format!("tally:{name}"))
+}
+
+/// Derives the C2M kind of an event (see the module documentation for the rules).
+pub fn classify(value: &Value, event: &EpcisEvent) -> Result<EventKind, EventError> {
+    let obj = value
+        .as_object()
+        .ok_or_else(|| EventError::new("$", "an EPCIS event must be a JSON object"))?;
+    let explicit = tally_field(obj, "kind")?
+        .map(|text| {
+            KindName::parse(text).ok_or_else(|| {
+                EventError::new(
+                    "$.tally:kind",
+                    format!(
+                        "unknown kind {text:?}; expected one of order, production_step, \
+                         quality_inspection, hand_over, receipt, delivery, observation"
+                    ),
+                )
+            })
+        })
+        .transpose()?;
+    let hand_over_to = tally_field(obj, "handOverTo")?;
+    let receipt_of = tally_field(obj, "receiptOf")?;
+    let name = match explicit {
+        Some(name) => name,
+        None if hand_over_to.is_some() => KindName::HandOver,
+        None if receipt_of.is_some() => KindName::Receipt,
+        None if event.biz_step.as_deref() == Some("inspecting") => KindName::QualityInspection,
+        None if event.event_type == EpcisEventType::TransformationEvent
+            || event
+                .biz_step
+                .as_deref()
+                .is_some_and(|s| MAKING_STEPS.contains(&s)) =>
+        {
+            KindName::ProductionStep
+        }
+        None => KindName::Observation,
+    };
+    if hand_over_to.is_some() && name != KindName::HandOver {
+        return Err(EventError::new(
+            "$.tally:handOverTo",
+            format!("is only allowed on a hand_over, not on a {name}"),
+        ));
+    }
+    if receipt_of.is_some() && name != KindName::Receipt {
+        return Err(EventError::new(
+            "$.tally:receiptOf",
+            format!("is only allowed on a receipt, not on a {name}"),
+        ));
+    }
+    Ok(match name {
+        KindName::Order => EventKind::Order,
+        KindName::ProductionStep => EventKind::ProductionStep,
+        KindName::Observation => EventKind::Observation,
+        KindName::QualityInspection => {
+            let explicit = tally_field(obj, "inspectionResult")?;
+            let passed = match (explicit, event.disposition.as_deref()) {
+                (Some("pass"), _) => true,
+                (Some("fail"), _) => false,
+                (Some(other), _) => {
+                    return Err(EventError::new(
+                        "$.tally:inspectionResult",
+                        format!("{other:?} is not pass or fail"),
+                    ));
+                }
+                (None, Some("conformant")) => true,
+                (None, Some("non_conformant")) => false,
+                (None, _) => {
+                    return Err(EventError::new(
+                        "$.disposition",
+                        "a quality inspection needs disposition conformant or non_conformant, \
+                         or tally:inspectionResult pass or fail",
+                    ));
+                }
+            };
+            EventKind::QualityInspection { passed }
+        }
+        KindName::HandOver => {
+            let to = hand_over_to.ok_or_else(|| {
+                EventError::new(
+                    "$.tally:handOverTo",
+                    "a hand_over must name the receiving member",
+                )
+            })?;
+            let to = MemberId::new(to)
+                .map_err(|e| EventError::new("$.tally:handOverTo", e.to_string()))?;
+            EventKind::HandOver { to }
+        }
+        KindName::Receipt => {
+            let of = receipt_of.ok_or_else(|| {
+                EventError::new(
+                    "$.tally:receiptOf",
+                    "a receipt must name the hand-over entry it acknowledges",
+                )
+            })?;
+            let hand_over = EntryHash::from_hex(of)
+                .map_err(|e| EventError::new("$.tally:receiptOf", e.to_string()))?;
+            EventKind::Receipt { hand_over }
+        }
+        KindName::Delivery => {
+            let promised = tally_field(obj, "promisedDate")?
+                .map(Timestamp::parse_rfc3339)
+                .transpose()
+                .map_err(|e| EventError::new("$.tally:promisedDate", e.to_string()))?;
+            EventKind::Delivery { promised }
+        }
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(v: &Value) -> Result<(EpcisEvent, EventKind), EventError> {
+        let e = EpcisEvent::from_value(v)?;
+        let k = classify(v, &e)?;
+        Ok((e, k))
+    }
+
+    fn base() -> Value {
+        json!({
+            "type": "ObjectEvent",
+            "action": "OBSERVE",
+            "eventTime": "2026-05-01T10:00:00.000+02:00",
+            "eventTimeZoneOffset": "+02:00",
+            "epcList": ["urn:epc:id:sgtin:0614141.107346.2017", "https://id.gs1.org/01/10614141073464/21/2017", "urn:example:not-gs1"],
+        })
+    }
+
+    #[test]
+    fn products_are_canonical_and_deduplicated() {
+        let (e, k) = parse(&base()).unwrap();
+        assert_eq!(k, EventKind::Observation);
+        assert_eq!(e.products.len(), 1);
+        assert_eq!(
+            e.products[0].as_str(),
+            "https://id.gs1.org/01/10614141073464/21/2017"
+        );
+        assert_eq!(e.event_time.to_rfc3339(), "2026-05-01T08:00:00.000Z");
+    }
+
+    #[test]
+    fn inspection_result_comes_from_the_disposition() {
+        let mut v = base();
+        v["bizStep"] = json!("urn:epcglobal:cbv:bizstep:inspecting");
+        v["disposition"] = json!("https://ref.gs1.org/cbv/Disp-non_conformant");
+        assert_eq!(
+            parse(&v).unwrap().1,
+            EventKind::QualityInspection { passed: false }
+        );
+        v["disposition"] = json!("conformant");
+        assert_eq!(
+            parse(&v).unwrap().1,
+            EventKind::QualityInspection { passed: true }
+        );
+        v["disposition"] = json!("in_progress");
+        assert_eq!(parse(&v).unwrap_err().path, "$.disposition");
+    }
+
+    #[test]
+    fn hand_over_receipt_and_delivery_need_their_fields() {
+        let mut v = base();
+        v["tally:handOverTo"] = json!("logistics");
+        assert!(matches!(parse(&v).unwrap().1, EventKind::HandOver { .. }));
+        v["tally:handOverTo"] = json!("Not A Member");
+        assert_eq!(parse(&v).unwrap_err().path, "$.tally:handOverTo");
+        let mut v = base();
+        v["tally:kind"] = json!("receipt");
+        assert_eq!(parse(&v).unwrap_err().path, "$.tally:receiptOf");
+        v["tally:receiptOf"] = json!("00".repeat(32));
+        assert!(matches!(parse(&v).unwrap().1, EventKind::Receipt { .. }));
+        let mut v = base();
+        v["tally:kind"] = json!("delivery");
+        v["tally:promisedDate"] = json!("2026-05-03T00:00:00Z");
+        assert!(matches!(
+            parse(&v).unwrap().1,
+            EventKind::Delivery { promised: Some(_) }
+        ));
+        v["tally:kind"] = json!("teleport");
+        assert_eq!(parse(&v).unwrap_err().path, "$.tally:kind");
+    }
+
+    #[test]
+    fn malformed_events_name_the_field() {
+        for (mutate, path) in [
+            (json!({"type": "Nope"}), "$.type"),
+            (json!({"eventTime": "yesterday"}), "$.eventTime"),
+            (
+                json!({"eventTimeZoneOffset": "CET"}),
+                "$.eventTimeZoneOffset",
+            ),
+            (json!({"action": "LOOK"}), "$.action"),
+            (json!({"epcList": "x"}), "$.epcList"),
+            (json!({"epcList": [1]}), "$.epcList[0]"),
+            (json!({"readPoint": "x"}), "$.readPoint"),
+        ] {
+            let mut v = base();
+            for (k, val) in mutate.as_object().unwrap() {
+                v[k] = val.clone();
+            }
+            assert_eq!(parse(&v).unwrap_err().path, path, "{mutate}");
+        }
+        let mut v = base();
+        v.as_object_mut().unwrap().remove("action");
+        assert_eq!(parse(&v).unwrap_err().path, "$.action");
+        assert_eq!(parse(&json!([1])).unwrap_err().path, "$");
+    }
+
+    #[test]
+    fn transformations_are_production_steps_with_inputs_and_outputs() {
+        let v = json!({
+            "type": "TransformationEvent",
+            "eventTime": "2013-10-31T14:58:56.591Z",
+            "eventTimeZoneOffset": "+02:00",
+            "inputQuantityList": [{"epcClass": "urn:epc:class:lgtin:4012345.011111.4444", "quantity": 10}],
+            "outputEPCList": ["urn:epc:id:sgtin:4012345.077889.25"],
+        });
+        let (e, k) = parse(&v).unwrap();
+        assert_eq!(k, EventKind::ProductionStep);
+        assert_eq!(e.inputs.len(), 1);
+        assert_eq!(e.outputs.len(), 1);
+        assert_eq!(e.products.len(), 2);
+    }
+}

@@ -1,1 +1,733 @@
-//! placeholder
+//! The genesis: the signed document that defines a consortium.
+//!
+//! A genesis is a human-editable TOML file naming the consortium, its members (roles, Ed25519
+//! signing key, X25519 key for private data, libp2p peer id and addresses), the roles and the
+//! event kinds each may write, which roles may read which private field, the witness quorum and
+//! limits. Founding members sign it; the hash of the document is the [`NetworkId`] that every
+//! entry names.
+//!
+//! * The document's identity is its canonical binary encoding, not its text: comments,
+//!   whitespace and key order in the TOML do not change the network id; any change of content
+//!   does.
+//! * The signatures sit at the end of the same file as `[[signatures]]` tables, each a founder's
+//!   signature over the network id; they are not part of the hashed document (they sign it).
+//! * [`SignedGenesis::verify`] is the only way to a [`Genesis`]: a validated document with
+//!   enough valid founder signatures, which the rest of the SDK trusts.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::codec;
+use crate::crypto::{PublicKey, Signature, SigningKey, X25519PublicKey};
+use crate::domain::signing;
+use crate::event::KindName;
+use crate::hash::NetworkId;
+use crate::ids::{FieldName, MemberId, RoleName};
+use crate::time::Timestamp;
+
+/// The genesis format this SDK reads.
+pub const GENESIS_FORMAT: u16 = 1;
+
+/// Most members a genesis may list.
+pub const MAX_MEMBERS: usize = 1024;
+
+/// A genesis is malformed, inconsistent or not properly signed.
+#[derive(Debug, thiserror::Error)]
+pub enum GenesisError {
+    /// The file is not valid TOML or does not have the expected fields.
+    #[error("the genesis file cannot be read: {0}")]
+    Parse(String),
+    /// The format number is not one this software reads.
+    #[error(
+        "genesis format {found} is not supported (this software reads format {GENESIS_FORMAT})"
+    )]
+    Format {
+        /// The format found.
+        found: u16,
+    },
+    /// A rule of consistency is broken.
+    #[error("invalid genesis: {0}")]
+    Invalid(String),
+    /// A signature is not by a founding member.
+    #[error("the genesis is signed by {0}, which is not a founding member")]
+    NotAFounder(MemberId),
+    /// A member signed twice.
+    #[error("the genesis carries two signatures by {0}")]
+    DuplicateSignature(MemberId),
+    /// A signature does not verify: the document was changed after signing, or it is forged.
+    #[error(
+        "the signature of {0} does not match this genesis: the file was changed after it was signed, or the signature is not theirs"
+    )]
+    BadSignature(MemberId),
+    /// Fewer valid founder signatures than the threshold.
+    #[error("the genesis has {have} founder signatures but needs {need}")]
+    NotEnoughSignatures {
+        /// Valid signatures present.
+        have: usize,
+        /// Signatures required.
+        need: usize,
+    },
+    /// Encoding failed.
+    #[error(transparent)]
+    Codec(#[from] codec::CodecError),
+}
+
+fn invalid(message: impl Into<String>) -> GenesisError {
+    GenesisError::Invalid(message.into())
+}
+
+/// Limits every node enforces on every entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Largest encoded signed entry, in bytes.
+    pub max_entry_bytes: u32,
+    /// Largest canonical event JSON, in bytes.
+    pub max_event_bytes: u32,
+    /// Most references to other entries.
+    pub max_refs: u32,
+    /// Most private fields per entry.
+    pub max_private_fields: u32,
+    /// Largest private field value (canonical JSON), in bytes.
+    pub max_private_value_bytes: u32,
+    /// How far in the future an entry's timestamp may be, in milliseconds.
+    pub max_clock_skew_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_entry_bytes: 65_536,
+            max_event_bytes: 32_768,
+            max_refs: 16,
+            max_private_fields: 32,
+            max_private_value_bytes: 4_096,
+            max_clock_skew_ms: 300_000,
+        }
+    }
+}
+
+/// A role and the event kinds it may write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Role {
+    /// The role's name.
+    pub name: RoleName,
+    /// What it is for, in words.
+    pub description: String,
+    /// The event kinds a member with this role may write.
+    pub may_write: Vec<KindName>,
+}
+
+/// Which roles may read one private field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrivateFieldPolicy {
+    /// The field.
+    pub name: FieldName,
+    /// What it holds, in words.
+    pub description: String,
+    /// The roles that may read it (besides the member that captured it).
+    pub readers: Vec<RoleName>,
+}
+
+/// A member of the consortium.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Member {
+    /// The member's id, used in entries.
+    pub id: MemberId,
+    /// The organisation's name.
+    pub name: String,
+    /// The member's roles.
+    pub roles: Vec<RoleName>,
+    /// Whether the member is a founder (founders sign the genesis).
+    pub founder: bool,
+    /// The key that signs the member's entries and checkpoints.
+    pub signing_key: PublicKey,
+    /// The key private field values are encrypted to.
+    pub x25519_key: X25519PublicKey,
+    /// The libp2p peer id of the member's node.
+    pub peer_id: String,
+    /// Where the member's node listens (libp2p multiaddrs), for bootstrapping.
+    pub addresses: Vec<String>,
+}
+
+/// The genesis document: everything the founders agree on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisDocument {
+    /// Format number ([`GENESIS_FORMAT`]).
+    pub format: u16,
+    /// The consortium's name.
+    pub consortium: String,
+    /// When the genesis was drawn up.
+    pub created: Timestamp,
+    /// How many founders must sign.
+    pub founders_threshold: u32,
+    /// How many members' checkpoints make an entry witnessed.
+    pub witness_quorum: u32,
+    /// Limits on entries.
+    pub limits: Limits,
+    /// The roles.
+    pub roles: Vec<Role>,
+    /// The private fields and who may read them.
+    pub private_fields: Vec<PrivateFieldPolicy>,
+    /// The members.
+    pub members: Vec<Member>,
+}
+
+/// One founder's signature over the network id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisSignature {
+    /// The signing founder.
+    pub member: MemberId,
+    /// Its signature over the network id.
+    pub signature: Signature,
+}
+
+impl GenesisDocument {
+    /// Parses a genesis document from TOML (a `signatures` array, if present, is ignored).
+    pub fn from_toml(text: &str) -> Result<Self, GenesisError> {
+        SignedGenesis::from_toml(text).map(|s| s.document)
+    }
+
+    /// The network id: the hash of the canonical encoding of the document.
+    pub fn network_id(&self) -> Result<NetworkId, GenesisError> {
+        let bytes = codec::encode("genesis document", self)?;
+        Ok(NetworkId::digest(&bytes))
+    }
+
+    /// Checks every consistency rule that does not involve signatures.
+    pub fn validate(&self) -> Result<(), GenesisError> {
+        if self.format != GENESIS_FORMAT {
+            return Err(GenesisError::Format { found: self.format });
+        }
+        if self.consortium.trim().is_empty() {
+            return Err(invalid("the consortium needs a name"));
+        }
+        if self.members.is_empty() {
+            return Err(invalid("the genesis lists no members"));
+        }
+        if self.members.len() > MAX_MEMBERS {
+            return Err(invalid(format!("more than {MAX_MEMBERS} members")));
+        }
+        let mut roles = BTreeSet::new();
+        for role in &self.roles {
+            if !roles.insert(&role.name) {
+                return Err(invalid(format!("role {} is defined twice", role.name)));
+            }
+            let mut kinds = BTreeSet::new();
+            for kind in &role.may_write {
+                if !kinds.insert(kind) {
+                    return Err(invalid(format!("role {} lists {kind} twice", role.name)));
+                }
+            }
+        }
+        let mut fields = BTreeSet::new();
+        for field in &self.private_fields {
+            if !fields.insert(&field.name) {
+                return Err(invalid(format!(
+                    "private field {} is defined twice",
+                    field.name
+                )));
+            }
+            for reader in &field.readers {
+                if !roles.contains(reader) {
+                    return Err(invalid(format!(
+                        "private field {} names unknown role {reader} as a reader",
+                        field.name
+                    )));
+                }
+            }
+        }
+        let mut ids = BTreeSet::new();
+        let mut signing_keys = BTreeSet::new();
+        let mut x25519_keys = BTreeSet::new();
+        let mut peer_ids = BTreeSet::new();
+        for member in &self.members {
+            if !ids.insert(&member.id) {
+                return Err(invalid(format!("member {} is listed twice", member.id)));
+            }
+            if member.name.trim().is_empty() {
+                return Err(invalid(format!("member {} needs a name", member.id)));
+            }
+            if member.roles.is_empty() {
+                return Err(invalid(format!("member {} has no role", member.id)));
+            }
+            for role in &member.roles {
+                if !roles.contains(role) {
+                    return Err(invalid(format!(
+                        "member {} has unknown role {role}",
+                        member.id
+                    )));
+                }
+            }
+            if !signing_keys.insert(member.signing_key.to_bytes()) {
+                return Err(invalid(format!(
+                    "member {} uses a signing key another member already uses",
+                    member.id
+                )));
+            }
+            if !x25519_keys.insert(member.x25519_key.to_bytes()) {
+                return Err(invalid(format!(
+                    "member {} uses an X25519 key another member already uses",
+                    member.id
+                )));
+            }
+            if !is_peer_id(&member.peer_id) {
+                return Err(invalid(format!(
+                    "member {} has peer id {:?}, which is not a libp2p Ed25519 peer id (12D3KooW...)",
+                    member.id, member.peer_id
+                )));
+            }
+            if !peer_ids.insert(member.peer_id.as_str()) {
+                return Err(invalid(format!(
+                    "member {} uses a peer id another member already uses",
+                    member.id
+                )));
+            }
+            for address in &member.addresses {
+                if !address.starts_with('/') {
+                    return Err(invalid(format!(
+                        "member {} has address {address:?}, which is not a multiaddr like /ip4/127.0.0.1/tcp/7000",
+                        member.id
+                    )));
+                }
+            }
+        }
+        let founders = self.members.iter().filter(|m| m.founder).count();
+        if founders == 0 {
+            return Err(invalid("no member is marked as a founder"));
+        }
+        if self.founders_threshold == 0 || self.founders_threshold as usize > founders {
+            return Err(invalid(format!(
+                "founders_threshold is {} but must be between 1 and the {founders} founders",
+                self.founders_threshold
+            )));
+        }
+        if self.witness_quorum == 0 || self.witness_quorum as usize > self.members.len() {
+            return Err(invalid(format!(
+                "witness_quorum is {} but must be between 1 and the {} members",
+                self.witness_quorum,
+                self.members.len()
+            )));
+        }
+        let l = &self.limits;
+        if l.max_entry_bytes < 1024
+            || l.max_event_bytes == 0
+            || l.max_event_bytes >= l.max_entry_bytes
+        {
+            return Err(invalid(
+                "limits: max_entry_bytes must be at least 1024 and larger than max_event_bytes, which must be positive",
+            ));
+        }
+        if l.max_private_fields == 0 || l.max_private_value_bytes == 0 {
+            return Err(invalid(
+                "limits: max_private_fields and max_private_value_bytes must be positive",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Whether `text` is the base58 form of a libp2p Ed25519 peer id (identity multihash of the
+/// protobuf-encoded key).
+fn is_peer_id(text: &str) -> bool {
+    let Ok(bytes) = bs58::decode(text).into_vec() else {
+        return false;
+    };
+    bytes.len() == 38 && bytes[..6] == [0x00, 0x24, 0x08, 0x01, 0x12, 0x20]
+}
+
+/// A genesis document with its founders' signatures, not yet checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedGenesis {
+    /// The document.
+    pub document: GenesisDocument,
+    /// The signatures, in file order.
+    pub signatures: Vec<GenesisSignature>,
+}
+
+impl SignedGenesis {
+    /// Parses a genesis file (document plus optional `[[signatures]]`).
+    pub fn from_toml(text: &str) -> Result<Self, GenesisError> {
+        let mut table: toml::Table =
+            toml::from_str(text).map_err(|e| GenesisError::Parse(e.to_string()))?;
+        let signatures = match table.remove("signatures") {
+            None => Vec::new(),
+            Some(value) => value
+                .try_into()
+                .map_err(|e: toml::de::Error| GenesisError::Parse(format!("signatures: {e}")))?,
+        };
+        let document: GenesisDocument = table
+            .try_into()
+            .map_err(|e: toml::de::Error| GenesisError::Parse(e.to_string()))?;
+        Ok(Self {
+            document,
+            signatures,
+        })
+    }
+
+    /// The whole file as TOML: a header comment, the document, then the signatures.
+    pub fn to_toml(&self, header: &str) -> Result<String, GenesisError> {
+        let mut text = String::from(header);
+        text.push_str(
+            &toml::to_string(&self.document).map_err(|e| GenesisError::Parse(e.to_string()))?,
+        );
+        for signature in &self.signatures {
+            text.push_str(&Self::signature_toml(signature));
+        }
+        Ok(text)
+    }
+
+    /// The TOML text of one signature, to append to a genesis file.
+    pub fn signature_toml(signature: &GenesisSignature) -> String {
+        format!(
+            "\n[[signatures]]\nmember = \"{}\"\nsignature = \"{}\"\n",
+            signature.member,
+            signature.signature.to_hex()
+        )
+    }
+
+    /// Validates the document and checks the founders' signatures.
+    pub fn verify(self) -> Result<Genesis, GenesisError> {
+        self.document.validate()?;
+        let network_id = self.document.network_id()?;
+        let mut signed = BTreeSet::new();
+        for sig in &self.signatures {
+            let member = self
+                .document
+                .members
+                .iter()
+                .find(|m| m.id == sig.member && m.founder)
+                .ok_or_else(|| GenesisError::NotAFounder(sig.member.clone()))?;
+            if !signed.insert(&sig.member) {
+                return Err(GenesisError::DuplicateSignature(sig.member.clone()));
+            }
+            member
+                .signing_key
+                .verify(signing::GENESIS, network_id.as_bytes(), &sig.signature)
+                .map_err(|_| GenesisError::BadSignature(sig.member.clone()))?;
+        }
+        let need = self.document.founders_threshold as usize;
+        if signed.len() < need {
+            return Err(GenesisError::NotEnoughSignatures {
+                have: signed.len(),
+                need,
+            });
+        }
+        Genesis::new(self, network_id)
+    }
+}
+
+/// Signs a genesis document as `member`.
+pub fn sign_document(
+    document: &GenesisDocument,
+    member: &MemberId,
+    key: &SigningKey,
+) -> Result<GenesisSignature, GenesisError> {
+    let listed = document
+        .members
+        .iter()
+        .find(|m| &m.id == member)
+        .ok_or_else(|| invalid(format!("{member} is not a member of this genesis")))?;
+    if !listed.founder {
+        return Err(GenesisError::NotAFounder(member.clone()));
+    }
+    if listed.signing_key != key.public_key() {
+        return Err(invalid(format!(
+            "the key given is not the signing key the genesis lists for {member}"
+        )));
+    }
+    let network_id = document.network_id()?;
+    Ok(GenesisSignature {
+        member: member.clone(),
+        signature: key.sign(signing::GENESIS, network_id.as_bytes()),
+    })
+}
+
+/// A verified genesis: a consistent document with enough founder signatures.
+#[derive(Debug, Clone)]
+pub struct Genesis {
+    signed: SignedGenesis,
+    network_id: NetworkId,
+    members: BTreeMap<MemberId, usize>,
+    may_write: BTreeMap<RoleName, BTreeSet<KindName>>,
+    readers: BTreeMap<FieldName, BTreeSet<RoleName>>,
+}
+
+impl Genesis {
+    fn new(signed: SignedGenesis, network_id: NetworkId) -> Result<Self, GenesisError> {
+        let doc = &signed.document;
+        let members = doc
+            .members
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.id.clone(), i))
+            .collect();
+        let may_write = doc
+            .roles
+            .iter()
+            .map(|r| (r.name.clone(), r.may_write.iter().copied().collect()))
+            .collect();
+        let readers = doc
+            .private_fields
+            .iter()
+            .map(|f| (f.name.clone(), f.readers.iter().cloned().collect()))
+            .collect();
+        Ok(Self {
+            signed,
+            network_id,
+            members,
+            may_write,
+            readers,
+        })
+    }
+
+    /// Reads and verifies a signed genesis file's text.
+    pub fn from_toml(text: &str) -> Result<Self, GenesisError> {
+        SignedGenesis::from_toml(text)?.verify()
+    }
+
+    /// The network id.
+    pub fn network_id(&self) -> NetworkId {
+        self.network_id
+    }
+
+    /// The document.
+    pub fn document(&self) -> &GenesisDocument {
+        &self.signed.document
+    }
+
+    /// The founders' signatures.
+    pub fn signatures(&self) -> &[GenesisSignature] {
+        &self.signed.signatures
+    }
+
+    /// The limits.
+    pub fn limits(&self) -> &Limits {
+        &self.signed.document.limits
+    }
+
+    /// The witness quorum.
+    pub fn witness_quorum(&self) -> usize {
+        self.signed.document.witness_quorum as usize
+    }
+
+    /// All members in genesis order.
+    pub fn members(&self) -> &[Member] {
+        &self.signed.document.members
+    }
+
+    /// A member by id.
+    pub fn member(&self, id: &MemberId) -> Option<&Member> {
+        self.members
+            .get(id)
+            .and_then(|&i| self.signed.document.members.get(i))
+    }
+
+    /// The member whose node has this libp2p peer id.
+    pub fn member_by_peer_id(&self, peer_id: &str) -> Option<&Member> {
+        self.members().iter().find(|m| m.peer_id == peer_id)
+    }
+
+    /// Whether `member` may write events of `kind`.
+    pub fn may_write(&self, member: &Member, kind: KindName) -> bool {
+        member.roles.iter().any(|role| {
+            self.may_write
+                .get(role)
+                .is_some_and(|kinds| kinds.contains(&kind))
+        })
+    }
+
+    /// Whether the policy knows the private field.
+    pub fn knows_field(&self, field: &FieldName) -> bool {
+        self.readers.contains_key(field)
+    }
+
+    /// Whether `member` may read private field `field` (the field's author always may).
+    pub fn may_read(&self, member: &Member, field: &FieldName) -> bool {
+        self.readers
+            .get(field)
+            .is_some_and(|roles| member.roles.iter().any(|r| roles.contains(r)))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::crypto::X25519SecretKey;
+
+    /// A small valid consortium for tests: members `a` (founder, maker), `b` (founder, carrier),
+    /// `c` (auditor), keys from fixed seeds.
+    pub(crate) fn test_consortium() -> (Genesis, Vec<SigningKey>) {
+        let keys: Vec<SigningKey> = (1..=3u8).map(|n| SigningKey::from_seed(&[n; 32])).collect();
+        let node_keys: Vec<SigningKey> = (11..=13u8)
+            .map(|n| SigningKey::from_seed(&[n; 32]))
+            .collect();
+        let role = |name: &str, kinds: &[KindName]| Role {
+            name: RoleName::new(name).unwrap(),
+            description: name.into(),
+            may_write: kinds.to_vec(),
+        };
+        let member = |i: usize, id: &str, role: &str, founder: bool| Member {
+            id: MemberId::new(id).unwrap(),
+            name: format!("Member {id}"),
+            roles: vec![RoleName::new(role).unwrap()],
+            founder,
+            signing_key: keys[i].public_key(),
+            x25519_key: X25519SecretKey::from_hex(&hex::encode([i as u8 + 21; 32]))
+                .unwrap()
+                .public_key(),
+            peer_id: node_keys[i].public_key().to_peer_id(),
+            addresses: vec!["/ip4/127.0.0.1/tcp/7000".into()],
+        };
+        let document = GenesisDocument {
+            format: GENESIS_FORMAT,
+            consortium: "Test consortium".into(),
+            created: Timestamp(1_700_000_000_000),
+            founders_threshold: 2,
+            witness_quorum: 2,
+            limits: Limits::default(),
+            roles: vec![
+                role(
+                    "maker",
+                    &[
+                        KindName::Order,
+                        KindName::ProductionStep,
+                        KindName::QualityInspection,
+                        KindName::HandOver,
+                        KindName::Observation,
+                    ],
+                ),
+                role(
+                    "carrier",
+                    &[KindName::Receipt, KindName::Delivery, KindName::HandOver],
+                ),
+                role("auditor", &[]),
+            ],
+            private_fields: vec![PrivateFieldPolicy {
+                name: FieldName::new("consumer.address").unwrap(),
+                description: "where to deliver".into(),
+                readers: vec![RoleName::new("carrier").unwrap()],
+            }],
+            members: vec![
+                member(0, "a", "maker", true),
+                member(1, "b", "carrier", true),
+                member(2, "c", "auditor", false),
+            ],
+        };
+        let signatures = vec![
+            sign_document(&document, &MemberId::new("a").unwrap(), &keys[0]).unwrap(),
+            sign_document(&document, &MemberId::new("b").unwrap(), &keys[1]).unwrap(),
+        ];
+        let genesis = SignedGenesis {
+            document,
+            signatures,
+        }
+        .verify()
+        .expect("test consortium is valid");
+        (genesis, keys)
+    }
+
+    fn signed() -> SignedGenesis {
+        test_consortium().0.signed.clone()
+    }
+
+    fn expect_invalid(mutate: impl Fn(&mut GenesisDocument), needle: &str) {
+        let mut s = signed();
+        mutate(&mut s.document);
+        let err = s.verify().unwrap_err().to_string();
+        assert!(err.contains(needle), "{err:?} should mention {needle:?}");
+    }
+
+    #[test]
+    fn consistency_rules_are_enforced() {
+        expect_invalid(
+            |d| d.members[1].id = d.members[0].id.clone(),
+            "listed twice",
+        );
+        expect_invalid(
+            |d| d.members[1].signing_key = d.members[0].signing_key,
+            "signing key",
+        );
+        expect_invalid(
+            |d| d.members[1].x25519_key = d.members[0].x25519_key,
+            "X25519",
+        );
+        expect_invalid(
+            |d| d.members[1].peer_id = d.members[0].peer_id.clone(),
+            "peer id",
+        );
+        expect_invalid(|d| d.members[0].peer_id = "nope".into(), "peer id");
+        expect_invalid(
+            |d| d.members[0].roles = vec![RoleName::new("ghost").unwrap()],
+            "unknown role",
+        );
+        expect_invalid(|d| d.witness_quorum = 4, "witness_quorum");
+        expect_invalid(|d| d.founders_threshold = 3, "founders_threshold");
+        expect_invalid(
+            |d| {
+                d.private_fields[0]
+                    .readers
+                    .push(RoleName::new("ghost").unwrap())
+            },
+            "unknown role",
+        );
+        expect_invalid(|d| d.roles.push(d.roles[0].clone()), "defined twice");
+        expect_invalid(|d| d.format = 2, "format 2");
+        expect_invalid(|d| d.members.clear(), "no members");
+    }
+
+    #[test]
+    fn tampering_and_missing_signatures_are_detected() {
+        let mut s = signed();
+        s.document.consortium.push('!');
+        assert!(matches!(s.verify(), Err(GenesisError::BadSignature(_))));
+        let mut s = signed();
+        s.signatures.pop();
+        assert!(matches!(
+            s.verify(),
+            Err(GenesisError::NotEnoughSignatures { have: 1, need: 2 })
+        ));
+        let mut s = signed();
+        s.signatures.push(s.signatures[0].clone());
+        assert!(matches!(
+            s.verify(),
+            Err(GenesisError::DuplicateSignature(_))
+        ));
+        let mut s = signed();
+        s.signatures[0].member = MemberId::new("c").unwrap();
+        assert!(matches!(s.verify(), Err(GenesisError::NotAFounder(_))));
+    }
+
+    #[test]
+    fn toml_round_trip_keeps_the_network_id() {
+        let s = signed();
+        let mut text = toml::to_string(&s.document).unwrap();
+        for sig in &s.signatures {
+            text.push_str(&SignedGenesis::signature_toml(sig));
+        }
+        let back = Genesis::from_toml(&text).unwrap();
+        assert_eq!(back.network_id(), s.document.network_id().unwrap());
+        let typo = text.replace("witness_quorum", "witness_qorum");
+        let err = Genesis::from_toml(&typo).unwrap_err().to_string();
+        assert!(err.contains("witness_qorum"), "{err}");
+    }
+
+    #[test]
+    fn permissions_follow_roles() {
+        let (g, _) = test_consortium();
+        let a = g.member(&MemberId::new("a").unwrap()).unwrap();
+        let b = g.member(&MemberId::new("b").unwrap()).unwrap();
+        assert!(g.may_write(a, KindName::Order));
+        assert!(!g.may_write(b, KindName::Order));
+        let address = FieldName::new("consumer.address").unwrap();
+        assert!(g.may_read(b, &address));
+        assert!(!g.may_read(a, &address));
+    }
+}

@@ -14,6 +14,7 @@
 pub mod checkpoint;
 pub mod codec;
 pub mod crypto;
+pub mod disclosed;
 pub mod disclosure;
 pub mod domain;
 pub mod entry;
@@ -26,5 +27,6 @@ pub mod hash;
 pub mod ids;
 pub mod keyfile;
 pub mod merkle;
+pub mod template;
 pub mod time;
 pub mod verify;

@@ -15,7 +15,9 @@ pub struct Timestamp(pub u64);
 
 /// A timestamp failed to parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{text:?} is not an RFC 3339 date-time with a time zone (e.g. 2026-05-01T12:00:00Z) at or after 1970")]
+#[error(
+    "{text:?} is not an RFC 3339 date-time with a time zone (e.g. 2026-05-01T12:00:00Z) at or after 1970"
+)]
 pub struct InvalidTimestamp {
     /// The rejected text (truncated).
     pub text: String,

@@ -1,1 +1,691 @@
-//! placeholder
+//! The validation rules every node, the CLI and outside verifiers apply to entries.
+//!
+//! An entry is accepted when, in this order:
+//! 1. its format is known and it names this consortium's network id;
+//! 2. its encoding is within the genesis size limit;
+//! 3. its author is a member, whose roles permit the entry's event kind;
+//! 4. its event is a valid EPCIS event within the size limit, whose derived kind is exactly
+//!    the kind the entry states, and whose references and private fields are within limits
+//!    and known to the genesis policy;
+//! 5. its timestamp is not further in the future than the caller's tolerance;
+//! 6. its signature verifies strictly under the author's key;
+//! 7. it extends the author's chain: sequence number one past the tip, previous hash equal to
+//!    the tip's hash, timestamp not before the tip's.
+//!
+//! [`Verifier::verify_batch`] applies the same rules to many entries, checking signatures with
+//! one batch equation; its verdicts are identical to calling [`Verifier::verify`] in order.
+
+use std::collections::HashMap;
+
+use crate::codec::CodecError;
+use crate::crypto::{self, BatchItem, CryptoError};
+use crate::domain::signing;
+use crate::entry::{ENTRY_FORMAT, Payload, SignedEntry, VerifiedEntry};
+use crate::event::{EpcisEvent, EventError, EventKind, KindName, classify};
+use crate::genesis::Genesis;
+use crate::hash::{EntryHash, NetworkId};
+use crate::ids::{FieldName, MemberId};
+use crate::time::Timestamp;
+
+/// Bytes a signature takes in the canonical encoding: a length byte (64) and 64 bytes.
+const SIGNATURE_ENCODED_LEN: usize = 65;
+
+/// The last entry of a chain, as far as the caller has it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainTip {
+    /// Its sequence number.
+    pub seq: u64,
+    /// Its hash.
+    pub hash: EntryHash,
+    /// Its timestamp.
+    pub timestamp: Timestamp,
+}
+
+impl ChainTip {
+    /// The tip a verified entry makes.
+    pub fn of(entry: &VerifiedEntry) -> Self {
+        Self {
+            seq: entry.body().seq,
+            hash: entry.hash(),
+            timestamp: entry.body().timestamp,
+        }
+    }
+}
+
+/// Why an entry does not extend its author's chain.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChainError {
+    /// The chain is empty but the entry is not the first.
+    #[error("the chain of {author} is empty here, so the next entry is number 0, not {got}")]
+    MissingStart {
+        /// The author.
+        author: MemberId,
+        /// The entry's sequence number.
+        got: u64,
+    },
+    /// The sequence number is not the next one.
+    #[error("the chain of {author} is at {tip}, so the next entry is number {expected}, not {got}")]
+    Sequence {
+        /// The author.
+        author: MemberId,
+        /// The tip's sequence number.
+        tip: u64,
+        /// The expected number.
+        expected: u64,
+        /// The entry's number.
+        got: u64,
+    },
+    /// The previous hash is not the tip's hash.
+    #[error(
+        "entry {seq} of {author} does not link to the entry before it (previous hash mismatch)"
+    )]
+    PreviousHash {
+        /// The author.
+        author: MemberId,
+        /// The entry's sequence number.
+        seq: u64,
+    },
+    /// The timestamp goes backwards.
+    #[error("entry {seq} of {author} is timestamped {got}, before the entry before it ({tip})")]
+    TimeGoesBack {
+        /// The author.
+        author: MemberId,
+        /// The entry's sequence number.
+        seq: u64,
+        /// The entry's timestamp.
+        got: Timestamp,
+        /// The tip's timestamp.
+        tip: Timestamp,
+    },
+}
+
+/// An entry broke a rule.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// Unknown format.
+    #[error("entry format {0} is not supported (this software reads format {ENTRY_FORMAT})")]
+    Format(u16),
+    /// Another consortium's entry.
+    #[error("the entry belongs to network {got}, not this network {expected}")]
+    WrongNetwork {
+        /// This network.
+        expected: NetworkId,
+        /// The entry's network.
+        got: NetworkId,
+    },
+    /// Encoding failed.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    /// Too large.
+    #[error("the entry is {size} bytes, more than the consortium's limit of {limit}")]
+    TooLarge {
+        /// Encoded size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The author is not a member.
+    #[error("{0} is not a member of this consortium")]
+    UnknownAuthor(MemberId),
+    /// The author's roles do not permit the kind.
+    #[error("{author} may not write {kind} events: none of its roles permits it")]
+    NotPermitted {
+        /// The author.
+        author: MemberId,
+        /// The kind.
+        kind: KindName,
+    },
+    /// The event is invalid.
+    #[error("invalid event: {0}")]
+    Event(#[from] EventError),
+    /// The stated kind is not what the event says.
+    #[error("the entry says it is a {stated} but its event is a {derived}")]
+    KindMismatch {
+        /// The kind in the entry.
+        stated: EventKind,
+        /// The kind derived from the event.
+        derived: EventKind,
+    },
+    /// The event is too large.
+    #[error("the event is {size} bytes of JSON, more than the consortium's limit of {limit}")]
+    EventTooLarge {
+        /// Size.
+        size: usize,
+        /// Limit.
+        limit: usize,
+    },
+    /// Too many references.
+    #[error("the entry refers to {count} entries, more than the consortium's limit of {limit}")]
+    TooManyRefs {
+        /// Count.
+        count: usize,
+        /// Limit.
+        limit: usize,
+    },
+    /// A receipt does not reference its hand-over.
+    #[error("a receipt must list the hand-over it acknowledges among its references")]
+    ReceiptWithoutRef,
+    /// A hand-over to a non-member or to oneself.
+    #[error("a hand-over must go to another member of the consortium, not to {0}")]
+    BadHandOverTarget(MemberId),
+    /// Private-field problems.
+    #[error("private fields: {0}")]
+    PrivateFields(String),
+    /// The field is not in the genesis policy.
+    #[error("private field {0} is not in the consortium's private-field policy")]
+    UnknownPrivateField(FieldName),
+    /// Timestamp too far ahead.
+    #[error("the entry is timestamped {got}, more than {tolerance_ms} ms after now ({now})")]
+    FromTheFuture {
+        /// The entry's timestamp.
+        got: Timestamp,
+        /// Now.
+        now: Timestamp,
+        /// Allowed skew.
+        tolerance_ms: u64,
+    },
+    /// Bad signature.
+    #[error("entry {seq} of {author}: {source}")]
+    Signature {
+        /// The author.
+        author: MemberId,
+        /// The sequence number.
+        seq: u64,
+        /// The failure.
+        source: CryptoError,
+    },
+    /// Chain rule broken.
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+}
+
+/// Applies the rules against one genesis, at one time.
+#[derive(Debug, Clone, Copy)]
+pub struct Verifier<'g> {
+    genesis: &'g Genesis,
+    now: Timestamp,
+    tolerance_ms: u64,
+}
+
+struct Checked {
+    hash: EntryHash,
+    encoded_len: usize,
+}
+
+impl<'g> Verifier<'g> {
+    /// A verifier at time `now`, with the genesis's clock-skew tolerance.
+    pub fn new(genesis: &'g Genesis, now: Timestamp) -> Self {
+        Self {
+            genesis,
+            now,
+            tolerance_ms: genesis.limits().max_clock_skew_ms,
+        }
+    }
+
+    /// Sets how far in the future a timestamp may be (e.g. `u64::MAX` for offline audits of
+    /// old data, where "now" means nothing).
+    pub fn with_tolerance(mut self, tolerance_ms: u64) -> Self {
+        self.tolerance_ms = tolerance_ms;
+        self
+    }
+
+    /// The genesis.
+    pub fn genesis(&self) -> &'g Genesis {
+        self.genesis
+    }
+
+    /// Every rule except the signature and the chain rule.
+    fn check_rules(&self, entry: &SignedEntry) -> Result<Checked, VerifyError> {
+        let body = &entry.body;
+        if body.format != ENTRY_FORMAT {
+            return Err(VerifyError::Format(body.format));
+        }
+        let expected = self.genesis.network_id();
+        if body.network != expected {
+            return Err(VerifyError::WrongNetwork {
+                expected,
+                got: body.network,
+            });
+        }
+        let limits = self.genesis.limits();
+        // One encoding of the body serves the size check and the hash; the signed entry's
+        // encoding is the body's followed by the signature's.
+        let body_bytes = body.to_bytes()?;
+        let encoded_len = body_bytes.len() + SIGNATURE_ENCODED_LEN;
+        if encoded_len > limits.max_entry_bytes as usize {
+            return Err(VerifyError::TooLarge {
+                size: encoded_len,
+                limit: limits.max_entry_bytes as usize,
+            });
+        }
+        let author = self
+            .genesis
+            .member(&body.author)
+            .ok_or_else(|| VerifyError::UnknownAuthor(body.author.clone()))?;
+        let Payload::Event { kind, event } = &body.payload;
+        if !self.genesis.may_write(author, kind.name()) {
+            return Err(VerifyError::NotPermitted {
+                author: body.author.clone(),
+                kind: kind.name(),
+            });
+        }
+        if event.len() > limits.max_event_bytes as usize {
+            return Err(VerifyError::EventTooLarge {
+                size: event.len(),
+                limit: limits.max_event_bytes as usize,
+            });
+        }
+        let (parsed, value) = EpcisEvent::from_canonical_unresolved(event)?;
+        let derived = classify(&value, &parsed)?;
+        if &derived != kind {
+            return Err(VerifyError::KindMismatch {
+                stated: kind.clone(),
+                derived,
+            });
+        }
+        if body.refs.len() > limits.max_refs as usize {
+            return Err(VerifyError::TooManyRefs {
+                count: body.refs.len(),
+                limit: limits.max_refs as usize,
+            });
+        }
+        match kind {
+            EventKind::Receipt { hand_over } if !body.refs.contains(hand_over) => {
+                return Err(VerifyError::ReceiptWithoutRef);
+            }
+            EventKind::HandOver { to }
+                if to == &body.author || self.genesis.member(to).is_none() =>
+            {
+                return Err(VerifyError::BadHandOverTarget(to.clone()));
+            }
+            _ => {}
+        }
+        if let Some(private) = &body.private {
+            if private.fields.is_empty() {
+                return Err(VerifyError::PrivateFields(
+                    "a private commitment must name at least one field".into(),
+                ));
+            }
+            if private.fields.len() > limits.max_private_fields as usize {
+                return Err(VerifyError::PrivateFields(format!(
+                    "{} fields, more than the consortium's limit of {}",
+                    private.fields.len(),
+                    limits.max_private_fields
+                )));
+            }
+            if private.fields.windows(2).any(|w| w[0] >= w[1]) {
+                return Err(VerifyError::PrivateFields(
+                    "field names must be sorted and unique".into(),
+                ));
+            }
+            if let Some(unknown) = private.fields.iter().find(|f| !self.genesis.knows_field(f)) {
+                return Err(VerifyError::UnknownPrivateField(unknown.clone()));
+            }
+        }
+        if body.timestamp.millis() > self.now.millis().saturating_add(self.tolerance_ms) {
+            return Err(VerifyError::FromTheFuture {
+                got: body.timestamp,
+                now: self.now,
+                tolerance_ms: self.tolerance_ms,
+            });
+        }
+        Ok(Checked {
+            hash: EntryHash::digest(&body_bytes),
+            encoded_len,
+        })
+    }
+
+    fn author_key(&self, entry: &SignedEntry) -> Result<crate::crypto::PublicKey, VerifyError> {
+        self.genesis
+            .member(&entry.body.author)
+            .map(|m| m.signing_key)
+            .ok_or_else(|| VerifyError::UnknownAuthor(entry.body.author.clone()))
+    }
+
+    /// Checks a signed entry against its author's chain tip (`None`: the chain is empty here).
+    pub fn verify(
+        &self,
+        entry: SignedEntry,
+        tip: Option<&ChainTip>,
+    ) -> Result<VerifiedEntry, VerifyError> {
+        let checked = self.check_rules(&entry)?;
+        self.author_key(&entry)?
+            .verify(signing::ENTRY, checked.hash.as_bytes(), &entry.signature)
+            .map_err(|source| VerifyError::Signature {
+                author: entry.body.author.clone(),
+                seq: entry.body.seq,
+                source,
+            })?;
+        check_chain(&entry, tip)?;
+        Ok(VerifiedEntry::new(entry, checked.hash, checked.encoded_len))
+    }
+
+    /// Checks the signature and every rule except the chain rule: for an entry whose place in
+    /// its chain is checked elsewhere (one half of a fork proof, an entry in an evidence bundle).
+    pub fn verify_detached(&self, entry: &SignedEntry) -> Result<EntryHash, VerifyError> {
+        let checked = self.check_rules(entry)?;
+        self.author_key(entry)?
+            .verify(signing::ENTRY, checked.hash.as_bytes(), &entry.signature)
+            .map_err(|source| VerifyError::Signature {
+                author: entry.body.author.clone(),
+                seq: entry.body.seq,
+                source,
+            })?;
+        Ok(checked.hash)
+    }
+
+    /// Checks many entries, in order, as [`Verifier::verify`] would one by one, with the
+    /// signatures checked in one batch. `tip_of` gives each author's tip before the batch;
+    /// entries earlier in the batch extend it for later ones.
+    pub fn verify_batch(
+        &self,
+        entries: Vec<SignedEntry>,
+        mut tip_of: impl FnMut(&MemberId) -> Option<ChainTip>,
+    ) -> Vec<Result<VerifiedEntry, VerifyError>> {
+        let checked: Vec<Result<(Checked, crate::crypto::PublicKey), VerifyError>> = entries
+            .iter()
+            .map(|e| Ok((self.check_rules(e)?, self.author_key(e)?)))
+            .collect();
+        let signature_results = {
+            let items: Vec<(usize, BatchItem<'_>)> = checked
+                .iter()
+                .enumerate()
+                .filter_map(|(i, c)| c.as_ref().ok().map(|c| (i, c)))
+                .filter_map(|(i, (c, key))| {
+                    entries.get(i).map(|e| {
+                        (
+                            i,
+                            BatchItem {
+                                key,
+                                domain: signing::ENTRY,
+                                digest: c.hash.as_bytes(),
+                                signature: &e.signature,
+                            },
+                        )
+                    })
+                })
+                .collect();
+            let batch: Vec<BatchItem<'_>> = items.iter().map(|(_, item)| *item).collect();
+            let verdicts = crypto::verify_batch(&batch);
+            let mut by_index: HashMap<usize, Result<(), CryptoError>> = HashMap::new();
+            for ((i, _), verdict) in items.iter().zip(verdicts) {
+                by_index.insert(*i, verdict);
+            }
+            by_index
+        };
+        let mut tips: HashMap<MemberId, Option<ChainTip>> = HashMap::new();
+        let mut signature_results = signature_results;
+        entries
+            .into_iter()
+            .zip(checked)
+            .enumerate()
+            .map(|(i, (entry, checked))| {
+                let (checked, _) = checked?;
+                if let Some(Err(source)) = signature_results.remove(&i) {
+                    return Err(VerifyError::Signature {
+                        author: entry.body.author.clone(),
+                        seq: entry.body.seq,
+                        source,
+                    });
+                }
+                let author = entry.body.author.clone();
+                let tip = *tips
+                    .entry(author)
+                    .or_insert_with_key(|author| tip_of(author));
+                check_chain(&entry, tip.as_ref())?;
+                let verified = VerifiedEntry::new(entry, checked.hash, checked.encoded_len);
+                tips.insert(
+                    verified.body().author.clone(),
+                    Some(ChainTip::of(&verified)),
+                );
+                Ok(verified)
+            })
+            .collect()
+    }
+}
+
+/// The chain rule alone.
+pub fn check_chain(entry: &SignedEntry, tip: Option<&ChainTip>) -> Result<(), ChainError> {
+    let body = &entry.body;
+    match tip {
+        None => {
+            if body.seq != 0 || body.prev.is_some() {
+                return Err(ChainError::MissingStart {
+                    author: body.author.clone(),
+                    got: body.seq,
+                });
+            }
+        }
+        Some(tip) => {
+            let expected = tip.seq.saturating_add(1);
+            if body.seq != expected {
+                return Err(ChainError::Sequence {
+                    author: body.author.clone(),
+                    tip: tip.seq,
+                    expected,
+                    got: body.seq,
+                });
+            }
+            if body.prev != Some(tip.hash) {
+                return Err(ChainError::PreviousHash {
+                    author: body.author.clone(),
+                    seq: body.seq,
+                });
+            }
+            if body.timestamp < tip.timestamp {
+                return Err(ChainError::TimeGoesBack {
+                    author: body.author.clone(),
+                    seq: body.seq,
+                    got: body.timestamp,
+                    tip: tip.timestamp,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::crypto::SigningKey;
+    use crate::entry::UnsignedEntry;
+    use crate::genesis::tests::test_consortium;
+    use serde_json::{Value, json};
+
+    fn event(extra: Value) -> Value {
+        let mut v = json!({
+            "type": "ObjectEvent",
+            "action": "OBSERVE",
+            "bizStep": "commissioning",
+            "eventTime": "2026-05-01T10:00:00Z",
+            "eventTimeZoneOffset": "+00:00",
+            "epcList": ["urn:epc:id:sgtin:0614141.107346.2017"],
+        });
+        if let (Some(obj), Some(extra)) = (v.as_object_mut(), extra.as_object()) {
+            for (k, val) in extra {
+                obj.insert(k.clone(), val.clone());
+            }
+        }
+        v
+    }
+
+    fn entry(
+        g: &Genesis,
+        key: &SigningKey,
+        author: &str,
+        seq: u64,
+        prev: Option<EntryHash>,
+        ev: Value,
+    ) -> SignedEntry {
+        UnsignedEntry::event(
+            g.network_id(),
+            MemberId::new(author).unwrap(),
+            seq,
+            prev,
+            Timestamp(1_800_000_000_000 + seq),
+            vec![],
+            &ev,
+            None,
+        )
+        .unwrap()
+        .sign(key)
+        .unwrap()
+    }
+
+    const NOW: Timestamp = Timestamp(1_800_000_001_000);
+
+    #[test]
+    fn a_valid_chain_verifies_alone_and_in_a_batch() {
+        let (g, keys) = test_consortium();
+        let v = Verifier::new(&g, NOW);
+        let e0 = entry(&g, &keys[0], "a", 0, None, event(json!({})));
+        let h0 = e0.hash().unwrap();
+        let e1 = entry(&g, &keys[0], "a", 1, Some(h0), event(json!({})));
+        // The size rule relies on this layout of the signed entry's encoding.
+        assert_eq!(
+            e0.to_bytes().unwrap().len(),
+            e0.body.to_bytes().unwrap().len() + SIGNATURE_ENCODED_LEN
+        );
+        let v0 = v.verify(e0.clone(), None).unwrap();
+        assert_eq!(v0.hash(), h0);
+        v.verify(e1.clone(), Some(&ChainTip::of(&v0))).unwrap();
+        let results = v.verify_batch(vec![e0, e1], |_| None);
+        assert!(results.iter().all(Result::is_ok));
+    }
+
+    #[test]
+    fn each_rule_is_enforced() {
+        let (g, keys) = test_consortium();
+        let v = Verifier::new(&g, NOW);
+        let ok = entry(&g, &keys[0], "a", 0, None, event(json!({})));
+        // Wrong signer.
+        let forged = entry(&g, &keys[1], "a", 0, None, event(json!({})));
+        assert!(matches!(
+            v.verify(forged, None),
+            Err(VerifyError::Signature { .. })
+        ));
+        // Unknown author.
+        let stranger = entry(&g, &keys[0], "zed", 0, None, event(json!({})));
+        assert!(matches!(
+            v.verify(stranger, None),
+            Err(VerifyError::UnknownAuthor(_))
+        ));
+        // Not permitted: b is a carrier, which may not write production steps.
+        let b = entry(&g, &keys[1], "b", 0, None, event(json!({})));
+        assert!(matches!(
+            v.verify(b, None),
+            Err(VerifyError::NotPermitted { .. })
+        ));
+        // Wrong network.
+        let mut other = ok.clone();
+        other.body.network = crate::hash::NetworkId::digest(b"other");
+        assert!(matches!(
+            v.verify(other, None),
+            Err(VerifyError::WrongNetwork { .. })
+        ));
+        // Chain: must start at 0; must link.
+        let e5 = entry(
+            &g,
+            &keys[0],
+            "a",
+            5,
+            Some(ok.hash().unwrap()),
+            event(json!({})),
+        );
+        assert!(matches!(
+            v.verify(e5, None),
+            Err(VerifyError::Chain(ChainError::MissingStart { .. }))
+        ));
+        let tip = ChainTip {
+            seq: 0,
+            hash: EntryHash::digest(b"x"),
+            timestamp: Timestamp(0),
+        };
+        let e1 = entry(
+            &g,
+            &keys[0],
+            "a",
+            1,
+            Some(ok.hash().unwrap()),
+            event(json!({})),
+        );
+        assert!(matches!(
+            v.verify(e1, Some(&tip)),
+            Err(VerifyError::Chain(ChainError::PreviousHash { .. }))
+        ));
+        // From the future.
+        let strict = Verifier::new(&g, Timestamp(1_000));
+        assert!(matches!(
+            strict.verify(ok.clone(), None),
+            Err(VerifyError::FromTheFuture { .. })
+        ));
+        // Stated kind differs from the event.
+        let mut lie = ok.clone();
+        lie.body.payload = Payload::Event {
+            kind: EventKind::Order,
+            event: match &ok.body.payload {
+                Payload::Event { event, .. } => event.clone(),
+            },
+        };
+        let lie = lie.body.sign(&keys[0]).unwrap();
+        assert!(matches!(
+            v.verify(lie, None),
+            Err(VerifyError::KindMismatch { .. })
+        ));
+        // Hand-over to oneself.
+        let selfish = entry(
+            &g,
+            &keys[0],
+            "a",
+            0,
+            None,
+            event(json!({"tally:handOverTo": "a"})),
+        );
+        assert!(matches!(
+            v.verify(selfish, None),
+            Err(VerifyError::BadHandOverTarget(_))
+        ));
+    }
+
+    #[test]
+    fn batch_verdicts_equal_one_by_one_verdicts() {
+        let (g, keys) = test_consortium();
+        let v = Verifier::new(&g, NOW);
+        let e0 = entry(&g, &keys[0], "a", 0, None, event(json!({})));
+        let e1 = entry(
+            &g,
+            &keys[0],
+            "a",
+            1,
+            Some(e0.hash().unwrap()),
+            event(json!({})),
+        );
+        let mut bad = entry(
+            &g,
+            &keys[0],
+            "a",
+            2,
+            Some(e1.hash().unwrap()),
+            event(json!({})),
+        );
+        bad.signature = e1.signature;
+        let e3 = entry(
+            &g,
+            &keys[0],
+            "a",
+            3,
+            Some(bad.hash().unwrap()),
+            event(json!({})),
+        );
+        let results = v.verify_batch(vec![e0, e1, bad, e3], |_| None);
+        assert!(results[0].is_ok() && results[1].is_ok());
+        assert!(matches!(results[2], Err(VerifyError::Signature { .. })));
+        // The bad entry did not extend the chain, so the next one cannot link to the tip.
+        assert!(matches!(
+            results[3],
+            Err(VerifyError::Chain(ChainError::Sequence { .. }))
+        ));
+    }
+}

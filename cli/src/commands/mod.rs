@@ -1,0 +1,49 @@
+//! The subcommands and their dispatch.
+
+mod disclose;
+mod entry;
+mod genesis;
+mod keygen;
+
+use anyhow::Result;
+use clap::Subcommand;
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate a member's keys (signing, X25519, node identity) into a new key file.
+    Keygen(keygen::Args),
+    /// Create, sign, verify and show genesis files.
+    #[command(subcommand)]
+    Genesis(genesis::Command),
+    /// Sign and verify entries offline.
+    #[command(subcommand)]
+    Entry(entry::Command),
+    /// Make and verify selective disclosures of private fields.
+    #[command(subcommand)]
+    Disclose(disclose::Command),
+}
+
+pub fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Keygen(args) => keygen::run(args),
+        Command::Genesis(command) => genesis::run(command),
+        Command::Entry(command) => entry::run(command),
+        Command::Disclose(command) => disclose::run(command),
+    }
+}
+
+/// Loads and verifies a signed genesis file.
+pub fn load_genesis(path: &std::path::Path) -> Result<tally_sdk::genesis::Genesis> {
+    use anyhow::Context;
+    let text = crate::files::read_text(path)?;
+    tally_sdk::genesis::Genesis::from_toml(&text)
+        .with_context(|| format!("{} is not a valid signed genesis", path.display()))
+}
+
+/// Loads a member key file.
+pub fn load_keys(path: &std::path::Path) -> Result<tally_sdk::keyfile::MemberKeys> {
+    use anyhow::Context;
+    let text = crate::files::read_text(path)?;
+    tally_sdk::keyfile::MemberKeys::from_toml(&text)
+        .with_context(|| format!("{} is not a valid key file", path.display()))
+}

@@ -1,0 +1,353 @@
+//! End-to-end tests of the `tally` binary: the offline workflow of a consortium, and clean
+//! failures (a message on stderr, exit code 1, no panic) on bad input.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn tally(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tally"))
+        .args(args)
+        .output()
+        .expect("the tally binary runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = tally(args);
+    assert!(
+        out.status.success(),
+        "tally {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs a command that must fail cleanly; returns its stderr.
+fn fails(args: &[&str]) -> String {
+    let out = tally(args);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "tally {args:?} should fail with 1: {stderr}"
+    );
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+fn write(dir: &Path, name: &str, contents: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, contents).unwrap();
+    path
+}
+
+const EVENT: &str = r#"{
+  "type": "ObjectEvent", "action": "OBSERVE", "bizStep": "inspecting", "disposition": "conformant",
+  "eventTime": "2026-03-05T15:00:00.000+08:00", "eventTimeZoneOffset": "+08:00",
+  "epcList": ["urn:epc:id:sgtin:9506000.013435.C2M-0001"]
+}"#;
+
+#[test]
+fn a_consortium_is_drawn_up_signed_and_used_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let shop = d.join("shop.key");
+    let factory = d.join("factory.key");
+    let out = ok(&["keygen", "--member", "shop", "-o", p(&shop)]);
+    assert!(out.contains("peer_id:     12D3KooW"), "{out}");
+    ok(&["keygen", "--member", "factory", "-o", p(&factory)]);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&shop).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // Key files are never overwritten.
+    let before = std::fs::read(&shop).unwrap();
+    assert!(
+        fails(&["keygen", "--member", "shop", "-o", p(&shop)]).contains("refusing to overwrite")
+    );
+    assert_eq!(std::fs::read(&shop).unwrap(), before);
+
+    let genesis = d.join("genesis.toml");
+    let shop_spec = format!("{}:platform", p(&shop));
+    let factory_spec = format!("{}:manufacturer", p(&factory));
+    ok(&[
+        "genesis",
+        "init",
+        "--consortium",
+        "Test C2M",
+        "--member",
+        &shop_spec,
+        "--member",
+        &factory_spec,
+        "-o",
+        p(&genesis),
+    ]);
+    // Unsigned: not yet valid.
+    assert!(fails(&["genesis", "verify", p(&genesis)]).contains("founder signatures"));
+    ok(&["genesis", "sign", p(&genesis), "--key", p(&shop)]);
+    assert!(fails(&["genesis", "sign", p(&genesis), "--key", p(&shop)]).contains("already signed"));
+    ok(&["genesis", "sign", p(&genesis), "--key", p(&factory)]);
+    let verified = ok(&["genesis", "verify", p(&genesis)]);
+    assert!(
+        verified.starts_with("valid: Test C2M — network id "),
+        "{verified}"
+    );
+    let shown = ok(&["genesis", "show", p(&genesis)]);
+    assert!(
+        shown.contains("consumer.address") && shown.contains("factory"),
+        "{shown}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&["genesis", "show", "--json", p(&genesis)])).unwrap();
+    assert_eq!(json["document"]["members"].as_array().unwrap().len(), 2);
+
+    // A change after signing is caught.
+    let text = std::fs::read_to_string(&genesis).unwrap();
+    let tampered = write(d, "tampered.toml", &text.replace("Test C2M", "Test C2M!"));
+    assert!(fails(&["genesis", "verify", p(&tampered)]).contains("changed after it was signed"));
+
+    // The factory signs an inspection; the shop may not (its role does not permit it).
+    let event = write(d, "event.json", EVENT);
+    let entry = d.join("entry.json");
+    ok(&[
+        "entry",
+        "sign",
+        "--genesis",
+        p(&genesis),
+        "--key",
+        p(&factory),
+        "--event",
+        p(&event),
+        "-o",
+        p(&entry),
+    ]);
+    assert!(
+        ok(&["entry", "verify", "--genesis", p(&genesis), p(&entry)])
+            .contains("quality_inspection")
+    );
+    assert!(
+        fails(&[
+            "entry",
+            "sign",
+            "--genesis",
+            p(&genesis),
+            "--key",
+            p(&shop),
+            "--event",
+            p(&event)
+        ])
+        .contains("may not write")
+    );
+    let text = std::fs::read_to_string(&entry).unwrap();
+    let edited = write(
+        d,
+        "edited.json",
+        &text.replace("\"conformant\"", "\"non_conformant\""),
+    );
+    assert_ne!(text, std::fs::read_to_string(&edited).unwrap());
+    fails(&["entry", "verify", "--genesis", p(&genesis), p(&edited)]);
+
+    // The next entry links to the first.
+    let hash = entry_hash(&entry);
+    let second = d.join("second.json");
+    ok(&[
+        "entry",
+        "sign",
+        "--genesis",
+        p(&genesis),
+        "--key",
+        p(&factory),
+        "--event",
+        p(&event),
+        "--seq",
+        "1",
+        "--prev",
+        &hash,
+        "-o",
+        p(&second),
+    ]);
+    ok(&[
+        "entry",
+        "verify",
+        "--genesis",
+        p(&genesis),
+        p(&second),
+        "--after",
+        p(&entry),
+    ]);
+    assert!(
+        fails(&[
+            "entry",
+            "verify",
+            "--genesis",
+            p(&genesis),
+            p(&entry),
+            "--after",
+            p(&second)
+        ])
+        .contains("next entry is number 2")
+    );
+}
+
+/// The hash of a signed entry file, computed with the SDK.
+fn entry_hash(entry: &Path) -> String {
+    let entry: serde_json::Value = serde_json::from_slice(&std::fs::read(entry).unwrap()).unwrap();
+    let signed: tally_sdk::entry::SignedEntry = serde_json::from_value(entry).unwrap();
+    signed.hash().unwrap().to_hex()
+}
+
+#[test]
+fn private_fields_are_committed_and_disclosed_one_by_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let demo = d.join("demo");
+    ok(&["genesis", "demo", "-o", p(&demo)]);
+    let genesis = demo.join("genesis.toml");
+    let platform = demo.join("keys/platform.key");
+    let order = write(
+        d,
+        "order.json",
+        &EVENT.replace(
+            "\"inspecting\", \"disposition\": \"conformant\"",
+            "\"commissioning\", \"tally:kind\": \"order\"",
+        ),
+    );
+    let private = write(
+        d,
+        "private.json",
+        r#"{"consumer.address": "CANARY-7f3a Road", "order.spec": {"colour": "sage"}}"#,
+    );
+    let entry = d.join("entry.json");
+    let opened = d.join("opened.json");
+    ok(&[
+        "entry",
+        "sign",
+        "--genesis",
+        p(&genesis),
+        "--key",
+        p(&platform),
+        "--event",
+        p(&order),
+        "--private",
+        p(&private),
+        "--opened-out",
+        p(&opened),
+        "-o",
+        p(&entry),
+    ]);
+    // The public entry holds no private value.
+    let public = std::fs::read_to_string(&entry).unwrap();
+    assert!(
+        !public.contains("CANARY") && !public.contains("sage"),
+        "{public}"
+    );
+    ok(&["entry", "verify", "--genesis", p(&genesis), p(&entry)]);
+
+    let disclosure = d.join("disclosure.json");
+    ok(&[
+        "disclose",
+        "make",
+        "--entry",
+        p(&entry),
+        "--opened",
+        p(&opened),
+        "--field",
+        "consumer.address",
+        "-o",
+        p(&disclosure),
+    ]);
+    let text = std::fs::read_to_string(&disclosure).unwrap();
+    assert!(text.contains("CANARY-7f3a") && !text.contains("sage"));
+    let verified = ok(&[
+        "disclose",
+        "verify",
+        p(&disclosure),
+        "--genesis",
+        p(&genesis),
+    ]);
+    assert!(
+        verified.contains("consumer.address = \"CANARY-7f3a Road\""),
+        "{verified}"
+    );
+    let forged = write(
+        d,
+        "forged.json",
+        &text.replace("CANARY-7f3a Road", "CANARY-7f3a Street"),
+    );
+    assert!(
+        fails(&["disclose", "verify", p(&forged), "--genesis", p(&genesis)])
+            .contains("does not verify")
+    );
+    // Unknown field names are refused when signing and when disclosing.
+    let bad = write(d, "bad.json", r#"{"consumer.shoe_size": 42}"#);
+    assert!(
+        fails(&[
+            "entry",
+            "sign",
+            "--genesis",
+            p(&genesis),
+            "--key",
+            p(&platform),
+            "--event",
+            p(&order),
+            "--private",
+            p(&bad),
+            "--opened-out",
+            p(&d.join("o2.json"))
+        ])
+        .contains("consumer.shoe_size")
+    );
+    fails(&[
+        "disclose",
+        "make",
+        "--entry",
+        p(&entry),
+        "--opened",
+        p(&opened),
+        "--field",
+        "order.price",
+    ]);
+}
+
+#[test]
+fn bad_input_fails_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    fails(&["genesis", "verify", p(&d.join("missing.toml"))]);
+    let junk = write(d, "junk.toml", "this is = = not toml");
+    assert!(fails(&["genesis", "verify", p(&junk)]).contains("cannot be read"));
+    let not_json = write(d, "x.json", "{not json");
+    let demo = d.join("demo");
+    ok(&["genesis", "demo", "-o", p(&demo)]);
+    let genesis = demo.join("genesis.toml");
+    let bad_event = write(
+        d,
+        "bad-event.json",
+        r#"{"type": "ObjectEvent", "eventTime": "yesterday"}"#,
+    );
+    assert!(
+        fails(&[
+            "entry",
+            "sign",
+            "--genesis",
+            p(&genesis),
+            "--key",
+            p(&demo.join("keys/manufacturer.key")),
+            "--event",
+            p(&bad_event)
+        ])
+        .contains("$.eventTime")
+    );
+    fails(&["entry", "verify", "--genesis", p(&genesis), p(&not_json)]);
+    fails(&["disclose", "verify", p(&not_json), "--genesis", p(&genesis)]);
+    // Usage errors come from clap with code 2.
+    assert_eq!(tally(&["genesis", "frobnicate"]).status.code(), Some(2));
+}

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Regenerates the artefacts the repository commits (the demo consortium, the CLI help shown in
+# docs) and fails if they differ from the committed copies.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --quiet --locked -p tally-cli
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+target/debug/tally genesis demo -o "$tmp/demo" >/dev/null
+diff -r genesis/demo "$tmp/demo" || { echo "genesis/demo is stale: run scripts/regenerate.sh" >&2; exit 1; }
+scripts/cli-help.sh >"$tmp/cli-help.md"
+diff docs/cli-help.md "$tmp/cli-help.md" || { echo "docs/cli-help.md is stale: run scripts/regenerate.sh" >&2; exit 1; }
+echo "generated artefacts are current"

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the system packages Tally's build and tests need, if they are missing.
+# Safe to run again: it installs only what is absent. Needs root (or sudo) for apt-get.
+#
+# Today the workspace (sdk, cli) needs only a Rust toolchain (1.85 or later).
+set -euo pipefail
+
+# Debian packages the build or the tests need (none yet).
+PACKAGES=()
+
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "setup: cargo is not installed; install Rust 1.85 or later from https://rustup.rs" >&2
+    exit 1
+fi
+
+missing=()
+for package in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if ((${#missing[@]})); then
+    sudo_cmd=()
+    [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+    echo "setup: installing ${missing[*]}"
+    "${sudo_cmd[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
