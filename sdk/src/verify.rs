@@ -342,27 +342,8 @@ impl<'g> Verifier<'g> {
             .ok_or_else(|| VerifyError::UnknownAuthor(entry.body.author.clone()))
     }
 
-    /// Checks a signed entry against its author's chain tip (`None`: the chain is empty here).
-    pub fn verify(
-        &self,
-        entry: SignedEntry,
-        tip: Option<&ChainTip>,
-    ) -> Result<VerifiedEntry, VerifyError> {
-        let checked = self.check_rules(&entry)?;
-        self.author_key(&entry)?
-            .verify(signing::ENTRY, checked.hash.as_bytes(), &entry.signature)
-            .map_err(|source| VerifyError::Signature {
-                author: entry.body.author.clone(),
-                seq: entry.body.seq,
-                source,
-            })?;
-        check_chain(&entry, tip)?;
-        Ok(VerifiedEntry::new(entry, checked.hash, checked.encoded_len))
-    }
-
-    /// Checks the signature and every rule except the chain rule: for an entry whose place in
-    /// its chain is checked elsewhere (one half of a fork proof, an entry in an evidence bundle).
-    pub fn verify_detached(&self, entry: &SignedEntry) -> Result<EntryHash, VerifyError> {
+    /// Every rule and the signature, not the chain rule.
+    fn check_signed(&self, entry: &SignedEntry) -> Result<Checked, VerifyError> {
         let checked = self.check_rules(entry)?;
         self.author_key(entry)?
             .verify(signing::ENTRY, checked.hash.as_bytes(), &entry.signature)
@@ -371,7 +352,24 @@ impl<'g> Verifier<'g> {
                 seq: entry.body.seq,
                 source,
             })?;
-        Ok(checked.hash)
+        Ok(checked)
+    }
+
+    /// Checks a signed entry against its author's chain tip (`None`: the chain is empty here).
+    pub fn verify(
+        &self,
+        entry: SignedEntry,
+        tip: Option<&ChainTip>,
+    ) -> Result<VerifiedEntry, VerifyError> {
+        let checked = self.check_signed(&entry)?;
+        check_chain(&entry, tip)?;
+        Ok(VerifiedEntry::new(entry, checked.hash, checked.encoded_len))
+    }
+
+    /// Checks the signature and every rule except the chain rule: for an entry whose place in
+    /// its chain is checked elsewhere (one half of a fork proof, an entry in an evidence bundle).
+    pub fn verify_detached(&self, entry: &SignedEntry) -> Result<EntryHash, VerifyError> {
+        self.check_signed(entry).map(|checked| checked.hash)
     }
 
     /// Checks many entries, in order, as [`Verifier::verify`] would one by one, with the

@@ -1,12 +1,21 @@
-//! Tampering: any single changed byte of a signed entry, in its canonical encoding, makes it
-//! either undecodable or unverifiable — never a different valid entry.
+//! Tampering: any single changed byte of a signed entry, a disclosure (entry, values, salts and
+//! Merkle proof) or a checkpoint with an inclusion proof, in its canonical encoding, makes it
+//! either undecodable or unverifiable — never a different valid object.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::collections::BTreeMap;
+
 use proptest::prelude::*;
 use serde_json::json;
+use tally_sdk::checkpoint::{ChainHead, HeadInclusion, HeadsTree, SignedCheckpoint};
+use tally_sdk::codec::{self, CanonicalJson};
+use tally_sdk::disclosed::EntryDisclosure;
+use tally_sdk::disclosure::{CommitLimits, commit};
 use tally_sdk::entry::{SignedEntry, UnsignedEntry};
 use tally_sdk::genesis::Genesis;
+use tally_sdk::hash::EntryHash;
+use tally_sdk::ids::FieldName;
 use tally_sdk::ids::MemberId;
 use tally_sdk::keyfile::MemberKeys;
 use tally_sdk::template::demo_consortium;
@@ -69,5 +78,59 @@ proptest! {
         prop_assert_eq!(SignedEntry::from_bytes(&bytes, 1 << 20).unwrap(), entry.clone());
         let json = serde_json::to_string(&entry).unwrap();
         prop_assert_eq!(serde_json::from_str::<SignedEntry>(&json).unwrap(), entry);
+    }
+
+    #[test]
+    fn any_flipped_byte_of_a_disclosure_is_caught(position in any::<prop::sample::Index>(), bit in 0u8..8, pick in 0usize..3) {
+        let (genesis, keys) = setup();
+        let mut fields = BTreeMap::new();
+        for (name, value) in [("consumer.address", json!("88 Example Road")), ("consumer.name", json!("Li Wei")), ("order.spec", json!({"fabric": "linen"}))] {
+            fields.insert(FieldName::new(name).unwrap(), CanonicalJson::from_value(&value).unwrap());
+        }
+        let (commitment, opened) = commit(fields, &CommitLimits::default()).unwrap();
+        let event = json!({
+            "type": "ObjectEvent", "action": "ADD", "bizStep": "commissioning",
+            "eventTime": "2026-01-15T09:30:00.000Z", "eventTimeZoneOffset": "+00:00",
+            "epcList": ["https://id.gs1.org/01/09506000134352/21/ORDER-1"], "tally:kind": "order",
+        });
+        let entry = UnsignedEntry::event(
+            genesis.network_id(), MemberId::new("platform").unwrap(), 0, None,
+            Timestamp(1_768_440_600_000), vec![], &event, Some(commitment.clone()),
+        ).unwrap().sign(&keys[0].signing).unwrap();
+        let name = commitment.fields[pick].clone();
+        let disclosure = EntryDisclosure::new(entry, &opened, &[name]).unwrap();
+        let verifier = Verifier::new(&genesis, Timestamp(1_768_440_600_000));
+        prop_assert!(disclosure.verify(&verifier).is_ok());
+        let mut bytes = codec::encode("disclosure", &disclosure).unwrap();
+        let i = position.index(bytes.len());
+        bytes[i] ^= 1 << bit;
+        if let Ok(decoded) = codec::decode::<EntryDisclosure>("disclosure", &bytes, 1 << 20) {
+            prop_assert!(decoded.verify(&verifier).is_err(), "byte {} bit {} went unnoticed", i, bit);
+        }
+    }
+
+    #[test]
+    fn any_flipped_byte_of_a_checkpoint_or_inclusion_proof_is_caught(position in any::<prop::sample::Index>(), bit in 0u8..8, which in 0usize..5) {
+        let (genesis, keys) = setup();
+        let heads: Vec<ChainHead> = keys.iter().enumerate().map(|(i, k)| ChainHead {
+            author: k.member.clone(),
+            seq: i as u64 * 7,
+            hash: EntryHash::digest(k.member.as_str().as_bytes()),
+        }).collect();
+        let tree = HeadsTree::new(heads).unwrap();
+        let checkpoint = tree.sign(genesis.network_id(), keys[0].member.clone(), 3, Timestamp(5), &keys[0].signing).unwrap();
+        let inclusion = tree.prove(&keys[which].member).unwrap().unwrap();
+        let pair = (checkpoint, inclusion);
+        let check = |(checkpoint, inclusion): &(SignedCheckpoint, HeadInclusion)| -> bool {
+            checkpoint.verify(&genesis).is_ok() && inclusion.verify(&checkpoint.body).is_ok()
+                && inclusion.head == pair.1.head
+        };
+        prop_assert!(check(&pair));
+        let mut bytes = codec::encode("checkpoint and proof", &pair).unwrap();
+        let i = position.index(bytes.len());
+        bytes[i] ^= 1 << bit;
+        if let Ok(decoded) = codec::decode::<(SignedCheckpoint, HeadInclusion)>("checkpoint and proof", &bytes, 1 << 20) {
+            prop_assert!(!check(&decoded), "byte {} bit {} went unnoticed", i, bit);
+        }
     }
 }
