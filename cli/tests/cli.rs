@@ -318,6 +318,36 @@ fn private_fields_are_committed_and_disclosed_one_by_one() {
 }
 
 #[test]
+fn event_hash_ids_match_the_reference_for_gs1_examples() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/epcis-event-hash");
+    for name in [
+        "epcisDocWithSingleEvent",
+        "epcisDocWithSensorDataObjectEvent",
+        "epcisQueryDocument",
+    ] {
+        let doc = data.join(format!("{name}.jsonld"));
+        let expected = std::fs::read_to_string(data.join(format!("{name}.hashes"))).unwrap();
+        let out = ok(&["event-hash", p(&doc)]);
+        let got: Vec<&str> = out.lines().collect();
+        let want: Vec<&str> = expected
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        assert_eq!(got, want, "{name}");
+    }
+    let with_prehash = ok(&[
+        "event-hash",
+        "--prehash",
+        p(&data.join("epcisDocWithSingleEvent.jsonld")),
+    ]);
+    assert!(
+        with_prehash.contains("  eventType=ObjectEventeventTime=2022-02-17T02:33:31.116Z"),
+        "{with_prehash}"
+    );
+}
+
+#[test]
 fn bad_input_fails_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -325,6 +355,9 @@ fn bad_input_fails_cleanly() {
     let junk = write(d, "junk.toml", "this is = = not toml");
     assert!(fails(&["genesis", "verify", p(&junk)]).contains("cannot be read"));
     let not_json = write(d, "x.json", "{not json");
+    fails(&["event-hash", p(&not_json)]);
+    let no_events = write(d, "empty.json", r#"{"type": "EPCISDocument"}"#);
+    assert!(fails(&["event-hash", p(&no_events)]).contains("eventList"));
     let demo = d.join("demo");
     ok(&["genesis", "demo", "-o", p(&demo)]);
     let genesis = demo.join("genesis.toml");

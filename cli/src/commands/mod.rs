@@ -2,6 +2,7 @@
 
 mod disclose;
 mod entry;
+mod event_hash;
 mod genesis;
 mod keygen;
 
@@ -21,6 +22,8 @@ pub enum Command {
     /// Make and verify selective disclosures of private fields.
     #[command(subcommand)]
     Disclose(disclose::Command),
+    /// Print the EPCIS Event Hash ID of every event in an EPCIS document.
+    EventHash(event_hash::Args),
 }
 
 pub fn run(command: Command) -> Result<()> {
@@ -29,6 +32,7 @@ pub fn run(command: Command) -> Result<()> {
         Command::Genesis(command) => genesis::run(command),
         Command::Entry(command) => entry::run(command),
         Command::Disclose(command) => disclose::run(command),
+        Command::EventHash(args) => event_hash::run(args),
     }
 }
 
