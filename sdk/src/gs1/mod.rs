@@ -6,7 +6,8 @@
 //! so that one item has one identity in indexes, URLs and reports.
 //!
 //! Supported keys: GTIN + serial (`01`/`21`), GTIN + lot (`01`/`10`), GTIN alone (a product
-//! class), SSCC (`00`). Check digits are verified; GTIN-8/12/13 are padded to GTIN-14.
+//! class), SSCC (`00`). Check digits are verified; GTIN-8/12/13 are padded to GTIN-14; a
+//! Digital Link with both a lot and a serial names the item (the serial).
 
 use std::fmt;
 
@@ -80,19 +81,6 @@ fn percent_decode(input: &str, text: &str) -> Result<String, Gs1Error> {
     String::from_utf8(out).map_err(|_| error(input, "percent-encoding is not UTF-8"))
 }
 
-/// Percent-encodes what a Digital Link path segment may not carry as is.
-fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.bytes() {
-        if c.is_ascii_alphanumeric() || b"-._~'*,;:=".contains(&c) {
-            out.push(char::from(c));
-        } else {
-            out.push_str(&format!("%{c:02X}"));
-        }
-    }
-    out
-}
-
 /// What a key identifies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ProductKind {
@@ -113,141 +101,58 @@ pub struct ProductId {
 }
 
 impl ProductId {
-    /// Parses an EPC URI or a Digital Link URI.
+    /// Parses an EPC URI or a Digital Link URI (on any host).
+    ///
+    /// The conversion to the canonical form is the one the EPCIS Event Hash ID uses
+    /// ([`crate::epcis::normalise`]), so a product has the same identity in Tally's indexes and
+    /// in event hashes; on top of it, only product keys are accepted and check digits and
+    /// serial/lot characters are verified.
     pub fn parse(input: &str) -> Result<Self, Gs1Error> {
         if input.len() > 512 {
             return Err(error(input, "too long"));
         }
-        if let Some(rest) = input.strip_prefix("urn:epc:") {
-            return Self::from_epc(input, rest);
-        }
-        if input.starts_with("https://") || input.starts_with("http://") {
-            return Self::from_digital_link(input);
-        }
-        Err(error(
-            input,
-            "expected an EPC URI (urn:epc:...) or a GS1 Digital Link URI",
-        ))
-    }
-
-    fn gtin(input: &str, gtin: &str, qualifier: Option<(&str, String)>) -> Result<Self, Gs1Error> {
-        if !matches!(gtin.len(), 8 | 12 | 13 | 14) || !gtin.bytes().all(|c| c.is_ascii_digit()) {
-            return Err(error(input, "a GTIN has 8, 12, 13 or 14 digits"));
-        }
-        if !has_valid_check_digit(gtin) {
-            return Err(error(input, "the GTIN's check digit is wrong"));
-        }
-        let gtin14 = format!("{gtin:0>14}");
-        let mut canonical = format!("{CANONICAL_HOST}/01/{gtin14}");
-        if let Some((ai, value)) = qualifier {
-            if value.is_empty() || value.len() > 20 || !is_ai82(&value) {
+        let canonical = crate::epcis::normalise::normalise(input).ok_or_else(|| {
+            error(
+                input,
+                "expected an EPC URI (urn:epc:...) or a GS1 Digital Link URI of a GS1 key",
+            )
+        })?;
+        let path = canonical.strip_prefix(CANONICAL_HOST).unwrap_or(&canonical);
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        match segments.as_slice() {
+            ["00", sscc] if has_valid_check_digit(sscc) => {}
+            ["00", _] => return Err(error(input, "the SSCC's check digit is wrong")),
+            ["01", gtin, rest @ ..] => {
+                if !has_valid_check_digit(gtin) {
+                    return Err(error(input, "the GTIN's check digit is wrong"));
+                }
+                match rest {
+                    [] => {}
+                    ["21" | "10", value] => {
+                        let decoded = percent_decode(input, value)?;
+                        if decoded.is_empty() || decoded.len() > 20 || !is_ai82(&decoded) {
+                            return Err(error(
+                                input,
+                                "a serial or lot is 1 to 20 GS1 AI-82 characters",
+                            ));
+                        }
+                    }
+                    _ => {
+                        return Err(error(
+                            input,
+                            "not a product key (GTIN, GTIN + lot, GTIN + serial)",
+                        ));
+                    }
+                }
+            }
+            _ => {
                 return Err(error(
                     input,
-                    format!("AI {ai} must be 1 to 20 GS1 AI-82 characters"),
+                    "not a product key: Tally tracks GTINs (with serial or lot) and SSCCs",
                 ));
             }
-            canonical.push_str(&format!("/{ai}/{}", percent_encode(&value)));
         }
         Ok(Self { canonical })
-    }
-
-    fn sscc(input: &str, sscc: &str) -> Result<Self, Gs1Error> {
-        if sscc.len() != 18
-            || !sscc.bytes().all(|c| c.is_ascii_digit())
-            || !has_valid_check_digit(sscc)
-        {
-            return Err(error(
-                input,
-                "an SSCC has 18 digits with a valid check digit",
-            ));
-        }
-        Ok(Self {
-            canonical: format!("{CANONICAL_HOST}/00/{sscc}"),
-        })
-    }
-
-    fn from_epc(input: &str, rest: &str) -> Result<Self, Gs1Error> {
-        let (scheme, body) = rest
-            .split_once(':')
-            .and_then(|(kind, r)| r.split_once(':').map(|(s, b)| (format!("{kind}:{s}"), b)))
-            .ok_or_else(|| error(input, "malformed EPC URI"))?;
-        let parts: Vec<&str> = body.split('.').collect();
-        let gtin_of = |prefix: &str, item: &str| -> Result<String, Gs1Error> {
-            if prefix.len() + item.len() != 13
-                || !prefix
-                    .bytes()
-                    .chain(item.bytes())
-                    .all(|c| c.is_ascii_digit())
-                || item.is_empty()
-            {
-                return Err(error(
-                    input,
-                    "company prefix and item reference must have 13 digits together",
-                ));
-            }
-            // The indicator digit leads the item reference in the EPC and the GTIN.
-            let body = format!("{}{}{}", &item[..1], prefix, &item[1..]);
-            let digit = check_digit(&body).ok_or_else(|| error(input, "not digits"))?;
-            Ok(format!("{body}{digit}"))
-        };
-        match (scheme.as_str(), parts.as_slice()) {
-            ("id:sgtin", [prefix, item, serial]) => {
-                let serial = percent_decode(input, serial)?;
-                Self::gtin(input, &gtin_of(prefix, item)?, Some(("21", serial)))
-            }
-            ("class:lgtin", [prefix, item, lot]) => {
-                let lot = percent_decode(input, lot)?;
-                Self::gtin(input, &gtin_of(prefix, item)?, Some(("10", lot)))
-            }
-            ("idpat:sgtin", [prefix, item, "*"]) => {
-                Self::gtin(input, &gtin_of(prefix, item)?, None)
-            }
-            ("id:sscc", [prefix, serial]) => {
-                if prefix.len() + serial.len() != 17 || serial.is_empty() {
-                    return Err(error(
-                        input,
-                        "company prefix and serial reference must have 17 digits together",
-                    ));
-                }
-                let body = format!("{}{}{}", &serial[..1], prefix, &serial[1..]);
-                let digit = check_digit(&body).ok_or_else(|| error(input, "not digits"))?;
-                Self::sscc(input, &format!("{body}{digit}"))
-            }
-            _ => Err(error(
-                input,
-                format!("EPC scheme {scheme} is not a supported product key"),
-            )),
-        }
-    }
-
-    fn from_digital_link(input: &str) -> Result<Self, Gs1Error> {
-        let without_scheme = input.split_once("://").map(|(_, r)| r).unwrap_or(input);
-        let without_query = without_scheme.split(['?', '#']).next().unwrap_or("");
-        let path = without_query.split_once('/').map(|(_, p)| p).unwrap_or("");
-        let segments: Vec<&str> = path.split('/').collect();
-        // The key starts at the first primary-key AI; anything before it is the resolver's prefix.
-        let start = segments
-            .iter()
-            .position(|s| *s == "01" || *s == "00")
-            .ok_or_else(|| error(input, "no GS1 primary key (01 or 00) in the path"))?;
-        match &segments[start..] {
-            ["00", sscc] => Self::sscc(input, sscc),
-            ["01", gtin] => Self::gtin(input, gtin, None),
-            ["01", gtin, "10", lot] => {
-                Self::gtin(input, gtin, Some(("10", percent_decode(input, lot)?)))
-            }
-            ["01", gtin, "21", serial] => {
-                Self::gtin(input, gtin, Some(("21", percent_decode(input, serial)?)))
-            }
-            ["01", gtin, "10", _lot, "21", serial] => {
-                // A serial identifies the item on its own; the lot is an attribute of it.
-                Self::gtin(input, gtin, Some(("21", percent_decode(input, serial)?)))
-            }
-            _ => Err(error(
-                input,
-                "key qualifiers must follow the primary key in the order 22, 10, 21",
-            )),
-        }
     }
 
     /// The canonical Digital Link URI.
@@ -311,6 +216,30 @@ impl<'de> Deserialize<'de> for ProductId {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn epc_and_digital_link_name_the_same_item(
+            prefix_len in 6usize..=12,
+            digits in proptest::collection::vec(0u8..10, 13),
+            serial in "[A-Za-z0-9_-]{1,20}",
+        ) {
+            let digits: String = digits.iter().map(|d| char::from(b'0' + d)).collect();
+            let (indicator, rest) = digits.split_at(1);
+            let (prefix, item) = rest.split_at(prefix_len);
+            let epc = format!("urn:epc:id:sgtin:{prefix}.{indicator}{item}.{serial}");
+            let body = format!("{indicator}{prefix}{item}");
+            let gtin = format!("{body}{}", check_digit(&body).unwrap());
+            let dl = format!("https://brand.example/01/{gtin}/21/{serial}?linkType=gs1:pip");
+            let a = ProductId::parse(&epc).unwrap();
+            let b = ProductId::parse(&dl).unwrap();
+            prop_assert_eq!(&a, &b);
+            prop_assert_eq!(ProductId::parse(a.as_str()).unwrap(), a.clone());
+            let json = serde_json::to_string(&a).unwrap();
+            prop_assert_eq!(serde_json::from_str::<ProductId>(&json).unwrap(), a);
+        }
+    }
 
     #[test]
     fn epc_and_digital_link_agree() {
