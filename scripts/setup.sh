@@ -2,11 +2,13 @@
 # Installs the system packages Tally's build and tests need, if they are missing.
 # Safe to run again: it installs only what is absent. Needs root (or sudo) for apt-get.
 #
-# Today the workspace (sdk, cli) needs only a Rust toolchain (1.85 or later).
+# The workspace needs a Rust toolchain (1.85 or later). The node's bundled RocksDB needs
+# libclang for bindgen (Debian's librocksdb-dev is too old for the rocksdb crate); clang itself
+# is not needed, but libclang-common-14-dev is (it provides stdbool.h).
 set -euo pipefail
 
-# Debian packages the build or the tests need (none yet).
-PACKAGES=()
+# Debian packages the build or the tests need.
+PACKAGES=(libclang1-14 libclang-common-14-dev)
 
 if ! command -v cargo >/dev/null 2>&1; then
     echo "setup: cargo is not installed; install Rust 1.85 or later from https://rustup.rs" >&2
