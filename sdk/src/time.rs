@@ -43,16 +43,7 @@ impl Timestamp {
     pub fn to_rfc3339(self) -> String {
         let nanos = i128::from(self.0) * 1_000_000;
         match OffsetDateTime::from_unix_timestamp_nanos(nanos) {
-            Ok(t) => format!(
-                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-                t.year(),
-                u8::from(t.month()),
-                t.day(),
-                t.hour(),
-                t.minute(),
-                t.second(),
-                t.millisecond()
-            ),
+            Ok(t) => utc_millis_text(&t),
             // Only reachable for times past year 9999; show the raw number rather than fail.
             Err(_) => format!("{}ms", self.0),
         }
@@ -71,6 +62,20 @@ impl Timestamp {
     pub fn abs_diff(self, other: Self) -> u64 {
         self.0.abs_diff(other.0)
     }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` of a UTC date-time (sub-millisecond digits dropped).
+pub(crate) fn utc_millis_text(t: &OffsetDateTime) -> String {
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
 }
 
 impl fmt::Display for Timestamp {

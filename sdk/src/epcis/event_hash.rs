@@ -268,16 +268,7 @@ fn format_time(text: &str) -> Option<String> {
     let nanos = parsed.unix_timestamp_nanos();
     let millis = (nanos + 500_000).div_euclid(1_000_000);
     let t = OffsetDateTime::from_unix_timestamp_nanos(millis * 1_000_000).ok()?;
-    Some(format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    ))
+    Some(crate::time::utc_millis_text(&t))
 }
 
 /// Replaces the old CBV URNs by their web-vocabulary equivalents.
