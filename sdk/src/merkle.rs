@@ -1,54 +1,79 @@
-//! Merkle trees with RFC 6962 hashing, inclusion proofs and multi-proofs.
+//! Merkle trees with RFC 6962 hashing, and the inclusion proofs and multi-proofs that show some
+//! leaves are in a tree whose root is known (private-field commitments, checkpoint heads).
 //!
-//! The tree shape is the complete binary Merkle tree (CBMT) of the `merkle-cbt` crate: for `n`
-//! leaves, nodes are numbered `0..2n-1` with children of `i` at `2i+1` and `2i+2`, and leaf `k`
-//! at node `n-1+k`. Hashing follows RFC 6962: leaves arrive already hashed as
-//! `SHA-256(0x00 || data)` ([`LeafHash`]); an inner node is `SHA-256(0x01 || left || right)`.
-//! merkle-cbt has no domain separation of its own: [`Rfc6962`] adds the node prefix.
+//! # Definition
 //!
-//! Two cases are defined here rather than left to the crate: the root of a one-leaf tree is the
-//! leaf hash itself (as in RFC 6962), and the root of an empty tree is `SHA-256(0x01)`, the
-//! node-domain hash of nothing (the crate would return 32 zero bytes).
+//! * **Shape.** The complete binary Merkle tree (CBMT) of the `merkle-cbt` crate: a tree of `n`
+//!   leaves has nodes `0..2n-1`, node `i` has children `2i+1` and `2i+2`, and leaf `k` is node
+//!   `n-1+k`. For `n` a power of two this is RFC 6962's tree; for other sizes it is *not*
+//!   (RFC 6962 splits at the largest power of two below `n`, CBMT keeps the tree complete), so
+//!   an RFC 6962 verifier cannot check these proofs.
+//! * **Hashing** (RFC 6962 domain separation). A leaf arrives already hashed as
+//!   [`LeafHash`] `= SHA-256(0x00 || data)`; an inner node is `SHA-256(0x01 || left || right)`.
+//!   merkle-cbt hashes nothing itself: the private `Rfc6962` merge adds the `0x01` prefix.
+//!   Because leaves and nodes are hashed in different domains, a leaf can never be passed off
+//!   as an inner node or the other way round.
+//! * **One leaf.** The root is the leaf hash itself, as in RFC 6962.
+//! * **No leaves.** The root is `SHA-256(0x01)` ([`empty_root`]), which no non-empty tree can
+//!   have (merkle-cbt would return 32 zero bytes, which is not a hash of anything).
 //!
-//! A [`MultiProof`] carries the tree's leaf count, the leaf positions and the sibling hashes.
-//! merkle-cbt pairs leaves with positions by sorting both by value; verification here instead
-//! takes explicit `(position, leaf)` pairs and binds them: positions must be distinct, in range,
-//! and exactly those the proof was made for, and every sibling hash must be consumed.
+//! For example the root of the leaves `[a, b, c]` is `H(0x01 || H(0x01 || b || c) || a)`: node 1
+//! is the parent of leaves `b` and `c` (nodes 3 and 4), and `a` (node 2) is the root's right
+//! child. The test `pinned_root_of_three_leaves` pins it.
+//!
+//! # Proofs
+//!
+//! A [`MultiProof`] carries the tree's leaf count, the proven leaf positions (ascending) and the
+//! sibling hashes in the order merkle-cbt consumes them. One position makes an inclusion proof.
+//!
+//! merkle-cbt's own verifier cannot be used as is: it takes no positions with the leaves (it
+//! sorts the leaves by *value* and pairs them with node indices in the proof's order), its
+//! indices are tree-node numbers rather than leaf positions, and it knows nothing of the tree
+//! size. [`MultiProof::verify`] therefore takes explicit `(position, leaf)` pairs, checks they
+//! are exactly the proof's positions, checks the number of sibling hashes against the shape,
+//! and only then hands merkle-cbt node indices in the order it pairs them.
+//!
+//! **The root does not commit to the tree size.** A proof for leaf `p` of an `n`-leaf tree is,
+//! hash for hash, also a proof for leaf `p + n - m` of an `m`-leaf tree whenever both are leaf
+//! nodes, because both are the same node. Only a verifier that knows the true size from a
+//! trusted source (a signed commitment's field count, a signed checkpoint's head count) can
+//! rule that out: use [`MultiProof::verify_with_size`].
+
+use std::collections::VecDeque;
+use std::fmt::Write as _;
 
 use merkle_cbt::merkle_tree::{CBMT, Merge, MerkleProof, MerkleTree as CbmtTree};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::hash::{HASH_LEN, LeafHash, MerkleRoot};
 
 type Node = [u8; HASH_LEN];
 
 /// RFC 6962 inner-node hashing for merkle-cbt.
-#[derive(Debug)]
-pub struct Rfc6962;
+struct Rfc6962;
 
 impl Merge for Rfc6962 {
     type Item = Node;
     fn merge(left: &Node, right: &Node) -> Node {
-        let mut hasher = Sha256::new();
-        hasher.update([0x01]);
-        hasher.update(left);
-        hasher.update(right);
-        hasher.finalize().into()
+        // `MerkleRoot` is the node domain: its prefix is RFC 6962's 0x01.
+        MerkleRoot::digest_parts(&[left, right]).to_bytes()
     }
 }
 
-/// Most leaves a tree may have (positions are `u32` in merkle-cbt).
+/// Most leaves a tree may have. merkle-cbt numbers nodes with `u32` and computes `2n` on the
+/// way, so `n` must stay below 2^31; 2^30 leaves a margin.
 pub const MAX_LEAVES: usize = 1 << 30;
 
-/// A proof cannot be made or does not verify.
+/// A proof cannot be made, or does not verify.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MerkleError {
     /// No positions or no leaves were given.
-    #[error("a Merkle proof needs at least one leaf")]
+    #[error("a Merkle proof needs at least one leaf, and none was given")]
     Empty,
     /// A position is past the end of the tree.
-    #[error("leaf position {position} is outside a tree of {leaf_count} leaves")]
+    #[error(
+        "leaf position {position} is outside a tree of {leaf_count} leaves (positions count from 0)"
+    )]
     OutOfRange {
         /// The position.
         position: u32,
@@ -56,20 +81,87 @@ pub enum MerkleError {
         leaf_count: u32,
     },
     /// A position appears twice.
-    #[error("leaf position {0} appears twice")]
+    #[error("leaf position {0} is given twice; each leaf may be proven once")]
     DuplicatePosition(u32),
     /// The tree is too large.
-    #[error("a Merkle tree may have at most {MAX_LEAVES} leaves")]
-    TooLarge,
-    /// The leaves given are not the leaves the proof was made for.
-    #[error("the leaves given are at positions the proof does not cover")]
-    PositionsDiffer,
-    /// The computed root differs from the expected root.
-    #[error("the Merkle proof does not lead to the expected root")]
+    #[error("a Merkle tree may have at most {MAX_LEAVES} leaves, this one has {0}")]
+    TooLarge(u64),
+    /// The proof's own positions are not strictly ascending, so it was not made here.
+    #[error("the proof's leaf positions are not strictly ascending: the proof is malformed")]
+    UnsortedPositions,
+    /// The leaves given are not at the positions the proof was made for.
+    #[error(
+        "the proof is for leaf positions {} but leaves were given at positions {}",
+        list(.proof),
+        list(.given)
+    )]
+    PositionsDiffer {
+        /// The proof's positions.
+        proof: Vec<u32>,
+        /// The given leaves' positions, sorted.
+        given: Vec<u32>,
+    },
+    /// The proof has more or fewer sibling hashes than its positions and size call for.
+    #[error(
+        "the proof has {found} sibling hashes, but a proof of these positions in a tree of \
+         {leaf_count} leaves has exactly {expected}: it was truncated or padded"
+    )]
+    SiblingCount {
+        /// How many the shape calls for.
+        expected: usize,
+        /// How many the proof has.
+        found: usize,
+        /// The tree size the proof claims.
+        leaf_count: u32,
+    },
+    /// The proof is for a tree of another size than the caller knows the tree has.
+    #[error("the proof is for a tree of {proof} leaves, but the tree has {tree}")]
+    SizeMismatch {
+        /// The size the proof claims.
+        proof: u32,
+        /// The size the caller trusts.
+        tree: u32,
+    },
+    /// The leaves and sibling hashes do not hash to the expected root.
+    #[error(
+        "the Merkle proof does not lead to the expected root: a leaf, a sibling hash or the \
+         root differs from the tree the proof was made for"
+    )]
     RootMismatch,
 }
 
-/// A Merkle tree over leaf hashes.
+/// Positions for an error message, cut short: a hostile proof may carry millions.
+fn list(positions: &[u32]) -> String {
+    const SHOWN: usize = 8;
+    let mut text = String::from("[");
+    for (i, p) in positions.iter().take(SHOWN).enumerate() {
+        if i > 0 {
+            text.push_str(", ");
+        }
+        let _ = write!(text, "{p}");
+    }
+    if positions.len() > SHOWN {
+        let _ = write!(text, ", … {} in all", positions.len());
+    }
+    text.push(']');
+    text
+}
+
+/// The root of the tree with no leaves: `SHA-256(0x01)`.
+pub fn empty_root() -> MerkleRoot {
+    MerkleRoot::digest(&[])
+}
+
+/// The root of the tree over `leaves` (leaf `i` at position `i`), without keeping the tree.
+pub fn root_of(leaves: &[LeafHash]) -> MerkleRoot {
+    if leaves.is_empty() {
+        return empty_root();
+    }
+    let raw: Vec<Node> = leaves.iter().map(|l| l.to_bytes()).collect();
+    MerkleRoot::from_bytes(CBMT::<Node, Rfc6962>::build_merkle_root(&raw))
+}
+
+/// A Merkle tree over leaf hashes, kept whole so that proofs can be cut from it.
 pub struct MerkleTree {
     leaf_count: usize,
     tree: CbmtTree<Node, Rfc6962>,
@@ -84,22 +176,8 @@ impl std::fmt::Debug for MerkleTree {
     }
 }
 
-/// The root of a tree over `leaves`, without keeping the tree.
-pub fn root_of(leaves: &[LeafHash]) -> MerkleRoot {
-    if leaves.is_empty() {
-        return empty_root();
-    }
-    let raw: Vec<Node> = leaves.iter().map(|l| l.to_bytes()).collect();
-    MerkleRoot::from_bytes(CBMT::<Node, Rfc6962>::build_merkle_root(&raw))
-}
-
-/// The root of the empty tree.
-pub fn empty_root() -> MerkleRoot {
-    MerkleRoot::digest(&[])
-}
-
 impl MerkleTree {
-    /// Builds the tree.
+    /// Builds the tree; leaf `i` is at position `i`.
     pub fn new(leaves: Vec<LeafHash>) -> Self {
         let leaves: Vec<Node> = leaves.into_iter().map(LeafHash::to_bytes).collect();
         Self {
@@ -118,7 +196,7 @@ impl MerkleTree {
         self.leaf_count == 0
     }
 
-    /// The root.
+    /// The root (see the module documentation for the empty and one-leaf trees).
     pub fn root(&self) -> MerkleRoot {
         match self.tree.nodes().first() {
             Some(root) => MerkleRoot::from_bytes(*root),
@@ -126,25 +204,39 @@ impl MerkleTree {
         }
     }
 
-    /// A proof for the leaves at `positions` (one position: an inclusion proof).
+    /// The leaf at `position`, if there is one.
+    pub fn leaf(&self, position: u32) -> Option<LeafHash> {
+        let position = position as usize;
+        if position >= self.leaf_count {
+            return None;
+        }
+        let index = self.leaf_count - 1 + position;
+        self.tree
+            .nodes()
+            .get(index)
+            .copied()
+            .map(LeafHash::from_bytes)
+    }
+
+    /// A proof for the leaves at `positions`, in any order (one position: an inclusion proof).
     pub fn prove(&self, positions: &[u32]) -> Result<MultiProof, MerkleError> {
-        if positions.is_empty() || self.is_empty() {
+        if positions.is_empty() {
             return Err(MerkleError::Empty);
         }
-        let leaf_count = u32::try_from(self.leaf_count).map_err(|_| MerkleError::TooLarge)?;
-        let mut sorted = positions.to_vec();
-        sorted.sort_unstable();
-        for pair in sorted.windows(2) {
-            if pair[0] == pair[1] {
-                return Err(MerkleError::DuplicatePosition(pair[0]));
-            }
+        if self.leaf_count > MAX_LEAVES {
+            return Err(MerkleError::TooLarge(self.leaf_count as u64));
         }
-        if let Some(&position) = sorted.iter().find(|&&p| p >= leaf_count) {
+        let leaf_count = u32::try_from(self.leaf_count)
+            .map_err(|_| MerkleError::TooLarge(self.leaf_count as u64))?;
+        let sorted = sorted_unique(positions.iter().copied())?;
+        if let Some(&position) = sorted.last().filter(|&&p| p >= leaf_count) {
             return Err(MerkleError::OutOfRange {
                 position,
                 leaf_count,
             });
         }
+        // merkle-cbt returns None only for an empty tree, no positions or one out of range, all
+        // ruled out above.
         let proof = self.tree.build_proof(&sorted).ok_or(MerkleError::Empty)?;
         Ok(MultiProof {
             leaf_count,
@@ -159,65 +251,135 @@ impl MerkleTree {
     }
 }
 
+/// Sorts positions, refusing duplicates.
+fn sorted_unique(positions: impl Iterator<Item = u32>) -> Result<Vec<u32>, MerkleError> {
+    let mut sorted: Vec<u32> = positions.collect();
+    sorted.sort_unstable();
+    match sorted.windows(2).find(|pair| pair[0] == pair[1]) {
+        Some(pair) => Err(MerkleError::DuplicatePosition(pair[0])),
+        None => Ok(sorted),
+    }
+}
+
+/// How many sibling hashes a proof of `positions` (ascending, distinct, in range) in a tree of
+/// `leaf_count` leaves has. This replays merkle-cbt's walk (`build_proof`, and `root` which
+/// consumes them in the same order) on node indices alone: nodes are taken highest first, a
+/// node whose sibling is next in the queue is paired with it, any other needs a sibling hash.
+fn sibling_count(leaf_count: u32, positions: &[u32]) -> usize {
+    let mut queue: VecDeque<u32> = positions.iter().rev().map(|p| leaf_count - 1 + p).collect();
+    let mut count = 0;
+    while let Some(index) = queue.pop_front() {
+        if index == 0 {
+            break;
+        }
+        let sibling = ((index + 1) ^ 1) - 1;
+        if queue.front() == Some(&sibling) {
+            queue.pop_front();
+        } else {
+            count += 1;
+        }
+        queue.push_back((index - 1) >> 1);
+    }
+    count
+}
+
 /// Proof that some leaves are at given positions of a tree with a given root.
+///
+/// Plain data, so postcard encodes it canonically: `varint(leaf_count) || varint(k) ||
+/// k × varint(position) || varint(s) || s × 32 bytes`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MultiProof {
     /// The number of leaves of the tree.
     pub leaf_count: u32,
-    /// The proven positions, ascending.
+    /// The proven positions, strictly ascending.
     pub positions: Vec<u32>,
-    /// The sibling hashes, in the order merkle-cbt consumes them.
+    /// The sibling hashes (leaf or inner-node hashes), in the order merkle-cbt consumes them.
     pub siblings: Vec<MerkleRoot>,
 }
 
 impl MultiProof {
-    /// The tree size the proof is for.
+    /// The tree size the proof claims.
     pub fn leaf_count(&self) -> u32 {
         self.leaf_count
     }
 
-    /// Checks that `leaves` (position, leaf hash) are exactly the proven leaves of the tree
-    /// with `root`.
+    /// Checks that `leaves` — `(position, leaf hash)` pairs in any order — are exactly the
+    /// proven leaves of a tree with `root` *and the size this proof claims*.
+    ///
+    /// A root does not commit to its tree's size (see the module documentation), so unless
+    /// the caller compares [`MultiProof::leaf_count`] with a size it trusts, a position is only
+    /// proven relative to the claimed size. Prefer [`MultiProof::verify_with_size`].
     pub fn verify(&self, root: &MerkleRoot, leaves: &[(u32, LeafHash)]) -> Result<(), MerkleError> {
+        let leaf_count = self.leaf_count;
         if leaves.is_empty() || self.positions.is_empty() {
             return Err(MerkleError::Empty);
         }
-        if self.leaf_count as usize > MAX_LEAVES {
-            return Err(MerkleError::TooLarge);
+        if leaf_count as usize > MAX_LEAVES {
+            return Err(MerkleError::TooLarge(u64::from(leaf_count)));
+        }
+        if self.positions.windows(2).any(|pair| pair[0] >= pair[1]) {
+            return Err(MerkleError::UnsortedPositions);
         }
         let mut given: Vec<(u32, Node)> = leaves.iter().map(|(p, l)| (*p, l.to_bytes())).collect();
         given.sort_unstable_by_key(|(p, _)| *p);
-        for pair in given.windows(2) {
-            if pair[0].0 == pair[1].0 {
-                return Err(MerkleError::DuplicatePosition(pair[0].0));
+        let given_positions = sorted_unique(given.iter().map(|(p, _)| *p))?;
+        for &position in self
+            .positions
+            .last()
+            .into_iter()
+            .chain(given_positions.last())
+        {
+            if position >= leaf_count {
+                return Err(MerkleError::OutOfRange {
+                    position,
+                    leaf_count,
+                });
             }
         }
-        if let Some(&(position, _)) = given.iter().find(|(p, _)| *p >= self.leaf_count) {
-            return Err(MerkleError::OutOfRange {
-                position,
-                leaf_count: self.leaf_count,
+        if given_positions != self.positions {
+            return Err(MerkleError::PositionsDiffer {
+                proof: self.positions.clone(),
+                given: given_positions,
             });
         }
-        if given.len() != self.positions.len()
-            || given.iter().zip(&self.positions).any(|((p, _), q)| p != q)
-        {
-            return Err(MerkleError::PositionsDiffer);
+        // merkle-cbt would also notice a wrong count (it insists every hash is consumed), but
+        // only as a root mismatch; counting first says what is wrong and bounds the work.
+        let expected = sibling_count(leaf_count, &self.positions);
+        if self.siblings.len() != expected {
+            return Err(MerkleError::SiblingCount {
+                expected,
+                found: self.siblings.len(),
+                leaf_count,
+            });
         }
-        // merkle-cbt pairs node indices with leaves by sorting the leaves by value, so hand it
-        // the indices in the order of their leaves' values.
-        let mut by_value = given;
-        by_value.sort_unstable_by_key(|(_, leaf)| *leaf);
-        let indices: Vec<u32> = by_value
-            .iter()
-            .map(|(p, _)| self.leaf_count - 1 + p)
-            .collect();
-        let values: Vec<Node> = by_value.iter().map(|(_, l)| *l).collect();
+        // merkle-cbt pairs its node indices, in the order given, with the leaves sorted by
+        // value: hand it the indices in the order of their leaves' values. Equal leaves may be
+        // paired either way, which changes nothing.
+        given.sort_by_key(|(_, leaf)| *leaf);
+        let indices: Vec<u32> = given.iter().map(|(p, _)| leaf_count - 1 + p).collect();
+        let values: Vec<Node> = given.iter().map(|(_, l)| *l).collect();
         let lemmas: Vec<Node> = self.siblings.iter().map(|s| s.to_bytes()).collect();
-        let proof = MerkleProof::<Node, Rfc6962>::new(indices, lemmas);
-        match proof.root(&values) {
+        match MerkleProof::<Node, Rfc6962>::new(indices, lemmas).root(&values) {
             Some(computed) if computed == root.to_bytes() => Ok(()),
             _ => Err(MerkleError::RootMismatch),
         }
+    }
+
+    /// [`MultiProof::verify`] for a tree the caller knows has `leaf_count` leaves (from a
+    /// signed commitment or checkpoint): this binds the positions absolutely.
+    pub fn verify_with_size(
+        &self,
+        root: &MerkleRoot,
+        leaf_count: u32,
+        leaves: &[(u32, LeafHash)],
+    ) -> Result<(), MerkleError> {
+        if self.leaf_count != leaf_count {
+            return Err(MerkleError::SizeMismatch {
+                proof: self.leaf_count,
+                tree: leaf_count,
+            });
+        }
+        self.verify(root, leaves)
     }
 }
 
@@ -226,6 +388,7 @@ impl MultiProof {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use sha2::{Digest, Sha256};
 
     fn leaves(n: usize) -> Vec<LeafHash> {
         (0..n as u32)
@@ -233,6 +396,7 @@ mod tests {
             .collect()
     }
 
+    /// Plain SHA-256 of the concatenation, independent of the crate's hash types.
     fn sha(parts: &[&[u8]]) -> [u8; 32] {
         let mut h = Sha256::new();
         for p in parts {
@@ -241,129 +405,636 @@ mod tests {
         h.finalize().into()
     }
 
+    fn given(l: &[LeafHash], positions: &[u32]) -> Vec<(u32, LeafHash)> {
+        positions.iter().map(|&p| (p, l[p as usize])).collect()
+    }
+
+    fn flip(bytes: [u8; 32], bit: usize) -> [u8; 32] {
+        let mut bytes = bytes;
+        bytes[bit / 8] ^= 1 << (bit % 8);
+        bytes
+    }
+
     #[test]
     fn pinned_root_of_three_leaves() {
-        // CBMT of [a, b, c]: nodes 0..5, leaves a,b,c at 2,3,4; node 1 = H(b,c); root = H(node1, a).
-        let a = sha(&[&[0], b"a"]);
-        let b = sha(&[&[0], b"b"]);
-        let c = sha(&[&[0], b"c"]);
-        let bc = sha(&[&[1], &b, &c]);
-        let root = sha(&[&[1], &bc, &a]);
-        let tree = MerkleTree::new(vec![
+        // Written from the definition alone: CBMT of [a, b, c] puts a, b, c at nodes 2, 3, 4;
+        // node 1 = H(0x01 || b || c); root = H(0x01 || node 1 || a).
+        let a = sha(&[&[0x00], b"a"]);
+        let b = sha(&[&[0x00], b"b"]);
+        let c = sha(&[&[0x00], b"c"]);
+        let bc = sha(&[&[0x01], &b, &c]);
+        let root = sha(&[&[0x01], &bc, &a]);
+        const PINNED: &str = "9a420893f4bb884837c92ff0e649101a23f5fe79f16dc4ad6497034a9a801280";
+        assert_eq!(hex::encode(root), PINNED);
+
+        let l = vec![
             LeafHash::digest(b"a"),
             LeafHash::digest(b"b"),
             LeafHash::digest(b"c"),
-        ]);
-        assert_eq!(tree.root().to_bytes(), root);
+        ];
+        assert_eq!(l[0].to_bytes(), a);
+        assert_eq!(MerkleTree::new(l.clone()).root().to_hex(), PINNED);
+        assert_eq!(root_of(&l).to_hex(), PINNED);
+    }
+
+    #[test]
+    fn powers_of_two_match_rfc6962() {
+        let [a, b, c, d] = [b"a", b"b", b"c", b"d"].map(|x| sha(&[&[0x00], x]));
+        let rfc6962 = sha(&[&[0x01], &sha(&[&[0x01], &a, &b]), &sha(&[&[0x01], &c, &d])]);
+        let l: Vec<LeafHash> = [a, b, c, d].map(LeafHash::from_bytes).to_vec();
+        assert_eq!(root_of(&l).to_bytes(), rfc6962);
+        assert_eq!(root_of(&l[..2]).to_bytes(), sha(&[&[0x01], &a, &b]));
+    }
+
+    #[test]
+    fn empty_and_one_leaf_roots_are_defined() {
+        // SHA-256(0x01).
+        const EMPTY: &str = "4bf5122f344554c53bde2ebb8cd2b7e3d1600ad631c385a5d7cce23c7785459a";
+        assert_eq!(empty_root().to_hex(), EMPTY);
+        assert_eq!(root_of(&[]).to_hex(), EMPTY);
+        let empty = MerkleTree::new(vec![]);
+        assert_eq!(empty.root().to_hex(), EMPTY);
+        assert!(empty.is_empty());
+        assert!(matches!(
+            empty.prove(&[0]),
+            Err(MerkleError::OutOfRange { leaf_count: 0, .. })
+        ));
+
+        let one = leaves(1);
+        let tree = MerkleTree::new(one.clone());
+        assert_eq!(tree.root().to_bytes(), one[0].to_bytes());
+        assert_eq!(root_of(&one).to_bytes(), one[0].to_bytes());
+        let proof = tree.prove(&[0]).unwrap();
+        assert!(proof.siblings.is_empty());
+        proof
+            .verify_with_size(&tree.root(), 1, &[(0, one[0])])
+            .unwrap();
+        // A one-leaf proof does not reach the root of a bigger tree.
+        let two = MerkleTree::new(leaves(2));
         assert_eq!(
-            hex::encode(root),
-            hex::encode(
-                root_of(&[
-                    LeafHash::digest(b"a"),
-                    LeafHash::digest(b"b"),
-                    LeafHash::digest(b"c")
-                ])
-                .to_bytes()
-            )
+            proof.verify(&two.root(), &[(0, one[0])]),
+            Err(MerkleError::RootMismatch)
         );
     }
 
     #[test]
-    fn small_trees_are_defined() {
-        assert_eq!(MerkleTree::new(vec![]).root(), empty_root());
-        assert_eq!(root_of(&[]), empty_root());
-        let one = leaves(1);
-        let tree = MerkleTree::new(one.clone());
-        assert_eq!(tree.root().to_bytes(), one[0].to_bytes());
-        let proof = tree.prove(&[0]).unwrap();
-        proof.verify(&tree.root(), &[(0, one[0])]).unwrap();
+    fn tree_accessors() {
+        let l = leaves(5);
+        let tree = MerkleTree::new(l.clone());
+        assert_eq!(tree.len(), 5);
+        assert!(!tree.is_empty());
+        assert_eq!(tree.leaf(0), Some(l[0]));
+        assert_eq!(tree.leaf(4), Some(l[4]));
+        assert_eq!(tree.leaf(5), None);
+        assert_eq!(MerkleTree::new(vec![]).leaf(0), None);
+        assert!(format!("{tree:?}").contains("leaf_count: 5"));
     }
 
     #[test]
     fn bad_requests_are_refused() {
         let tree = MerkleTree::new(leaves(5));
         assert_eq!(tree.prove(&[]), Err(MerkleError::Empty));
-        assert_eq!(tree.prove(&[1, 1]), Err(MerkleError::DuplicatePosition(1)));
-        assert!(matches!(
-            tree.prove(&[5]),
-            Err(MerkleError::OutOfRange { .. })
-        ));
-        let l = leaves(5);
-        let proof = tree.prove(&[1, 3]).unwrap();
-        let root = tree.root();
-        proof.verify(&root, &[(3, l[3]), (1, l[1])]).unwrap();
-        // Swapped leaves, a missing leaf, an extra leaf, a wrong position.
-        assert!(proof.verify(&root, &[(1, l[3]), (3, l[1])]).is_err());
-        assert!(proof.verify(&root, &[(1, l[1])]).is_err());
-        assert!(
-            proof
-                .verify(&root, &[(1, l[1]), (3, l[3]), (4, l[4])])
-                .is_err()
+        assert_eq!(
+            tree.prove(&[3, 1, 3]),
+            Err(MerkleError::DuplicatePosition(3))
         );
-        assert!(proof.verify(&root, &[(1, l[1]), (2, l[3])]).is_err());
-        assert!(proof.verify(&root, &[(1, l[1]), (1, l[1])]).is_err());
-        assert!(proof.verify(&root, &[]).is_err());
+        assert_eq!(
+            tree.prove(&[5]),
+            Err(MerkleError::OutOfRange {
+                position: 5,
+                leaf_count: 5
+            })
+        );
+        assert!(tree.prove(&[u32::MAX]).is_err());
+        // Positions in any order give the same proof.
+        assert_eq!(tree.prove(&[3, 1]).unwrap(), tree.prove(&[1, 3]).unwrap());
+    }
+
+    #[test]
+    fn verification_failures_say_what_is_wrong() {
+        let l = leaves(5);
+        let tree = MerkleTree::new(l.clone());
+        let root = tree.root();
+        let proof = tree.prove(&[1, 3]).unwrap();
+        proof.verify(&root, &[(3, l[3]), (1, l[1])]).unwrap();
+        proof
+            .verify_with_size(&root, 5, &given(&l, &[1, 3]))
+            .unwrap();
+
+        assert_eq!(proof.verify(&root, &[]), Err(MerkleError::Empty));
+        assert_eq!(
+            proof.verify(&root, &[(1, l[1]), (1, l[1])]),
+            Err(MerkleError::DuplicatePosition(1))
+        );
+        assert_eq!(
+            proof.verify(&root, &[(1, l[1]), (7, l[3])]),
+            Err(MerkleError::OutOfRange {
+                position: 7,
+                leaf_count: 5
+            })
+        );
+        // Missing, extra and moved leaves.
+        for wrong in [vec![1], vec![1, 3, 4], vec![1, 2]] {
+            let leaves: Vec<(u32, LeafHash)> = wrong.iter().map(|&p| (p, l[3])).collect();
+            assert_eq!(
+                proof.verify(&root, &leaves),
+                Err(MerkleError::PositionsDiffer {
+                    proof: vec![1, 3],
+                    given: wrong.clone()
+                })
+            );
+        }
+        // Swapped leaves.
+        assert_eq!(
+            proof.verify(&root, &[(1, l[3]), (3, l[1])]),
+            Err(MerkleError::RootMismatch)
+        );
+        // The proof's own fields.
+        let mut bad = proof.clone();
+        bad.positions = vec![3, 1];
+        assert_eq!(
+            bad.verify(&root, &given(&l, &[1, 3])),
+            Err(MerkleError::UnsortedPositions)
+        );
+        let mut bad = proof.clone();
+        bad.positions = vec![];
+        assert_eq!(
+            bad.verify(&root, &given(&l, &[1, 3])),
+            Err(MerkleError::Empty)
+        );
+        let mut bad = proof.clone();
+        bad.leaf_count = 3;
+        assert_eq!(
+            bad.verify(&root, &given(&l, &[1, 3])),
+            Err(MerkleError::OutOfRange {
+                position: 3,
+                leaf_count: 3
+            })
+        );
+        let mut bad = proof.clone();
+        bad.leaf_count = u32::MAX;
+        assert_eq!(
+            bad.verify(&root, &given(&l, &[1, 3])),
+            Err(MerkleError::TooLarge(u64::from(u32::MAX)))
+        );
+        let mut bad = proof.clone();
+        bad.siblings.push(root);
+        assert_eq!(
+            bad.verify(&root, &given(&l, &[1, 3])),
+            Err(MerkleError::SiblingCount {
+                expected: 3,
+                found: 4,
+                leaf_count: 5
+            })
+        );
+        assert_eq!(
+            proof.verify_with_size(&root, 6, &given(&l, &[1, 3])),
+            Err(MerkleError::SizeMismatch { proof: 5, tree: 6 })
+        );
+    }
+
+    #[test]
+    fn error_messages_are_readable_and_bounded() {
+        let e = MerkleError::PositionsDiffer {
+            proof: (0..100).collect(),
+            given: vec![1],
+        };
+        assert_eq!(
+            e.to_string(),
+            "the proof is for leaf positions [0, 1, 2, 3, 4, 5, 6, 7, … 100 in all] but leaves \
+             were given at positions [1]"
+        );
+        assert!(
+            MerkleError::SiblingCount {
+                expected: 3,
+                found: 4,
+                leaf_count: 5
+            }
+            .to_string()
+            .contains("has exactly 3")
+        );
+    }
+
+    /// A root does not bind its tree size: the same hashes prove leaf 0 of a 5-leaf tree and
+    /// leaf 2 of a "3-leaf tree" (both node 4). Only a trusted size tells them apart.
+    #[test]
+    fn the_root_does_not_bind_the_tree_size() {
+        let l = leaves(5);
+        let tree = MerkleTree::new(l.clone());
+        let root = tree.root();
+        let proof = tree.prove(&[0]).unwrap();
+        let forged = MultiProof {
+            leaf_count: 3,
+            positions: vec![2],
+            siblings: proof.siblings.clone(),
+        };
+        assert_eq!(forged.verify(&root, &[(2, l[0])]), Ok(()));
+        assert_eq!(
+            forged.verify_with_size(&root, 5, &[(2, l[0])]),
+            Err(MerkleError::SizeMismatch { proof: 3, tree: 5 })
+        );
+    }
+
+    /// Every bit of every sibling, leaf and root, on small trees of several shapes.
+    #[test]
+    fn every_single_bit_flip_is_caught() {
+        for (n, positions) in [
+            (2usize, vec![0u32]),
+            (3, vec![0]),
+            (3, vec![2]),
+            (5, vec![1, 3]),
+            (7, vec![0, 6]),
+            (8, vec![2, 3, 5]),
+        ] {
+            let l = leaves(n);
+            let tree = MerkleTree::new(l.clone());
+            let root = tree.root();
+            let proof = tree.prove(&positions).unwrap();
+            let good = given(&l, &positions);
+            proof.verify_with_size(&root, n as u32, &good).unwrap();
+            for bit in 0..256 {
+                let bad_root = MerkleRoot::from_bytes(flip(root.to_bytes(), bit));
+                assert!(proof.verify(&bad_root, &good).is_err());
+                for i in 0..good.len() {
+                    let mut bad = good.clone();
+                    bad[i].1 = LeafHash::from_bytes(flip(bad[i].1.to_bytes(), bit));
+                    assert!(proof.verify(&root, &bad).is_err());
+                }
+                for i in 0..proof.siblings.len() {
+                    let mut bad = proof.clone();
+                    bad.siblings[i] = MerkleRoot::from_bytes(flip(bad.siblings[i].to_bytes(), bit));
+                    assert!(bad.verify(&root, &good).is_err());
+                }
+            }
+        }
+    }
+
+    struct Probe {
+        desc: &'static str,
+        proof: MultiProof,
+        root: MerkleRoot,
+        leaves: Vec<(u32, LeafHash)>,
+    }
+
+    /// Corrupted variants of a valid proof, in the manner of the inclusion-proof probes of
+    /// transparency-dev/merkle and sigstore-rs, extended to multi-proofs.
+    fn corruptions(
+        proof: &MultiProof,
+        root: MerkleRoot,
+        good: &[(u32, LeafHash)],
+        all: &[LeafHash],
+    ) -> Vec<Probe> {
+        let n = proof.leaf_count;
+        let zero = MerkleRoot::from_bytes([0; 32]);
+        let mut probes = Vec::new();
+        let mut push = |desc, proof: MultiProof, root, leaves: Vec<(u32, LeafHash)>| {
+            probes.push(Probe {
+                desc,
+                proof,
+                root,
+                leaves,
+            });
+        };
+        let with_siblings = |siblings: Vec<MerkleRoot>| MultiProof {
+            siblings,
+            ..proof.clone()
+        };
+        // Wrong position for the first leaf, in the leaves alone and in the proof as well.
+        let first = good[0].0;
+        for (desc, moved) in [
+            ("position - 1", first.wrapping_sub(1)),
+            ("position + 1", first + 1),
+            ("position ^ 2", first ^ 2),
+            ("position + size", first + n),
+        ] {
+            if good.iter().any(|(p, _)| *p == moved) {
+                continue;
+            }
+            let mut leaves = good.to_vec();
+            leaves[0].0 = moved;
+            let mut positions: Vec<u32> = leaves.iter().map(|(p, _)| *p).collect();
+            positions.sort_unstable();
+            push(desc, proof.clone(), root, leaves.clone());
+            push(
+                desc,
+                MultiProof {
+                    positions,
+                    ..proof.clone()
+                },
+                root,
+                leaves,
+            );
+        }
+        // Wrong tree size, alone and with the positions shifted to the same nodes.
+        for (desc, size) in [
+            ("size / 2", n / 2),
+            ("size * 2", n * 2),
+            ("size - 1", n - 1),
+            ("size + 1", n + 1),
+            ("size 0", 0),
+        ] {
+            push(
+                desc,
+                MultiProof {
+                    leaf_count: size,
+                    ..proof.clone()
+                },
+                root,
+                good.to_vec(),
+            );
+            if size > 0
+                && good
+                    .iter()
+                    .all(|(p, _)| p + n >= size && p + n - size < size)
+            {
+                let shift = |p: u32| p + n - size;
+                push(
+                    "size and positions shifted to the same nodes",
+                    MultiProof {
+                        leaf_count: size,
+                        positions: proof.positions.iter().map(|&p| shift(p)).collect(),
+                        ..proof.clone()
+                    },
+                    root,
+                    good.iter().map(|&(p, l)| (shift(p), l)).collect(),
+                );
+            }
+        }
+        // Wrong leaf or root.
+        let mut leaves = good.to_vec();
+        leaves[0].1 = LeafHash::from_bytes(*b"WrongLeafWrongLeafWrongLeafWrong");
+        push("wrong leaf", proof.clone(), root, leaves);
+        if root.to_bytes() != good[0].1.to_bytes() {
+            // (In a one-leaf tree the root is the leaf.)
+            let mut leaves = good.to_vec();
+            leaves[0].1 = LeafHash::from_bytes(root.to_bytes());
+            push("root as leaf", proof.clone(), root, leaves);
+        }
+        if let Some(other) = all.iter().find(|l| !good.iter().any(|(_, g)| g == *l)) {
+            let mut leaves = good.to_vec();
+            leaves[0].1 = *other;
+            push("another leaf of the tree", proof.clone(), root, leaves);
+        }
+        push("empty root", proof.clone(), empty_root(), good.to_vec());
+        push("zero root", proof.clone(), zero, good.to_vec());
+        push(
+            "random root",
+            proof.clone(),
+            MerkleRoot::digest(b"random"),
+            good.to_vec(),
+        );
+        // Leaves missing, extra or swapped.
+        push("no leaves", proof.clone(), root, vec![]);
+        if good.len() > 1 {
+            push("a leaf missing", proof.clone(), root, good[1..].to_vec());
+            let mut leaves = good.to_vec();
+            let (a, b) = (leaves[0].1, leaves[1].1);
+            leaves[0].1 = b;
+            leaves[1].1 = a;
+            push("two leaves swapped", proof.clone(), root, leaves);
+        }
+        let mut leaves = good.to_vec();
+        leaves.push(good[0]);
+        push("a leaf twice", proof.clone(), root, leaves);
+        if let Some(extra) = (0..n).find(|p| !good.iter().any(|(q, _)| q == p)) {
+            let mut leaves = good.to_vec();
+            leaves.push((extra, all[extra as usize]));
+            push("an extra true leaf", proof.clone(), root, leaves.clone());
+            let mut positions: Vec<u32> = leaves.iter().map(|(p, _)| *p).collect();
+            positions.sort_unstable();
+            push(
+                "an extra true leaf, also in the proof",
+                MultiProof {
+                    positions,
+                    ..proof.clone()
+                },
+                root,
+                leaves,
+            );
+        }
+        // Garbage around the sibling hashes, or too few of them.
+        let s = &proof.siblings;
+        push(
+            "trailing zero hash",
+            with_siblings([s.clone(), vec![zero]].concat()),
+            root,
+            good.to_vec(),
+        );
+        push(
+            "trailing root",
+            with_siblings([s.clone(), vec![root]].concat()),
+            root,
+            good.to_vec(),
+        );
+        push(
+            "preceding zero hash",
+            with_siblings([vec![zero], s.clone()].concat()),
+            root,
+            good.to_vec(),
+        );
+        push(
+            "preceding root",
+            with_siblings([vec![root], s.clone()].concat()),
+            root,
+            good.to_vec(),
+        );
+        if let Some(first) = s.first() {
+            push(
+                "first sibling twice",
+                with_siblings([vec![*first], s.clone()].concat()),
+                root,
+                good.to_vec(),
+            );
+            push(
+                "last sibling dropped",
+                with_siblings(s[..s.len() - 1].to_vec()),
+                root,
+                good.to_vec(),
+            );
+            push(
+                "first sibling dropped",
+                with_siblings(s[1..].to_vec()),
+                root,
+                good.to_vec(),
+            );
+            push(
+                "first sibling replaced by the root",
+                with_siblings([vec![root], s[1..].to_vec()].concat()),
+                root,
+                good.to_vec(),
+            );
+        }
+        if s.len() > 1 {
+            let mut swapped = s.clone();
+            swapped.swap(0, s.len() - 1);
+            push(
+                "siblings reordered",
+                with_siblings(swapped),
+                root,
+                good.to_vec(),
+            );
+        }
+        for i in 0..s.len() {
+            let mut flipped = s.clone();
+            let mut bytes = flipped[i].to_bytes();
+            bytes[i % 32] ^= 4;
+            flipped[i] = MerkleRoot::from_bytes(bytes);
+            push(
+                "sibling with a flipped bit",
+                with_siblings(flipped),
+                root,
+                good.to_vec(),
+            );
+        }
+        // Positions in the proof that the leaves do not match.
+        let mut reversed = proof.clone();
+        reversed.positions.reverse();
+        if reversed.positions.len() > 1 {
+            push("positions reversed", reversed, root, good.to_vec());
+        }
+        let mut doubled = proof.clone();
+        doubled.positions.push(proof.positions[0]);
+        push("a position twice", doubled, root, good.to_vec());
+        probes
+    }
+
+    #[test]
+    fn corrupted_proofs_are_rejected() {
+        let mut probes_run = 0;
+        for n in 1..=17usize {
+            let l = leaves(n);
+            let tree = MerkleTree::new(l.clone());
+            let root = tree.root();
+            let mut sets: Vec<Vec<u32>> = (0..n as u32).map(|p| vec![p]).collect();
+            sets.extend((0..n as u32).flat_map(|a| (a + 1..n as u32).map(move |b| vec![a, b])));
+            sets.push((0..n as u32).collect());
+            for positions in sets {
+                let proof = tree.prove(&positions).unwrap();
+                let good = given(&l, &positions);
+                proof.verify_with_size(&root, n as u32, &good).unwrap();
+                for probe in corruptions(&proof, root, &good, &l) {
+                    probes_run += 1;
+                    let verdict =
+                        probe
+                            .proof
+                            .verify_with_size(&probe.root, n as u32, &probe.leaves);
+                    assert!(
+                        verdict.is_err(),
+                        "accepted a corrupted proof ({}) for positions {positions:?} of {n} leaves",
+                        probe.desc
+                    );
+                }
+            }
+        }
+        assert!(probes_run > 10_000, "{probes_run}");
+    }
+
+    #[test]
+    fn sibling_count_matches_merkle_cbt() {
+        for n in 1..=40usize {
+            let raw: Vec<Node> = leaves(n).iter().map(|l| l.to_bytes()).collect();
+            let tree = CBMT::<Node, Rfc6962>::build_merkle_tree(&raw);
+            for a in 0..n as u32 {
+                for b in a..n as u32 {
+                    let positions: Vec<u32> = if a == b { vec![a] } else { vec![a, b] };
+                    let lemmas = tree.build_proof(&positions).unwrap().lemmas().len();
+                    assert_eq!(
+                        sibling_count(n as u32, &positions),
+                        lemmas,
+                        "{n} {positions:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn proofs_round_trip_through_postcard_and_json() {
+        let l = leaves(6);
+        let tree = MerkleTree::new(l);
+        let proof = tree.prove(&[4, 1]).unwrap();
+        let bytes = crate::codec::encode("proof", &proof).unwrap();
+        // varint(6), varint(2), 1, 4, varint(siblings), then 32 bytes each.
+        assert_eq!(&bytes[..4], &[6, 2, 1, 4]);
+        assert_eq!(bytes.len(), 5 + 32 * proof.siblings.len());
+        let back: MultiProof = crate::codec::decode("proof", &bytes, 1 << 16).unwrap();
+        assert_eq!(back, proof);
+        let json = serde_json::to_value(&proof).unwrap();
+        assert_eq!(json["leaf_count"], 6);
+        assert_eq!(json["positions"], serde_json::json!([1, 4]));
+        assert_eq!(json["siblings"][0], proof.siblings[0].to_hex());
+        let back: MultiProof = serde_json::from_value(json).unwrap();
+        assert_eq!(back, proof);
+    }
+
+    fn tree_and_subset() -> impl Strategy<Value = (usize, Vec<u32>)> {
+        (1usize..200).prop_flat_map(|n| {
+            let all: Vec<u32> = (0..n as u32).collect();
+            (Just(n), proptest::sample::subsequence(all, 1..=n))
+        })
     }
 
     proptest! {
         #[test]
         fn proofs_verify_and_every_corruption_fails(
-            n in 1usize..200,
-            picks in proptest::collection::vec(any::<prop::sample::Index>(), 1..6),
-            bit in 0usize..256,
+            (n, positions) in tree_and_subset(),
+            bits in proptest::collection::vec(0usize..256, 8),
+            which in any::<prop::sample::Index>(),
+            delta in 1u32..4,
         ) {
             let l = leaves(n);
             let tree = MerkleTree::new(l.clone());
             let root = tree.root();
             prop_assert_eq!(root, root_of(&l));
-            let mut positions: Vec<u32> = picks.iter().map(|i| i.index(n) as u32).collect();
-            positions.sort_unstable();
-            positions.dedup();
             let proof = tree.prove(&positions).unwrap();
-            let given: Vec<(u32, LeafHash)> = positions.iter().map(|&p| (p, l[p as usize])).collect();
-            prop_assert!(proof.verify(&root, &given).is_ok());
+            let good = given(&l, &positions);
+            prop_assert_eq!(proof.verify(&root, &good), Ok(()));
+            prop_assert_eq!(proof.verify_with_size(&root, n as u32, &good), Ok(()));
+            let mut reversed = good.clone();
+            reversed.reverse();
+            prop_assert_eq!(proof.verify(&root, &reversed), Ok(()));
 
-            let flip = |h: [u8; 32]| { let mut h = h; h[bit / 8] ^= 1 << (bit % 8); h };
-            // Root.
-            prop_assert!(proof.verify(&MerkleRoot::from_bytes(flip(root.to_bytes())), &given).is_err());
+            let bit = |i: usize| bits[i % bits.len()];
+            // The root.
+            let bad_root = MerkleRoot::from_bytes(flip(root.to_bytes(), bit(0)));
+            prop_assert!(proof.verify(&bad_root, &good).is_err());
             // Each leaf.
-            for i in 0..given.len() {
-                let mut bad = given.clone();
-                bad[i].1 = LeafHash::from_bytes(flip(bad[i].1.to_bytes()));
+            for i in 0..good.len() {
+                let mut bad = good.clone();
+                bad[i].1 = LeafHash::from_bytes(flip(bad[i].1.to_bytes(), bit(i + 1)));
                 prop_assert!(proof.verify(&root, &bad).is_err());
             }
             // Each sibling.
             for i in 0..proof.siblings.len() {
                 let mut bad = proof.clone();
-                bad.siblings[i] = MerkleRoot::from_bytes(flip(bad.siblings[i].to_bytes()));
-                prop_assert!(bad.verify(&root, &given).is_err());
+                bad.siblings[i] = MerkleRoot::from_bytes(flip(bad.siblings[i].to_bytes(), bit(i + 2)));
+                prop_assert!(bad.verify(&root, &good).is_err());
             }
-            // A missing or an extra sibling.
-            if !proof.siblings.is_empty() {
-                let mut bad = proof.clone();
-                bad.siblings.pop();
-                prop_assert!(bad.verify(&root, &given).is_err());
-            }
-            let mut bad = proof.clone();
-            bad.siblings.push(root);
-            prop_assert!(bad.verify(&root, &given).is_err());
-            // Another tree size.
-            for other in [proof.leaf_count + 1, proof.leaf_count.saturating_sub(1)] {
-                if other != proof.leaf_count && other > 0 {
+            // Another tree size, with the positions kept.
+            for other in [n as u32 + delta, (n as u32).saturating_sub(delta)] {
+                if other != n as u32 {
                     let mut bad = proof.clone();
                     bad.leaf_count = other;
-                    prop_assert!(bad.verify(&root, &given).is_err());
+                    prop_assert!(bad.verify(&root, &good).is_err());
+                    prop_assert!(bad.verify_with_size(&root, n as u32, &good).is_err());
                 }
             }
-            // A leaf moved to another position.
-            if n > 1 {
-                let mut bad = given.clone();
-                let moved = (bad[0].0 + 1) % n as u32;
-                if !positions.contains(&moved) {
-                    bad[0].0 = moved;
-                    prop_assert!(proof.verify(&root, &bad).is_err());
-                }
+            // One leaf moved to a position outside the set, with or without the proof's
+            // positions following it.
+            let i = which.index(good.len());
+            let moved = (good[i].0 + delta) % n as u32;
+            if !positions.contains(&moved) {
+                let mut bad = good.clone();
+                bad[i].0 = moved;
+                prop_assert!(proof.verify(&root, &bad).is_err());
+                let mut bad_proof = proof.clone();
+                bad_proof.positions = sorted_unique(bad.iter().map(|(p, _)| *p)).unwrap();
+                prop_assert!(bad_proof.verify(&root, &bad).is_err());
             }
+            // A position of the proof changed, the leaves kept.
+            let mut bad = proof.clone();
+            bad.positions[i] = bad.positions[i].wrapping_add(delta);
+            prop_assert!(bad.verify(&root, &good).is_err());
         }
     }
 }
