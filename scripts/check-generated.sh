@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Regenerates the artefacts the repository commits (the demo consortium, the CLI help shown in
-# docs) and fails if they differ from the committed copies.
+# docs, the HTTP API's OpenAPI document) and fails if they differ from the committed copies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --quiet --locked -p tally-cli
+cargo build --quiet --locked -p tally-cli -p tally-node
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 target/debug/tally genesis demo -o "$tmp/demo" >/dev/null
 diff -r genesis/demo "$tmp/demo" || { echo "genesis/demo is stale: run scripts/regenerate.sh" >&2; exit 1; }
 scripts/cli-help.sh >"$tmp/cli-help.md"
 diff docs/cli-help.md "$tmp/cli-help.md" || { echo "docs/cli-help.md is stale: run scripts/regenerate.sh" >&2; exit 1; }
+target/debug/tally-node --openapi >"$tmp/openapi.json"
+diff docs/openapi.json "$tmp/openapi.json" || { echo "docs/openapi.json is stale: run scripts/regenerate.sh" >&2; exit 1; }
 echo "generated artefacts are current"

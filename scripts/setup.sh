@@ -7,8 +7,8 @@
 # is not needed, but libclang-common-14-dev is (it provides stdbool.h).
 set -euo pipefail
 
-# Debian packages the build or the tests need.
-PACKAGES=(libclang1-14 libclang-common-14-dev)
+# Debian packages the build, the tests or the demo need (curl: the demo's HTTP calls).
+PACKAGES=(libclang1-14 libclang-common-14-dev curl)
 
 if ! command -v cargo >/dev/null 2>&1; then
     echo "setup: cargo is not installed; install Rust 1.85 or later from https://rustup.rs" >&2

@@ -1,14 +1,41 @@
-//! Node configuration in two layers: what the operator wrote (a TOML file, then `TALLY_*`
-//! environment variables over it) and the validated [`Config`] the node runs with.
+//! Node configuration in two layers, as the operator wrote it ([`UserConfig`]: a TOML file,
+//! then `TALLY_*` environment variables over it) and as the node uses it ([`Config`],
+//! validated, paths resolved, defaults filled in).
 //!
-//! Every problem names the key at fault (`config key `api.listen`: ...`), and unknown keys are
-//! errors, so a typo stops the node at start instead of being silently ignored.
+//! Unknown keys and unknown `TALLY_*` variables are errors, and every error names the key at
+//! fault (``config key `api.listen`: ...``), so a typo stops the node at start instead of
+//! being ignored. API token secrets are kept only as SHA-256 digests and compared in constant
+//! time.
+//!
+//! | key | environment | default |
+//! |---|---|---|
+//! | `data_dir` | `TALLY_DATA_DIR` | required |
+//! | `genesis` | `TALLY_GENESIS` | required |
+//! | `key_file` | `TALLY_KEY_FILE` | required |
+//! | `api.listen` | `TALLY_API_LISTEN` | `127.0.0.1:7300` (port 0: any free port) |
+//! | `p2p.listen` | `TALLY_P2P_LISTEN` (comma-separated) | none |
+//! | `limits.max_body_bytes` | `TALLY_MAX_BODY_BYTES` | 8 MiB |
+//! | `limits.max_batch` | `TALLY_MAX_BATCH` | 10,000 items per request |
+//! | `commit.max_entries` | `TALLY_COMMIT_MAX_ENTRIES` | 20,000 per synced write |
+//! | `commit.max_delay_ms` | `TALLY_COMMIT_MAX_DELAY_MS` | 0 |
+//! | `commit.queue` | `TALLY_COMMIT_QUEUE` | 256 requests |
+//! | `log.format` | `TALLY_LOG_FORMAT` | `human` (or `json`) |
+//! | `log.level` | `TALLY_LOG_LEVEL` | `info` |
+//! | `[[tokens]]` | `TALLY_TOKEN_<NAME>` = `member:<secret>` or `read:<role>:<secret>` | none |
+//!
+//! Relative paths are relative to the config file's directory.
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// Shortest accepted token secret.
+pub const MIN_SECRET_LEN: usize = 32;
 
 /// The configuration is unusable.
 #[derive(Debug, thiserror::Error)]
@@ -21,13 +48,21 @@ pub enum ConfigError {
         /// Why.
         source: std::io::Error,
     },
-    /// The file is not valid TOML or has unknown or mistyped keys.
+    /// The file is not valid TOML, or has unknown or mistyped keys.
     #[error("config file {path}: {message}")]
     Parse {
         /// The file.
         path: PathBuf,
-        /// The parser's message, which names the key.
+        /// The parser's message, which names the key and line.
         message: String,
+    },
+    /// An environment variable is unknown or malformed.
+    #[error("environment variable `{var}`: {problem}")]
+    Env {
+        /// The variable.
+        var: String,
+        /// What is wrong.
+        problem: String,
     },
     /// A value is invalid.
     #[error("config key `{key}`: {problem}")]
@@ -46,8 +81,8 @@ fn invalid(key: &str, problem: impl Into<String>) -> ConfigError {
     }
 }
 
-/// What the operator wrote.
-#[derive(Debug, Default, Deserialize)]
+/// The configuration as the operator wrote it.
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserConfig {
     /// Where the node keeps its data.
@@ -56,53 +91,66 @@ pub struct UserConfig {
     pub genesis: Option<PathBuf>,
     /// The member's key file.
     pub key_file: Option<PathBuf>,
-    /// HTTP API settings.
+    /// `[api]`.
     #[serde(default)]
     pub api: UserApi,
-    /// Peer-to-peer settings.
+    /// `[p2p]`.
     #[serde(default)]
     pub p2p: UserP2p,
-    /// Limits.
+    /// `[limits]`.
     #[serde(default)]
     pub limits: UserLimits,
-    /// Logging.
+    /// `[commit]`.
+    #[serde(default)]
+    pub commit: UserCommit,
+    /// `[log]`.
     #[serde(default)]
     pub log: UserLog,
-    /// API tokens.
+    /// `[[tokens]]`.
     #[serde(default)]
     pub tokens: Vec<UserToken>,
 }
 
 /// `[api]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserApi {
-    /// Listen address, e.g. `127.0.0.1:7300` (port 0: any free port).
+    /// Listen address, e.g. `127.0.0.1:7300`.
     pub listen: Option<String>,
 }
 
 /// `[p2p]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserP2p {
-    /// libp2p listen multiaddrs.
+    /// libp2p listen multiaddrs, e.g. `/ip4/0.0.0.0/tcp/7400`.
     pub listen: Option<Vec<String>>,
 }
 
 /// `[limits]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserLimits {
-    /// Largest request body in bytes.
-    pub max_body_bytes: Option<usize>,
+    /// Largest request body, in bytes.
+    pub max_body_bytes: Option<u64>,
     /// Most events or entries in one request.
-    pub max_batch: Option<usize>,
-    /// Most entries written in one group commit.
-    pub commit_max_entries: Option<usize>,
+    pub max_batch: Option<u64>,
+}
+
+/// `[commit]`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserCommit {
+    /// Most entries one synced write covers.
+    pub max_entries: Option<u64>,
+    /// How long the writer waits for more requests, in milliseconds.
+    pub max_delay_ms: Option<u64>,
+    /// Requests that may wait for the writer.
+    pub queue: Option<u64>,
 }
 
 /// `[log]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserLog {
     /// `human` or `json`.
@@ -112,15 +160,22 @@ pub struct UserLog {
 }
 
 /// `[[tokens]]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserToken {
     /// Who uses it (for logs).
     pub name: String,
-    /// The secret (at least 32 characters).
-    pub secret: String,
-    /// `member` (may write as the node's member) or `read`.
+    /// The secret, at least 32 characters (or give `secret_sha256` instead).
+    pub secret: Option<String>,
+    /// The SHA-256 of the secret, hex, so the file need not hold the secret itself.
+    pub secret_sha256: Option<String>,
+    /// `member` (may write as the node's member, and read) or `read`.
     pub scope: String,
+    /// For `read`: the role whose read access the token has (a role of the genesis).
+    pub role: Option<String>,
+    /// Where the token came from, if not the file (an environment variable).
+    #[serde(skip)]
+    pub origin: Option<String>,
 }
 
 /// Log output format.
@@ -133,34 +188,57 @@ pub enum LogFormat {
 }
 
 /// What a token may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenScope {
-    /// Write events as the node's member, and read.
+    /// Record events as the node's member, and read.
     Member,
-    /// Read only.
-    Read,
+    /// Read, with the access of a role.
+    Read {
+        /// The role.
+        role: String,
+    },
 }
 
-/// An API token; only its SHA-256 is kept.
-#[derive(Debug, Clone)]
+/// An API token. Only the SHA-256 of its secret is kept.
+#[derive(Clone)]
 pub struct ApiToken {
     /// Who uses it.
     pub name: String,
-    /// SHA-256 of the secret.
-    pub secret_sha256: [u8; 32],
     /// What it may do.
     pub scope: TokenScope,
+    /// Where it was configured, e.g. `tokens[2]` or `TALLY_TOKEN_ERP` (for messages).
+    pub source: String,
+    digest: [u8; 32],
+}
+
+impl fmt::Debug for ApiToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiToken")
+            .field("name", &self.name)
+            .field("scope", &self.scope)
+            .field("source", &self.source)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Validated limits.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Largest request body in bytes.
+    /// Largest request body, in bytes.
     pub max_body_bytes: usize,
     /// Most events or entries in one request.
     pub max_batch: usize,
-    /// Most entries written in one group commit.
-    pub commit_max_entries: usize,
+}
+
+/// Validated group-commit settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommitConfig {
+    /// Most entries one synced write covers.
+    pub max_entries: usize,
+    /// How long the writer waits for more requests.
+    pub max_delay: Duration,
+    /// Requests that may wait for the writer.
+    pub queue: usize,
 }
 
 /// The validated configuration.
@@ -178,6 +256,8 @@ pub struct Config {
     pub p2p_listen: Vec<String>,
     /// Limits.
     pub limits: Limits,
+    /// Group commit.
+    pub commit: CommitConfig,
     /// Log format.
     pub log_format: LogFormat,
     /// Log filter.
@@ -185,6 +265,24 @@ pub struct Config {
     /// API tokens.
     pub tokens: Vec<ApiToken>,
 }
+
+/// The environment variables that set one key each.
+const ENV_KEYS: [(&str, &str); 12] = [
+    ("TALLY_DATA_DIR", "data_dir"),
+    ("TALLY_GENESIS", "genesis"),
+    ("TALLY_KEY_FILE", "key_file"),
+    ("TALLY_API_LISTEN", "api.listen"),
+    ("TALLY_P2P_LISTEN", "p2p.listen"),
+    ("TALLY_MAX_BODY_BYTES", "limits.max_body_bytes"),
+    ("TALLY_MAX_BATCH", "limits.max_batch"),
+    ("TALLY_COMMIT_MAX_ENTRIES", "commit.max_entries"),
+    ("TALLY_COMMIT_MAX_DELAY_MS", "commit.max_delay_ms"),
+    ("TALLY_COMMIT_QUEUE", "commit.queue"),
+    ("TALLY_LOG_FORMAT", "log.format"),
+    ("TALLY_LOG_LEVEL", "log.level"),
+];
+
+const TOKEN_PREFIX: &str = "TALLY_TOKEN_";
 
 impl UserConfig {
     /// Reads a TOML config file.
@@ -204,28 +302,68 @@ impl UserConfig {
         })
     }
 
-    /// Applies `TALLY_*` overrides from `env` (a lookup, so tests need not touch the process
-    /// environment).
-    pub fn with_env(mut self, env: impl Fn(&str) -> Option<String>) -> Self {
-        if let Some(v) = env("TALLY_DATA_DIR") {
-            self.data_dir = Some(v.into());
+    /// Applies `TALLY_*` variables from `vars` (the process environment, or a test's list).
+    /// Variables not starting with `TALLY_` are ignored; unknown `TALLY_` ones are errors.
+    pub fn with_env<K, V>(
+        mut self,
+        vars: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Self, ConfigError>
+    where
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        for (var, value) in vars {
+            let (var, value) = (var.as_ref(), value.as_ref());
+            if !var.starts_with("TALLY_") {
+                continue;
+            }
+            let env_error = |problem: &str| ConfigError::Env {
+                var: var.to_owned(),
+                problem: problem.to_owned(),
+            };
+            let number = || {
+                value
+                    .trim()
+                    .parse::<u64>()
+                    .map_err(|_| env_error("must be a whole number"))
+            };
+            match var {
+                "TALLY_DATA_DIR" => self.data_dir = Some(value.into()),
+                "TALLY_GENESIS" => self.genesis = Some(value.into()),
+                "TALLY_KEY_FILE" => self.key_file = Some(value.into()),
+                "TALLY_API_LISTEN" => self.api.listen = Some(value.to_owned()),
+                "TALLY_P2P_LISTEN" => {
+                    self.p2p.listen = Some(
+                        value
+                            .split(',')
+                            .map(str::trim)
+                            .filter(|a| !a.is_empty())
+                            .map(str::to_owned)
+                            .collect(),
+                    );
+                }
+                "TALLY_MAX_BODY_BYTES" => self.limits.max_body_bytes = Some(number()?),
+                "TALLY_MAX_BATCH" => self.limits.max_batch = Some(number()?),
+                "TALLY_COMMIT_MAX_ENTRIES" => self.commit.max_entries = Some(number()?),
+                "TALLY_COMMIT_MAX_DELAY_MS" => self.commit.max_delay_ms = Some(number()?),
+                "TALLY_COMMIT_QUEUE" => self.commit.queue = Some(number()?),
+                "TALLY_LOG_FORMAT" => self.log.format = Some(value.to_owned()),
+                "TALLY_LOG_LEVEL" => self.log.level = Some(value.to_owned()),
+                _ => match var.strip_prefix(TOKEN_PREFIX) {
+                    Some(name) if !name.is_empty() => {
+                        self.tokens.push(env_token(var, name, value)?)
+                    }
+                    _ => {
+                        let known: Vec<&str> = ENV_KEYS.iter().map(|(v, _)| *v).collect();
+                        return Err(env_error(&format!(
+                            "unknown variable; the node reads {} and {TOKEN_PREFIX}<NAME>",
+                            known.join(", ")
+                        )));
+                    }
+                },
+            }
         }
-        if let Some(v) = env("TALLY_GENESIS") {
-            self.genesis = Some(v.into());
-        }
-        if let Some(v) = env("TALLY_KEY_FILE") {
-            self.key_file = Some(v.into());
-        }
-        if let Some(v) = env("TALLY_API_LISTEN") {
-            self.api.listen = Some(v);
-        }
-        if let Some(v) = env("TALLY_LOG_FORMAT") {
-            self.log.format = Some(v);
-        }
-        if let Some(v) = env("TALLY_LOG_LEVEL") {
-            self.log.level = Some(v);
-        }
-        self
+        Ok(self)
     }
 
     /// Validates everything; relative paths are resolved against `base` (the config file's
@@ -233,6 +371,9 @@ impl UserConfig {
     pub fn validate(self, base: &Path) -> Result<Config, ConfigError> {
         let path = |key: &str, value: Option<PathBuf>| -> Result<PathBuf, ConfigError> {
             let value = value.ok_or_else(|| invalid(key, "is required"))?;
+            if value.as_os_str().is_empty() {
+                return Err(invalid(key, "must not be empty"));
+            }
             Ok(if value.is_absolute() {
                 value
             } else {
@@ -243,78 +384,91 @@ impl UserConfig {
         let genesis = path("genesis", self.genesis)?;
         let key_file = path("key_file", self.key_file)?;
         let listen = self.api.listen.unwrap_or_else(|| "127.0.0.1:7300".into());
-        let api_listen: SocketAddr = listen.parse().map_err(|_| {
+        let api_listen: SocketAddr = listen.trim().parse().map_err(|_| {
             invalid(
                 "api.listen",
-                format!("{listen:?} is not an address like 127.0.0.1:7300"),
+                format!("invalid socket address {listen:?}: give an IP address and a port, like 127.0.0.1:7300"),
             )
         })?;
         let p2p_listen = self.p2p.listen.unwrap_or_default();
-        if let Some(bad) = p2p_listen.iter().find(|a| !a.starts_with('/')) {
-            return Err(invalid(
-                "p2p.listen",
-                format!("{bad:?} is not a multiaddr like /ip4/127.0.0.1/tcp/0"),
-            ));
-        }
-        let positive = |key: &str, value: Option<usize>, default: usize, max: usize| {
-            let value = value.unwrap_or(default);
-            if value == 0 || value > max {
+        for (i, address) in p2p_listen.iter().enumerate() {
+            if !address.starts_with('/') || address.len() < 2 {
                 return Err(invalid(
-                    key,
-                    format!("must be between 1 and {max}, not {value}"),
+                    &format!("p2p.listen[{i}]"),
+                    format!("{address:?} is not a multiaddr like /ip4/0.0.0.0/tcp/7400"),
                 ));
             }
-            Ok(value)
-        };
+        }
         let limits = Limits {
-            max_body_bytes: positive(
+            max_body_bytes: bounded(
                 "limits.max_body_bytes",
                 self.limits.max_body_bytes,
                 8 << 20,
-                256 << 20,
+                1,
+                1 << 30,
             )?,
-            max_batch: positive("limits.max_batch", self.limits.max_batch, 10_000, 1_000_000)?,
-            commit_max_entries: positive(
-                "limits.commit_max_entries",
-                self.limits.commit_max_entries,
-                20_000,
+            max_batch: bounded(
+                "limits.max_batch",
+                self.limits.max_batch,
+                10_000,
+                1,
                 1_000_000,
             )?,
         };
-        let log_format = match self.log.format.as_deref() {
+        let commit = CommitConfig {
+            max_entries: bounded(
+                "commit.max_entries",
+                self.commit.max_entries,
+                20_000,
+                1,
+                1_000_000,
+            )?,
+            max_delay: Duration::from_millis(bounded(
+                "commit.max_delay_ms",
+                self.commit.max_delay_ms,
+                0,
+                0,
+                1_000,
+            )? as u64),
+            queue: bounded("commit.queue", self.commit.queue, 256, 1, 65_536)?,
+        };
+        let log_format = match self.log.format.as_deref().map(str::trim) {
             None | Some("human") => LogFormat::Human,
             Some("json") => LogFormat::Json,
             Some(other) => {
                 return Err(invalid(
                     "log.format",
-                    format!("{other:?} is not human or json"),
+                    format!("{other:?} is neither \"human\" nor \"json\""),
                 ));
             }
         };
-        let mut tokens = Vec::new();
+        let log_level = self.log.level.unwrap_or_else(|| "info".into());
+        if log_level.trim().is_empty() {
+            return Err(invalid("log.level", "must not be empty (e.g. \"info\")"));
+        }
+        let mut tokens: Vec<ApiToken> = Vec::with_capacity(self.tokens.len());
         for (i, token) in self.tokens.into_iter().enumerate() {
-            let key = format!("tokens[{i}]");
-            if token.secret.len() < 32 {
+            let source = token
+                .origin
+                .clone()
+                .unwrap_or_else(|| format!("tokens[{i}]"));
+            let token = validate_token(&source, token)?;
+            if let Some(same) = tokens.iter().find(|t| t.name == token.name) {
                 return Err(invalid(
-                    &format!("{key}.secret"),
-                    "must be at least 32 characters",
+                    &format!("{}.name", token.source),
+                    format!("{:?} is also the name of {}", token.name, same.source),
                 ));
             }
-            let scope = match token.scope.as_str() {
-                "member" => TokenScope::Member,
-                "read" => TokenScope::Read,
-                other => {
-                    return Err(invalid(
-                        &format!("{key}.scope"),
-                        format!("{other:?} is not member or read"),
-                    ));
-                }
-            };
-            tokens.push(ApiToken {
-                name: token.name,
-                secret_sha256: Sha256::digest(token.secret.as_bytes()).into(),
-                scope,
-            });
+            if let Some(same) = tokens
+                .iter()
+                .find(|t| bool::from(t.digest[..].ct_eq(&token.digest[..])))
+            {
+                return Err(invalid(
+                    &format!("{}.secret", token.source),
+                    format!("is the same secret as {}", same.source),
+                ));
+            }
+            tokens.push(token);
         }
         Ok(Config {
             data_dir,
@@ -323,32 +477,130 @@ impl UserConfig {
             api_listen,
             p2p_listen,
             limits,
+            commit,
             log_format,
-            log_level: self.log.level.unwrap_or_else(|| "info".into()),
+            log_level,
             tokens,
         })
     }
 }
 
+fn bounded(
+    key: &str,
+    value: Option<u64>,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<usize, ConfigError> {
+    let value = value.unwrap_or(default);
+    if value < min || value > max {
+        return Err(invalid(
+            key,
+            format!("must be between {min} and {max}, not {value}"),
+        ));
+    }
+    usize::try_from(value)
+        .map_err(|_| invalid(key, format!("{value} is too large for this machine")))
+}
+
+/// `TALLY_TOKEN_<NAME>` = `member:<secret>` or `read:<role>:<secret>`.
+fn env_token(var: &str, name: &str, value: &str) -> Result<UserToken, ConfigError> {
+    let malformed = || ConfigError::Env {
+        var: var.to_owned(),
+        problem: "must be member:<secret> or read:<role>:<secret>".into(),
+    };
+    let (scope, rest) = value.split_once(':').ok_or_else(malformed)?;
+    let (role, secret) = match scope {
+        "member" => (None, rest),
+        "read" => {
+            let (role, secret) = rest.split_once(':').ok_or_else(malformed)?;
+            (Some(role.to_owned()), secret)
+        }
+        _ => return Err(malformed()),
+    };
+    Ok(UserToken {
+        name: name.to_ascii_lowercase(),
+        secret: Some(secret.to_owned()),
+        secret_sha256: None,
+        scope: scope.to_owned(),
+        role,
+        origin: Some(var.to_owned()),
+    })
+}
+
+fn validate_token(source: &str, token: UserToken) -> Result<ApiToken, ConfigError> {
+    let key = |field: &str| format!("{source}.{field}");
+    if token.name.trim().is_empty() {
+        return Err(invalid(&key("name"), "must not be empty"));
+    }
+    let digest: [u8; 32] = match (token.secret, token.secret_sha256) {
+        (Some(secret), None) => {
+            if secret.chars().count() < MIN_SECRET_LEN {
+                return Err(invalid(
+                    &key("secret"),
+                    format!("must be at least {MIN_SECRET_LEN} characters"),
+                ));
+            }
+            Sha256::digest(secret.as_bytes()).into()
+        }
+        (None, Some(digest)) => hex::decode(digest.trim())
+            .ok()
+            .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+            .ok_or_else(|| invalid(&key("secret_sha256"), "must be 64 hex digits"))?,
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                &key("secret"),
+                "give either secret or secret_sha256, not both",
+            ));
+        }
+        (None, None) => return Err(invalid(&key("secret"), "is required (or secret_sha256)")),
+    };
+    let scope = match (token.scope.as_str(), token.role) {
+        ("member", None) => TokenScope::Member,
+        ("member", Some(_)) => {
+            return Err(invalid(&key("role"), "only read tokens have a role"));
+        }
+        ("read", Some(role)) if !role.trim().is_empty() => TokenScope::Read { role },
+        ("read", _) => {
+            return Err(invalid(
+                &key("role"),
+                "a read token needs the role whose access it has",
+            ));
+        }
+        (other, _) => {
+            return Err(invalid(
+                &key("scope"),
+                format!("{other:?} is neither \"member\" nor \"read\""),
+            ));
+        }
+    };
+    Ok(ApiToken {
+        name: token.name,
+        scope,
+        source: source.to_owned(),
+        digest,
+    })
+}
+
 impl Config {
-    /// Reads, overrides from the process environment, and validates.
+    /// Reads the file, applies the process environment over it, and validates.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let base = path.parent().unwrap_or(Path::new("."));
         UserConfig::from_file(path)?
-            .with_env(|k| std::env::var(k).ok())
+            .with_env(std::env::vars())?
             .validate(base)
     }
 
-    /// The token with this secret, compared in constant time.
+    /// The token with this secret. Every token is compared, in constant time.
     pub fn token(&self, secret: &str) -> Option<&ApiToken> {
         let digest: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
-        self.tokens.iter().find(|t| {
-            t.secret_sha256
-                .iter()
-                .zip(digest.iter())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0
-        })
+        let mut found = None;
+        for token in &self.tokens {
+            if bool::from(token.digest[..].ct_eq(&digest[..])) {
+                found = Some(token);
+            }
+        }
+        found
     }
 }
 
@@ -369,60 +621,156 @@ secret = "0123456789abcdef0123456789abcdef"
 scope = "member"
 "#;
 
-    fn parse(text: &str) -> Result<Config, ConfigError> {
+    fn parse(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
         UserConfig::from_toml(text, Path::new("node.toml"))?
-            .with_env(|_| None)
+            .with_env(env.iter().copied())?
             .validate(Path::new("/srv/tally"))
     }
 
     #[test]
     fn a_good_config_validates_with_defaults() {
-        let c = parse(GOOD).unwrap();
+        let c = parse(GOOD, &[]).unwrap();
         assert_eq!(c.data_dir, PathBuf::from("/srv/tally/data"));
         assert_eq!(c.genesis, PathBuf::from("/etc/tally/genesis.toml"));
         assert_eq!(c.api_listen.port(), 0);
         assert_eq!(c.log_format, LogFormat::Human);
-        assert!(c.token("0123456789abcdef0123456789abcdef").is_some());
+        assert_eq!(c.commit.max_delay, Duration::ZERO);
+        assert_eq!(c.limits.max_batch, 10_000);
+        let erp = c.token("0123456789abcdef0123456789abcdef").unwrap();
+        assert_eq!(
+            (erp.name.as_str(), &erp.scope),
+            ("erp", &TokenScope::Member)
+        );
         assert!(c.token("0123456789abcdef0123456789abcdeX").is_none());
+        assert!(!format!("{erp:?}").contains("digest"));
     }
 
     #[test]
-    fn environment_overrides_the_file() {
-        let c = UserConfig::from_toml(GOOD, Path::new("node.toml"))
-            .unwrap()
-            .with_env(|k| (k == "TALLY_API_LISTEN").then(|| "127.0.0.1:9999".to_owned()))
-            .validate(Path::new("/"))
-            .unwrap();
+    fn the_environment_overrides_the_file_and_adds_tokens() {
+        let c = parse(
+            GOOD,
+            &[
+                ("TALLY_API_LISTEN", "127.0.0.1:9999"),
+                ("TALLY_COMMIT_MAX_DELAY_MS", "2"),
+                ("TALLY_P2P_LISTEN", "/ip4/0.0.0.0/tcp/1, /ip4/0.0.0.0/tcp/2"),
+                (
+                    "TALLY_TOKEN_AUDIT",
+                    "read:regulator:abcdefghijklmnopqrstuvwxyz0123456789",
+                ),
+                ("HOME", "/root"),
+            ],
+        )
+        .unwrap();
         assert_eq!(c.api_listen.port(), 9999);
+        assert_eq!(c.commit.max_delay, Duration::from_millis(2));
+        assert_eq!(c.p2p_listen.len(), 2);
+        let audit = c.token("abcdefghijklmnopqrstuvwxyz0123456789").unwrap();
+        assert_eq!(audit.name, "audit");
+        assert_eq!(
+            audit.scope,
+            TokenScope::Read {
+                role: "regulator".into()
+            }
+        );
     }
 
     #[test]
-    fn bad_configs_name_the_bad_key() {
-        for (text, needle) in [
-            (GOOD.replace("127.0.0.1:0", "localhost"), "api.listen"),
-            (GOOD.replace("data_dir", "data_dri"), "data_dri"),
+    fn a_token_may_be_given_by_its_digest() {
+        let digest = hex::encode(Sha256::digest(b"a secret of thirty-two characters!"));
+        let text = format!(
+            "{GOOD}\n[[tokens]]\nname = \"auditor\"\nsecret_sha256 = \"{digest}\"\nscope = \"read\"\nrole = \"regulator\"\n"
+        );
+        let c = parse(&text, &[]).unwrap();
+        assert_eq!(
+            c.token("a secret of thirty-two characters!").unwrap().name,
+            "auditor"
+        );
+    }
+
+    #[test]
+    fn bad_values_name_the_bad_key() {
+        let token = "[[tokens]]\nname = \"erp\"\nsecret = \"0123456789abcdef0123456789abcdef\"\nscope = \"member\"";
+        for (text, env, needle) in [
+            (
+                GOOD.replace("127.0.0.1:0", "localhost"),
+                vec![],
+                "config key `api.listen`: invalid socket address",
+            ),
+            (GOOD.replace("data_dir", "data_dri"), vec![], "data_dri"),
             (
                 GOOD.replace("scope = \"member\"", "scope = \"admin\""),
-                "tokens[0].scope",
+                vec![],
+                "`tokens[0].scope`",
+            ),
+            (
+                GOOD.replace("scope = \"member\"", "scope = \"read\""),
+                vec![],
+                "`tokens[0].role`",
             ),
             (
                 GOOD.replace("0123456789abcdef0123456789abcdef", "short"),
-                "tokens[0].secret",
+                vec![],
+                "`tokens[0].secret`",
             ),
-            (GOOD.replace("data_dir = \"data\"", ""), "data_dir"),
+            (
+                GOOD.replace("data_dir = \"data\"", ""),
+                vec![],
+                "`data_dir`: is required",
+            ),
             (
                 format!("{GOOD}\n[limits]\nmax_batch = 0\n"),
-                "limits.max_batch",
+                vec![],
+                "`limits.max_batch`",
             ),
-            (format!("{GOOD}\n[log]\nformat = \"xml\"\n"), "log.format"),
+            (
+                format!("{GOOD}\n[commit]\nmax_delay_ms = 5000\n"),
+                vec![],
+                "`commit.max_delay_ms`",
+            ),
+            (
+                format!("{GOOD}\n[log]\nformat = \"xml\"\n"),
+                vec![],
+                "`log.format`",
+            ),
             (
                 format!("{GOOD}\n[p2p]\nlisten = [\"0.0.0.0:1\"]\n"),
-                "p2p.listen",
+                vec![],
+                "`p2p.listen[0]`",
             ),
-            ("data_dir = 5".to_owned(), "data_dir"),
+            (
+                format!("{GOOD}\n{}", token.replace("0123", "9123")),
+                vec![],
+                "`tokens[1].name`",
+            ),
+            (
+                format!("{GOOD}\n{}", token.replace("erp", "pos")),
+                vec![],
+                "`tokens[1].secret`: is the same secret",
+            ),
+            ("data_dir = 5".to_owned(), vec![], "data_dir"),
+            (
+                GOOD.to_owned(),
+                vec![("TALLY_API_LISTN", "1.2.3.4:5")],
+                "`TALLY_API_LISTN`: unknown variable",
+            ),
+            (
+                GOOD.to_owned(),
+                vec![("TALLY_MAX_BATCH", "lots")],
+                "`TALLY_MAX_BATCH`: must be a whole number",
+            ),
+            (
+                GOOD.to_owned(),
+                vec![("TALLY_TOKEN_X", "admin:secret")],
+                "`TALLY_TOKEN_X`",
+            ),
+            (
+                GOOD.to_owned(),
+                vec![("TALLY_API_LISTEN", "nowhere")],
+                "`api.listen`",
+            ),
         ] {
-            let err = parse(&text).unwrap_err().to_string();
-            assert!(err.contains(needle), "{err:?} should name {needle}");
+            let err = parse(&text, &env).unwrap_err().to_string();
+            assert!(err.contains(needle), "{err:?} should contain {needle:?}");
         }
     }
 }

@@ -1,398 +1,970 @@
-//! The ingestion pipeline: one path for every entry, whatever its source.
+//! The ingestion pipeline: one path for every entry, whatever its source, as logic without IO.
 //!
-//! Entries signed elsewhere and events from the member's own systems (which the node signs into
-//! its member's chain) become a [`Plan`]: each entry verified with the SDK's rules (signatures
-//! in one batch), placed in its author's chain, and turned into the writes for the entry, its
-//! chain position, the new head and every index. A request is all-or-nothing: if any entry is
-//! rejected, nothing of the request is written. Re-sent entries already stored are recognised
-//! and acknowledged again without writing anything.
+//! Two stages:
 //!
-//! [`Ledger`] holds the chain heads and does no IO itself except reading the store to
-//! recognise re-sent entries; the committer ([`crate::commit`]) owns it and does the writing.
+//! 1. [`Pipeline::check`] (stateless, so any thread may run it, and many at once): every
+//!    entry of a request is verified with the SDK's rules by [`Verifier::verify_batch`]
+//!    (signatures in one batch equation), against the chain tip the request itself implies
+//!    (the tip an entry's `prev` names). The result is a [`CheckedBatch`]: entries verified
+//!    in every respect except their link to the chain as stored, with their canonical bytes
+//!    and what the indexes need. Events from the member's own systems take
+//!    [`Pipeline::prepare`] instead: checked and committed to their private fields here,
+//!    signed in stage 2 once their place in the chain is known.
+//! 2. [`Ledger::place`] (the committer's single writer thread): each entry's link to its
+//!    author's chain as stored is checked with the SDK's chain rule
+//!    ([`tally_sdk::verify::check_chain`]), re-sent entries are recognised by hash and
+//!    acknowledged again without writing, a different entry at a stored position is a
+//!    conflict (a fork: the stored entry is kept, the pair is recorded as a fork proof), and
+//!    the writes for the entries, their chain positions, the new heads and every index are
+//!    planned. [`Ledger::sign`] gives events their place, signs them with the member's key,
+//!    verifies them like any entry and places them.
+//!
+//! A request is all or nothing: if any of its items is refused, none is written, and the
+//! caller gets every refused item's index and reason. A request's entries of one author must
+//! follow each other in chain order (authors may be interleaved); re-sent entries may open it. The two stages together apply exactly
+//! the rules of [`Verifier::verify`] against the stored chain tips. The only IO is reading the
+//! store (through the [`Store`] trait) to recognise re-sent entries.
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::Arc;
 
 use serde_json::Value;
 use tally_sdk::codec::{self, CanonicalJson};
 use tally_sdk::disclosure::{CommitLimits, OpenedField, commit};
-use tally_sdk::entry::{EntryError, Payload, SignedEntry, UnsignedEntry};
-use tally_sdk::event::EpcisEvent;
+use tally_sdk::entry::{EntryError, Payload, SignedEntry, UnsignedEntry, VerifiedEntry};
+use tally_sdk::event::{EpcisEvent, EventError, KindName};
+use tally_sdk::fork::ForkProof;
 use tally_sdk::genesis::Genesis;
 use tally_sdk::hash::EntryHash;
 use tally_sdk::ids::{FieldName, MemberId};
 use tally_sdk::keyfile::MemberKeys;
 use tally_sdk::time::Timestamp;
-use tally_sdk::verify::{ChainTip, Verifier, VerifyError};
+use tally_sdk::verify::{ChainTip, Verifier, VerifyError, check_chain};
 
-use crate::store::{
-    Cf, Store, StoreError, WritePlan, chain_key, head_value, index_key, string_prefix,
+use crate::store::keys::{
+    Head, MemberCode, Position, fork_key, index_key, kind_code, string_prefix,
 };
+use crate::store::{Batch, Cf, Row, Store, StoreError, corrupted};
 
-/// An event from the member's own systems, with its private fields.
+/// An event from the member's own systems, for the node to sign into the member's chain.
 #[derive(Debug, Clone)]
 pub struct EventInput {
-    /// The EPCIS 2.0 event.
+    /// The EPCIS 2.0 event (JSON).
     pub event: Value,
-    /// Private field values by name.
+    /// Entries of other chains the event refers to (a receipt's hand-over is added by itself).
+    pub refs: Vec<EntryHash>,
+    /// Private field values by name; they are committed to in the entry and stored apart.
     pub private: BTreeMap<FieldName, CanonicalJson>,
 }
 
-/// What the node acknowledges for one stored entry.
+/// What the node acknowledges for one item of a request, once durable.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Receipt {
     /// The entry hash.
     pub hash: EntryHash,
     /// The author.
     pub author: MemberId,
-    /// Its position in the author's chain.
+    /// Its place in the author's chain.
     pub seq: u64,
-    /// Whether the entry was already stored (a re-sent entry).
+    /// Whether the entry was stored already (a re-sent entry, acknowledged again).
     pub duplicate: bool,
 }
 
-/// A request was rejected; nothing of it was stored.
+/// Why one item of a request was refused.
 #[derive(Debug, thiserror::Error)]
-pub enum IngestError {
-    /// Too many items in one request.
-    #[error("{count} items in one request, more than the limit of {limit}")]
-    TooMany {
-        /// Items.
-        count: usize,
-        /// Limit.
-        limit: usize,
-    },
-    /// An event is invalid.
-    #[error("item {index}: {source}")]
-    Event {
-        /// Position in the request.
-        index: usize,
-        /// Why.
-        source: EntryError,
-    },
-    /// A private field is not allowed.
-    #[error("item {index}: {problem}")]
-    Private {
-        /// Position in the request.
-        index: usize,
-        /// Why.
-        problem: String,
-    },
-    /// An entry breaks a rule.
-    #[error("item {index}: {source}")]
-    Invalid {
-        /// Position in the request.
-        index: usize,
-        /// Why.
-        source: VerifyError,
-    },
-    /// A different entry is stored at that position: the author signed two histories.
+pub enum Problem {
+    /// The entry breaks a rule of the SDK's verifier (or does not extend the stored chain).
+    #[error(transparent)]
+    Invalid(#[from] VerifyError),
+    /// The author already has a different entry at this place: it signed two histories.
     #[error(
-        "item {index}: entry {seq} of {author} conflicts with the stored entry {stored} (offered {offered})"
+        "entry {seq} of {author} conflicts with the stored entry {stored} (offered {offered}); the stored entry is kept and the pair recorded as a fork proof"
     )]
     Conflict {
-        /// Position in the request.
-        index: usize,
         /// The author.
         author: MemberId,
-        /// The position.
+        /// The place.
         seq: u64,
         /// The stored entry.
         stored: EntryHash,
         /// The offered entry.
         offered: EntryHash,
     },
-    /// The node has no member key, so it cannot sign events.
+    /// The entry names no previous entry but is not the first, or the other way round.
+    #[error(
+        "entry {seq} of {author}: the first entry (0) has no previous hash and every other entry has one"
+    )]
+    Malformed {
+        /// The author.
+        author: MemberId,
+        /// The sequence number.
+        seq: u64,
+    },
+    /// An event cannot be made into an entry.
+    #[error(transparent)]
+    Event(#[from] EntryError),
+    /// The private fields of an event are not acceptable.
+    #[error("private fields: {0}")]
+    Private(String),
+}
+
+/// One refused item.
+#[derive(Debug, thiserror::Error)]
+#[error("item {index}: {problem}")]
+pub struct Rejection {
+    /// Its place in the request, from 0.
+    pub index: usize,
+    /// Why.
+    pub problem: Problem,
+}
+
+/// A request was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// More items than one request may carry.
+    #[error("{count} items in one request, more than the limit of {limit}")]
+    TooMany {
+        /// Items.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// Some items were refused, so nothing of the request was stored.
+    #[error("{} of the request's items refused, nothing stored; {}", .0.len(), FirstRejection(.0))]
+    Rejected(Vec<Rejection>),
+    /// The node has no key to sign its member's events with.
     #[error("this node has no member key to sign events with")]
     NoKey,
-    /// Storage failed.
+    /// Reading the store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The durable write of the group failed.
-    #[error("the write to storage failed; nothing of this request was stored")]
-    WriteFailed,
+    /// The durable write failed.
+    #[error("the write to storage failed, nothing of the request was stored: {0}")]
+    WriteFailed(String),
+    /// The node is shutting down.
+    #[error("the node is shutting down and accepts no more writes")]
+    Stopped,
 }
 
-/// The writes of an accepted request and its receipts.
-#[derive(Debug, Default)]
-pub struct Plan {
-    /// What to write.
-    pub writes: WritePlan,
-    /// What to acknowledge once written.
-    pub receipts: Vec<Receipt>,
-    /// The new chain heads.
-    pub heads: Vec<(MemberId, ChainTip)>,
+struct FirstRejection<'a>(&'a [Rejection]);
+
+impl fmt::Display for FirstRejection<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.first() {
+            Some(first) => write!(f, "first: {first}"),
+            None => f.write_str("no reason given"),
+        }
+    }
 }
 
-/// The chain heads, as stored plus accepted-but-unwritten entries.
+impl IngestError {
+    /// Whether the request was refused because an item conflicts with a stored entry (a
+    /// fork; HTTP 409) rather than because it is invalid.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, IngestError::Rejected(list)
+            if list.iter().any(|r| matches!(r.problem, Problem::Conflict { .. })))
+    }
+
+    fn rejected(index: usize, problem: impl Into<Problem>) -> Self {
+        IngestError::Rejected(vec![Rejection {
+            index,
+            problem: problem.into(),
+        }])
+    }
+}
+
+/// What the indexes need to know about an entry, taken from its event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexFacts {
+    /// The event time.
+    pub event_time: Timestamp,
+    /// The C2M kind.
+    pub kind: KindName,
+    /// The products (canonical Digital Link paths).
+    pub products: Vec<String>,
+    /// The bizStep.
+    pub biz_step: Option<String>,
+    /// The disposition.
+    pub disposition: Option<String>,
+}
+
+impl IndexFacts {
+    /// The facts of an entry's event.
+    pub fn of(entry: &SignedEntry) -> Result<Self, EventError> {
+        let Payload::Event { kind, event } = &entry.body.payload;
+        let (parsed, _) = EpcisEvent::from_canonical(event)?;
+        Ok(Self {
+            event_time: parsed.event_time,
+            kind: kind.name(),
+            products: parsed
+                .products
+                .iter()
+                .map(|p| p.digital_link_path().to_owned())
+                .collect(),
+            biz_step: parsed.biz_step,
+            disposition: parsed.disposition,
+        })
+    }
+}
+
+/// An entry that passed every rule except its link to the chain as stored.
 #[derive(Debug)]
-pub struct Ledger {
-    genesis: Genesis,
-    heads: HashMap<MemberId, ChainTip>,
+struct CheckedEntry {
+    entry: VerifiedEntry,
+    bytes: Vec<u8>,
+    facts: IndexFacts,
+    /// The opened private fields, encoded (own events only).
+    private: Option<Vec<u8>>,
+}
+
+/// A request's entries after stage 1 ([`Pipeline::check`]), ready for [`Ledger::place`].
+#[derive(Debug, Default)]
+pub struct CheckedBatch {
+    entries: Vec<CheckedEntry>,
+}
+
+impl CheckedBatch {
+    /// The number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// An event checked and committed to its private fields, waiting for its place in the chain.
+#[derive(Debug)]
+struct PreparedEvent {
+    body: UnsignedEntry,
+    opened: Vec<OpenedField>,
+}
+
+/// A request's events after [`Pipeline::prepare`], ready for [`Ledger::sign`].
+#[derive(Debug, Default)]
+pub struct PreparedEvents {
+    events: Vec<PreparedEvent>,
+}
+
+impl PreparedEvents {
+    /// The number of events.
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+}
+
+/// Stage 1 of the pipeline: stateless checks, safe to run on any number of threads.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    genesis: Arc<Genesis>,
     max_batch: usize,
 }
 
-fn kind_code(payload: &Payload) -> u8 {
-    let Payload::Event { kind, .. } = payload;
-    tally_sdk::event::KindName::ALL
-        .iter()
-        .position(|k| *k == kind.name())
-        .and_then(|i| u8::try_from(i).ok())
-        .unwrap_or(u8::MAX)
-}
-
-impl Ledger {
-    /// The ledger state of a store.
-    pub fn open(genesis: Genesis, store: &Store, max_batch: usize) -> Result<Self, StoreError> {
-        Ok(Self {
-            genesis,
-            heads: store.heads()?.into_iter().collect(),
-            max_batch,
-        })
+impl Pipeline {
+    /// A pipeline for the consortium of `genesis`, taking at most `max_batch` items per
+    /// request.
+    pub fn new(genesis: Arc<Genesis>, max_batch: usize) -> Self {
+        Self { genesis, max_batch }
     }
 
     /// The genesis.
-    pub fn genesis(&self) -> &Genesis {
+    pub fn genesis(&self) -> &Arc<Genesis> {
         &self.genesis
     }
 
-    /// Re-reads the heads (after a failed write).
-    pub fn reload(&mut self, store: &Store) -> Result<(), StoreError> {
-        self.heads = store.heads()?.into_iter().collect();
-        Ok(())
-    }
-
-    /// The head of a chain, including accepted entries not yet written.
-    pub fn tip(&self, author: &MemberId) -> Option<ChainTip> {
-        self.heads.get(author).copied()
-    }
-
-    /// Signs events from the member's systems into the member's chain.
-    pub fn sign_events(
-        &self,
-        keys: &MemberKeys,
-        events: Vec<EventInput>,
-        now: Timestamp,
-    ) -> Result<(Vec<SignedEntry>, Vec<Vec<OpenedField>>), IngestError> {
-        if events.len() > self.max_batch {
+    fn check_count(&self, count: usize) -> Result<(), IngestError> {
+        if count > self.max_batch {
             return Err(IngestError::TooMany {
-                count: events.len(),
+                count,
                 limit: self.max_batch,
             });
         }
+        Ok(())
+    }
+
+    /// Verifies entries signed elsewhere with every rule but the link to the stored chain
+    /// (which [`Ledger::place`] checks), at time `now`.
+    pub fn check(
+        &self,
+        entries: Vec<SignedEntry>,
+        now: Timestamp,
+    ) -> Result<CheckedBatch, IngestError> {
+        self.check_count(entries.len())?;
+        let mut rejections = Vec::new();
+        // The tip each author's first entry in the request names: the chain rule then checks
+        // the request's own entries link to each other, and stage 2 checks the first one
+        // against the stored tip.
+        let mut implied: HashMap<MemberId, Option<ChainTip>> = HashMap::new();
+        for (index, entry) in entries.iter().enumerate() {
+            let body = &entry.body;
+            let tip = match (body.seq, body.prev) {
+                (0, None) => None,
+                (seq, Some(prev)) if seq > 0 => Some(ChainTip {
+                    seq: seq - 1,
+                    hash: prev,
+                    timestamp: Timestamp(0),
+                }),
+                _ => {
+                    rejections.push(Rejection {
+                        index,
+                        problem: Problem::Malformed {
+                            author: body.author.clone(),
+                            seq: body.seq,
+                        },
+                    });
+                    continue;
+                }
+            };
+            implied.entry(body.author.clone()).or_insert(tip);
+        }
+        if !rejections.is_empty() {
+            return Err(IngestError::Rejected(rejections));
+        }
+        let verifier = Verifier::new(&self.genesis, now);
+        let results =
+            verifier.verify_batch(entries, |author| implied.get(author).copied().flatten());
+        let mut checked = Vec::with_capacity(results.len());
+        for (index, result) in results.into_iter().enumerate() {
+            match result.and_then(|entry| checked_entry(entry, Vec::new())) {
+                Ok(entry) => checked.push(entry),
+                Err(problem) => rejections.push(Rejection {
+                    index,
+                    problem: problem.into(),
+                }),
+            }
+        }
+        if !rejections.is_empty() {
+            return Err(IngestError::Rejected(rejections));
+        }
+        Ok(CheckedBatch { entries: checked })
+    }
+
+    /// Checks events from the member's own systems and commits to their private fields (with
+    /// fresh salts); [`Ledger::sign`] then places and signs them.
+    pub fn prepare(
+        &self,
+        member: &MemberId,
+        events: Vec<EventInput>,
+    ) -> Result<PreparedEvents, IngestError> {
+        self.check_count(events.len())?;
         let limits = self.genesis.limits();
         let commit_limits = CommitLimits {
             max_fields: limits.max_private_fields as usize,
             max_value_bytes: limits.max_private_value_bytes as usize,
         };
-        let mut tip = self.tip(&keys.member);
-        let mut entries = Vec::with_capacity(events.len());
-        let mut opened_all = Vec::with_capacity(events.len());
+        let mut prepared = Vec::with_capacity(events.len());
+        let mut rejections = Vec::new();
         for (index, input) in events.into_iter().enumerate() {
             if let Some(unknown) = input.private.keys().find(|f| !self.genesis.knows_field(f)) {
-                return Err(IngestError::Private {
+                rejections.push(Rejection {
                     index,
-                    problem: format!(
-                        "private field {unknown} is not in the consortium's private-field policy"
-                    ),
+                    problem: Problem::Private(format!(
+                        "{unknown} is not in the consortium's private-field policy"
+                    )),
                 });
+                continue;
             }
             let (commitment, opened) = if input.private.is_empty() {
                 (None, Vec::new())
             } else {
-                let (commitment, opened) =
-                    commit(input.private, &commit_limits).map_err(|e| IngestError::Private {
-                        index,
-                        problem: e.to_string(),
-                    })?;
-                (Some(commitment), opened)
-            };
-            let (seq, prev) = match tip {
-                Some(t) => (t.seq + 1, Some(t.hash)),
-                None => (0, None),
-            };
-            // A chain's timestamps never go back, even if the clock does.
-            let timestamp = tip.map_or(now, |t| t.timestamp.max(now));
-            let entry = UnsignedEntry::event(
-                self.genesis.network_id(),
-                keys.member.clone(),
-                seq,
-                prev,
-                timestamp,
-                Vec::new(),
-                &input.event,
-                commitment,
-            )
-            .map_err(|source| IngestError::Event { index, source })?
-            .sign(&keys.signing)
-            .map_err(|e| IngestError::Event {
-                index,
-                source: e.into(),
-            })?;
-            tip = Some(ChainTip {
-                seq,
-                hash: entry.hash().map_err(|e| IngestError::Event {
-                    index,
-                    source: e.into(),
-                })?,
-                timestamp,
-            });
-            entries.push(entry);
-            opened_all.push(opened);
-        }
-        Ok((entries, opened_all))
-    }
-
-    /// Verifies entries and plans their writes. On success the heads already include them
-    /// (call [`Ledger::reload`] if the write then fails).
-    pub fn accept(
-        &mut self,
-        store: &Store,
-        entries: Vec<SignedEntry>,
-        opened: Vec<Vec<OpenedField>>,
-        now: Timestamp,
-    ) -> Result<Plan, IngestError> {
-        if entries.len() > self.max_batch {
-            return Err(IngestError::TooMany {
-                count: entries.len(),
-                limit: self.max_batch,
-            });
-        }
-        let mut plan = Plan::default();
-        let mut receipts: Vec<(usize, Receipt)> = Vec::new();
-        // Re-sent entries (at or below the head) are recognised by hash, not verified again.
-        let mut fresh = Vec::with_capacity(entries.len());
-        let mut fresh_index = Vec::with_capacity(entries.len());
-        for (index, entry) in entries.into_iter().enumerate() {
-            let body = &entry.body;
-            let at_or_below_head = self.tip(&body.author).is_some_and(|t| body.seq <= t.seq);
-            if at_or_below_head {
-                let offered = entry.hash().map_err(|e| IngestError::Invalid {
-                    index,
-                    source: e.into(),
-                })?;
-                match store.chain_hash(&body.author, body.seq)? {
-                    Some(stored) if stored == offered => {
-                        receipts.push((
+                match commit(input.private, &commit_limits) {
+                    Ok((commitment, opened)) => (Some(commitment), opened),
+                    Err(e) => {
+                        rejections.push(Rejection {
                             index,
-                            Receipt {
-                                hash: offered,
-                                author: body.author.clone(),
-                                seq: body.seq,
-                                duplicate: true,
-                            },
-                        ));
+                            problem: Problem::Private(e.to_string()),
+                        });
                         continue;
                     }
+                }
+            };
+            // Place and time are set when the entry is signed.
+            match UnsignedEntry::event(
+                self.genesis.network_id(),
+                member.clone(),
+                0,
+                None,
+                Timestamp(0),
+                input.refs,
+                &input.event,
+                commitment,
+            ) {
+                Ok(body) => prepared.push(PreparedEvent { body, opened }),
+                Err(e) => rejections.push(Rejection {
+                    index,
+                    problem: e.into(),
+                }),
+            }
+        }
+        if !rejections.is_empty() {
+            return Err(IngestError::Rejected(rejections));
+        }
+        Ok(PreparedEvents { events: prepared })
+    }
+}
+
+fn checked_entry(
+    entry: VerifiedEntry,
+    opened: Vec<OpenedField>,
+) -> Result<CheckedEntry, VerifyError> {
+    let bytes = entry.signed().to_bytes()?;
+    let facts = IndexFacts::of(entry.signed())?;
+    let private = if opened.is_empty() {
+        None
+    } else {
+        Some(codec::encode("opened private fields", &opened)?)
+    };
+    Ok(CheckedEntry {
+        entry,
+        bytes,
+        facts,
+        private,
+    })
+}
+
+/// The result of placing one request: what to write, and the answer to give once written.
+#[derive(Debug)]
+pub struct Placement {
+    /// What to write. For a refused request this holds only evidence (fork proofs).
+    pub writes: Batch,
+    /// The answer.
+    pub result: Result<Vec<Receipt>, IngestError>,
+}
+
+impl Placement {
+    fn refused(error: IngestError) -> Self {
+        Self {
+            writes: Batch::default(),
+            result: Err(error),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct ChainState {
+    code: MemberCode,
+    tip: Option<ChainTip>,
+}
+
+/// Stage 2 of the pipeline: the chain heads (as stored, plus entries placed but not yet
+/// written), owned by the single writer.
+#[derive(Debug)]
+pub struct Ledger {
+    genesis: Arc<Genesis>,
+    chains: HashMap<MemberId, ChainState>,
+    next_code: u32,
+    pending: HashMap<Position, EntryHash>,
+}
+
+impl Ledger {
+    /// The ledger state of a store.
+    pub fn load<S: Store + ?Sized>(genesis: Arc<Genesis>, store: &S) -> Result<Self, StoreError> {
+        let mut ledger = Self {
+            genesis,
+            chains: HashMap::new(),
+            next_code: 0,
+            pending: HashMap::new(),
+        };
+        ledger.reload(store)?;
+        Ok(ledger)
+    }
+
+    /// Re-reads the heads from the store, forgetting what was placed but not written (after a
+    /// failed write).
+    pub fn reload<S: Store + ?Sized>(&mut self, store: &S) -> Result<(), StoreError> {
+        let heads = store.heads()?;
+        self.next_code = heads
+            .iter()
+            .map(|h| h.code.0.saturating_add(1))
+            .max()
+            .unwrap_or(0);
+        self.chains = heads
+            .into_iter()
+            .map(|h| {
+                (
+                    h.author,
+                    ChainState {
+                        code: h.code,
+                        tip: Some(h.tip),
+                    },
+                )
+            })
+            .collect();
+        self.pending.clear();
+        Ok(())
+    }
+
+    /// Marks everything placed so far as written.
+    pub fn committed(&mut self) {
+        self.pending.clear();
+    }
+
+    /// The tip of a chain, including entries placed but not yet written.
+    pub fn tip(&self, author: &MemberId) -> Option<ChainTip> {
+        self.chains.get(author).and_then(|c| c.tip)
+    }
+
+    /// How many chains the ledger holds.
+    pub fn chains(&self) -> usize {
+        self.chains.len()
+    }
+
+    /// Places checked entries in their chains and plans their writes. The ledger changes only
+    /// if the whole request is accepted.
+    pub fn place<S: Store + ?Sized>(&mut self, store: &S, batch: CheckedBatch) -> Placement {
+        let mut local: HashMap<MemberId, ChainState> = HashMap::new();
+        let mut local_pending: HashMap<Position, EntryHash> = HashMap::new();
+        let mut next_code = self.next_code;
+        let mut writes = Batch::default();
+        let mut evidence = Batch::default();
+        let mut rejections = Vec::new();
+        let mut receipts = Vec::with_capacity(batch.entries.len());
+        for (index, item) in batch.entries.into_iter().enumerate() {
+            let body = item.entry.body();
+            let hash = item.entry.hash();
+            let state = match local.get(&body.author) {
+                Some(state) => *state,
+                None => {
+                    let state = match self.chains.get(&body.author) {
+                        Some(state) => *state,
+                        None => {
+                            let code = MemberCode(next_code);
+                            next_code = next_code.saturating_add(1);
+                            ChainState { code, tip: None }
+                        }
+                    };
+                    local.insert(body.author.clone(), state);
+                    state
+                }
+            };
+            let position = Position {
+                member: state.code,
+                seq: body.seq,
+            };
+            if state.tip.is_some_and(|tip| body.seq <= tip.seq) {
+                let stored = match local_pending
+                    .get(&position)
+                    .or_else(|| self.pending.get(&position))
+                {
+                    Some(hash) => Some(*hash),
+                    None => match store.chain_hash(position) {
+                        Ok(found) => found,
+                        Err(e) => return Placement::refused(e.into()),
+                    },
+                };
+                match stored {
+                    Some(stored) if stored == hash => receipts.push(Receipt {
+                        hash,
+                        author: body.author.clone(),
+                        seq: body.seq,
+                        duplicate: true,
+                    }),
                     Some(stored) => {
-                        return Err(IngestError::Conflict {
+                        match fork_evidence(store, position, stored, item.entry.signed()) {
+                            Ok(Some((key, value))) => evidence.put(Cf::Forks, key, value),
+                            Ok(None) => {}
+                            Err(e) => return Placement::refused(e.into()),
+                        }
+                        rejections.push(Rejection {
                             index,
-                            author: body.author.clone(),
-                            seq: body.seq,
-                            stored,
-                            offered,
+                            problem: Problem::Conflict {
+                                author: body.author.clone(),
+                                seq: body.seq,
+                                stored,
+                                offered: hash,
+                            },
                         });
                     }
-                    // Accepted in this group but not yet written: the verifier reports it.
-                    None => {}
+                    None => {
+                        return Placement::refused(
+                            corrupted(format!(
+                                "entry {} of {} is below its chain head but missing",
+                                body.seq, body.author
+                            ))
+                            .into(),
+                        );
+                    }
                 }
+                continue;
             }
-            fresh.push(entry);
-            fresh_index.push(index);
+            if let Err(e) = check_chain(item.entry.signed(), state.tip.as_ref()) {
+                rejections.push(Rejection {
+                    index,
+                    problem: Problem::Invalid(VerifyError::Chain(e)),
+                });
+                continue;
+            }
+            let tip = ChainTip::of(&item.entry);
+            let author = body.author.clone();
+            receipts.push(Receipt {
+                hash,
+                author: author.clone(),
+                seq: tip.seq,
+                duplicate: false,
+            });
+            local.insert(
+                author,
+                ChainState {
+                    code: state.code,
+                    tip: Some(tip),
+                },
+            );
+            local_pending.insert(position, hash);
+            entry_writes(&mut writes, position, item);
+        }
+        if !rejections.is_empty() {
+            return Placement {
+                writes: evidence,
+                result: Err(IngestError::Rejected(rejections)),
+            };
+        }
+        for (author, state) in local {
+            let Some(tip) = state.tip else { continue };
+            if self.tip(&author) == Some(tip) {
+                continue;
+            }
+            let head = Head {
+                author: author.clone(),
+                code: state.code,
+                tip,
+            };
+            writes.put(Cf::Heads, head.key(), head.value());
+            self.chains.insert(author, state);
+        }
+        self.next_code = next_code;
+        self.pending.extend(local_pending);
+        Placement {
+            writes,
+            result: Ok(receipts),
+        }
+    }
+
+    /// Gives the member's events their places at the head of its chain, signs them with
+    /// `keys`, verifies them like any entry and places them. Timestamps are `now`, or the
+    /// chain's last timestamp if the clock went back.
+    pub fn sign<S: Store + ?Sized>(
+        &mut self,
+        store: &S,
+        keys: &MemberKeys,
+        events: PreparedEvents,
+        now: Timestamp,
+    ) -> Placement {
+        let start = self.tip(&keys.member);
+        let mut tip = start;
+        let mut entries = Vec::with_capacity(events.events.len());
+        let mut opened = Vec::with_capacity(events.events.len());
+        for (index, event) in events.events.into_iter().enumerate() {
+            let mut body = event.body;
+            body.seq = tip.map_or(0, |t| t.seq + 1);
+            body.prev = tip.map(|t| t.hash);
+            body.timestamp = tip.map_or(now, |t| t.timestamp.max(now));
+            let signed = match body.sign(&keys.signing) {
+                Ok(signed) => signed,
+                Err(e) => {
+                    return Placement::refused(IngestError::rejected(index, EntryError::from(e)));
+                }
+            };
+            let hash = match signed.hash() {
+                Ok(hash) => hash,
+                Err(e) => {
+                    return Placement::refused(IngestError::rejected(index, EntryError::from(e)));
+                }
+            };
+            tip = Some(ChainTip {
+                seq: signed.body.seq,
+                hash,
+                timestamp: signed.body.timestamp,
+            });
+            entries.push(signed);
+            opened.push(event.opened);
         }
         let verifier = Verifier::new(&self.genesis, now);
-        let heads = &self.heads;
-        let results = verifier.verify_batch(fresh, |author| heads.get(author).copied());
-        let mut verified = Vec::with_capacity(results.len());
-        for (result, index) in results.into_iter().zip(&fresh_index) {
-            verified.push(result.map_err(|source| IngestError::Invalid {
-                index: *index,
-                source,
-            })?);
-        }
-        let mut new_heads: HashMap<MemberId, ChainTip> = HashMap::new();
-        for (entry, index) in verified.iter().zip(&fresh_index) {
-            let body = entry.body();
-            let hash = entry.hash();
-            let bytes = entry
-                .signed()
-                .to_bytes()
-                .map_err(|e| IngestError::Invalid {
-                    index: *index,
-                    source: e.into(),
-                })?;
-            plan.writes
-                .put(Cf::Entries, hash.as_bytes().to_vec(), bytes);
-            plan.writes.put(
-                Cf::Chains,
-                chain_key(&body.author, body.seq),
-                hash.as_bytes().to_vec(),
-            );
-            let Payload::Event { event, .. } = &body.payload;
-            let (parsed, _) =
-                EpcisEvent::from_canonical(event).map_err(|e| IngestError::Invalid {
-                    index: *index,
-                    source: e.into(),
-                })?;
-            let time = parsed.event_time;
-            for product in &parsed.products {
-                plan.writes.put(
-                    Cf::ByProduct,
-                    index_key(&string_prefix(product.as_str()), time, &hash),
-                    Vec::new(),
-                );
+        let results = verifier.verify_batch(entries, |_| start);
+        let mut checked = Vec::with_capacity(results.len());
+        let mut rejections = Vec::new();
+        for (index, (result, opened)) in results.into_iter().zip(opened).enumerate() {
+            match result.and_then(|entry| checked_entry(entry, opened)) {
+                Ok(entry) => checked.push(entry),
+                Err(problem) => rejections.push(Rejection {
+                    index,
+                    problem: problem.into(),
+                }),
             }
-            plan.writes.put(
-                Cf::ByKind,
-                index_key(&[kind_code(&body.payload)], time, &hash),
+        }
+        if !rejections.is_empty() {
+            return Placement::refused(IngestError::Rejected(rejections));
+        }
+        self.place(store, CheckedBatch { entries: checked })
+    }
+}
+
+/// The fork proof for an offered entry that conflicts with the stored one (none if the stored
+/// one is not written yet).
+fn fork_evidence<S: Store + ?Sized>(
+    store: &S,
+    position: Position,
+    stored: EntryHash,
+    offered: &SignedEntry,
+) -> Result<Option<Row>, StoreError> {
+    let Some(stored_entry) = store.entry(&stored)? else {
+        return Ok(None);
+    };
+    let offered_hash = offered
+        .hash()
+        .map_err(|e| corrupted(format!("an accepted entry cannot be encoded: {e}")))?;
+    let Ok(proof) = ForkProof::new(stored_entry, offered.clone()) else {
+        return Ok(None);
+    };
+    let Ok(value) = codec::encode("fork proof", &proof) else {
+        return Ok(None);
+    };
+    Ok(Some((fork_key(position, &offered_hash), value)))
+}
+
+/// The writes of one accepted entry: the entry, its chain position, every index, and its
+/// private values.
+fn entry_writes(writes: &mut Batch, position: Position, item: CheckedEntry) {
+    let hash = item.entry.hash();
+    let facts = &item.facts;
+    let time = facts.event_time;
+    writes.put(Cf::Entries, hash.as_bytes().to_vec(), item.bytes);
+    writes.put(
+        Cf::Chain,
+        position.to_key().to_vec(),
+        hash.as_bytes().to_vec(),
+    );
+    for product in &facts.products {
+        if let Some(prefix) = string_prefix(product) {
+            writes.put(
+                Cf::ByProduct,
+                index_key(&prefix, time, position),
                 Vec::new(),
             );
-            if let Some(step) = &parsed.biz_step {
-                plan.writes.put(
-                    Cf::ByBizStep,
-                    index_key(&string_prefix(step), time, &hash),
-                    Vec::new(),
-                );
+        }
+    }
+    writes.put(
+        Cf::ByKind,
+        index_key(&[kind_code(facts.kind)], time, position),
+        Vec::new(),
+    );
+    if let Some(prefix) = facts.biz_step.as_deref().and_then(string_prefix) {
+        writes.put(
+            Cf::ByBizStep,
+            index_key(&prefix, time, position),
+            Vec::new(),
+        );
+    }
+    if let Some(prefix) = facts.disposition.as_deref().and_then(string_prefix) {
+        writes.put(
+            Cf::ByDisposition,
+            index_key(&prefix, time, position),
+            Vec::new(),
+        );
+    }
+    writes.put(Cf::ByTime, index_key(&[], time, position), Vec::new());
+    if let Some(private) = item.private {
+        writes.put(Cf::Private, hash.as_bytes().to_vec(), private);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use proptest::prelude::*;
+    use serde_json::json;
+    use tally_sdk::template::demo_consortium;
+
+    use super::*;
+    use crate::store::memory::MemoryStore;
+
+    struct Fixture {
+        genesis: Arc<Genesis>,
+        /// The manufacturer's chain 0..8, the supplier's 0..3, then odd entries: a second
+        /// entry 3 of the manufacturer (a fork), entry 5 with another entry's signature, and
+        /// a platform entry the platform may not write.
+        pool: Vec<SignedEntry>,
+    }
+
+    fn signed(
+        genesis: &Genesis,
+        keys: &MemberKeys,
+        seq: u64,
+        prev: Option<EntryHash>,
+        minute: u64,
+    ) -> SignedEntry {
+        let event = json!({
+            "type": "ObjectEvent", "action": "OBSERVE", "bizStep": "assembling",
+            "eventTime": format!("2026-03-01T09:{minute:02}:00Z"), "eventTimeZoneOffset": "+00:00",
+            "epcList": [format!("https://id.gs1.org/01/09506000134352/21/P{seq}")],
+        });
+        UnsignedEntry::event(
+            genesis.network_id(),
+            keys.member.clone(),
+            seq,
+            prev,
+            Timestamp(1_000 + minute),
+            vec![],
+            &event,
+            None,
+        )
+        .unwrap()
+        .sign(&keys.signing)
+        .unwrap()
+    }
+
+    fn fixture() -> Fixture {
+        let (signed_genesis, keys) = demo_consortium().unwrap();
+        let genesis = Arc::new(signed_genesis.verify().unwrap());
+        let mut pool = Vec::new();
+        for (member, length) in [(1usize, 8u64), (2, 3)] {
+            let mut prev = None;
+            for seq in 0..length {
+                let entry = signed(&genesis, &keys[member], seq, prev, seq);
+                prev = Some(entry.hash().unwrap());
+                pool.push(entry);
             }
-            if let Some(disposition) = &parsed.disposition {
-                plan.writes.put(
-                    Cf::ByDisposition,
-                    index_key(&string_prefix(disposition), time, &hash),
-                    Vec::new(),
-                );
+        }
+        let fork = signed(&genesis, &keys[1], 3, Some(pool[2].hash().unwrap()), 30);
+        let mut bad_signature = pool[5].clone();
+        bad_signature.signature = pool[4].signature;
+        let not_permitted = signed(&genesis, &keys[0], 0, None, 0);
+        pool.extend([fork, bad_signature, not_permitted]);
+        Fixture { genesis, pool }
+    }
+
+    /// The reference: each entry in order, re-sent ones recognised by hash, the others
+    /// verified one by one against the stored tips; the request fails if any entry does, or
+    /// if an author's entries in it do not follow each other.
+    fn reference(
+        f: &Fixture,
+        stored: &HashMap<(MemberId, u64), EntryHash>,
+        tips: &HashMap<MemberId, ChainTip>,
+        request: &[SignedEntry],
+    ) -> Option<Vec<(EntryHash, bool)>> {
+        let verifier = Verifier::new(&f.genesis, Timestamp(10_000_000));
+        let mut tips = tips.clone();
+        let mut placed: HashMap<(MemberId, u64), EntryHash> = HashMap::new();
+        // A request's entries of one author follow each other in chain order.
+        let mut in_request: HashMap<MemberId, ChainTip> = HashMap::new();
+        let mut out = Vec::new();
+        for entry in request {
+            let body = &entry.body;
+            let hash = entry.hash().unwrap();
+            if let Some(last) = in_request.get(&body.author) {
+                check_chain(entry, Some(last)).ok()?;
             }
-            plan.writes
-                .put(Cf::ByTime, index_key(&[], time, &hash), Vec::new());
-            if let Some(fields) = opened.get(*index).filter(|f| !f.is_empty()) {
-                let value =
-                    codec::encode("opened fields", fields).map_err(|e| IngestError::Invalid {
-                        index: *index,
-                        source: e.into(),
-                    })?;
-                plan.writes
-                    .put(Cf::Private, hash.as_bytes().to_vec(), value);
-            }
-            new_heads.insert(body.author.clone(), ChainTip::of(entry));
-            receipts.push((
-                *index,
-                Receipt {
-                    hash,
-                    author: body.author.clone(),
+            in_request.insert(
+                body.author.clone(),
+                ChainTip {
                     seq: body.seq,
-                    duplicate: false,
+                    hash,
+                    timestamp: body.timestamp,
                 },
-            ));
-        }
-        for (author, tip) in new_heads {
-            plan.writes.put(
-                Cf::Heads,
-                author.as_str().as_bytes().to_vec(),
-                head_value(&tip),
             );
-            self.heads.insert(author.clone(), tip);
-            plan.heads.push((author, tip));
+            if tips.get(&body.author).is_some_and(|t| body.seq <= t.seq) {
+                let key = (body.author.clone(), body.seq);
+                let at = placed.get(&key).or_else(|| stored.get(&key))?;
+                if *at != hash {
+                    return None;
+                }
+                // A re-sent entry still has to be a valid entry.
+                verifier.verify_detached(entry).ok()?;
+                out.push((hash, true));
+                continue;
+            }
+            let verified = verifier
+                .verify(entry.clone(), tips.get(&body.author))
+                .ok()?;
+            tips.insert(body.author.clone(), ChainTip::of(&verified));
+            placed.insert((body.author.clone(), body.seq), hash);
+            out.push((hash, false));
         }
-        receipts.sort_by_key(|(index, _)| *index);
-        plan.receipts = receipts.into_iter().map(|(_, r)| r).collect();
-        Ok(plan)
+        Some(out)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+        /// The two stages accept exactly the requests the one-by-one reference accepts, with
+        /// the same receipts.
+        #[test]
+        fn the_two_stages_agree_with_verifying_one_by_one(
+            stored_manufacturer in 0usize..5,
+            stored_supplier in 0usize..2,
+            picks in proptest::collection::vec(0usize..14, 0..8),
+        ) {
+            let f = fixture();
+            let store = MemoryStore::new();
+            let mut ledger = Ledger::load(f.genesis.clone(), &store).unwrap();
+            let pipeline = Pipeline::new(f.genesis.clone(), 100);
+            let now = Timestamp(10_000_000);
+            let mut stored = HashMap::new();
+            let mut tips = HashMap::new();
+            for prefix in [&f.pool[..stored_manufacturer], &f.pool[8..8 + stored_supplier]] {
+                if prefix.is_empty() {
+                    continue;
+                }
+                let checked = pipeline.check(prefix.to_vec(), now).unwrap();
+                let placement = ledger.place(&store, checked);
+                placement.result.unwrap();
+                store.write(placement.writes).unwrap();
+                ledger.committed();
+                for entry in prefix {
+                    stored.insert((entry.body.author.clone(), entry.body.seq), entry.hash().unwrap());
+                    tips.insert(entry.body.author.clone(), ChainTip { seq: entry.body.seq, hash: entry.hash().unwrap(), timestamp: entry.body.timestamp });
+                }
+            }
+            let request: Vec<SignedEntry> = picks.iter().map(|&i| f.pool[i].clone()).collect();
+            let expected = reference(&f, &stored, &tips, &request);
+            let actual = pipeline
+                .check(request, now)
+                .map(|checked| ledger.place(&store, checked))
+                .and_then(|placement| placement.result)
+                .ok()
+                .map(|receipts| receipts.iter().map(|r| (r.hash, r.duplicate)).collect::<Vec<_>>());
+            prop_assert_eq!(actual, expected);
+        }
+    }
+
+    #[test]
+    fn a_refused_request_leaves_the_ledger_as_it_was() {
+        let f = fixture();
+        let store = MemoryStore::new();
+        let mut ledger = Ledger::load(f.genesis.clone(), &store).unwrap();
+        let pipeline = Pipeline::new(f.genesis.clone(), 100);
+        let now = Timestamp(10_000_000);
+        // Entries 0..3 fine, then the fork's entry 3 after the real 3: the request is refused.
+        let mut request = f.pool[..4].to_vec();
+        request.push(f.pool[11].clone());
+        let checked = pipeline.check(request, now);
+        assert!(checked.is_err(), "entry 3 twice does not chain");
+        let checked = pipeline.check(f.pool[..3].to_vec(), now).unwrap();
+        let placement = ledger.place(&store, checked);
+        assert_eq!(placement.result.unwrap().len(), 3);
+        // Not written: a second placement of the same entries sees them as placed.
+        let again = ledger.place(&store, pipeline.check(f.pool[..3].to_vec(), now).unwrap());
+        assert!(again.result.unwrap().iter().all(|r| r.duplicate));
+        // After a failed write the ledger forgets them.
+        ledger.reload(&store).unwrap();
+        assert_eq!(ledger.tip(&f.pool[0].body.author), None);
+        assert_eq!(ledger.chains(), 0);
+    }
+
+    #[test]
+    fn too_many_items_are_refused_before_any_work() {
+        let f = fixture();
+        let pipeline = Pipeline::new(f.genesis.clone(), 2);
+        assert!(matches!(
+            pipeline.check(f.pool[..3].to_vec(), Timestamp(0)),
+            Err(IngestError::TooMany { count: 3, limit: 2 })
+        ));
     }
 }

@@ -1,11 +1,254 @@
 //! # tally-node — a member's node
 //!
-//! The parts built so far: the validated configuration ([`config`]), the durable RocksDB
-//! ledger ([`store`]), the ingestion pipeline that verifies and places every entry whatever its
-//! source ([`ingest`]), and group commit, which acknowledges entries only once durable
-//! ([`commit`]). The HTTP API and the `tally-node` binary build on these next.
+//! The parts, each one job:
+//! * [`config`] — the configuration in two layers (what the operator wrote, what the node
+//!   uses), validated at start.
+//! * [`store`] — the ledger's storage: a small key-value trait with a RocksDB and an in-memory
+//!   implementation, the key layouts, typed reads, and the checks a store passes at open.
+//! * [`ingest`] — the ingestion pipeline as logic without IO: verification with the SDK's
+//!   rules, placement in the chains, duplicates and conflicts, the write plan.
+//! * [`commit`] — group commit: one writer thread, one synced write for many requests, each
+//!   acknowledged only once durable.
+//! * [`api`] — the HTTP API (axum) over the store and the writer.
+//!
+//! [`Node`] puts them together for the `tally-node` binary (and, next, replication, which
+//! takes its handles from it).
 
+pub mod api;
 pub mod commit;
 pub mod config;
 pub mod ingest;
 pub mod store;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tally_sdk::genesis::{Genesis, GenesisError};
+use tally_sdk::keyfile::{KeyFileError, MemberKeys};
+
+use crate::api::ApiState;
+use crate::commit::{CommitOptions, Committer, Writer};
+use crate::config::{Config, TokenScope};
+use crate::ingest::{Ledger, Pipeline};
+use crate::store::StoreError;
+use crate::store::check::CheckReport;
+use crate::store::rocks::RocksStore;
+
+/// The node cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// A file cannot be read.
+    #[error("cannot read {what} {path}: {source}")]
+    Read {
+        /// Which file.
+        what: &'static str,
+        /// Where.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The genesis is not a valid signed genesis.
+    #[error("the genesis file {path} is not a valid signed genesis: {source}")]
+    Genesis {
+        /// Where.
+        path: PathBuf,
+        /// Why.
+        source: GenesisError,
+    },
+    /// The key file is malformed.
+    #[error("the key file {path} is invalid: {source}")]
+    KeyFile {
+        /// Where.
+        path: PathBuf,
+        /// Why.
+        source: KeyFileError,
+    },
+    /// The key file does not belong to a member of the consortium.
+    #[error(
+        "the key file {path} is for {member}, which is not a member of the consortium in the genesis"
+    )]
+    NotAMember {
+        /// Where.
+        path: PathBuf,
+        /// The member it names.
+        member: String,
+    },
+    /// The key file's signing key is not the one the genesis lists.
+    #[error(
+        "the key file {path} holds a signing key for {member} that is not the key the genesis lists for {member}"
+    )]
+    WrongKey {
+        /// Where.
+        path: PathBuf,
+        /// The member.
+        member: String,
+    },
+    /// A read token names a role the genesis does not have.
+    #[error("config key `{key}`: {role:?} is not a role of the consortium's genesis")]
+    UnknownRole {
+        /// The token's key.
+        key: String,
+        /// The role.
+        role: String,
+    },
+    /// The data directory cannot be created.
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        /// Where.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The store cannot be opened or is damaged.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The writer thread cannot start.
+    #[error("cannot start the writer thread: {0}")]
+    Writer(std::io::Error),
+}
+
+fn read(what: &'static str, path: &std::path::Path) -> Result<String, NodeError> {
+    std::fs::read_to_string(path).map_err(|source| NodeError::Read {
+        what,
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// A running node: its configuration, consortium, keys, store and writer.
+#[derive(Debug)]
+pub struct Node {
+    config: Arc<Config>,
+    genesis: Arc<Genesis>,
+    keys: MemberKeys,
+    store: Arc<RocksStore>,
+    committer: Committer,
+    writer: Writer,
+    report: CheckReport,
+}
+
+impl Node {
+    /// Loads the genesis and the member's keys, checks they belong together and to the
+    /// configuration, opens and checks the store, and starts the writer.
+    pub fn open(config: Config) -> Result<Self, NodeError> {
+        let genesis =
+            Genesis::from_toml(&read("the genesis file", &config.genesis)?).map_err(|source| {
+                NodeError::Genesis {
+                    path: config.genesis.clone(),
+                    source,
+                }
+            })?;
+        let keys =
+            MemberKeys::from_toml(&read("the key file", &config.key_file)?).map_err(|source| {
+                NodeError::KeyFile {
+                    path: config.key_file.clone(),
+                    source,
+                }
+            })?;
+        let member = genesis
+            .member(&keys.member)
+            .ok_or_else(|| NodeError::NotAMember {
+                path: config.key_file.clone(),
+                member: keys.member.to_string(),
+            })?;
+        if member.signing_key != keys.signing.public_key() {
+            return Err(NodeError::WrongKey {
+                path: config.key_file.clone(),
+                member: keys.member.to_string(),
+            });
+        }
+        for token in &config.tokens {
+            if let TokenScope::Read { role } = &token.scope {
+                if !genesis
+                    .document()
+                    .roles
+                    .iter()
+                    .any(|r| r.name.as_str() == role.as_str())
+                {
+                    return Err(NodeError::UnknownRole {
+                        key: format!("{}.role", token.source),
+                        role: role.clone(),
+                    });
+                }
+            }
+        }
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| NodeError::DataDir {
+            path: config.data_dir.clone(),
+            source,
+        })?;
+        let (store, report) = RocksStore::open(&config.data_dir, genesis.network_id())?;
+        let store = Arc::new(store);
+        let genesis = Arc::new(genesis);
+        let ledger = Ledger::load(genesis.clone(), store.as_ref())?;
+        let pipeline = Pipeline::new(genesis.clone(), config.limits.max_batch);
+        let options = CommitOptions {
+            queue: config.commit.queue,
+            max_entries: config.commit.max_entries,
+            max_delay: config.commit.max_delay,
+        };
+        let (committer, writer) =
+            Committer::start(store.clone(), ledger, pipeline, Some(keys.clone()), options)
+                .map_err(NodeError::Writer)?;
+        Ok(Self {
+            config: Arc::new(config),
+            genesis,
+            keys,
+            store,
+            committer,
+            writer,
+            report,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The consortium.
+    pub fn genesis(&self) -> &Arc<Genesis> {
+        &self.genesis
+    }
+
+    /// The member this node writes as.
+    pub fn keys(&self) -> &MemberKeys {
+        &self.keys
+    }
+
+    /// The store, for reads.
+    pub fn store(&self) -> &Arc<RocksStore> {
+        &self.store
+    }
+
+    /// The writer, for ingestion.
+    pub fn committer(&self) -> &Committer {
+        &self.committer
+    }
+
+    /// The state the HTTP API serves from.
+    pub fn api_state(&self) -> ApiState {
+        ApiState::new(
+            self.config.clone(),
+            self.genesis.clone(),
+            self.keys.member.clone(),
+            self.store.clone(),
+            self.committer.clone(),
+        )
+    }
+
+    /// What the store's check found at open.
+    pub fn report(&self) -> &CheckReport {
+        &self.report
+    }
+
+    /// Stops accepting writes, waits until everything queued is written, and closes. Clones
+    /// of the committer handed out (and [`ApiState`]s) must have been dropped, or this waits
+    /// for them.
+    pub fn shutdown(self) {
+        let Self {
+            committer, writer, ..
+        } = self;
+        drop(committer);
+        writer.join();
+    }
+}

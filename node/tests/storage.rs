@@ -1,378 +1,926 @@
-//! The storage and ingestion suite, on a real RocksDB in a temporary directory: entries are
-//! verified, placed and acknowledged only once durable; requests are all-or-nothing; re-sent
-//! entries are recognised; conflicting entries are refused; the store survives a reopen and an
-//! abrupt stop; a damaged store is refused with a message, never served.
+//! The storage suite. One set of tests runs against both stores (RocksDB in a temporary
+//! directory, and the in-memory store): entries verified, placed, indexed and acknowledged
+//! only once durable; requests all or nothing; re-sent entries recognised; conflicts refused
+//! and recorded; everything there after a reopen; damaged data refused with a reason, never
+//! served. RocksDB alone: crash simulations (a copy of the files taken while writes are in
+//! flight, and write-ahead logs cut at every record boundary and inside records) and a value
+//! overwritten through raw RocksDB.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde_json::{Value, json};
-use tally_node::commit::{Committer, Request};
-use tally_node::ingest::{EventInput, IngestError, Ledger};
-use tally_node::store::{Cf, Store, StoreError, string_prefix};
-use tally_sdk::codec::CanonicalJson;
-use tally_sdk::entry::{SignedEntry, UnsignedEntry};
+use common::{chain, chain_of, demo, event, hashes, product, product_path};
+use serde_json::json;
+use tally_node::commit::{CommitOptions, Committer, Writer};
+use tally_node::ingest::{EventInput, IngestError, Ledger, Pipeline, Problem};
+use tally_node::store::check::check_store;
+use tally_node::store::keys::{Head, Position};
+use tally_node::store::memory::MemoryStore;
+use tally_node::store::rocks::RocksStore;
+use tally_node::store::{Batch, Cf, Cursor, Index, Query, Store, StoreError};
+use tally_sdk::codec::{self, CanonicalJson};
+use tally_sdk::event::KindName;
+use tally_sdk::fork::ForkProof;
 use tally_sdk::genesis::Genesis;
-use tally_sdk::hash::EntryHash;
+use tally_sdk::gs1::ProductId;
+use tally_sdk::hash::NetworkId;
 use tally_sdk::ids::{FieldName, MemberId};
 use tally_sdk::keyfile::MemberKeys;
 use tally_sdk::template::demo_consortium;
 use tally_sdk::time::Timestamp;
-use tally_sdk::verify::VerifyError;
+use tally_sdk::verify::{ChainError, VerifyError};
 
-const PRODUCT: &str = "https://id.gs1.org/01/09506000134352/21/C2M-0001";
-
-fn demo() -> (Genesis, Vec<MemberKeys>) {
-    let (signed, keys) = demo_consortium().unwrap();
-    (signed.verify().unwrap(), keys)
-}
-
-fn event(step: &str, serial: u32) -> Value {
-    json!({
-        "type": "ObjectEvent", "action": "OBSERVE", "bizStep": step, "disposition": "in_progress",
-        "eventTime": "2026-03-01T09:00:00.000+08:00", "eventTimeZoneOffset": "+08:00",
-        "epcList": [if serial == 0 { PRODUCT.to_owned() } else { format!("https://id.gs1.org/01/09506000134352/21/S{serial}") }],
-    })
-}
-
-/// A chain of `n` manufacturer entries, signed outside the node.
-fn chain(
-    genesis: &Genesis,
-    keys: &MemberKeys,
-    from: u64,
-    n: u64,
-    prev: Option<EntryHash>,
-) -> Vec<SignedEntry> {
-    let mut prev = prev;
-    (from..from + n)
-        .map(|seq| {
-            let entry = UnsignedEntry::event(
-                genesis.network_id(),
-                keys.member.clone(),
-                seq,
-                prev,
-                Timestamp(1_772_326_800_000 + seq),
-                vec![],
-                &event("assembling", seq as u32),
-                None,
-            )
-            .unwrap()
-            .sign(&keys.signing)
-            .unwrap();
-            prev = Some(entry.hash().unwrap());
-            entry
-        })
-        .collect()
-}
-
-fn open(dir: &Path, genesis: &Genesis) -> Result<Store, StoreError> {
-    Store::open(dir, genesis.network_id(), 64)
-}
-
-fn start(
-    dir: &Path,
-    genesis: &Genesis,
-    keys: Option<MemberKeys>,
-) -> (Committer, tally_node::commit::Writer, Arc<Store>) {
-    let store = Arc::new(open(dir, genesis).unwrap());
-    let ledger = Ledger::open(genesis.clone(), &store, 10_000).unwrap();
-    let (committer, writer) = Committer::start(store.clone(), ledger, keys, 64, 20_000).unwrap();
-    (committer, writer, store)
-}
-
-#[test]
-fn entries_are_stored_indexed_and_survive_a_reopen() {
-    let dir = tempfile::tempdir().unwrap();
-    let (genesis, keys) = demo();
-    let entries = chain(&genesis, &keys[1], 0, 50, None);
-    let hashes: Vec<EntryHash> = entries.iter().map(|e| e.hash().unwrap()).collect();
-    {
-        let (committer, writer, _store) = start(dir.path(), &genesis, None);
-        let receipts = committer
-            .submit(Request::Entries(entries.clone()))
-            .unwrap()
-            .unwrap();
-        assert_eq!(receipts.len(), 50);
-        assert!(receipts.iter().all(|r| !r.duplicate));
-        drop(committer);
-        writer.join();
+/// A store under test: opened (and checked), closed and opened again.
+trait Backend {
+    type S: Store + std::fmt::Debug + 'static;
+    fn new() -> Self;
+    fn open_network(&mut self, network: NetworkId) -> Result<Arc<Self::S>, StoreError>;
+    fn open(&mut self, genesis: &Genesis) -> Result<Arc<Self::S>, StoreError> {
+        self.open_network(genesis.network_id())
     }
-    let store = open(dir.path(), &genesis).unwrap();
+    /// Closes `store` (every other handle must be gone).
+    fn close(&mut self, store: Arc<Self::S>);
+}
+
+struct Rocks {
+    dir: tempfile::TempDir,
+}
+
+impl Backend for Rocks {
+    type S = RocksStore;
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+    fn open_network(&mut self, network: NetworkId) -> Result<Arc<RocksStore>, StoreError> {
+        RocksStore::open(self.dir.path(), network).map(|(s, _)| Arc::new(s))
+    }
+    fn close(&mut self, store: Arc<RocksStore>) {
+        Arc::into_inner(store).expect("the store is still in use");
+    }
+}
+
+struct Memory {
+    data: Option<MemoryStore>,
+}
+
+impl Backend for Memory {
+    type S = MemoryStore;
+    fn new() -> Self {
+        Self {
+            data: Some(MemoryStore::new()),
+        }
+    }
+    fn open_network(&mut self, network: NetworkId) -> Result<Arc<MemoryStore>, StoreError> {
+        let store = self.data.take().expect("already open");
+        let checked = check_store(&store, network, 64);
+        let store = Arc::new(store);
+        checked.map(|_| store.clone()).inspect_err(|_| {
+            self.data = Some(store.snapshot());
+        })
+    }
+    fn close(&mut self, store: Arc<MemoryStore>) {
+        self.data = Some(Arc::into_inner(store).expect("the store is still in use"));
+    }
+}
+
+fn start<S: Store + 'static>(
+    store: &Arc<S>,
+    genesis: &Arc<Genesis>,
+    keys: Option<MemberKeys>,
+) -> (Committer, Writer) {
+    let ledger = Ledger::load(genesis.clone(), store.as_ref()).unwrap();
+    let pipeline = Pipeline::new(genesis.clone(), 10_000);
+    Committer::start(
+        store.clone(),
+        ledger,
+        pipeline,
+        keys,
+        CommitOptions::default(),
+    )
+    .unwrap()
+}
+
+fn stop(committer: Committer, writer: Writer) {
+    drop(committer);
+    writer.join();
+}
+
+fn page_all<S: Store>(
+    store: &S,
+    query: &Query,
+    per_page: usize,
+) -> Vec<tally_sdk::hash::EntryHash> {
+    let mut all = Vec::new();
+    let mut cursor: Option<Cursor> = None;
+    loop {
+        let page = store.query(query, cursor.as_ref(), per_page).unwrap();
+        all.extend(page.entries.iter().map(|(h, _)| *h));
+        match page.next {
+            // The cursor survives a round trip through text, as an HTTP client would keep it.
+            Some(next) => cursor = Some(Cursor::parse(&next.to_string()).unwrap()),
+            None => return all,
+        }
+    }
+}
+
+fn entries_survive_a_reopen_and_are_found_by_every_index<B: Backend>() {
+    let mut backend = B::new();
+    let (genesis, keys) = demo();
+    let manufacturer = &keys[1];
+    // Entries 0..40 about products C2M-0..39; every tenth is an inspection of product C2M-0.
+    let entries = chain_of(&genesis, manufacturer, 0, 40, None, |seq| {
+        if seq % 10 == 0 {
+            json!({
+                "type": "ObjectEvent", "action": "OBSERVE", "bizStep": "inspecting",
+                "disposition": "conformant",
+                "eventTime": format!("2026-03-01T10:{:02}:00.000+08:00", seq),
+                "eventTimeZoneOffset": "+08:00", "epcList": [product(0)],
+            })
+        } else {
+            event("assembling", "in_progress", seq, seq)
+        }
+    });
+    let all = hashes(&entries);
+    let store = backend.open(&genesis).unwrap();
+    let (committer, writer) = start(&store, &genesis, None);
+    for part in entries.chunks(15) {
+        let receipts = committer.submit_entries(part.to_vec()).unwrap();
+        assert!(receipts.iter().all(|r| !r.duplicate));
+    }
+    stop(committer, writer);
+    backend.close(store);
+
+    let store = backend.open(&genesis).unwrap();
     let heads = store.heads().unwrap();
     assert_eq!(heads.len(), 1);
-    assert_eq!(heads[0].1.seq, 49);
-    assert_eq!(heads[0].1.hash, hashes[49]);
-    for (i, hash) in hashes.iter().enumerate() {
-        assert_eq!(store.entry(hash).unwrap().unwrap(), entries[i]);
-        assert_eq!(
-            store.chain_hash(&keys[1].member, i as u64).unwrap(),
-            Some(*hash)
-        );
+    assert_eq!((heads[0].tip.seq, heads[0].tip.hash), (39, all[39]));
+    assert_eq!(store.head(&manufacturer.member).unwrap().unwrap(), heads[0]);
+    for (entry, hash) in entries.iter().zip(&all) {
+        assert_eq!(store.entry(hash).unwrap().as_ref(), Some(entry));
     }
-    let (page, cursor) = store
-        .scan_index(Cf::ByBizStep, &string_prefix("assembling"), None, 30)
+    let range = store.chain_range(&manufacturer.member, 5, 10).unwrap();
+    assert_eq!(
+        range.iter().map(|(h, _)| *h).collect::<Vec<_>>(),
+        all[5..15]
+    );
+    assert!(
+        store
+            .chain_range(&manufacturer.member, 40, 10)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .chain_range(&keys[2].member, 0, 10)
+            .unwrap()
+            .is_empty()
+    );
+
+    // Product C2M-0: its four inspections, in event-time order, over pages of 3.
+    let history = page_all(
+        store.as_ref(),
+        &Query {
+            index: Index::Product(product_path(0)),
+            from: None,
+            to: None,
+        },
+        3,
+    );
+    assert_eq!(history, vec![all[0], all[10], all[20], all[30]]);
+    let via_id = store
+        .history(&ProductId::parse(&product(0)).unwrap(), None, 50)
         .unwrap();
-    assert_eq!(page.len(), 30);
-    let (rest, end) = store
-        .scan_index(
-            Cf::ByBizStep,
-            &string_prefix("assembling"),
-            cursor.as_deref(),
-            30,
+    assert_eq!(via_id.entries.len(), 4);
+    assert!(via_id.next.is_none());
+    let by = |index| {
+        page_all(
+            store.as_ref(),
+            &Query {
+                index,
+                from: None,
+                to: None,
+            },
+            7,
+        )
+    };
+    assert_eq!(by(Index::BizStep("inspecting".into())).len(), 4);
+    assert_eq!(by(Index::BizStep("assembling".into())).len(), 36);
+    assert_eq!(by(Index::Disposition("conformant".into())).len(), 4);
+    assert_eq!(by(Index::Kind(KindName::QualityInspection)).len(), 4);
+    assert_eq!(by(Index::Kind(KindName::ProductionStep)).len(), 36);
+    assert_eq!(by(Index::Kind(KindName::Order)).len(), 0);
+    assert_eq!(by(Index::Time).len(), 40);
+    // A time range: 09:05 (inclusive) to 09:08 (exclusive) holds entries 5, 6, 7.
+    let from = Timestamp::parse_rfc3339("2026-03-01T09:05:00+08:00").unwrap();
+    let to = Timestamp::parse_rfc3339("2026-03-01T09:08:00+08:00").unwrap();
+    let window = page_all(
+        store.as_ref(),
+        &Query {
+            index: Index::Time,
+            from: Some(from),
+            to: Some(to),
+        },
+        2,
+    );
+    assert_eq!(window, all[5..8]);
+    // A cursor of another query is refused; garbage is refused.
+    let page = store
+        .query(
+            &Query {
+                index: Index::Time,
+                from: None,
+                to: None,
+            },
+            None,
+            2,
         )
         .unwrap();
-    assert_eq!(rest.len(), 20);
-    assert!(end.is_none());
-    let one = format!("https://id.gs1.org/01/09506000134352/21/S{}", 7);
-    let (by_product, _) = store
-        .scan_index(Cf::ByProduct, &string_prefix(&one), None, 10)
-        .unwrap();
-    assert_eq!(by_product, vec![hashes[7]]);
+    let foreign = page.next.unwrap();
+    assert!(matches!(
+        store.query(
+            &Query {
+                index: Index::BizStep("inspecting".into()),
+                from: None,
+                to: None
+            },
+            Some(&foreign),
+            2
+        ),
+        Err(StoreError::BadCursor)
+    ));
+    assert!(Cursor::parse("not hex").is_err());
+    backend.close(store);
 }
 
-#[test]
-fn a_request_with_one_bad_entry_stores_nothing() {
-    let dir = tempfile::tempdir().unwrap();
+fn a_request_with_invalid_entries_stores_nothing_and_names_them<B: Backend>() {
+    let mut backend = B::new();
     let (genesis, keys) = demo();
-    let (committer, _writer, store) = start(dir.path(), &genesis, None);
+    let store = backend.open(&genesis).unwrap();
+    let (committer, writer) = start(&store, &genesis, None);
     let mut entries = chain(&genesis, &keys[1], 0, 10, None);
     entries[6].signature = entries[5].signature;
-    match committer.submit(Request::Entries(entries.clone())).unwrap() {
-        Err(IngestError::Invalid {
-            index: 6,
-            source: VerifyError::Signature { .. },
-        }) => {}
-        other => panic!("expected entry 6 to be rejected, got {other:?}"),
+    entries[8].body.seq = 0;
+    match committer.submit_entries(entries.clone()) {
+        Err(IngestError::Rejected(list)) => {
+            let indexes: Vec<usize> = list.iter().map(|r| r.index).collect();
+            assert_eq!(
+                indexes,
+                vec![8],
+                "malformed entries are reported first: {list:?}"
+            );
+        }
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+    entries[8].body.seq = 8;
+    match committer.submit_entries(entries.clone()) {
+        Err(IngestError::Rejected(list)) => {
+            assert!(
+                matches!(
+                    list[0].problem,
+                    Problem::Invalid(VerifyError::Signature { .. })
+                ),
+                "{list:?}"
+            );
+            assert_eq!(list[0].index, 6);
+        }
+        other => panic!("expected entry 6 to be refused, got {other:?}"),
     }
     assert!(store.heads().unwrap().is_empty());
     assert!(store.entry(&entries[0].hash().unwrap()).unwrap().is_none());
-    // A member may not write kinds its role does not permit (the platform writes no production steps).
+    // The platform's role does not permit production steps.
     let platform = chain(&genesis, &keys[0], 0, 1, None);
-    assert!(matches!(
-        committer.submit(Request::Entries(platform)).unwrap(),
-        Err(IngestError::Invalid {
-            source: VerifyError::NotPermitted { .. } | VerifyError::Signature { .. },
-            ..
-        })
-    ));
+    match committer.submit_entries(platform) {
+        Err(IngestError::Rejected(list)) => assert!(matches!(
+            list[0].problem,
+            Problem::Invalid(VerifyError::NotPermitted { .. })
+        )),
+        other => panic!("expected NotPermitted, got {other:?}"),
+    }
+    // A chain that does not start at 0 where the store has nothing.
+    let later = chain(
+        &genesis,
+        &keys[1],
+        3,
+        2,
+        Some(tally_sdk::hash::EntryHash::from_bytes([7; 32])),
+    );
+    match committer.submit_entries(later) {
+        Err(IngestError::Rejected(list)) => assert!(matches!(
+            list[0].problem,
+            Problem::Invalid(VerifyError::Chain(ChainError::MissingStart { .. }))
+        )),
+        other => panic!("expected MissingStart, got {other:?}"),
+    }
+    assert!(store.heads().unwrap().is_empty());
+    stop(committer, writer);
+    backend.close(store);
 }
 
-#[test]
-fn resent_entries_are_acknowledged_again_and_conflicts_refused() {
-    let dir = tempfile::tempdir().unwrap();
+fn resent_entries_are_acknowledged_again_and_conflicts_refused<B: Backend>() {
+    let mut backend = B::new();
     let (genesis, keys) = demo();
-    let (committer, _writer, store) = start(dir.path(), &genesis, None);
+    let store = backend.open(&genesis).unwrap();
+    let (committer, writer) = start(&store, &genesis, None);
     let entries = chain(&genesis, &keys[1], 0, 5, None);
-    committer
-        .submit(Request::Entries(entries.clone()))
-        .unwrap()
-        .unwrap();
-    let again = committer
-        .submit(Request::Entries(entries[2..].to_vec()))
-        .unwrap()
-        .unwrap();
-    assert!(again.iter().all(|r| r.duplicate));
-    // The author signs a different entry 3: refused, the stored one kept.
+    committer.submit_entries(entries[..3].to_vec()).unwrap();
+    // 1 and 2 again, with 3 and 4 new: the stored ones acknowledged, the new ones stored.
+    let receipts = committer.submit_entries(entries[1..].to_vec()).unwrap();
+    let duplicate: Vec<bool> = receipts.iter().map(|r| r.duplicate).collect();
+    assert_eq!(duplicate, vec![true, true, false, false]);
+    // The same entry twice in one request does not extend the chain: refused.
+    match committer.submit_entries(vec![entries[4].clone(), entries[4].clone()]) {
+        Err(IngestError::Rejected(list)) => assert_eq!(list[0].index, 1),
+        other => panic!("expected the second copy to be refused, got {other:?}"),
+    }
+    // The author signs a different entry 3: refused, the stored one kept, the fork recorded.
     let mut other = entries[3].body.clone();
     other.timestamp = Timestamp(other.timestamp.millis() + 1);
     let other = other.sign(&keys[1].signing).unwrap();
-    assert!(matches!(
-        committer.submit(Request::Entries(vec![other])).unwrap(),
-        Err(IngestError::Conflict { seq: 3, .. })
-    ));
+    let error = committer.submit_entries(vec![other.clone()]).unwrap_err();
+    assert!(error.is_conflict(), "{error}");
+    let head = store.head(&keys[1].member).unwrap().unwrap();
+    let position = Position {
+        member: head.code,
+        seq: 3,
+    };
     assert_eq!(
-        store.chain_hash(&keys[1].member, 3).unwrap(),
+        store.chain_hash(position).unwrap(),
         Some(entries[3].hash().unwrap())
     );
-    // A gap: entry 7 before 5 and 6.
-    let later = chain(&genesis, &keys[1], 7, 1, Some(entries[4].hash().unwrap()));
+    let forks = store
+        .scan(
+            Cf::Forks,
+            &tally_node::store::KeyRange::prefix(&position.to_key()),
+            10,
+        )
+        .unwrap();
+    assert_eq!(forks.len(), 1);
+    let proof: ForkProof = codec::decode("fork proof", &forks[0].1, 1 << 20).unwrap();
+    let verified = proof
+        .verify(&tally_sdk::verify::Verifier::new(
+            &genesis,
+            Timestamp::now(),
+        ))
+        .unwrap();
+    assert_eq!((verified.author, verified.seq), (keys[1].member.clone(), 3));
+    // A gap: entry 7 when the chain ends at 4.
+    let gap = chain(&genesis, &keys[1], 7, 1, Some(entries[4].hash().unwrap()));
     assert!(matches!(
-        committer.submit(Request::Entries(later)).unwrap(),
-        Err(IngestError::Invalid { .. })
+        committer.submit_entries(gap),
+        Err(IngestError::Rejected(list)) if matches!(
+            list[0].problem,
+            Problem::Invalid(VerifyError::Chain(ChainError::Sequence { .. }))
+        )
     ));
+    stop(committer, writer);
+    backend.close(store);
 }
 
-#[test]
-fn the_node_signs_its_members_events_and_keeps_private_values_apart() {
-    let dir = tempfile::tempdir().unwrap();
+fn the_node_signs_its_members_events_and_keeps_private_values_apart<B: Backend>() {
+    let mut backend = B::new();
     let (genesis, keys) = demo();
     let platform = keys[0].clone();
-    let (committer, _writer, store) = start(dir.path(), &genesis, Some(platform.clone()));
-    let mut order = event("commissioning", 0);
+    let store = backend.open(&genesis).unwrap();
+    let (committer, writer) = start(&store, &genesis, Some(platform.clone()));
+    let mut order = event("commissioning", "active", 0, 0);
     order["tally:kind"] = json!("order");
     let mut private = BTreeMap::new();
     private.insert(
         FieldName::new("consumer.address").unwrap(),
-        CanonicalJson::from_value(&json!("CANARY road")).unwrap(),
+        CanonicalJson::from_value(&json!("CANARY road 1")).unwrap(),
     );
     let receipts = committer
-        .submit(Request::Events(vec![EventInput {
+        .submit_events(vec![EventInput {
             event: order.clone(),
+            refs: vec![],
             private,
-        }]))
-        .unwrap()
+        }])
         .unwrap();
-    assert_eq!(receipts[0].seq, 0);
-    assert_eq!(receipts[0].author, MemberId::new("platform").unwrap());
+    assert_eq!(
+        (receipts[0].seq, &receipts[0].author),
+        (0, &MemberId::new("platform").unwrap())
+    );
     let entry = store.entry(&receipts[0].hash).unwrap().unwrap();
-    let public = serde_json::to_string(&entry).unwrap();
-    assert!(!public.contains("CANARY"));
+    assert!(!String::from_utf8_lossy(&entry.to_bytes().unwrap()).contains("CANARY"));
     assert!(entry.body.private.is_some());
-    // A second event continues the chain.
-    let second = committer
-        .submit(Request::Events(vec![EventInput {
-            event: order,
-            private: BTreeMap::new(),
-        }]))
+    let opened = store
+        .get(Cf::Private, receipts[0].hash.as_bytes())
         .unwrap()
         .unwrap();
-    assert_eq!(second[0].seq, 1);
-    // An unknown private field is refused.
-    let mut bad = BTreeMap::new();
-    bad.insert(
+    assert!(String::from_utf8_lossy(&opened).contains("CANARY"));
+    // More events continue the chain; entries signed elsewhere by another member interleave.
+    let more = committer
+        .submit_events(vec![
+            EventInput {
+                event: order.clone(),
+                refs: vec![],
+                private: BTreeMap::new(),
+            },
+            EventInput {
+                event: order,
+                refs: vec![],
+                private: BTreeMap::new(),
+            },
+        ])
+        .unwrap();
+    assert_eq!(more.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![1, 2]);
+    committer
+        .submit_entries(chain(&genesis, &keys[1], 0, 3, None))
+        .unwrap();
+    // An unknown private field and an invalid event are refused, with their indexes.
+    let mut unknown = BTreeMap::new();
+    unknown.insert(
         FieldName::new("consumer.shoe_size").unwrap(),
         CanonicalJson::from_value(&json!(42)).unwrap(),
     );
-    assert!(matches!(
-        committer
-            .submit(Request::Events(vec![EventInput {
-                event: event("commissioning", 1),
-                private: bad
-            }]))
-            .unwrap(),
-        Err(IngestError::Private { .. })
-    ));
+    match committer.submit_events(vec![
+        EventInput {
+            event: event("commissioning", "active", 1, 1),
+            refs: vec![],
+            private: BTreeMap::new(),
+        },
+        EventInput {
+            event: event("commissioning", "active", 1, 1),
+            refs: vec![],
+            private: unknown,
+        },
+        EventInput {
+            event: json!({"type": "NoSuchEvent"}),
+            refs: vec![],
+            private: BTreeMap::new(),
+        },
+    ]) {
+        Err(IngestError::Rejected(list)) => {
+            assert_eq!(list.iter().map(|r| r.index).collect::<Vec<_>>(), vec![1, 2]);
+        }
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+    assert_eq!(store.head(&platform.member).unwrap().unwrap().tip.seq, 2);
+    stop(committer, writer);
+    backend.close(store);
 }
 
-#[test]
-fn concurrent_requests_are_group_committed_in_chain_order() {
-    let dir = tempfile::tempdir().unwrap();
+fn concurrent_requests_are_group_committed<B: Backend>() {
+    let mut backend = B::new();
     let (genesis, keys) = demo();
-    let (committer, writer, store) = start(dir.path(), &genesis, None);
-    // Three members' chains submitted from three threads at once.
-    let writers: Vec<_> = [1usize, 2, 3]
+    let store = backend.open(&genesis).unwrap();
+    let (committer, writer) = start(&store, &genesis, None);
+    // Manufacturer and supplier may write production steps; logistics may not.
+    let threads: Vec<_> = [1usize, 2, 3]
         .into_iter()
         .map(|member| {
             let committer = committer.clone();
-            let genesis = genesis.clone();
-            let keys = keys[member].clone();
+            let entries = chain(&genesis, &keys[member], 0, 200, None);
             std::thread::spawn(move || {
-                let mut prev = None;
-                for batch in 0..10 {
-                    let entries = chain(&genesis, &keys, batch * 20, 20, prev);
-                    prev = Some(entries[19].hash().unwrap());
-                    let kind_ok = committer.submit(Request::Entries(entries)).unwrap();
-                    kind_ok.map(|_| ()).map_err(|e| e.to_string())?;
-                }
-                Ok::<(), String>(())
+                entries
+                    .chunks(20)
+                    .try_for_each(|part| committer.submit_entries(part.to_vec()).map(|_| ()))
+                    .map_err(|e| e.to_string())
             })
         })
         .collect();
-    let results: Vec<Result<(), String>> = writers.into_iter().map(|w| w.join().unwrap()).collect();
-    drop(committer);
-    writer.join();
-    // The manufacturer and supplier may write assembling steps; the logistics firm may not.
+    let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
     assert!(results[0].is_ok() && results[1].is_ok(), "{results:?}");
     assert!(results[2].is_err());
+    let stats = committer.stats();
+    // The logistics firm's first request was refused before it reached the writer.
+    assert_eq!(stats.requests, 20);
+    assert!(stats.groups <= 20, "{stats:?}");
+    stop(committer, writer);
     let heads = store.heads().unwrap();
-    assert_eq!(heads.len(), 2);
-    assert!(heads.iter().all(|(_, tip)| tip.seq == 199));
+    assert_eq!(
+        heads.iter().map(|h| h.tip.seq).collect::<Vec<_>>(),
+        vec![199, 199]
+    );
+    backend.close(store);
+}
+
+fn a_corrupted_value_is_detected_and_never_served<B: Backend>() {
+    let mut backend = B::new();
+    let (genesis, keys) = demo();
+    let entries = chain(&genesis, &keys[1], 0, 5, None);
+    let store = backend.open(&genesis).unwrap();
+    let (committer, writer) = start(&store, &genesis, None);
+    committer.submit_entries(entries.clone()).unwrap();
+    stop(committer, writer);
+    // Entry 2's bytes replaced by entry 1's (valid bytes, wrong hash), and entry 3's mangled.
+    let mut damage = Batch::default();
+    damage.put(
+        Cf::Entries,
+        entries[2].hash().unwrap().as_bytes().to_vec(),
+        entries[1].to_bytes().unwrap(),
+    );
+    let mut mangled = entries[3].to_bytes().unwrap();
+    mangled[40] ^= 0x55;
+    damage.put(
+        Cf::Entries,
+        entries[3].hash().unwrap().as_bytes().to_vec(),
+        mangled,
+    );
+    store.write(damage).unwrap();
+    for i in [2, 3] {
+        let error = store.entry(&entries[i].hash().unwrap()).unwrap_err();
+        assert!(matches!(error, StoreError::Corrupted(_)), "{error}");
+    }
+    let page = store.query(
+        &Query {
+            index: Index::Time,
+            from: None,
+            to: None,
+        },
+        None,
+        10,
+    );
+    assert!(matches!(page, Err(StoreError::Corrupted(_))));
+    backend.close(store);
+    let error = backend.open(&genesis).unwrap_err().to_string();
+    assert!(
+        error.contains("corrupted") && error.contains("entry"),
+        "{error}"
+    );
+}
+
+fn damaged_heads_and_chains_are_refused_at_open<B: Backend>() {
+    let (genesis, keys) = demo();
+    let entries = chain(&genesis, &keys[1], 0, 5, None);
+    type Damage = Box<dyn Fn(&Head) -> Batch>;
+    let damages: Vec<(&str, Damage)> = vec![
+        (
+            "past its head",
+            Box::new(|head: &Head| {
+                let mut b = Batch::default();
+                b.put(
+                    Cf::Chain,
+                    Position {
+                        member: head.code,
+                        seq: 9,
+                    }
+                    .to_key()
+                    .to_vec(),
+                    vec![1; 32],
+                );
+                b
+            }),
+        ),
+        (
+            "missing from its chain",
+            Box::new(|head: &Head| {
+                let mut b = Batch::default();
+                b.delete(
+                    Cf::Chain,
+                    Position {
+                        member: head.code,
+                        seq: 2,
+                    }
+                    .to_key()
+                    .to_vec(),
+                );
+                b
+            }),
+        ),
+        (
+            "does not link",
+            Box::new(|head: &Head| {
+                let mut b = Batch::default();
+                b.put(
+                    Cf::Chain,
+                    Position {
+                        member: head.code,
+                        seq: 3,
+                    }
+                    .to_key()
+                    .to_vec(),
+                    vec![9; 32],
+                );
+                b
+            }),
+        ),
+        (
+            "head of",
+            Box::new(|head: &Head| {
+                let mut moved = head.clone();
+                moved.tip.hash = tally_sdk::hash::EntryHash::from_bytes([9; 32]);
+                let mut b = Batch::default();
+                b.put(Cf::Heads, moved.key(), moved.value());
+                b
+            }),
+        ),
+        (
+            "is damaged",
+            Box::new(|head: &Head| {
+                let mut b = Batch::default();
+                b.put(Cf::Heads, head.key(), vec![0; 7]);
+                b
+            }),
+        ),
+        (
+            "no network id",
+            Box::new(|_: &Head| {
+                let mut b = Batch::default();
+                b.delete(Cf::Meta, b"network_id".to_vec());
+                b
+            }),
+        ),
+        (
+            "storage format 7",
+            Box::new(|_: &Head| {
+                let mut b = Batch::default();
+                b.put(Cf::Meta, b"format".to_vec(), 7u32.to_be_bytes().to_vec());
+                b
+            }),
+        ),
+    ];
+    for (needle, damage) in damages {
+        let mut backend = B::new();
+        let store = backend.open(&genesis).unwrap();
+        let (committer, writer) = start(&store, &genesis, None);
+        committer.submit_entries(entries.clone()).unwrap();
+        stop(committer, writer);
+        let head = store.heads().unwrap().remove(0);
+        store.write(damage(&head)).unwrap();
+        backend.close(store);
+        let error = backend.open(&genesis).unwrap_err().to_string();
+        assert!(error.contains(needle), "{needle}: {error}");
+    }
+    // Another consortium's genesis does not open a store.
+    let mut backend = B::new();
+    let store = backend.open(&genesis).unwrap();
+    backend.close(store);
+    let (mut other, _) = demo_consortium().unwrap();
+    other.document.consortium.push('!');
+    let error = backend
+        .open_network(other.document.network_id().unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("belongs to network"), "{error}");
+}
+
+macro_rules! suite {
+    ($name:ident, $backend:ty) => {
+        mod $name {
+            use super::*;
+            #[test]
+            fn entries_survive_a_reopen_and_are_found_by_every_index() {
+                super::entries_survive_a_reopen_and_are_found_by_every_index::<$backend>();
+            }
+            #[test]
+            fn a_request_with_invalid_entries_stores_nothing_and_names_them() {
+                super::a_request_with_invalid_entries_stores_nothing_and_names_them::<$backend>();
+            }
+            #[test]
+            fn resent_entries_are_acknowledged_again_and_conflicts_refused() {
+                super::resent_entries_are_acknowledged_again_and_conflicts_refused::<$backend>();
+            }
+            #[test]
+            fn the_node_signs_its_members_events_and_keeps_private_values_apart() {
+                super::the_node_signs_its_members_events_and_keeps_private_values_apart::<$backend>(
+                );
+            }
+            #[test]
+            fn concurrent_requests_are_group_committed() {
+                super::concurrent_requests_are_group_committed::<$backend>();
+            }
+            #[test]
+            fn a_corrupted_value_is_detected_and_never_served() {
+                super::a_corrupted_value_is_detected_and_never_served::<$backend>();
+            }
+            #[test]
+            fn damaged_heads_and_chains_are_refused_at_open() {
+                super::damaged_heads_and_chains_are_refused_at_open::<$backend>();
+            }
+        }
+    };
+}
+
+suite!(rocks, Rocks);
+suite!(memory, Memory);
+
+// ---- Only the in-memory store can be made to fail writes on demand. ----
+
+#[test]
+fn a_failed_write_is_reported_and_nothing_is_acknowledged() {
+    let (genesis, keys) = demo();
+    let store = Arc::new(MemoryStore::new());
+    check_store(store.as_ref(), genesis.network_id(), 64).unwrap();
+    let (committer, writer) = start(&store, &genesis, None);
+    let entries = chain(&genesis, &keys[1], 0, 6, None);
+    committer.submit_entries(entries[..2].to_vec()).unwrap();
+    store.fail_writes(true);
+    assert!(matches!(
+        committer.submit_entries(entries[2..4].to_vec()),
+        Err(IngestError::WriteFailed(_))
+    ));
+    store.fail_writes(false);
+    // The writer forgot the failed entries: they (and the next ones) go in now.
+    let receipts = committer.submit_entries(entries[2..].to_vec()).unwrap();
+    assert!(receipts.iter().all(|r| !r.duplicate));
+    stop(committer, writer);
+    assert_eq!(store.heads().unwrap()[0].tip.seq, 5);
+}
+
+// ---- RocksDB only: crashes and raw damage. ----
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for file in std::fs::read_dir(from).unwrap() {
+        let file = file.unwrap();
+        if file.file_type().unwrap().is_file() {
+            std::fs::copy(file.path(), to.join(file.file_name())).unwrap();
+        }
+    }
+}
+
+fn assert_prefix(
+    store: &RocksStore,
+    member: &MemberId,
+    entries: &[tally_sdk::entry::SignedEntry],
+) -> u64 {
+    let Some(head) = store.head(member).unwrap() else {
+        return 0;
+    };
+    for (seq, entry) in entries.iter().enumerate().take(head.tip.seq as usize + 1) {
+        let position = Position {
+            member: head.code,
+            seq: seq as u64,
+        };
+        assert_eq!(
+            store.entry_at(position).unwrap().map(|(_, e)| e).as_ref(),
+            Some(entry)
+        );
+    }
+    head.tip.seq + 1
 }
 
 #[test]
-fn a_copy_taken_while_writing_opens_with_every_entry_acknowledged_before_it() {
-    // Simulates a crash: the files copied while the writer is appending are what a machine
-    // that lost power would find on disk. Every entry acknowledged before the copy began must be
-    // there (the WAL is synced before an acknowledgement) and the chain must be whole.
+fn a_copy_taken_while_writing_opens_with_every_acknowledged_entry() {
+    // The files copied while the writer appends are what a machine that lost power would find
+    // on disk: every entry acknowledged before the copy began must be there, the chain whole.
     let dir = tempfile::tempdir().unwrap();
     let copy = tempfile::tempdir().unwrap();
     let (genesis, keys) = demo();
-    let (committer, writer, _store) = start(dir.path(), &genesis, None);
-    let entries = chain(&genesis, &keys[1], 0, 800, None);
-    let (start_copy, copy_requested) = std::sync::mpsc::channel::<u64>();
+    let (store, _) = RocksStore::open(dir.path(), genesis.network_id()).unwrap();
+    let store = Arc::new(store);
+    let (committer, writer) = start(&store, &genesis, None);
+    let entries = chain(&genesis, &keys[1], 0, 600, None);
+    let (go, copy_now) = std::sync::mpsc::channel::<()>();
     let (source, target) = (dir.path().to_owned(), copy.path().to_owned());
     let copier = std::thread::spawn(move || {
-        let acknowledged_before = copy_requested.recv().unwrap();
-        for file in std::fs::read_dir(&source).unwrap() {
-            let file = file.unwrap();
-            if file.file_type().unwrap().is_file() {
-                std::fs::copy(file.path(), target.join(file.file_name())).unwrap();
-            }
-        }
-        acknowledged_before
+        copy_now.recv().unwrap();
+        copy_dir(&source, &target);
     });
-    for (i, batch) in entries.chunks(40).enumerate() {
-        committer
-            .submit(Request::Entries(batch.to_vec()))
-            .unwrap()
-            .unwrap();
+    let mut acknowledged_before_copy = 0;
+    for (i, part) in entries.chunks(30).enumerate() {
+        committer.submit_entries(part.to_vec()).unwrap();
         if i == 4 {
-            // 200 entries acknowledged; the copy runs while the next batches are written.
-            start_copy.send(200).unwrap();
+            acknowledged_before_copy = 150;
+            go.send(()).unwrap();
         }
     }
-    let acknowledged_before = copier.join().unwrap();
-    drop(committer);
-    writer.join();
-    let recovered = open(copy.path(), &genesis).unwrap();
-    let tip = recovered.heads().unwrap()[0].1.seq;
+    copier.join().unwrap();
+    stop(committer, writer);
+    let (recovered, _) = RocksStore::open(copy.path(), genesis.network_id()).unwrap();
+    let found = assert_prefix(&recovered, &keys[1].member, &entries);
     assert!(
-        tip + 1 >= acknowledged_before,
-        "tip {tip}: acknowledged entries were lost"
+        found >= acknowledged_before_copy,
+        "{found} entries: acknowledged entries were lost"
     );
-    for seq in 0..=tip {
-        let hash = entries[seq as usize].hash().unwrap();
-        assert_eq!(
-            recovered.chain_hash(&keys[1].member, seq).unwrap(),
-            Some(hash)
-        );
-        assert!(recovered.entry(&hash).unwrap().is_some());
-    }
 }
 
 #[test]
-fn a_damaged_store_is_refused_with_a_reason() {
+fn a_write_ahead_log_cut_anywhere_recovers_a_prefix_of_the_batches() {
+    // A crash in the middle of a write leaves a torn last record in the log: recovery must
+    // drop it and keep every batch before it, whole.
+    let dir = tempfile::tempdir().unwrap();
+    let (genesis, keys) = demo();
+    let entries = chain(&genesis, &keys[1], 0, 40, None);
+    let (store, _) = RocksStore::open(dir.path(), genesis.network_id()).unwrap();
+    let store = Arc::new(store);
+    let (committer, writer) = start(&store, &genesis, None);
+    for part in entries.chunks(4) {
+        committer.submit_entries(part.to_vec()).unwrap();
+    }
+    stop(committer, writer);
+    // Copy while the store is open: the batches are in the log, not yet in table files.
+    let snapshot = tempfile::tempdir().unwrap();
+    copy_dir(dir.path(), snapshot.path());
+    let log = std::fs::read_dir(snapshot.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+        .unwrap();
+    let length = std::fs::metadata(&log).unwrap().len();
+    assert!(
+        length > 10_000,
+        "the log holds the batches ({length} bytes)"
+    );
+    let mut seen = Vec::new();
+    for cut in (0..=20)
+        .map(|i| length * i / 20)
+        .chain([length - 1, length - 7])
+    {
+        let trial = tempfile::tempdir().unwrap();
+        copy_dir(snapshot.path(), trial.path());
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(trial.path().join(log.file_name().unwrap()))
+            .unwrap();
+        file.set_len(cut).unwrap();
+        drop(file);
+        let (recovered, _) = RocksStore::open(trial.path(), genesis.network_id())
+            .unwrap_or_else(|e| panic!("cut at {cut} of {length}: {e}"));
+        let found = assert_prefix(&recovered, &keys[1].member, &entries);
+        assert_eq!(found % 4, 0, "cut at {cut}: a batch was recovered in part");
+        seen.push(found);
+    }
+    assert_eq!(
+        seen.last(),
+        Some(&36),
+        "cut inside the last record: all but the last batch"
+    );
+    let mut distinct = seen.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert!(
+        distinct.len() >= 8,
+        "the cuts fell in many records: {seen:?}"
+    );
+    assert!(
+        seen.windows(2).all(|w| w[0] <= w[1] || w[1] == 36),
+        "{seen:?}"
+    );
+    drop(store);
+}
+
+fn raw_db(path: &Path) -> rocksdb::DB {
+    let names: Vec<&str> = Cf::ALL.iter().map(|cf| cf.name()).collect();
+    rocksdb::DB::open_cf(&rocksdb::Options::default(), path, names).unwrap()
+}
+
+#[test]
+fn a_value_overwritten_in_raw_rocksdb_is_refused_at_open() {
     let dir = tempfile::tempdir().unwrap();
     let (genesis, keys) = demo();
     let entries = chain(&genesis, &keys[1], 0, 5, None);
     {
-        let (committer, writer, _store) = start(dir.path(), &genesis, None);
-        committer
-            .submit(Request::Entries(entries.clone()))
-            .unwrap()
-            .unwrap();
-        drop(committer);
-        writer.join();
+        let (store, _) = RocksStore::open(dir.path(), genesis.network_id()).unwrap();
+        let store = Arc::new(store);
+        let (committer, writer) = start(&store, &genesis, None);
+        committer.submit_entries(entries.clone()).unwrap();
+        stop(committer, writer);
     }
     {
-        let store = open(dir.path(), &genesis).unwrap();
-        // Overwrite the head entry's bytes with another (valid) entry's bytes.
-        store
-            .raw_put(
-                Cf::Entries,
-                entries[4].hash().unwrap().as_bytes(),
-                &entries[3].to_bytes().unwrap(),
-            )
+        let db = raw_db(dir.path());
+        let cf = db.cf_handle("entries").unwrap();
+        db.put_cf(cf, entries[4].hash().unwrap().as_bytes(), b"not an entry")
             .unwrap();
-        assert!(matches!(
-            store.entry(&entries[4].hash().unwrap()),
-            Err(StoreError::Corrupted(_))
-        ));
     }
-    let err = open(dir.path(), &genesis).unwrap_err().to_string();
+    let error = RocksStore::open(dir.path(), genesis.network_id()).unwrap_err();
+    assert!(matches!(error, StoreError::Corrupted(_)), "{error}");
+    assert!(error.to_string().contains("cannot be decoded"), "{error}");
+    // An entry deeper than the open check reads is caught when it is read.
+    let deep = tempfile::tempdir().unwrap();
+    {
+        let (store, _) = RocksStore::open(deep.path(), genesis.network_id()).unwrap();
+        let store = Arc::new(store);
+        let (committer, writer) = start(&store, &genesis, None);
+        committer.submit_entries(entries.clone()).unwrap();
+        stop(committer, writer);
+    }
+    {
+        let db = raw_db(deep.path());
+        let cf = db.cf_handle("entries").unwrap();
+        db.put_cf(
+            cf,
+            entries[0].hash().unwrap().as_bytes(),
+            entries[1].to_bytes().unwrap(),
+        )
+        .unwrap();
+    }
+    let (store, _) = RocksStore::open_with_depth(deep.path(), genesis.network_id(), 2).unwrap();
+    let error = store.entry(&entries[0].hash().unwrap()).unwrap_err();
     assert!(
-        err.contains("corrupted") && err.contains("does not match its hash"),
-        "{err}"
+        error.to_string().contains("does not match its hash"),
+        "{error}"
     );
-    // Another consortium's genesis does not open this store.
-    let (mut other, _) = demo_consortium().unwrap();
-    other.document.consortium.push('!');
-    let other_id = other.document.network_id().unwrap();
-    let err = Store::open(dir.path(), other_id, 64)
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("belongs to network"), "{err}");
+    assert!(store.entry(&entries[1].hash().unwrap()).unwrap().is_some());
+}
+
+#[test]
+fn the_store_directory_is_where_it_was_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let (genesis, _) = demo();
+    let (store, report) = RocksStore::open(dir.path(), genesis.network_id()).unwrap();
+    assert!(report.created && report.heads.is_empty());
+    assert_eq!(store.path(), PathBuf::from(dir.path()).as_path());
+    drop(store);
+    let (_, report) = RocksStore::open(dir.path(), genesis.network_id()).unwrap();
+    assert!(!report.created);
 }

@@ -285,7 +285,9 @@ fn cbv_word(value: &str, urn_prefix: &str, web_prefix: &str, curie_prefix: &str)
     value.to_owned()
 }
 
-fn normalise_biz_step(value: &str) -> String {
+/// The CBV word of a bizStep in any of its spellings (URN, Web URI, CURIE, bare word): what
+/// indexes and queries compare.
+pub fn normalise_biz_step(value: &str) -> String {
     cbv_word(
         value,
         "urn:epcglobal:cbv:bizstep:",
@@ -294,7 +296,8 @@ fn normalise_biz_step(value: &str) -> String {
     )
 }
 
-fn normalise_disposition(value: &str) -> String {
+/// The CBV word of a disposition in any of its spellings: what indexes and queries compare.
+pub fn normalise_disposition(value: &str) -> String {
     cbv_word(
         value,
         "urn:epcglobal:cbv:disp:",

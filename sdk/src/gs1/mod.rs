@@ -1,158 +1,117 @@
-//! GS1 keys of products, lots and shipments, in one canonical form.
+//! GS1 keys of products, lots and shipments, converted to one canonical form.
 //!
 //! Supply-chain systems name the same item as an EPC URI (`urn:epc:id:sgtin:0614141.107346.2017`)
 //! or as a GS1 Digital Link URI on any host (`https://example.com/01/10614141073464/21/2017`).
-//! [`ProductId`] accepts both and keeps the canonical Digital Link URI on `https://id.gs1.org`,
-//! so that one item has one identity in indexes, URLs and reports.
+//! [`ProductId`] accepts both, validates them as GS1 prescribes (check digits, AI formats, key
+//! qualifier order) and keeps the canonical Digital Link URI on `https://id.gs1.org`, so that
+//! one item has one identity in indexes, URLs and reports.
 //!
-//! Supported keys: GTIN + serial (`01`/`21`), GTIN + lot (`01`/`10`), GTIN alone (a product
-//! class), SSCC (`00`). Check digits are verified; GTIN-8/12/13 are padded to GTIN-14; a
-//! Digital Link with both a lot and a serial names the item (the serial).
+//! The parts, usable on their own:
+//! * [`check_digit`]: the GS1 mod-10 check digit;
+//! * [`ai`]: the GS1 Application Identifier table (formats, Digital Link key qualifiers);
+//! * [`digital_link`]: strict GS1 Digital Link parsing and writing ([`DigitalLink`]);
+//! * [`epc_uri`]: EPC URIs of the EPC Tag Data Standard;
+//! * [`normalise`]: the lenient canonicalisation the EPCIS Event Hash ID prescribes
+//!   ([`normalise_epc`]), which must agree with its reference implementation rather than
+//!   validate.
 
 use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+pub mod ai;
+pub mod check_digit;
+pub mod digital_link;
+pub mod epc_uri;
+mod error;
+pub mod normalise;
+
+pub use check_digit::check_digit;
+pub use digital_link::{CANONICAL_STEM, DigitalLink, Element, Gs1Key, ParseOptions};
+pub use error::Gs1Error;
+pub use normalise::normalise_epc;
+
 /// The canonical host of GS1 Digital Link URIs.
-pub const CANONICAL_HOST: &str = "https://id.gs1.org";
+pub const CANONICAL_HOST: &str = CANONICAL_STEM;
 
-/// An identifier is not a supported GS1 key.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{input:?} is not a supported GS1 key: {reason}")]
-pub struct Gs1Error {
-    /// The rejected input (truncated).
-    pub input: String,
-    /// Why.
-    pub reason: String,
-}
+/// Longest identifier accepted: far above any valid GS1 key, and a bound on work per input.
+const MAX_INPUT: usize = 2048;
 
-fn error(input: &str, reason: impl Into<String>) -> Gs1Error {
-    Gs1Error {
-        input: input.chars().take(120).collect(),
-        reason: reason.into(),
-    }
-}
-
-/// The GS1 mod-10 check digit of `digits` (all but the check digit).
-pub fn check_digit(digits: &str) -> Option<u8> {
-    let mut sum = 0u32;
-    for (i, c) in digits.bytes().rev().enumerate() {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        let d = u32::from(c - b'0');
-        sum += if i % 2 == 0 { d * 3 } else { d };
-    }
-    u8::try_from((10 - sum % 10) % 10).ok()
-}
-
-fn has_valid_check_digit(number: &str) -> bool {
-    let Some((body, last)) = number.split_at_checked(number.len().saturating_sub(1)) else {
-        return false;
-    };
-    !body.is_empty()
-        && last.bytes().all(|c| c.is_ascii_digit())
-        && check_digit(body).map(|d| d + b'0') == last.bytes().next()
-}
-
-/// GS1 AI 82 character set (used by serials and lots), after percent-decoding.
-fn is_ai82(text: &str) -> bool {
-    text.bytes()
-        .all(|c| c.is_ascii_alphanumeric() || b"!\"%&'()*+,-./:;<=>?_".contains(&c))
-}
-
-fn percent_decode(input: &str, text: &str) -> Result<String, Gs1Error> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = text
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| error(input, "bad percent-encoding"))?;
-            out.push(hex);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| error(input, "percent-encoding is not UTF-8"))
-}
-
-/// What a key identifies.
+/// What a [`ProductId`] identifies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ProductKind {
-    /// One serialised item (GTIN + serial).
+    /// One serialised trade item: GTIN + serial, `/01/…/21/…`.
     Item,
-    /// A lot or batch (GTIN + lot).
+    /// A lot or batch of a trade item: GTIN + lot, `/01/…/10/…`.
     Lot,
-    /// A product class (GTIN alone).
+    /// A product class: the GTIN alone, `/01/…`.
     Class,
-    /// A logistic unit (SSCC).
+    /// A logistic unit: SSCC, `/00/…`.
     Shipment,
+    /// Any other GS1 key (ITIP, GRAI, GIAI, GLN, GDTI, CPID, …, or a GTIN with a TPX).
+    Other,
 }
 
-/// A GS1 key in canonical Digital Link form.
+/// A GS1 key in canonical Digital Link form, e.g. `https://id.gs1.org/01/09506000134352/21/ABC123`.
+///
+/// The canonical form keeps the primary key and only its most specific key qualifier, the
+/// rule of the EPCIS Event Hash ID: a serial identifies the item, so a lot written with it is
+/// dropped; a consumer product variant (22) is dropped. Values are percent-encoded in one way
+/// (everything but `A-Z a-z 0-9 - . _ ~`), and query-string data attributes are not part of
+/// the identity.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ProductId {
     canonical: String,
+    key: KeyParts,
+}
+
+/// The key in canonical order, kept to answer the accessors without re-parsing.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+struct KeyParts {
+    primary: Element,
+    qualifiers: Vec<Element>,
+}
+
+/// Keeps the most specific qualifier of a GTIN or ITIP; other keys keep theirs.
+fn constrain(key: Gs1Key) -> Gs1Key {
+    if key.primary.ai != "01" && key.primary.ai != "8006" {
+        return key;
+    }
+    let find = |ai: &str| key.qualifiers.iter().find(|q| q.ai == ai).cloned();
+    let qualifier = find("21").or_else(|| find("10")).or_else(|| find("235"));
+    Gs1Key {
+        primary: key.primary.clone(),
+        qualifiers: qualifier.into_iter().collect(),
+    }
 }
 
 impl ProductId {
-    /// Parses an EPC URI or a Digital Link URI (on any host).
+    /// Parses an EPC URI (`urn:epc:id:sgtin:…`, `urn:epc:class:lgtin:…`,
+    /// `urn:epc:idpat:sgtin:…:*`, SSCC and the other GS1 keys) or a GS1 Digital Link URI on
+    /// any host, and returns its canonical form.
     ///
-    /// The conversion to the canonical form is the one the EPCIS Event Hash ID uses
-    /// ([`crate::epcis::normalise`]), so a product has the same identity in Tally's indexes and
-    /// in event hashes; on top of it, only product keys are accepted and check digits and
-    /// serial/lot characters are verified.
+    /// Digital Links are validated strictly, except that the two legacy forms still printed on
+    /// products are accepted ([`ParseOptions::LEGACY`]): `/gtin/`-style short names and
+    /// GTIN-8/12/13, which become GTIN-14.
     pub fn parse(input: &str) -> Result<Self, Gs1Error> {
-        if input.len() > 512 {
-            return Err(error(input, "too long"));
+        if input.len() > MAX_INPUT {
+            return Err(Gs1Error::NotAnIdentifier(error::truncate(input)));
         }
-        let canonical = crate::epcis::normalise::normalise(input).ok_or_else(|| {
-            error(
-                input,
-                "expected an EPC URI (urn:epc:...) or a GS1 Digital Link URI of a GS1 key",
-            )
-        })?;
-        let path = canonical.strip_prefix(CANONICAL_HOST).unwrap_or(&canonical);
-        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-        match segments.as_slice() {
-            ["00", sscc] if has_valid_check_digit(sscc) => {}
-            ["00", _] => return Err(error(input, "the SSCC's check digit is wrong")),
-            ["01", gtin, rest @ ..] => {
-                if !has_valid_check_digit(gtin) {
-                    return Err(error(input, "the GTIN's check digit is wrong"));
-                }
-                match rest {
-                    [] => {}
-                    ["21" | "10", value] => {
-                        let decoded = percent_decode(input, value)?;
-                        if decoded.is_empty() || decoded.len() > 20 || !is_ai82(&decoded) {
-                            return Err(error(
-                                input,
-                                "a serial or lot is 1 to 20 GS1 AI-82 characters",
-                            ));
-                        }
-                    }
-                    _ => {
-                        return Err(error(
-                            input,
-                            "not a product key (GTIN, GTIN + lot, GTIN + serial)",
-                        ));
-                    }
-                }
-            }
-            _ => {
-                return Err(error(
-                    input,
-                    "not a product key: Tally tracks GTINs (with serial or lot) and SSCCs",
-                ));
-            }
-        }
-        Ok(Self { canonical })
+        let key = if input.starts_with("urn:epc:") {
+            epc_uri::parse_epc_uri(input)?
+        } else {
+            DigitalLink::parse_with(input, &ParseOptions::LEGACY)?
+                .key()
+                .clone()
+        };
+        let key = constrain(key);
+        Ok(Self {
+            canonical: format!("{CANONICAL_STEM}{}", key.path()),
+            key: KeyParts {
+                primary: key.primary,
+                qualifiers: key.qualifiers,
+            },
+        })
     }
 
     /// The canonical Digital Link URI.
@@ -160,23 +119,62 @@ impl ProductId {
         &self.canonical
     }
 
-    /// The path part, e.g. `/01/09506000134352/21/ABC123`.
+    /// The path of the canonical URI, e.g. `/01/09506000134352/21/ABC123`: append it to a
+    /// node's own resolver URL.
     pub fn digital_link_path(&self) -> &str {
-        &self.canonical[CANONICAL_HOST.len()..]
+        self.canonical
+            .strip_prefix(CANONICAL_STEM)
+            .unwrap_or(&self.canonical)
     }
 
     /// What the key identifies.
     pub fn kind(&self) -> ProductKind {
-        let path = self.digital_link_path();
-        if path.starts_with("/00/") {
-            ProductKind::Shipment
-        } else if path.contains("/21/") {
-            ProductKind::Item
-        } else if path.contains("/10/") {
-            ProductKind::Lot
-        } else {
-            ProductKind::Class
+        match (
+            self.key.primary.ai.as_str(),
+            self.key.qualifiers.first().map(|q| q.ai.as_str()),
+        ) {
+            ("01", None) => ProductKind::Class,
+            ("01", Some("21")) => ProductKind::Item,
+            ("01", Some("10")) => ProductKind::Lot,
+            ("00", _) => ProductKind::Shipment,
+            _ => ProductKind::Other,
         }
+    }
+
+    /// The primary key and its qualifier as GS1 elements.
+    pub fn key(&self) -> Gs1Key {
+        Gs1Key {
+            primary: self.key.primary.clone(),
+            qualifiers: self.key.qualifiers.clone(),
+        }
+    }
+
+    fn qualifier(&self, ai: &str) -> Option<&str> {
+        self.key
+            .qualifiers
+            .iter()
+            .find(|q| q.ai == ai)
+            .map(|q| q.value.as_str())
+    }
+
+    /// The GTIN-14 of an item, lot or product class.
+    pub fn gtin(&self) -> Option<&str> {
+        (self.key.primary.ai == "01").then_some(self.key.primary.value.as_str())
+    }
+
+    /// The serial number (decoded) of an item (GTIN + serial, or ITIP + serial).
+    pub fn serial(&self) -> Option<&str> {
+        self.qualifier("21")
+    }
+
+    /// The lot or batch number (decoded) of a lot.
+    pub fn lot(&self) -> Option<&str> {
+        self.qualifier("10")
+    }
+
+    /// The SSCC of a logistic unit.
+    pub fn sscc(&self) -> Option<&str> {
+        (self.key.primary.ai == "00").then_some(self.key.primary.value.as_str())
     }
 }
 
@@ -213,76 +211,140 @@ impl<'de> Deserialize<'de> for ProductId {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// GS1 character set 82, the characters of serials and lots.
+    const CSET82: &str =
+        "!\"%&'()*+,-./0123456789:;<=>?ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
 
     proptest! {
         #[test]
         fn epc_and_digital_link_name_the_same_item(
             prefix_len in 6usize..=12,
             digits in proptest::collection::vec(0u8..10, 13),
-            serial in "[A-Za-z0-9_-]{1,20}",
+            serial in proptest::collection::vec(proptest::sample::select(CSET82.chars().collect::<Vec<_>>()), 1..=20),
+            host in "[a-z]{1,10}\\.example",
         ) {
-            let digits: String = digits.iter().map(|d| char::from(b'0' + d)).collect();
-            let (indicator, rest) = digits.split_at(1);
-            let (prefix, item) = rest.split_at(prefix_len);
-            let epc = format!("urn:epc:id:sgtin:{prefix}.{indicator}{item}.{serial}");
-            let body = format!("{indicator}{prefix}{item}");
-            let gtin = format!("{body}{}", check_digit(&body).unwrap());
-            let dl = format!("https://brand.example/01/{gtin}/21/{serial}?linkType=gs1:pip");
+            let body: String = digits.iter().map(|d| char::from(b'0' + d)).collect();
+            let gtin = check_digit::with_check_digit(&body).unwrap();
+            let serial: String = serial.into_iter().collect();
+            let epc = epc_uri::sgtin_uri(&gtin, prefix_len, &serial).unwrap();
+            let dl = format!(
+                "https://{host}/some/path/01/{gtin}/21/{}?17=251231&linkType=gs1:pip",
+                digital_link::percent_encode(&serial)
+            );
             let a = ProductId::parse(&epc).unwrap();
             let b = ProductId::parse(&dl).unwrap();
             prop_assert_eq!(&a, &b);
+            prop_assert_eq!(a.kind(), ProductKind::Item);
+            prop_assert_eq!(a.gtin(), Some(gtin.as_str()));
+            prop_assert_eq!(a.serial(), Some(serial.as_str()));
             prop_assert_eq!(ProductId::parse(a.as_str()).unwrap(), a.clone());
+            prop_assert_eq!(a.as_str(), format!("https://id.gs1.org{}", a.digital_link_path()));
             let json = serde_json::to_string(&a).unwrap();
-            prop_assert_eq!(serde_json::from_str::<ProductId>(&json).unwrap(), a);
+            prop_assert_eq!(serde_json::from_str::<ProductId>(&json).unwrap(), a.clone());
+            // Where the serial needs no escaping, the Event Hash normaliser agrees.
+            if serial.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b)) {
+                let normalised = normalise_epc(&epc);
+                prop_assert_eq!(normalised.as_deref(), Some(a.as_str()));
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn no_input_makes_a_parser_panic(
+            text in "(https?://[a-z.]{0,6}|urn:epc:(id|class|idpat):[a-z]{2,5}:|\\^|\\()?[ -~é%/0-9.]{0,60}",
+        ) {
+            let _ = ProductId::parse(&text);
+            let _ = DigitalLink::parse_with(&text, &ParseOptions::LEGACY);
+            let _ = normalise_epc(&text);
+            let _ = epc_uri::parse_epc_uri(&text);
+            let _ = digital_link::digital_link_from_element_string(&text, None, &ParseOptions::STRICT);
         }
     }
 
     #[test]
-    fn epc_and_digital_link_agree() {
-        let a = ProductId::parse("urn:epc:id:sgtin:0614141.107346.2017").unwrap();
-        let b =
+    fn the_kinds_of_key() {
+        let item = ProductId::parse("urn:epc:id:sgtin:0614141.107346.2017").unwrap();
+        let same =
             ProductId::parse("https://example.com/resolver/01/10614141073464/21/2017?x=1").unwrap();
-        assert_eq!(a, b);
-        assert_eq!(a.as_str(), "https://id.gs1.org/01/10614141073464/21/2017");
-        assert_eq!(a.kind(), ProductKind::Item);
+        assert_eq!(item, same);
+        assert_eq!(
+            item.as_str(),
+            "https://id.gs1.org/01/10614141073464/21/2017"
+        );
+        assert_eq!(item.kind(), ProductKind::Item);
+        assert_eq!(item.serial(), Some("2017"));
         let lot = ProductId::parse("urn:epc:class:lgtin:4012345.011111.4444").unwrap();
         assert_eq!(lot.digital_link_path(), "/01/04012345111118/10/4444");
-        assert_eq!(lot.kind(), ProductKind::Lot);
+        assert_eq!((lot.kind(), lot.lot()), (ProductKind::Lot, Some("4444")));
         let sscc = ProductId::parse("urn:epc:id:sscc:4012345.3111111111").unwrap();
         assert_eq!(sscc.as_str(), "https://id.gs1.org/00/340123451111111111");
-        assert_eq!(sscc.kind(), ProductKind::Shipment);
+        assert_eq!(
+            (sscc.kind(), sscc.sscc()),
+            (ProductKind::Shipment, Some("340123451111111111"))
+        );
         let class = ProductId::parse("urn:epc:idpat:sgtin:4012345.066666.*").unwrap();
-        assert_eq!(class.kind(), ProductKind::Class);
+        assert_eq!(
+            (class.kind(), class.gtin()),
+            (ProductKind::Class, Some("04012345666663"))
+        );
+        let gln = ProductId::parse("urn:epc:id:sgln:0614141.07346.1234").unwrap();
+        assert_eq!(
+            (gln.kind(), gln.as_str()),
+            (
+                ProductKind::Other,
+                "https://id.gs1.org/414/0614141073467/254/1234"
+            )
+        );
+        // Legacy forms still printed on products.
         let gtin13 = ProductId::parse("https://id.gs1.org/01/9506000134352").unwrap();
         assert_eq!(gtin13.as_str(), "https://id.gs1.org/01/09506000134352");
+        let alphas =
+            ProductId::parse("https://brand.example/gtin/09506000134352/lot/L1/ser/S1").unwrap();
+        assert_eq!(
+            alphas.as_str(),
+            "https://id.gs1.org/01/09506000134352/21/S1"
+        );
+        let cpv = ProductId::parse("https://id.gs1.org/01/09506000134352/22/V").unwrap();
+        assert_eq!(cpv.kind(), ProductKind::Class);
     }
 
     #[test]
     fn bad_keys_are_rejected() {
         for bad in [
-            "https://id.gs1.org/01/09506000134353/21/X", // check digit
-            "https://id.gs1.org/01/0950600013435/21/X",  // 13 digits, wrong check
-            "https://id.gs1.org/01/09506000134352/21/",  // empty serial
-            "https://id.gs1.org/01/09506000134352/21/X/10/L", // qualifier order
-            "https://id.gs1.org/00/340123451111111112",  // SSCC check digit
-            "urn:epc:id:sgtin:0614141.10734.2017",       // 12 digits
-            "urn:epc:id:sgln:0614141.07346.1234",        // a location, not a product
+            "https://id.gs1.org/01/09506000134353/21/X",
+            "https://id.gs1.org/01/0950600013435/21/X",
+            "https://id.gs1.org/01/09506000134352/21/",
+            "https://id.gs1.org/01/09506000134352/21/X/10/L",
+            "https://id.gs1.org/01/09506000134352/21/A%20B",
+            "https://id.gs1.org/00/340123451111111112",
+            "https://id.gs1.org/01/09506000134352?10=L",
+            "urn:epc:id:sgtin:0614141.10734.2017",
             "urn:example:x",
             "ftp://id.gs1.org/01/09506000134352",
+            "",
         ] {
             assert!(ProductId::parse(bad).is_err(), "{bad}");
         }
+        assert!(
+            serde_json::from_str::<ProductId>("\"https://id.gs1.org/01/09506000134353\"").is_err()
+        );
     }
 
     #[test]
-    fn serials_are_percent_encoded_canonically() {
+    fn serials_are_percent_encoded_one_way() {
         let a = ProductId::parse("urn:epc:id:sgtin:4012345.011111.98%22").unwrap();
         assert_eq!(a.as_str(), "https://id.gs1.org/01/04012345111118/21/98%22");
         let b = ProductId::parse("https://id.gs1.org/01/04012345111118/21/98%22").unwrap();
+        let c = ProductId::parse("https://id.gs1.org/01/04012345111118/21/98\"").ok();
         assert_eq!(a, b);
+        assert_eq!(c, None, "a raw '\"' is not a URI character");
+        let d = ProductId::parse("https://id.gs1.org/01/04012345111118/21/a%2db").unwrap();
+        assert_eq!(d.as_str(), "https://id.gs1.org/01/04012345111118/21/a-b");
     }
 }

@@ -1,0 +1,310 @@
+//! The write routes: `POST /v1/events` (events from the member's own systems, which the node
+//! signs into its member's chain) and `POST /v1/entries` (entries signed elsewhere).
+//!
+//! Both take one item or an array of items and answer only once every item is durable. The
+//! request is all or nothing: if any item is refused, nothing of it is stored and the answer
+//! names each refused item and, where known, the offending field.
+//!
+//! An event is an EPCIS 2.0 event as it stands in an EPCISDocument's `eventList`. Two extra
+//! top-level members are taken off before it is recorded (neither is an EPCIS field, and
+//! EPCIS extensions are always namespaced, so neither can clash with one):
+//! * `private`: an object mapping private field names of the genesis's policy to values; the
+//!   entry commits to them with salted hashes, and the values are stored apart;
+//! * `refs`: hashes of other entries the event refers to.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode, header};
+use serde_json::Value;
+use tally_sdk::codec::CanonicalJson;
+use tally_sdk::entry::SignedEntry;
+use tally_sdk::hash::EntryHash;
+use tally_sdk::ids::FieldName;
+use tokio::sync::oneshot;
+
+use super::ApiState;
+use super::auth::Caller;
+use super::problem::{ApiError, ItemError, ProblemDetails};
+use super::views::{ReceiptView, WriteReceipt};
+use crate::commit::Answer;
+use crate::ingest::{EventInput, IngestError};
+
+/// Reads a JSON body: checks the media type and size, and parses it.
+fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
+    let media = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = media.split(';').next().unwrap_or("").trim();
+    let is_json = essence.eq_ignore_ascii_case("application/json")
+        || essence.to_ascii_lowercase().ends_with("+json");
+    if !is_json {
+        return Err(ApiError::unsupported_media_type(format!(
+            "the body must be JSON (Content-Type: application/json), not {media:?}"
+        )));
+    }
+    let bytes = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::too_large(format!(
+                "the body is larger than this node takes: {}",
+                e.body_text()
+            ))
+        } else {
+            ApiError::bad_request(e.body_text())
+        }
+    })?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))
+}
+
+/// The items of a body: one object, or an array of them.
+fn items(body: Value) -> Vec<Value> {
+    match body {
+        Value::Array(items) => items,
+        one => vec![one],
+    }
+}
+
+fn refused(errors: Vec<ItemError>) -> ApiError {
+    let detail = match errors.first() {
+        Some(first) => format!(
+            "{} of the request's items refused, nothing stored; first: item {}: {}",
+            errors.len(),
+            first.index,
+            first.detail
+        ),
+        None => "the request was refused".to_owned(),
+    };
+    ApiError::invalid(detail, errors)
+}
+
+fn item_error(index: usize, field: impl Into<String>, detail: impl Into<String>) -> ItemError {
+    ItemError {
+        index,
+        field: Some(field.into()),
+        detail: detail.into(),
+    }
+}
+
+/// Splits one posted event into the EPCIS event and its Tally members.
+fn event_input(index: usize, item: Value) -> Result<EventInput, ItemError> {
+    let Value::Object(mut object) = item else {
+        return Err(item_error(index, "$", "an event must be a JSON object"));
+    };
+    let mut private = BTreeMap::new();
+    match object.remove("private") {
+        None => {}
+        Some(Value::Object(fields)) => {
+            for (name, value) in fields {
+                let field = name
+                    .parse::<FieldName>()
+                    .map_err(|e| item_error(index, format!("$.private.{name}"), e.to_string()))?;
+                let value = CanonicalJson::from_value(&value)
+                    .map_err(|e| item_error(index, format!("$.private.{name}"), e.to_string()))?;
+                private.insert(field, value);
+            }
+        }
+        Some(_) => {
+            return Err(item_error(
+                index,
+                "$.private",
+                "must be an object mapping private field names to values",
+            ));
+        }
+    }
+    let refs = match object.remove("refs") {
+        None => Vec::new(),
+        Some(Value::Array(list)) => list
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                v.as_str()
+                    .and_then(|s| s.parse::<EntryHash>().ok())
+                    .ok_or_else(|| {
+                        item_error(index, format!("$.refs[{i}]"), "must be an entry hash (hex)")
+                    })
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => {
+            return Err(item_error(
+                index,
+                "$.refs",
+                "must be an array of entry hashes",
+            ));
+        }
+    };
+    Ok(EventInput {
+        event: Value::Object(object),
+        refs,
+        private,
+    })
+}
+
+fn answer(receipts: Vec<crate::ingest::Receipt>) -> (StatusCode, Json<WriteReceipt>) {
+    let created = receipts.iter().any(|r| !r.duplicate);
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    (
+        status,
+        Json(WriteReceipt {
+            entries: receipts.into_iter().map(ReceiptView::from).collect(),
+        }),
+    )
+}
+
+async fn wait(
+    receiver: oneshot::Receiver<Answer>,
+) -> Result<Vec<crate::ingest::Receipt>, ApiError> {
+    let answer = receiver
+        .await
+        .map_err(|_| ApiError::from(IngestError::Stopped))?;
+    Ok(answer?)
+}
+
+/// Records events as the node's member: the node signs them into its member's chain.
+#[utoipa::path(
+    post, path = "/v1/events", tag = "write",
+    request_body(
+        content = Object, content_type = "application/json",
+        description = "One EPCIS 2.0 event (as in an EPCISDocument's eventList), or an array of them; each may carry `private` (field name → value) and `refs` (entry hashes)"
+    ),
+    responses(
+        (status = 201, description = "Every event is signed and durable", body = WriteReceipt),
+        (status = 400, description = "Malformed JSON", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown token", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "A read-only token", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 413, description = "Body or batch too large", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid events (nothing stored); each named with its field", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 503, description = "The node cannot store now (nothing stored)", body = ProblemDetails, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn post_events(
+    State(state): State<ApiState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<WriteReceipt>), ApiError> {
+    caller.require_member()?;
+    let items = items(json_body(&headers, body)?);
+    if items.is_empty() {
+        return Err(ApiError::bad_request("the array holds no events"));
+    }
+    let limit = state.config().limits.max_batch;
+    if items.len() > limit {
+        return Err(ApiError::from(IngestError::TooMany {
+            count: items.len(),
+            limit,
+        }));
+    }
+    let mut inputs = Vec::with_capacity(items.len());
+    let mut errors = Vec::new();
+    for (index, item) in items.into_iter().enumerate() {
+        match event_input(index, item) {
+            Ok(input) => inputs.push(input),
+            Err(error) => errors.push(error),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(refused(errors));
+    }
+    let committer = state.committer().clone();
+    let member = state.member().clone();
+    let receiver = state
+        .blocking(move || {
+            let prepared = committer.pipeline().prepare(&member, inputs)?;
+            let (tx, rx) = oneshot::channel();
+            committer.send_events(prepared, move |answer| {
+                // The client may have gone; the events are stored all the same.
+                let _ = tx.send(answer);
+            })?;
+            Ok::<_, IngestError>(rx)
+        })
+        .await??;
+    let receipts = wait(receiver).await?;
+    tracing::debug!(token = %caller.name, count = receipts.len(), "events recorded");
+    state.metrics().stored(&receipts);
+    Ok(answer(receipts))
+}
+
+/// Stores entries signed elsewhere (by a member's own signing system): each is verified with
+/// the SDK's rules, in one batch verification.
+#[utoipa::path(
+    post, path = "/v1/entries", tag = "write",
+    request_body(
+        content = Object, content_type = "application/json",
+        description = "One signed entry in the SDK's JSON form (as `tally entry sign` writes it), or an array of them"
+    ),
+    responses(
+        (status = 201, description = "Every entry is durable", body = WriteReceipt),
+        (status = 200, description = "Every entry was stored already", body = WriteReceipt),
+        (status = 400, description = "Malformed JSON or entry", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown token", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "A read-only token", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "An entry conflicts with a stored one at its place (a fork)", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 413, description = "Body or batch too large", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "Entries that fail verification (nothing stored)", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 503, description = "The node cannot store now (nothing stored)", body = ProblemDetails, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn post_entries(
+    State(state): State<ApiState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<WriteReceipt>), ApiError> {
+    caller.require_member()?;
+    let items = items(json_body(&headers, body)?);
+    if items.is_empty() {
+        return Err(ApiError::bad_request("the array holds no entries"));
+    }
+    let limit = state.config().limits.max_batch;
+    if items.len() > limit {
+        return Err(ApiError::from(IngestError::TooMany {
+            count: items.len(),
+            limit,
+        }));
+    }
+    let mut entries = Vec::with_capacity(items.len());
+    let mut errors = Vec::new();
+    for (index, item) in items.into_iter().enumerate() {
+        match serde_json::from_value::<SignedEntry>(item) {
+            Ok(entry) => entries.push(entry),
+            Err(e) => errors.push(ItemError {
+                index,
+                field: None,
+                detail: format!("not a signed entry: {e}"),
+            }),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(refused(errors));
+    }
+    let committer = state.committer().clone();
+    let receiver = state
+        .blocking(move || {
+            let checked = committer
+                .pipeline()
+                .check(entries, tally_sdk::time::Timestamp::now())?;
+            let (tx, rx) = oneshot::channel();
+            committer.send_entries(checked, move |answer| {
+                let _ = tx.send(answer);
+            })?;
+            Ok::<_, IngestError>(rx)
+        })
+        .await??;
+    let receipts = wait(receiver).await?;
+    tracing::debug!(token = %caller.name, count = receipts.len(), "entries stored");
+    state.metrics().stored(&receipts);
+    Ok(answer(receipts))
+}

@@ -1,0 +1,188 @@
+//! The HTTP API (axum): what a member's own systems, its staff and auditors talk to.
+//!
+//! * [`app`] builds the [`Router`] from an [`ApiState`]; tests drive it without sockets.
+//! * [`serve`] runs it on a listener until a shutdown signal, finishing requests in flight.
+//!
+//! Routes (all under `/v1` need a bearer token, [`auth`]): `POST /v1/events`,
+//! `POST /v1/entries`, `GET /v1/entries/{hash}`, `GET /v1/chains/{member}`,
+//! `GET /v1/products/{id}/history`, `GET /v1/events` (search), `GET /v1/heads`; and, open,
+//! `/health`, `/metrics` (Prometheus) and `/openapi.json` (OpenAPI 3.1, [`openapi`]).
+//! Every refusal is RFC 9457 problem+json ([`problem`]). `docs/api.md` documents them.
+
+pub mod auth;
+pub mod events;
+pub mod metrics;
+pub mod openapi;
+pub mod problem;
+pub mod query;
+pub mod views;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::routing::{get, post};
+use tally_sdk::genesis::Genesis;
+use tally_sdk::ids::MemberId;
+
+use crate::commit::Committer;
+use crate::config::Config;
+use crate::store::Store;
+use metrics::Metrics;
+use problem::{ApiError, ProblemDetails};
+use views::Health;
+
+/// What the handlers share; cheap to clone.
+#[derive(Clone)]
+pub struct ApiState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Arc<Config>,
+    genesis: Arc<Genesis>,
+    member: MemberId,
+    store: Arc<dyn Store>,
+    committer: Committer,
+    metrics: Metrics,
+}
+
+impl std::fmt::Debug for ApiState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiState")
+            .field("member", &self.inner.member)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ApiState {
+    /// The state of a node writing as `member`.
+    pub fn new(
+        config: Arc<Config>,
+        genesis: Arc<Genesis>,
+        member: MemberId,
+        store: Arc<dyn Store>,
+        committer: Committer,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                genesis,
+                member,
+                store,
+                committer,
+                metrics: Metrics::new(),
+            }),
+        }
+    }
+
+    /// The configuration (tokens, limits).
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The consortium.
+    pub fn genesis(&self) -> &Arc<Genesis> {
+        &self.inner.genesis
+    }
+
+    /// The node's member.
+    pub fn member(&self) -> &MemberId {
+        &self.inner.member
+    }
+
+    /// The store, for reads.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The writer.
+    pub fn committer(&self) -> &Committer {
+        &self.inner.committer
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// Runs blocking work (storage, verification) on the blocking pool.
+    pub async fn blocking<T, F>(&self, work: F) -> Result<T, ApiError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        tokio::task::spawn_blocking(work).await.map_err(|e| {
+            tracing::error!(error = %e, "a request's blocking task failed");
+            ApiError::internal()
+        })
+    }
+}
+
+/// The router of every route, with body limit, metrics and problem+json fallbacks.
+pub fn app(state: ApiState) -> Router {
+    let max_body = state.config().limits.max_body_bytes;
+    let v1 = Router::new()
+        .route(
+            "/v1/events",
+            post(events::post_events).get(query::search_events),
+        )
+        .route("/v1/entries", post(events::post_entries))
+        .route("/v1/entries/{hash}", get(query::get_entry))
+        .route("/v1/chains/{member}", get(query::get_chain))
+        .route("/v1/products/{id}/history", get(query::product_history))
+        .route("/v1/heads", get(query::heads))
+        .route("/health", get(health))
+        .route("/metrics", get(metrics::serve))
+        .route("/openapi.json", get(openapi::serve))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ));
+    v1.fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("there is no such resource; /openapi.json lists the API")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::method_not_allowed()
+}
+
+/// Whether the node serves, with what it holds.
+#[utoipa::path(
+    get, path = "/health", tag = "operations",
+    responses(
+        (status = 200, description = "The node serves", body = Health),
+        (status = 500, description = "The store cannot be read", body = ProblemDetails, content_type = "application/problem+json"),
+    )
+)]
+pub async fn health(State(state): State<ApiState>) -> Result<Json<Health>, ApiError> {
+    let store = state.store().clone();
+    let heads = state.blocking(move || store.heads()).await??;
+    Ok(Json(Health {
+        status: "ok".to_owned(),
+        member: state.member().to_string(),
+        network: state.genesis().network_id().to_hex(),
+        chains: heads.len(),
+        entries: heads.iter().map(|h| h.tip.seq + 1).sum(),
+    }))
+}
+
+/// Serves `app(state)` on `listener` until `shutdown` completes, then lets requests in
+/// flight finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: ApiState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,82 @@
+//! The OpenAPI 3.1 document of the API, generated from the handlers' annotations (utoipa).
+//!
+//! The server serves it at `/openapi.json`; `tally-node --openapi` prints it; a copy is
+//! committed as `docs/openapi.json`, and a test fails when the two differ.
+
+use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::problem::{ApiError, ItemError, ProblemDetails};
+use super::query::{HeadView, Heads};
+use super::views::{EntryPage, EntryStatus, EntryView, Health, ReceiptView, WriteReceipt};
+use super::{events, metrics, query};
+
+struct BearerToken;
+
+impl Modify for BearerToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An API token from the node's configuration ([[tokens]])",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Tally node API",
+        description = "Record and query a C2M supply chain's signed, hash-chained events. Errors are RFC 9457 problem+json.",
+        license(name = "Apache-2.0")
+    ),
+    paths(
+        events::post_events,
+        events::post_entries,
+        query::get_entry,
+        query::get_chain,
+        query::product_history,
+        query::search_events,
+        query::heads,
+        super::health,
+        metrics::serve,
+        serve,
+    ),
+    components(schemas(
+        ProblemDetails, ItemError, EntryView, EntryPage, EntryStatus, ReceiptView, WriteReceipt,
+        Health, Heads, HeadView
+    )),
+    modifiers(&BearerToken),
+    tags(
+        (name = "write", description = "Recording events and entries"),
+        (name = "read", description = "Entries, chains, product histories, search"),
+        (name = "operations", description = "Health, metrics, this document"),
+    )
+)]
+struct ApiDoc;
+
+/// The OpenAPI document, pretty-printed JSON with a final newline (as committed).
+pub fn document() -> Result<String, serde_json::Error> {
+    let mut text = ApiDoc::openapi().to_pretty_json()?;
+    text.push('\n');
+    Ok(text)
+}
+
+/// Serves the OpenAPI document.
+#[utoipa::path(
+    get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, description = "The OpenAPI 3.1 document", body = Object))
+)]
+pub async fn serve() -> Result<Json<serde_json::Value>, ApiError> {
+    serde_json::to_value(ApiDoc::openapi())
+        .map(Json)
+        .map_err(|_| ApiError::internal())
+}

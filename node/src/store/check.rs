@@ -1,0 +1,173 @@
+//! What a store checks when it opens, so that a damaged store is refused with a reason instead
+//! of being served: the network id and format in `meta`, and for every chain head that its
+//! entry exists, decodes and hashes right, that nothing is stored past it, and that the last
+//! entries of the chain link to each other.
+
+use std::collections::HashSet;
+
+use tally_sdk::hash::NetworkId;
+
+use super::keys::{Head, Position};
+use super::{Batch, Cf, KeyRange, STORE_FORMAT, Store, StoreError, corrupted};
+
+/// What the check found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckReport {
+    /// The chain heads.
+    pub heads: Vec<Head>,
+    /// Whether the store was empty and has just been initialised.
+    pub created: bool,
+}
+
+/// Checks `store` (initialising an empty one for `network`); `depth` is how many entries
+/// below each head are re-read and linked.
+pub fn check_store<S: Store + ?Sized>(
+    store: &S,
+    network: NetworkId,
+    depth: u64,
+) -> Result<CheckReport, StoreError> {
+    let created = check_meta(store, network)?;
+    let heads = store.heads()?;
+    let mut codes = HashSet::new();
+    for head in &heads {
+        if !codes.insert(head.code) {
+            return Err(corrupted(format!(
+                "two chain heads share member code {} ({} is one of them)",
+                head.code.0, head.author
+            )));
+        }
+        check_chain(store, head, depth)?;
+    }
+    Ok(CheckReport { heads, created })
+}
+
+fn check_meta<S: Store + ?Sized>(store: &S, network: NetworkId) -> Result<bool, StoreError> {
+    match store.get(Cf::Meta, b"network_id")? {
+        None => {
+            let any_head = !store.scan(Cf::Heads, &KeyRange::prefix(&[]), 1)?.is_empty();
+            let any_entry = !store
+                .scan(Cf::Entries, &KeyRange::prefix(&[]), 1)?
+                .is_empty();
+            if any_head || any_entry {
+                return Err(corrupted("the store holds entries but no network id"));
+            }
+            let mut batch = Batch::default();
+            batch.put(
+                Cf::Meta,
+                b"network_id".to_vec(),
+                network.as_bytes().to_vec(),
+            );
+            batch.put(
+                Cf::Meta,
+                b"format".to_vec(),
+                STORE_FORMAT.to_be_bytes().to_vec(),
+            );
+            store.write(batch)?;
+            Ok(true)
+        }
+        Some(found) if found.as_slice() == network.as_bytes() => {
+            match store.get(Cf::Meta, b"format")? {
+                Some(format) if format.as_slice() == STORE_FORMAT.to_be_bytes() => Ok(false),
+                Some(format) => Err(StoreError::Format {
+                    found: match <[u8; 4]>::try_from(format.as_slice()) {
+                        Ok(bytes) => u32::from_be_bytes(bytes).to_string(),
+                        Err(_) => hex::encode(&format),
+                    },
+                }),
+                None => Err(corrupted("the storage format marker is missing")),
+            }
+        }
+        Some(found) => Err(StoreError::WrongNetwork {
+            expected: network,
+            found: hex::encode(found),
+        }),
+    }
+}
+
+fn check_chain<S: Store + ?Sized>(store: &S, head: &Head, depth: u64) -> Result<(), StoreError> {
+    let author = &head.author;
+    // Nothing may be stored past the head: the head and the chain are written in one batch.
+    let after = Position {
+        member: head.code,
+        seq: head.tip.seq.saturating_add(1),
+    };
+    let end = Position {
+        member: head.code,
+        seq: u64::MAX,
+    };
+    if head.tip.seq < u64::MAX {
+        let beyond = store.scan(
+            Cf::Chain,
+            &KeyRange {
+                start: after.to_key().to_vec(),
+                end: Some(end.to_key().to_vec()),
+            },
+            1,
+        )?;
+        if !beyond.is_empty() {
+            return Err(corrupted(format!(
+                "the chain of {author} has entries past its head ({})",
+                head.tip.seq
+            )));
+        }
+    }
+    let lowest = head.tip.seq.saturating_sub(depth);
+    let mut expected = head.tip.hash;
+    let mut seq = head.tip.seq;
+    loop {
+        let position = Position {
+            member: head.code,
+            seq,
+        };
+        let hash = store.chain_hash(position)?.ok_or_else(|| {
+            corrupted(format!("entry {seq} of {author} is missing from its chain"))
+        })?;
+        if hash != expected {
+            return Err(corrupted(if seq == head.tip.seq {
+                format!(
+                    "the head of {author} names entry {expected}, but its chain has {hash} at {seq}"
+                )
+            } else {
+                format!(
+                    "entry {} of {author} does not link to entry {seq} as stored",
+                    seq + 1
+                )
+            }));
+        }
+        let entry = store
+            .entry(&hash)?
+            .ok_or_else(|| corrupted(format!("entry {seq} of {author} ({hash}) is missing")))?;
+        let body = &entry.body;
+        if &body.author != author || body.seq != seq {
+            return Err(corrupted(format!(
+                "entry {hash} is stored as entry {seq} of {author} but is entry {} of {}",
+                body.seq, body.author
+            )));
+        }
+        if seq == head.tip.seq && body.timestamp != head.tip.timestamp {
+            return Err(corrupted(format!(
+                "the head of {author} records another timestamp than its entry"
+            )));
+        }
+        match body.prev {
+            None if seq == 0 => return Ok(()),
+            None => {
+                return Err(corrupted(format!(
+                    "entry {seq} of {author} has no previous hash"
+                )));
+            }
+            Some(_) if seq == 0 => {
+                return Err(corrupted(format!(
+                    "entry 0 of {author} names a previous entry"
+                )));
+            }
+            Some(prev) => {
+                if seq <= lowest {
+                    return Ok(());
+                }
+                expected = prev;
+                seq -= 1;
+            }
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! An in-memory [`Store`]: a sorted map per column family behind a lock. For tests of the
+//! pipeline and the committer, and to run the storage test suite without a disk. A write is
+//! atomic (applied under one lock); "durable" means only that it outlives the write call.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{PoisonError, RwLock};
+
+use super::{Batch, Cf, KeyRange, Op, Row, Store, StoreError};
+
+type Tables = HashMap<Cf, BTreeMap<Vec<u8>, Vec<u8>>>;
+
+/// An in-memory store.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    tables: RwLock<Tables>,
+    fail_writes: AtomicBool,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes every following write fail (or succeed again), as a full disk would.
+    pub fn fail_writes(&self, fail: bool) {
+        self.fail_writes.store(fail, Ordering::SeqCst);
+    }
+
+    /// A copy of the current contents: what a restart after a crash would find.
+    pub fn snapshot(&self) -> Self {
+        let tables = self
+            .tables
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        Self {
+            tables: RwLock::new(tables),
+            fail_writes: AtomicBool::new(false),
+        }
+    }
+}
+
+impl Store for MemoryStore {
+    fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let tables = self.tables.read().unwrap_or_else(PoisonError::into_inner);
+        Ok(tables.get(&cf).and_then(|t| t.get(key)).cloned())
+    }
+
+    fn scan(&self, cf: Cf, range: &KeyRange, limit: usize) -> Result<Vec<Row>, StoreError> {
+        if range
+            .end
+            .as_ref()
+            .is_some_and(|end| end.as_slice() <= range.start.as_slice())
+        {
+            return Ok(Vec::new());
+        }
+        let tables = self.tables.read().unwrap_or_else(PoisonError::into_inner);
+        let Some(table) = tables.get(&cf) else {
+            return Ok(Vec::new());
+        };
+        let end = match &range.end {
+            Some(end) => Bound::Excluded(end.clone()),
+            None => Bound::Unbounded,
+        };
+        Ok(table
+            .range((Bound::Included(range.start.clone()), end))
+            .take(limit)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
+    fn write(&self, batch: Batch) -> Result<(), StoreError> {
+        if self.fail_writes.load(Ordering::SeqCst) {
+            return Err(StoreError::Backend("writes are failing (test)".into()));
+        }
+        let mut tables = self.tables.write().unwrap_or_else(PoisonError::into_inner);
+        for op in batch.into_ops() {
+            match op {
+                Op::Put(cf, key, value) => {
+                    tables.entry(cf).or_default().insert(key, value);
+                }
+                Op::Delete(cf, key) => {
+                    if let Some(table) = tables.get_mut(&cf) {
+                        table.remove(&key);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}

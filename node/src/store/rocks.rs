@@ -1,0 +1,201 @@
+//! The node's [`Store`] on RocksDB (bundled build, LZ4 compression).
+//!
+//! One column family per [`Cf`]. A [`Batch`] becomes one RocksDB `WriteBatch` written with
+//! the write-ahead log synced (`WriteOptions::set_sync(true)`), so a write that returned `Ok`
+//! survives a crash or power loss, and recovery (point-in-time WAL recovery) never exposes
+//! part of a batch. Blocks carry checksums that are verified on every read.
+
+use std::path::{Path, PathBuf};
+
+use rocksdb::{
+    BlockBasedOptions, Cache, ColumnFamilyDescriptor, DB, DBCompressionType, DBRecoveryMode,
+    Direction, ErrorKind, IteratorMode, Options, ReadOptions, WriteBatch, WriteOptions,
+};
+use tally_sdk::hash::NetworkId;
+
+use super::check::{CheckReport, check_store};
+use super::{Batch, Cf, KeyRange, Op, Row, Store, StoreError, corrupted};
+
+/// How many entries below each chain head [`RocksStore::open`] re-reads and links.
+pub const CHECK_DEPTH: u64 = 64;
+
+/// Block cache shared by every column family.
+const BLOCK_CACHE_BYTES: usize = 256 << 20;
+
+fn backend(error: rocksdb::Error) -> StoreError {
+    match error.kind() {
+        ErrorKind::Corruption => corrupted(format!("RocksDB reports: {error}")),
+        _ => StoreError::Backend(error.to_string()),
+    }
+}
+
+/// The RocksDB store.
+pub struct RocksStore {
+    db: DB,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for RocksStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RocksStore")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+fn options() -> Options {
+    let mut options = Options::default();
+    options.create_if_missing(true);
+    options.create_missing_column_families(true);
+    options.set_paranoid_checks(true);
+    options.set_wal_recovery_mode(DBRecoveryMode::PointInTime);
+    options.set_max_background_jobs(2);
+    options.set_keep_log_file_num(4);
+    options
+}
+
+fn cf_options(cf: Cf, cache: &Cache) -> Options {
+    let mut table = BlockBasedOptions::default();
+    table.set_block_cache(cache);
+    table.set_block_size(16 << 10);
+    table.set_cache_index_and_filter_blocks(true);
+    table.set_pin_l0_filter_and_index_blocks_in_cache(true);
+    // Point lookups (by hash, by position, by member) skip files with a Bloom filter; index
+    // scans do not use one.
+    if matches!(cf, Cf::Entries | Cf::Chain | Cf::Heads | Cf::Private) {
+        table.set_bloom_filter(10.0, false);
+    }
+    let mut options = Options::default();
+    options.set_block_based_table_factory(&table);
+    options.set_compression_type(DBCompressionType::Lz4);
+    options.set_bottommost_compression_type(DBCompressionType::Lz4);
+    options.set_level_compaction_dynamic_level_bytes(true);
+    options
+}
+
+impl RocksStore {
+    /// Opens (or creates) the store in `path` for `network` and checks it
+    /// ([`check_store`], [`CHECK_DEPTH`] entries deep). A damaged store, or one of another
+    /// network or format, is refused with the reason.
+    pub fn open(path: &Path, network: NetworkId) -> Result<(Self, CheckReport), StoreError> {
+        Self::open_with_depth(path, network, CHECK_DEPTH)
+    }
+
+    /// [`RocksStore::open`] with another check depth.
+    pub fn open_with_depth(
+        path: &Path,
+        network: NetworkId,
+        depth: u64,
+    ) -> Result<(Self, CheckReport), StoreError> {
+        let cache = Cache::new_lru_cache(BLOCK_CACHE_BYTES);
+        let cfs = Cf::ALL
+            .iter()
+            .map(|cf| ColumnFamilyDescriptor::new(cf.name(), cf_options(*cf, &cache)));
+        let db = DB::open_cf_descriptors(&options(), path, cfs).map_err(|e| {
+            let error = backend(e);
+            match error {
+                StoreError::Backend(message) => StoreError::Backend(format!(
+                    "cannot open the store in {}: {message}",
+                    path.display()
+                )),
+                other => other,
+            }
+        })?;
+        let store = Self {
+            db,
+            path: path.to_owned(),
+        };
+        let report = check_store(&store, network, depth)?;
+        Ok((store, report))
+    }
+
+    /// Where the store is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn cf(&self, cf: Cf) -> Result<&rocksdb::ColumnFamily, StoreError> {
+        self.db
+            .cf_handle(cf.name())
+            .ok_or_else(|| corrupted(format!("column family {} is missing", cf.name())))
+    }
+
+    /// Flushes every memtable and compacts every column family (before a backup or a disk
+    /// measurement).
+    pub fn compact(&self) -> Result<(), StoreError> {
+        for cf in Cf::ALL {
+            let handle = self.cf(cf)?;
+            self.db.flush_cf(handle).map_err(backend)?;
+            self.db
+                .compact_range_cf(handle, None::<&[u8]>, None::<&[u8]>);
+        }
+        Ok(())
+    }
+
+    /// Bytes of the store's files on disk (SST files, logs, manifest).
+    pub fn disk_bytes(&self) -> Result<u64, StoreError> {
+        let mut total = 0;
+        let entries = std::fs::read_dir(&self.path).map_err(|e| {
+            StoreError::Backend(format!("cannot list {}: {e}", self.path.display()))
+        })?;
+        for entry in entries {
+            let metadata = entry
+                .and_then(|e| e.metadata())
+                .map_err(|e| StoreError::Backend(e.to_string()))?;
+            if metadata.is_file() {
+                total += metadata.len();
+            }
+        }
+        Ok(total)
+    }
+}
+
+impl Store for RocksStore {
+    fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .db
+            .get_pinned_cf(self.cf(cf)?, key)
+            .map_err(backend)?
+            .map(|v| v.to_vec()))
+    }
+
+    fn scan(&self, cf: Cf, range: &KeyRange, limit: usize) -> Result<Vec<Row>, StoreError> {
+        let mut read = ReadOptions::default();
+        if let Some(end) = &range.end {
+            if end.as_slice() <= range.start.as_slice() {
+                return Ok(Vec::new());
+            }
+            read.set_iterate_upper_bound(end.clone());
+        }
+        let mut rows = Vec::new();
+        if limit == 0 {
+            return Ok(rows);
+        }
+        let iter = self.db.iterator_cf_opt(
+            self.cf(cf)?,
+            read,
+            IteratorMode::From(&range.start, Direction::Forward),
+        );
+        for item in iter {
+            let (key, value) = item.map_err(backend)?;
+            rows.push((key.into_vec(), value.into_vec()));
+            if rows.len() == limit {
+                break;
+            }
+        }
+        Ok(rows)
+    }
+
+    fn write(&self, batch: Batch) -> Result<(), StoreError> {
+        let mut write = WriteBatch::default();
+        for op in batch.ops() {
+            match op {
+                Op::Put(cf, key, value) => write.put_cf(self.cf(*cf)?, key, value),
+                Op::Delete(cf, key) => write.delete_cf(self.cf(*cf)?, key),
+            }
+        }
+        let mut options = WriteOptions::default();
+        options.set_sync(true);
+        self.db.write_opt(write, &options).map_err(backend)
+    }
+}

@@ -1,0 +1,562 @@
+//! The HTTP API through `app()`, without sockets: every route, every class of error, and the
+//! rule that a refused request changes nothing. The node under test is real (RocksDB in a
+//! temporary directory, the writer thread, the demo consortium); it writes as the
+//! manufacturer.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tally_node::Node;
+use tally_node::api::app;
+use tally_node::config::{Config, UserConfig};
+use tally_sdk::entry::SignedEntry;
+use tally_sdk::template::{DEMO_KEY_HEADER, demo_consortium};
+use tally_sdk::time::Timestamp;
+use tally_sdk::verify::Verifier;
+use tower::ServiceExt;
+
+const WRITER: &str = "0123456789abcdef0123456789abcdef-erp";
+const READER: &str = "fedcba9876543210fedcba9876543210-audit";
+
+struct TestNode {
+    _dir: tempfile::TempDir,
+    node: Option<Node>,
+}
+
+impl TestNode {
+    fn start(limits: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (genesis, keys) = demo_consortium().unwrap();
+        std::fs::write(
+            dir.path().join("genesis.toml"),
+            genesis.to_toml("").unwrap(),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("member.key"),
+            keys[1].to_toml(DEMO_KEY_HEADER),
+        )
+        .unwrap();
+        let text = format!(
+            "data_dir = \"data\"\ngenesis = \"genesis.toml\"\nkey_file = \"member.key\"\n\
+             [api]\nlisten = \"127.0.0.1:0\"\n{limits}\n\
+             [[tokens]]\nname = \"erp\"\nsecret = \"{WRITER}\"\nscope = \"member\"\n\
+             [[tokens]]\nname = \"audit\"\nsecret = \"{READER}\"\nscope = \"read\"\nrole = \"auditor\"\n"
+        );
+        let config: Config = UserConfig::from_toml(&text, Path::new("node.toml"))
+            .unwrap()
+            .validate(dir.path())
+            .unwrap();
+        let node = Node::open(config).unwrap();
+        Self {
+            _dir: dir,
+            node: Some(node),
+        }
+    }
+
+    fn app(&self) -> Router {
+        app(self.node.as_ref().unwrap().api_state())
+    }
+
+    fn node(&self) -> &Node {
+        self.node.as_ref().unwrap()
+    }
+
+    /// Closes the store on this thread, so no RocksDB handle outlives the test.
+    fn stop(mut self) {
+        self.node.take().unwrap().shutdown();
+    }
+}
+
+struct Reply {
+    status: StatusCode,
+    content_type: String,
+    body: Value,
+    text: String,
+}
+
+async fn call(
+    app: &Router,
+    method: Method,
+    uri: &str,
+    token: Option<&str>,
+    body: Option<Vec<u8>>,
+) -> Reply {
+    call_typed(app, method, uri, token, "application/json", body).await
+}
+
+async fn call_typed(
+    app: &Router,
+    method: Method,
+    uri: &str,
+    token: Option<&str>,
+    content_type: &str,
+    body: Option<Vec<u8>>,
+) -> Reply {
+    let mut request = Request::builder().method(method).uri(uri);
+    if let Some(token) = token {
+        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    let request = match body {
+        Some(bytes) => request
+            .header(header::CONTENT_TYPE, content_type)
+            .body(Body::from(bytes))
+            .unwrap(),
+        None => request.body(Body::empty()).unwrap(),
+    };
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Reply {
+        status,
+        content_type,
+        body,
+        text,
+    }
+}
+
+async fn get(app: &Router, uri: &str) -> Reply {
+    call(app, Method::GET, uri, Some(READER), None).await
+}
+
+async fn post(app: &Router, uri: &str, body: &Value) -> Reply {
+    call(
+        app,
+        Method::POST,
+        uri,
+        Some(WRITER),
+        Some(body.to_string().into_bytes()),
+    )
+    .await
+}
+
+/// Checks a refusal is problem+json with this status, and returns its body.
+fn problem(reply: &Reply, status: StatusCode) -> &Value {
+    assert_eq!(reply.status, status, "{}", reply.text);
+    assert_eq!(
+        reply.content_type, "application/problem+json",
+        "{}",
+        reply.text
+    );
+    assert_eq!(reply.body["status"], status.as_u16());
+    assert!(reply.body["type"].as_str().unwrap().starts_with("https://"));
+    assert!(!reply.body["detail"].as_str().unwrap().is_empty());
+    &reply.body
+}
+
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn inspection(serial: u64, minute: u64, disposition: &str) -> Value {
+    common::event("inspecting", disposition, serial, minute)
+}
+
+#[tokio::test]
+async fn an_event_is_recorded_and_read_back_by_every_route() {
+    let node = TestNode::start("");
+    let app = node.app();
+    let mut event = common::event("assembling", "in_progress", 7, 0);
+    event["private"] = json!({"order.spec": {"engraving": "For Ada"}});
+    let reply = post(&app, "/v1/events", &event).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    let receipt = &reply.body["entries"][0];
+    assert_eq!(receipt["author"], "manufacturer");
+    assert_eq!(receipt["seq"], 0);
+    assert_eq!(receipt["duplicate"], false);
+    let hash = receipt["hash"].as_str().unwrap().to_owned();
+
+    // By hash: the signed entry verifies with the SDK alone, and carries no private value.
+    let reply = get(&app, &format!("/v1/entries/{hash}")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(reply.body["status"], "verified");
+    assert_eq!(reply.body["kind"], "production_step");
+    assert!(!reply.text.contains("For Ada"));
+    let entry: SignedEntry = serde_json::from_value(reply.body["entry"].clone()).unwrap();
+    let genesis = node.node().genesis().clone();
+    let verified = Verifier::new(&genesis, Timestamp::now())
+        .verify(entry, None)
+        .unwrap();
+    assert_eq!(verified.hash().to_hex(), hash);
+    assert!(verified.body().private.is_some());
+
+    // The product's history, by EPC URI and by Digital Link.
+    for id in [
+        "urn:epc:id:sgtin:9506000.013435.C2M-7".to_owned(),
+        common::product(7),
+    ] {
+        let reply = get(&app, &format!("/v1/products/{}/history", encode(&id))).await;
+        assert_eq!(reply.status, StatusCode::OK, "{id}: {}", reply.text);
+        let items = reply.body["items"].as_array().unwrap();
+        assert_eq!(items.len(), 1, "{id}");
+        assert_eq!(items[0]["hash"], hash.as_str());
+        assert!(reply.body.get("next").is_none());
+    }
+    let reply = get(
+        &app,
+        &format!("/v1/products/{}/history", encode(&common::product(8))),
+    )
+    .await;
+    assert_eq!(reply.body["items"].as_array().unwrap().len(), 0);
+
+    // The chain, the heads, search, health and metrics.
+    let reply = get(&app, "/v1/chains/manufacturer").await;
+    assert_eq!(reply.body["items"][0]["hash"], hash.as_str());
+    let reply = get(&app, "/v1/heads").await;
+    assert_eq!(
+        reply.body,
+        json!({"heads": [{"member": "manufacturer", "seq": 0, "hash": hash}]})
+    );
+    for query in [
+        "kind=production_step",
+        "bizStep=assembling",
+        "bizStep=urn:epcglobal:cbv:bizstep:assembling",
+        "disposition=in_progress",
+        "from=2026-03-01T00:00:00Z&to=2026-03-02T00:00:00Z",
+        "kind=production_step&disposition=in_progress",
+    ] {
+        let reply = get(&app, &format!("/v1/events?{query}")).await;
+        assert_eq!(reply.status, StatusCode::OK, "{query}: {}", reply.text);
+        assert_eq!(reply.body["items"].as_array().unwrap().len(), 1, "{query}");
+    }
+    for query in [
+        "kind=delivery",
+        "bizStep=shipping",
+        "kind=production_step&disposition=damaged",
+        "from=2026-03-02T00:00:00Z",
+    ] {
+        let reply = get(&app, &format!("/v1/events?{query}")).await;
+        assert_eq!(reply.status, StatusCode::OK, "{query}: {}", reply.text);
+        assert_eq!(reply.body["items"].as_array().unwrap().len(), 0, "{query}");
+    }
+    let reply = call(&app, Method::GET, "/health", None, None).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.body["status"], "ok");
+    assert_eq!(reply.body["entries"], 1);
+    assert_eq!(reply.body["member"], "manufacturer");
+    let reply = call(&app, Method::GET, "/metrics", None, None).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert!(reply.content_type.starts_with("text/plain"));
+    assert!(
+        reply.text.contains("tally_entries_stored_total 1"),
+        "{}",
+        reply.text
+    );
+    assert!(reply.text.contains("tally_entries 1"), "{}", reply.text);
+    assert!(
+        reply.text.contains(
+            "tally_http_requests_total{route=\"/v1/events\",method=\"POST\",status=\"201\"} 1"
+        ),
+        "{}",
+        reply.text
+    );
+    drop(app);
+    node.stop();
+}
+
+#[tokio::test]
+async fn batches_are_acknowledged_in_order_and_every_list_pages() {
+    let node = TestNode::start("");
+    let app = node.app();
+    let events: Vec<Value> = (0..25)
+        .map(|minute| inspection(1, minute, "conformant"))
+        .collect();
+    let reply = post(&app, "/v1/events", &Value::Array(events)).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    let receipts = reply.body["entries"].as_array().unwrap();
+    let seqs: Vec<u64> = receipts
+        .iter()
+        .map(|r| r["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, (0..25).collect::<Vec<_>>());
+    let hashes: Vec<&str> = receipts
+        .iter()
+        .map(|r| r["hash"].as_str().unwrap())
+        .collect();
+
+    let product = encode(&common::product(1));
+    for base in [
+        format!("/v1/products/{product}/history?"),
+        "/v1/events?kind=quality_inspection&".to_owned(),
+        "/v1/chains/manufacturer?".to_owned(),
+    ] {
+        let mut seen = Vec::new();
+        let mut uri = format!("{base}limit=10");
+        let mut pages = 0;
+        loop {
+            let reply = get(&app, &uri).await;
+            assert_eq!(reply.status, StatusCode::OK, "{uri}: {}", reply.text);
+            pages += 1;
+            for item in reply.body["items"].as_array().unwrap() {
+                seen.push(item["hash"].as_str().unwrap().to_owned());
+            }
+            match reply.body.get("next") {
+                Some(next) => uri = format!("{base}limit=10&cursor={}", next.as_str().unwrap()),
+                None => break,
+            }
+        }
+        assert_eq!(pages, 3, "{base}");
+        // Event times increase with the sequence number, so every order agrees.
+        assert_eq!(seen, hashes, "{base}");
+    }
+    drop(app);
+    node.stop();
+}
+
+#[tokio::test]
+async fn entries_signed_elsewhere_are_verified_stored_and_resent_safely() {
+    let node = TestNode::start("");
+    let app = node.app();
+    let (genesis, keys) = common::demo();
+    let supplier = common::chain(&genesis, &keys[2], 0, 3, None);
+    let body = serde_json::to_value(&supplier).unwrap();
+    let reply = post(&app, "/v1/entries", &body).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    assert_eq!(reply.body["entries"][2]["author"], "supplier");
+    // Sent again: acknowledged again, nothing new.
+    let reply = post(&app, "/v1/entries", &body).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert!(
+        reply.body["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["duplicate"] == true)
+    );
+
+    // A different entry at a stored place is a conflict (409), and the stored one is kept.
+    let other = common::chain_of(&genesis, &keys[2], 0, 1, None, |_| {
+        common::event("packing", "in_progress", 99, 5)
+    });
+    let reply = post(&app, "/v1/entries", &serde_json::to_value(&other).unwrap()).await;
+    let body = problem(&reply, StatusCode::CONFLICT);
+    assert_eq!(body["errors"][0]["index"], 0);
+    let stored = get(
+        &app,
+        &format!("/v1/entries/{}", supplier[0].hash().unwrap()),
+    )
+    .await;
+    assert_eq!(stored.status, StatusCode::OK);
+
+    // A forged signature is invalid (422), and nothing of its request is stored.
+    let last = supplier[2].hash().unwrap();
+    let mut forged = common::chain(&genesis, &keys[2], 3, 2, Some(last));
+    forged[1].signature = forged[0].signature;
+    let reply = post(&app, "/v1/entries", &serde_json::to_value(&forged).unwrap()).await;
+    let body = problem(&reply, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["errors"].as_array().unwrap().len(), 1);
+    assert_eq!(body["errors"][0]["index"], 1);
+    let reply = get(&app, "/v1/chains/supplier").await;
+    assert_eq!(reply.body["items"].as_array().unwrap().len(), 3);
+    // A role may only write its own kinds: logistics may not record a production step.
+    let logistics = common::chain(&genesis, &keys[3], 0, 1, None);
+    let reply = post(
+        &app,
+        "/v1/entries",
+        &serde_json::to_value(&logistics).unwrap(),
+    )
+    .await;
+    problem(&reply, StatusCode::UNPROCESSABLE_ENTITY);
+    drop(app);
+    node.stop();
+}
+
+#[tokio::test]
+async fn every_class_of_bad_request_gets_a_problem_and_changes_nothing() {
+    let node = TestNode::start("[limits]\nmax_body_bytes = 4096\nmax_batch = 3\n");
+    let app = node.app();
+    let good = common::event("assembling", "in_progress", 1, 0);
+    let reply = post(&app, "/v1/events", &good).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    let heads_before = get(&app, "/v1/heads").await.body;
+
+    // Tokens.
+    let reply = call(&app, Method::GET, "/v1/heads", None, None).await;
+    problem(&reply, StatusCode::UNAUTHORIZED);
+    let reply = call(
+        &app,
+        Method::GET,
+        "/v1/heads",
+        Some("not-a-token-of-this-node-at-all!!"),
+        None,
+    )
+    .await;
+    problem(&reply, StatusCode::UNAUTHORIZED);
+    let body = Some(good.to_string().into_bytes());
+    let reply = call(&app, Method::POST, "/v1/events", Some(READER), body).await;
+    problem(&reply, StatusCode::FORBIDDEN);
+
+    // Bodies.
+    let reply = call(
+        &app,
+        Method::POST,
+        "/v1/events",
+        Some(WRITER),
+        Some(b"{\"type\":".to_vec()),
+    )
+    .await;
+    problem(&reply, StatusCode::BAD_REQUEST);
+    let reply = call_typed(
+        &app,
+        Method::POST,
+        "/v1/events",
+        Some(WRITER),
+        "text/plain",
+        Some(good.to_string().into_bytes()),
+    )
+    .await;
+    problem(&reply, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let mut huge = good.clone();
+    huge["example:note"] = json!("x".repeat(5000));
+    let reply = post(&app, "/v1/events", &huge).await;
+    problem(&reply, StatusCode::PAYLOAD_TOO_LARGE);
+    let four = Value::Array(vec![good.clone(); 4]);
+    let reply = post(&app, "/v1/events", &four).await;
+    problem(&reply, StatusCode::PAYLOAD_TOO_LARGE);
+    let reply = post(&app, "/v1/events", &json!([])).await;
+    problem(&reply, StatusCode::BAD_REQUEST);
+
+    // Invalid events: each refused item is named with its field; the good one is not stored.
+    let mut bad_time = good.clone();
+    bad_time["eventTime"] = json!("yesterday");
+    let mut bad_private = good.clone();
+    bad_private["private"] = json!({"consumer.shoe_size": 42});
+    let reply = post(&app, "/v1/events", &json!([good, bad_time, bad_private])).await;
+    let body = problem(&reply, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["errors"][0]["index"], 1);
+    assert_eq!(body["errors"][0]["field"], "$.eventTime");
+    assert_eq!(body["errors"][1]["index"], 2);
+    assert_eq!(body["errors"][1]["field"], "$.private");
+    let reply = post(&app, "/v1/events", &json!("just a string")).await;
+    let body = problem(&reply, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["errors"][0]["field"], "$");
+    let mut not_permitted = good.clone();
+    not_permitted["bizStep"] = json!("retail_selling");
+    not_permitted["tally:kind"] = json!("order");
+    let reply = post(&app, "/v1/events", &not_permitted).await;
+    problem(&reply, StatusCode::UNPROCESSABLE_ENTITY);
+    let reply = post(&app, "/v1/entries", &json!([{"body": 1}])).await;
+    problem(&reply, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Reads.
+    let zero = "00".repeat(32);
+    problem(
+        &get(&app, &format!("/v1/entries/{zero}")).await,
+        StatusCode::NOT_FOUND,
+    );
+    problem(&get(&app, "/v1/entries/xyz").await, StatusCode::BAD_REQUEST);
+    problem(&get(&app, "/v1/chains/nobody").await, StatusCode::NOT_FOUND);
+    problem(
+        &get(&app, "/v1/chains/Not%20An%20Id").await,
+        StatusCode::BAD_REQUEST,
+    );
+    problem(
+        &get(&app, "/v1/chains/manufacturer?cursor=abc").await,
+        StatusCode::BAD_REQUEST,
+    );
+    problem(
+        &get(&app, "/v1/products/not-a-gtin/history").await,
+        StatusCode::BAD_REQUEST,
+    );
+    let check_digit_wrong = encode("https://id.gs1.org/01/09506000134353/21/X");
+    problem(
+        &get(&app, &format!("/v1/products/{check_digit_wrong}/history")).await,
+        StatusCode::BAD_REQUEST,
+    );
+    problem(
+        &get(&app, "/v1/events?kind=lunch").await,
+        StatusCode::BAD_REQUEST,
+    );
+    problem(
+        &get(&app, "/v1/events?bizstep=shipping").await,
+        StatusCode::BAD_REQUEST,
+    );
+    problem(
+        &get(&app, "/v1/events?from=monday").await,
+        StatusCode::BAD_REQUEST,
+    );
+    problem(
+        &get(&app, "/v1/events?limit=0").await,
+        StatusCode::BAD_REQUEST,
+    );
+    problem(
+        &get(&app, "/v1/events?limit=1001").await,
+        StatusCode::BAD_REQUEST,
+    );
+    problem(
+        &get(&app, "/v1/events?cursor=zz").await,
+        StatusCode::BAD_REQUEST,
+    );
+    problem(
+        &get(&app, "/v1/events?bizStep=shipping&cursor=00").await,
+        StatusCode::BAD_REQUEST,
+    );
+    problem(&get(&app, "/v1/nothing-here").await, StatusCode::NOT_FOUND);
+    let reply = call(&app, Method::DELETE, "/v1/heads", Some(WRITER), None).await;
+    problem(&reply, StatusCode::METHOD_NOT_ALLOWED);
+
+    assert_eq!(get(&app, "/v1/heads").await.body, heads_before);
+    drop(app);
+    node.stop();
+}
+
+#[tokio::test]
+async fn the_served_openapi_document_is_the_committed_one() {
+    let node = TestNode::start("");
+    let app = node.app();
+    let reply = call(&app, Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert!(reply.body["openapi"].as_str().unwrap().starts_with("3.1"));
+    for path in [
+        "/v1/events",
+        "/v1/entries",
+        "/v1/entries/{hash}",
+        "/v1/chains/{member}",
+        "/v1/products/{id}/history",
+        "/v1/heads",
+        "/health",
+        "/metrics",
+        "/openapi.json",
+    ] {
+        assert!(
+            reply.body["paths"].get(path).is_some(),
+            "{path} is not documented"
+        );
+    }
+    let generated = tally_node::api::openapi::document().unwrap();
+    let committed_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/openapi.json");
+    let committed = std::fs::read_to_string(&committed_path).unwrap_or_default();
+    assert!(
+        generated == committed,
+        "docs/openapi.json is not the API's document: run scripts/regenerate.sh and commit it"
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(&generated).unwrap(),
+        reply.body
+    );
+    drop(app);
+    node.stop();
+}

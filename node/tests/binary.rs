@@ -1,0 +1,321 @@
+//! The `tally-node` binary as an operator meets it: `--check` opens the store and reports;
+//! a bad config, a key that is not the genesis's, or a damaged store stop it at start with a
+//! message saying what is wrong; a running node serves HTTP on a free port, keeps every event
+//! it acknowledged through `kill -9`, and stops cleanly on SIGTERM.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use tally_sdk::template::{DEMO_KEY_HEADER, demo_consortium};
+
+/// Writes the demo genesis, the manufacturer's key and a config into `dir`.
+fn setup(dir: &Path, extra: &str) -> std::path::PathBuf {
+    let (genesis, keys) = demo_consortium().unwrap();
+    std::fs::write(dir.join("genesis.toml"), genesis.to_toml("").unwrap()).unwrap();
+    std::fs::write(dir.join("member.key"), keys[1].to_toml(DEMO_KEY_HEADER)).unwrap();
+    std::fs::write(dir.join("other.key"), keys[2].to_toml(DEMO_KEY_HEADER)).unwrap();
+    let config = dir.join("node.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"data\"\ngenesis = \"genesis.toml\"\nkey_file = \"member.key\"\n[api]\nlisten = \"127.0.0.1:0\"\n{extra}"
+        ),
+    )
+    .unwrap();
+    config
+}
+
+fn run(config: &Path, env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tally-node"));
+    command.arg("--config").arg(config).arg("--check");
+    for (key, _) in std::env::vars() {
+        if key.starts_with("TALLY_") {
+            command.env_remove(key);
+        }
+    }
+    command.envs(env.iter().copied()).output().unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn check_opens_a_new_store_and_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = setup(dir.path(), "");
+    let output = run(&config, &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("store open, 0 chains"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(dir.path().join("data").join("CURRENT").exists());
+    // JSON logs, by environment.
+    let output = run(&config, &[("TALLY_LOG_FORMAT", "json")]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let line = stderr(&output);
+    let first = line.lines().next().unwrap();
+    let parsed: serde_json::Value = serde_json::from_str(first).unwrap();
+    assert_eq!(parsed["fields"]["chains"], 0);
+}
+
+#[test]
+fn a_bad_config_stops_the_node_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = setup(dir.path(), "[limits]\nmax_batch = 0\n");
+    let output = run(&config, &[]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("config key `limits.max_batch`"),
+        "{}",
+        stderr(&output)
+    );
+    let config = setup(dir.path(), "");
+    let output = run(&config, &[("TALLY_API_LISTEN", "everywhere")]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("config key `api.listen`"),
+        "{}",
+        stderr(&output)
+    );
+    let output = run(&config, &[("TALLY_KEY_FILE", "missing.key")]);
+    assert!(
+        stderr(&output).contains("cannot read the key file"),
+        "{}",
+        stderr(&output)
+    );
+    let config = setup(
+        dir.path(),
+        "[[tokens]]\nname = \"auditor\"\nsecret = \"0123456789abcdef0123456789abcdef\"\nscope = \"read\"\nrole = \"astronaut\"\n",
+    );
+    let output = run(&config, &[]);
+    assert!(
+        stderr(&output).contains("`tokens[0].role`"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_key_that_is_not_the_members_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = setup(dir.path(), "");
+    let member = std::fs::read_to_string(dir.path().join("member.key")).unwrap();
+    let other = std::fs::read_to_string(dir.path().join("other.key")).unwrap();
+    // The manufacturer's id with the supplier's secrets.
+    let secrets = other
+        .lines()
+        .filter(|l| l.contains("_secret"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let id = member.lines().find(|l| l.starts_with("member")).unwrap();
+    std::fs::write(dir.path().join("member.key"), format!("{id}\n{secrets}\n")).unwrap();
+    let output = run(&config, &[]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("not the key the genesis lists"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_store_of_another_network_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = setup(dir.path(), "");
+    assert!(run(&config, &[]).status.success());
+    let (mut other, _) = demo_consortium().unwrap();
+    other.document.consortium.push_str(" (another)");
+    drop(
+        tally_node::store::rocks::RocksStore::open(
+            &dir.path().join("data-other"),
+            other.document.network_id().unwrap(),
+        )
+        .unwrap(),
+    );
+    let output = run(
+        &config,
+        &[(
+            "TALLY_DATA_DIR",
+            dir.path().join("data-other").to_str().unwrap(),
+        )],
+    );
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("belongs to network"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+const TOKEN: &str = "0123456789abcdef0123456789abcdef-erp";
+
+/// A `tally-node` process serving HTTP.
+struct Running {
+    child: std::process::Child,
+    address: std::net::SocketAddr,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+    drain: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Starts the node and waits for the line saying where it listens (it binds port 0).
+    fn start(config: &Path) -> Self {
+        use std::io::BufRead;
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tally-node"));
+        command
+            .arg("--config")
+            .arg(config)
+            .stderr(std::process::Stdio::piped());
+        for (key, _) in std::env::vars() {
+            if key.starts_with("TALLY_") {
+                command.env_remove(key);
+            }
+        }
+        let mut child = command.spawn().unwrap();
+        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut log = String::new();
+        let address = loop {
+            let Some(line) = lines.next() else {
+                panic!("the node stopped before listening:\n{log}");
+            };
+            let line = line.unwrap();
+            log.push_str(&line);
+            log.push('\n');
+            if let Some((_, rest)) = line.split_once("HTTP API listening on http://") {
+                let address = rest.split_whitespace().next().unwrap_or_default();
+                break address.parse().unwrap();
+            }
+        };
+        let log = std::sync::Arc::new(std::sync::Mutex::new(log));
+        let sink = log.clone();
+        // Keep reading, so that the node never blocks on a full pipe.
+        let drain = std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        Self {
+            child,
+            address,
+            log,
+            drain: Some(drain),
+        }
+    }
+
+    /// One HTTP/1.1 request; the status and body of the answer.
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(self.address).unwrap();
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.address,
+            body.len()
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        let status = answer[9..12].parse().unwrap();
+        let (_, body) = answer.split_once("\r\n\r\n").unwrap();
+        (
+            status,
+            serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// Waits for the process to end; its exit status and whole log.
+    fn wait(mut self) -> (std::process::ExitStatus, String) {
+        let status = self.child.wait().unwrap();
+        self.drain.take().unwrap().join().unwrap();
+        let log = self.log.lock().unwrap().clone();
+        (status, log)
+    }
+}
+
+impl Drop for Running {
+    /// A failed test must not leave a node running.
+    fn drop(&mut self) {
+        if self.drain.is_some() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn inspection(minute: u64) -> serde_json::Value {
+    serde_json::json!({
+        "type": "ObjectEvent", "action": "OBSERVE", "bizStep": "inspecting",
+        "disposition": "conformant",
+        "eventTime": format!("2026-03-01T10:{minute:02}:00.000+08:00"),
+        "eventTimeZoneOffset": "+08:00",
+        "epcList": ["urn:epc:id:sgtin:9506000.013435.C2M-0001"],
+    })
+}
+
+#[test]
+fn every_acknowledged_event_survives_kill_9_and_sigterm_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = setup(
+        dir.path(),
+        &format!("[[tokens]]\nname = \"erp\"\nsecret = \"{TOKEN}\"\nscope = \"member\"\n"),
+    );
+    let node = Running::start(&config);
+    let mut acknowledged = Vec::new();
+    for request in 0..4 {
+        let events: Vec<_> = (0..5).map(|i| inspection(request * 5 + i)).collect();
+        let (status, body) = node.request(
+            "POST",
+            "/v1/events",
+            Some(&serde_json::Value::Array(events)),
+        );
+        assert_eq!(status, 201, "{body}");
+        for receipt in body["entries"].as_array().unwrap() {
+            acknowledged.push(receipt["hash"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(acknowledged.len(), 20);
+    // SIGKILL: no chance to flush anything.
+    let mut node = node;
+    node.child.kill().unwrap();
+    let (status, _) = node.wait();
+    assert!(!status.success());
+
+    let node = Running::start(&config);
+    let (status, body) = node.request("GET", "/v1/chains/manufacturer?limit=1000", None);
+    assert_eq!(status, 200, "{body}");
+    let stored: Vec<&str> = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["hash"].as_str().unwrap())
+        .collect();
+    assert_eq!(stored, acknowledged);
+    let (status, body) = node.request("GET", "/health", None);
+    assert_eq!(status, 200);
+    assert_eq!(body["entries"], 20);
+
+    // SIGTERM: the node stops by itself, and says everything acknowledged is stored.
+    let kill = Command::new("kill")
+        .arg("-TERM")
+        .arg(node.child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let (status, log) = node.wait();
+    assert!(status.success(), "{log}");
+    assert!(log.contains("SIGTERM"), "{log}");
+    assert!(log.contains("everything acknowledged is stored"), "{log}");
+}
