@@ -1,8 +1,9 @@
 //! `tally`: the command-line tool of Tally.
 //!
 //! Offline commands — keys, genesis, signing and verifying entries and disclosures, EPCIS
-//! Event Hash IDs — use only the SDK, so an auditor can run them without any node. Errors go to
-//! stderr with exit code 1 (2 for usage errors, from clap); nothing panics on bad input.
+//! Event Hash IDs — use only the SDK, so an auditor can run them without any node; `tally node
+//! run` runs a member's node. Errors go to stderr with exit code 1 (2 for usage errors, from
+//! clap); nothing panics on bad input.
 
 mod commands;
 mod files;

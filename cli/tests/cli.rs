@@ -384,3 +384,25 @@ fn bad_input_fails_cleanly() {
     // Usage errors come from clap with code 2.
     assert_eq!(tally(&["genesis", "frobnicate"]).status.code(), Some(2));
 }
+
+#[test]
+fn tally_node_run_opens_and_checks_a_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let consortium = dir.path().join("consortium");
+    ok(&["genesis", "demo", "-o", p(&consortium)]);
+    let config = dir.path().join("node.toml");
+    std::fs::write(
+        &config,
+        "data_dir = \"data\"\ngenesis = \"consortium/genesis.toml\"\nkey_file = \"consortium/keys/logistics.key\"\n[api]\nlisten = \"127.0.0.1:0\"\n",
+    )
+    .unwrap();
+    let output = tally(&["node", "run", "--config", p(&config), "--check"]);
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{log}");
+    assert!(log.contains("store open, 0 chains"), "{log}");
+    assert!(dir.path().join("data").join("CURRENT").exists());
+    // A bad config is refused, naming the key.
+    std::fs::write(&config, "data_dir = 5\n").unwrap();
+    let message = fails(&["node", "run", "--config", p(&config)]);
+    assert!(message.contains("data_dir"), "{message}");
+}

@@ -10,6 +10,8 @@
 //! * [`commit`] — group commit: one writer thread, one synced write for many requests, each
 //!   acknowledged only once durable.
 //! * [`api`] — the HTTP API (axum) over the store and the writer.
+//! * [`run`] — the node as a process: logs, signals, serving, shutdown (`tally-node` and
+//!   `tally node run`).
 //!
 //! [`Node`] puts them together for the `tally-node` binary (and, next, replication, which
 //! takes its handles from it).
@@ -18,6 +20,7 @@ pub mod api;
 pub mod commit;
 pub mod config;
 pub mod ingest;
+pub mod run;
 pub mod store;
 
 use std::path::PathBuf;

@@ -5,6 +5,7 @@ mod entry;
 mod event_hash;
 mod genesis;
 mod keygen;
+mod node;
 
 use anyhow::Result;
 use clap::Subcommand;
@@ -24,6 +25,9 @@ pub enum Command {
     Disclose(disclose::Command),
     /// Print the EPCIS Event Hash ID of every event in an EPCIS document.
     EventHash(event_hash::Args),
+    /// Run a member's node (the same as the `tally-node` binary).
+    #[command(subcommand)]
+    Node(node::Command),
 }
 
 pub fn run(command: Command) -> Result<()> {
@@ -33,6 +37,7 @@ pub fn run(command: Command) -> Result<()> {
         Command::Entry(command) => entry::run(command),
         Command::Disclose(command) => disclose::run(command),
         Command::EventHash(args) => event_hash::run(args),
+        Command::Node(command) => node::run(command),
     }
 }
 
