@@ -24,14 +24,15 @@ use tally_sdk::codec::CanonicalJson;
 use tally_sdk::entry::SignedEntry;
 use tally_sdk::hash::EntryHash;
 use tally_sdk::ids::FieldName;
+use tally_sdk::time::Timestamp;
 use tokio::sync::oneshot;
 
 use super::ApiState;
 use super::auth::Caller;
 use super::problem::{ApiError, ItemError, ProblemDetails};
 use super::views::{ReceiptView, WriteReceipt};
-use crate::commit::Answer;
-use crate::ingest::{EventInput, IngestError};
+use crate::commit::{Answer, Committer, Reply};
+use crate::ingest::{EventInput, IngestError, Receipt};
 
 /// Reads a JSON body: checks the media type and size, and parses it.
 fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
@@ -61,12 +62,41 @@ fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result
         .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))
 }
 
-/// The items of a body: one object, or an array of them.
-fn items(body: Value) -> Vec<Value> {
-    match body {
+/// The items of a write: the body is one item or an array of them, at most `max_batch`; each
+/// is parsed by `parse`, and every item that fails is named in one refusal.
+fn read_items<T>(
+    state: &ApiState,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    what: &str,
+    parse: impl Fn(usize, Value) -> Result<T, ItemError>,
+) -> Result<Vec<T>, ApiError> {
+    let items = match json_body(headers, body)? {
         Value::Array(items) => items,
         one => vec![one],
+    };
+    if items.is_empty() {
+        return Err(ApiError::bad_request(format!("the array holds no {what}")));
     }
+    let limit = state.config().limits.max_batch;
+    if items.len() > limit {
+        return Err(ApiError::from(IngestError::TooMany {
+            count: items.len(),
+            limit,
+        }));
+    }
+    let mut parsed = Vec::with_capacity(items.len());
+    let mut errors = Vec::new();
+    for (index, item) in items.into_iter().enumerate() {
+        match parse(index, item) {
+            Ok(value) => parsed.push(value),
+            Err(error) => errors.push(error),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(refused(errors));
+    }
+    Ok(parsed)
 }
 
 fn refused(errors: Vec<ItemError>) -> ApiError {
@@ -144,7 +174,7 @@ fn event_input(index: usize, item: Value) -> Result<EventInput, ItemError> {
     })
 }
 
-fn answer(receipts: Vec<crate::ingest::Receipt>) -> (StatusCode, Json<WriteReceipt>) {
+fn answer(receipts: Vec<Receipt>) -> (StatusCode, Json<WriteReceipt>) {
     let created = receipts.iter().any(|r| !r.duplicate);
     let status = if created {
         StatusCode::CREATED
@@ -159,13 +189,32 @@ fn answer(receipts: Vec<crate::ingest::Receipt>) -> (StatusCode, Json<WriteRecei
     )
 }
 
-async fn wait(
-    receiver: oneshot::Receiver<Answer>,
-) -> Result<Vec<crate::ingest::Receipt>, ApiError> {
-    let answer = receiver
+/// Runs `send` (stage 1 of the pipeline, then queueing for the writer) on the blocking pool,
+/// and waits for the writer's answer.
+async fn submit<F>(state: &ApiState, send: F) -> Result<Vec<Receipt>, ApiError>
+where
+    F: FnOnce(&Committer, Reply) -> Result<(), IngestError> + Send + 'static,
+{
+    let committer = state.committer().clone();
+    let receiver = state
+        .blocking(move || {
+            let (tx, rx) = oneshot::channel();
+            send(
+                &committer,
+                Box::new(move |answer| {
+                    // The client may have gone; what was written stays written.
+                    let _ = tx.send(answer);
+                }),
+            )?;
+            Ok::<_, IngestError>(rx)
+        })
+        .await??;
+    let answer: Answer = receiver
         .await
         .map_err(|_| ApiError::from(IngestError::Stopped))?;
-    Ok(answer?)
+    let receipts = answer?;
+    state.metrics().stored(&receipts);
+    Ok(receipts)
 }
 
 /// Records events as the node's member: the node signs them into its member's chain.
@@ -194,44 +243,14 @@ pub async fn post_events(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<WriteReceipt>), ApiError> {
     caller.require_member()?;
-    let items = items(json_body(&headers, body)?);
-    if items.is_empty() {
-        return Err(ApiError::bad_request("the array holds no events"));
-    }
-    let limit = state.config().limits.max_batch;
-    if items.len() > limit {
-        return Err(ApiError::from(IngestError::TooMany {
-            count: items.len(),
-            limit,
-        }));
-    }
-    let mut inputs = Vec::with_capacity(items.len());
-    let mut errors = Vec::new();
-    for (index, item) in items.into_iter().enumerate() {
-        match event_input(index, item) {
-            Ok(input) => inputs.push(input),
-            Err(error) => errors.push(error),
-        }
-    }
-    if !errors.is_empty() {
-        return Err(refused(errors));
-    }
-    let committer = state.committer().clone();
+    let inputs = read_items(&state, &headers, body, "events", event_input)?;
     let member = state.member().clone();
-    let receiver = state
-        .blocking(move || {
-            let prepared = committer.pipeline().prepare(&member, inputs)?;
-            let (tx, rx) = oneshot::channel();
-            committer.send_events(prepared, move |answer| {
-                // The client may have gone; the events are stored all the same.
-                let _ = tx.send(answer);
-            })?;
-            Ok::<_, IngestError>(rx)
-        })
-        .await??;
-    let receipts = wait(receiver).await?;
+    let receipts = submit(&state, move |committer, reply| {
+        let prepared = committer.pipeline().prepare(&member, inputs)?;
+        committer.send_events(prepared, reply)
+    })
+    .await?;
     tracing::debug!(token = %caller.name, count = receipts.len(), "events recorded");
-    state.metrics().stored(&receipts);
     Ok(answer(receipts))
 }
 
@@ -246,13 +265,13 @@ pub async fn post_events(
     responses(
         (status = 201, description = "Every entry is durable", body = WriteReceipt),
         (status = 200, description = "Every entry was stored already", body = WriteReceipt),
-        (status = 400, description = "Malformed JSON or entry", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed JSON", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 401, description = "No or unknown token", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 403, description = "A read-only token", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 409, description = "An entry conflicts with a stored one at its place (a fork)", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 413, description = "Body or batch too large", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 422, description = "Entries that fail verification (nothing stored)", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "Items that are not signed entries, or fail verification (nothing stored)", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 503, description = "The node cannot store now (nothing stored)", body = ProblemDetails, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -264,47 +283,18 @@ pub async fn post_entries(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<WriteReceipt>), ApiError> {
     caller.require_member()?;
-    let items = items(json_body(&headers, body)?);
-    if items.is_empty() {
-        return Err(ApiError::bad_request("the array holds no entries"));
-    }
-    let limit = state.config().limits.max_batch;
-    if items.len() > limit {
-        return Err(ApiError::from(IngestError::TooMany {
-            count: items.len(),
-            limit,
-        }));
-    }
-    let mut entries = Vec::with_capacity(items.len());
-    let mut errors = Vec::new();
-    for (index, item) in items.into_iter().enumerate() {
-        match serde_json::from_value::<SignedEntry>(item) {
-            Ok(entry) => entries.push(entry),
-            Err(e) => errors.push(ItemError {
-                index,
-                field: None,
-                detail: format!("not a signed entry: {e}"),
-            }),
-        }
-    }
-    if !errors.is_empty() {
-        return Err(refused(errors));
-    }
-    let committer = state.committer().clone();
-    let receiver = state
-        .blocking(move || {
-            let checked = committer
-                .pipeline()
-                .check(entries, tally_sdk::time::Timestamp::now())?;
-            let (tx, rx) = oneshot::channel();
-            committer.send_entries(checked, move |answer| {
-                let _ = tx.send(answer);
-            })?;
-            Ok::<_, IngestError>(rx)
+    let entries = read_items(&state, &headers, body, "entries", |index, item| {
+        serde_json::from_value::<SignedEntry>(item).map_err(|e| ItemError {
+            index,
+            field: None,
+            detail: format!("not a signed entry: {e}"),
         })
-        .await??;
-    let receipts = wait(receiver).await?;
+    })?;
+    let receipts = submit(&state, move |committer, reply| {
+        let checked = committer.pipeline().check(entries, Timestamp::now())?;
+        committer.send_entries(checked, reply)
+    })
+    .await?;
     tracing::debug!(token = %caller.name, count = receipts.len(), "entries stored");
-    state.metrics().stored(&receipts);
     Ok(answer(receipts))
 }
