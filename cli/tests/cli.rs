@@ -401,6 +401,32 @@ fn tally_node_run_opens_and_checks_a_node() {
     assert!(output.status.success(), "{log}");
     assert!(log.contains("store open, 0 chains"), "{log}");
     assert!(dir.path().join("data").join("CURRENT").exists());
+    // A stopped node is backed up into `backups` beside its data directory, and the backup
+    // is a data directory a node starts from.
+    let output = ok(&["node", "backup", "--config", p(&config)]);
+    assert!(
+        output.contains("written and checked: 0 entries in 0 chains"),
+        "{output}"
+    );
+    let backups: Vec<_> = std::fs::read_dir(dir.path().join("backups"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(backups.len(), 1);
+    assert!(backups[0].starts_with("tally-"), "{backups:?}");
+    let restored = dir.path().join("restored.toml");
+    std::fs::write(
+        &restored,
+        format!(
+            "data_dir = \"backups/{}\"\ngenesis = \"consortium/genesis.toml\"\nkey_file = \"consortium/keys/logistics.key\"\n",
+            backups[0]
+        ),
+    )
+    .unwrap();
+    let output = tally(&["node", "run", "--config", p(&restored), "--check"]);
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{log}");
+    assert!(log.contains("store open, 0 chains"), "{log}");
     // A bad config is refused, naming the key.
     std::fs::write(&config, "data_dir = 5\n").unwrap();
     let message = fails(&["node", "run", "--config", p(&config)]);

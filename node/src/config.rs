@@ -12,6 +12,7 @@
 //! | `data_dir` | `TALLY_DATA_DIR` | required |
 //! | `genesis` | `TALLY_GENESIS` | required |
 //! | `key_file` | `TALLY_KEY_FILE` | required |
+//! | `backup_dir` | `TALLY_BACKUP_DIR` | `backups` beside `data_dir` |
 //! | `api.listen` | `TALLY_API_LISTEN` | `127.0.0.1:7300` (port 0: any free port) |
 //! | `p2p.listen` | `TALLY_P2P_LISTEN` (comma-separated) | none |
 //! | `limits.max_body_bytes` | `TALLY_MAX_BODY_BYTES` | 8 MiB |
@@ -91,6 +92,8 @@ pub struct UserConfig {
     pub genesis: Option<PathBuf>,
     /// The member's key file.
     pub key_file: Option<PathBuf>,
+    /// Where backups are written.
+    pub backup_dir: Option<PathBuf>,
     /// `[api]`.
     #[serde(default)]
     pub api: UserApi,
@@ -250,6 +253,8 @@ pub struct Config {
     pub genesis: PathBuf,
     /// The member's key file.
     pub key_file: PathBuf,
+    /// Where backups are written.
+    pub backup_dir: PathBuf,
     /// HTTP listen address.
     pub api_listen: SocketAddr,
     /// libp2p listen multiaddrs.
@@ -267,10 +272,11 @@ pub struct Config {
 }
 
 /// The environment variables that set one key each.
-const ENV_KEYS: [(&str, &str); 12] = [
+const ENV_KEYS: [(&str, &str); 13] = [
     ("TALLY_DATA_DIR", "data_dir"),
     ("TALLY_GENESIS", "genesis"),
     ("TALLY_KEY_FILE", "key_file"),
+    ("TALLY_BACKUP_DIR", "backup_dir"),
     ("TALLY_API_LISTEN", "api.listen"),
     ("TALLY_P2P_LISTEN", "p2p.listen"),
     ("TALLY_MAX_BODY_BYTES", "limits.max_body_bytes"),
@@ -331,6 +337,7 @@ impl UserConfig {
                 "TALLY_DATA_DIR" => self.data_dir = Some(value.into()),
                 "TALLY_GENESIS" => self.genesis = Some(value.into()),
                 "TALLY_KEY_FILE" => self.key_file = Some(value.into()),
+                "TALLY_BACKUP_DIR" => self.backup_dir = Some(value.into()),
                 "TALLY_API_LISTEN" => self.api.listen = Some(value.to_owned()),
                 "TALLY_P2P_LISTEN" => {
                     self.p2p.listen = Some(
@@ -383,6 +390,14 @@ impl UserConfig {
         let data_dir = path("data_dir", self.data_dir)?;
         let genesis = path("genesis", self.genesis)?;
         let key_file = path("key_file", self.key_file)?;
+        let backup_dir = match self.backup_dir {
+            Some(dir) => path("backup_dir", Some(dir))?,
+            // Beside the data directory, on the same filesystem, so backups hard-link the
+            // store's table files instead of copying them.
+            None => data_dir
+                .parent()
+                .map_or_else(|| base.join("backups"), |parent| parent.join("backups")),
+        };
         let listen = self.api.listen.unwrap_or_else(|| "127.0.0.1:7300".into());
         let api_listen: SocketAddr = listen.trim().parse().map_err(|_| {
             invalid(
@@ -474,6 +489,7 @@ impl UserConfig {
             data_dir,
             genesis,
             key_file,
+            backup_dir,
             api_listen,
             p2p_listen,
             limits,

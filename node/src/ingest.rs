@@ -194,17 +194,27 @@ impl IndexFacts {
     pub fn of(entry: &SignedEntry) -> Result<Self, EventError> {
         let Payload::Event { kind, event } = &entry.body.payload;
         let (parsed, _) = EpcisEvent::from_canonical(event)?;
-        Ok(Self {
-            event_time: parsed.event_time,
-            kind: kind.name(),
-            products: parsed
+        Ok(Self::from_event(kind.name(), &parsed))
+    }
+
+    /// The facts of a verified entry, whose event the verifier parsed already.
+    pub fn of_verified(entry: &VerifiedEntry) -> Self {
+        let Payload::Event { kind, .. } = &entry.body().payload;
+        Self::from_event(kind.name(), entry.event())
+    }
+
+    fn from_event(kind: KindName, event: &EpcisEvent) -> Self {
+        Self {
+            event_time: event.event_time,
+            kind,
+            products: event
                 .products
                 .iter()
                 .map(|p| p.digital_link_path().to_owned())
                 .collect(),
-            biz_step: parsed.biz_step,
-            disposition: parsed.disposition,
-        })
+            biz_step: event.biz_step.clone(),
+            disposition: event.disposition.clone(),
+        }
     }
 }
 
@@ -415,8 +425,8 @@ fn checked_entry(
     entry: VerifiedEntry,
     opened: Vec<OpenedField>,
 ) -> Result<CheckedEntry, VerifyError> {
-    let bytes = entry.signed().to_bytes()?;
-    let facts = IndexFacts::of(entry.signed())?;
+    let bytes = entry.encoded().to_vec();
+    let facts = IndexFacts::of_verified(&entry);
     let private = if opened.is_empty() {
         None
     } else {

@@ -10,6 +10,8 @@
 //! * [`commit`] — group commit: one writer thread, one synced write for many requests, each
 //!   acknowledged only once durable.
 //! * [`api`] — the HTTP API (axum) over the store and the writer.
+//! * [`backup`] — consistent backups of the live store (RocksDB checkpoints), checked before
+//!   they are reported done.
 //! * [`run`] — the node as a process: logs, signals, serving, shutdown (`tally-node` and
 //!   `tally node run`).
 //!
@@ -17,6 +19,7 @@
 //! takes its handles from it).
 
 pub mod api;
+pub mod backup;
 pub mod commit;
 pub mod config;
 pub mod ingest;
@@ -30,6 +33,7 @@ use tally_sdk::genesis::{Genesis, GenesisError};
 use tally_sdk::keyfile::{KeyFileError, MemberKeys};
 
 use crate::api::ApiState;
+use crate::backup::Backups;
 use crate::commit::{CommitOptions, Committer, Writer};
 use crate::config::{Config, TokenScope};
 use crate::ingest::{Ledger, Pipeline};
@@ -236,6 +240,16 @@ impl Node {
             self.keys.member.clone(),
             self.store.clone(),
             self.committer.clone(),
+            Some(self.backups()),
+        )
+    }
+
+    /// Backups of this node's store into its backup directory.
+    pub fn backups(&self) -> Backups {
+        Backups::new(
+            self.store.clone(),
+            self.genesis.network_id(),
+            self.config.backup_dir.clone(),
         )
     }
 

@@ -17,7 +17,10 @@ use serde_json::{Value, json};
 use tally_node::Node;
 use tally_node::api::app;
 use tally_node::config::{Config, UserConfig};
+use tally_node::store::Store;
+use tally_node::store::rocks::RocksStore;
 use tally_sdk::entry::SignedEntry;
+use tally_sdk::hash::EntryHash;
 use tally_sdk::template::{DEMO_KEY_HEADER, demo_consortium};
 use tally_sdk::time::Timestamp;
 use tally_sdk::verify::Verifier;
@@ -70,9 +73,15 @@ impl TestNode {
         self.node.as_ref().unwrap()
     }
 
-    /// Closes the store on this thread, so no RocksDB handle outlives the test.
-    fn stop(mut self) {
+    fn dir(&self) -> &Path {
+        self._dir.path()
+    }
+
+    /// Closes the store on this thread, so no RocksDB handle outlives the test; returns the
+    /// directory, which is deleted when dropped.
+    fn stop(mut self) -> tempfile::TempDir {
         self.node.take().unwrap().shutdown();
+        self._dir
     }
 }
 
@@ -521,6 +530,65 @@ async fn every_class_of_bad_request_gets_a_problem_and_changes_nothing() {
     assert_eq!(get(&app, "/v1/heads").await.body, heads_before);
     drop(app);
     node.stop();
+}
+
+#[tokio::test]
+async fn a_backup_holds_what_was_stored_when_it_was_made_and_opens_as_a_checked_store() {
+    let node = TestNode::start("");
+    let app = node.app();
+    let mut before = Vec::new();
+    for serial in 0..3 {
+        let reply = post(
+            &app,
+            "/v1/events",
+            &inspection(serial, serial, "conformant"),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+        before.push(
+            reply.body["entries"][0]["hash"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+
+    // Only the member's token may ask for a backup.
+    let reply = call(&app, Method::POST, "/v1/backups", None, None).await;
+    problem(&reply, StatusCode::UNAUTHORIZED);
+    let reply = call(&app, Method::POST, "/v1/backups", Some(READER), None).await;
+    problem(&reply, StatusCode::FORBIDDEN);
+    let reply = call(&app, Method::GET, "/v1/backups", Some(WRITER), None).await;
+    problem(&reply, StatusCode::METHOD_NOT_ALLOWED);
+
+    let reply = call(&app, Method::POST, "/v1/backups", Some(WRITER), None).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    assert_eq!(reply.body["entries"], 3);
+    assert_eq!(reply.body["chains"], 1);
+    assert!(reply.body["bytes"].as_u64().unwrap() > 0);
+    let name = reply.body["name"].as_str().unwrap().to_owned();
+    assert!(name.starts_with("tally-"), "{name}");
+    let path = std::path::PathBuf::from(reply.body["path"].as_str().unwrap());
+    // The default backup directory is beside the data directory.
+    assert_eq!(path, node.dir().join("backups").join(&name));
+
+    // Writes after the backup are not in it.
+    let reply = post(&app, "/v1/events", &inspection(3, 3, "conformant")).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    let network = node.node().genesis().network_id();
+    drop(app);
+    let _dir = node.stop();
+
+    let (backup, report) = RocksStore::open(&path, network).unwrap();
+    assert!(!report.created);
+    assert_eq!(report.heads.len(), 1);
+    assert_eq!(report.heads[0].tip.seq, 2);
+    assert_eq!(report.heads[0].tip.hash.to_string(), before[2]);
+    for hash in &before {
+        let hash: EntryHash = hash.parse().unwrap();
+        assert!(backup.entry(&hash).unwrap().is_some());
+    }
+    drop(backup);
 }
 
 #[tokio::test]

@@ -920,6 +920,14 @@ fn the_store_directory_is_where_it_was_opened() {
     let (store, report) = RocksStore::open(dir.path(), genesis.network_id()).unwrap();
     assert!(report.created && report.heads.is_empty());
     assert_eq!(store.path(), PathBuf::from(dir.path()).as_path());
+    // While it is open, a second open is refused with what to do.
+    let error = RocksStore::open(dir.path(), genesis.network_id()).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("is a node running on this data directory"),
+        "{error}"
+    );
     drop(store);
     let (_, report) = RocksStore::open(dir.path(), genesis.network_id()).unwrap();
     assert!(!report.created);

@@ -1,17 +1,29 @@
-//! Ed25519 signing and strict verification, batch verification, and X25519 key material.
+//! Ed25519 signing and verification, batch verification, and X25519 key material.
 //!
 //! Tally signs only `domain prefix || 32-byte hash` (see [`crate::domain::signing`]), never raw
 //! content, so a signature made for one purpose cannot be replayed for another.
 //!
-//! Verification is **strict** (RFC 8032 with the malleability checks of
-//! `ed25519-dalek::VerifyingKey::verify_strict`): non-canonical `S`, small-order `R` or keys,
-//! and non-canonical encodings are rejected, so every node decides every signature the same
-//! way. The batch verifier makes the same decisions: before the batch equation it rejects the
-//! `R` encodings that only strict verification would catch (non-canonical `y`, small-order
-//! points); member keys are checked against small order when a genesis is validated.
+//! **The verification rule** (one rule, for single and batch verification, so that every node
+//! decides every signature the same way however it batches): the RFC 8032 group equation
+//! checked with the cofactor, `[8][S]B = [8]R + [8][k]A` (RFC 8032 §5.1.7), plus the strict
+//! checks on encodings: `S` canonical (`S < ℓ`), `R` a canonical encoding of a point not of
+//! small order, and `A` not of small order (checked when a key is parsed). This is the ZIP 215
+//! equation with libsodium's encoding checks. The cofactorless equation
+//! (`verify_strict`'s) cannot be batched consistently: a signer may put a torsion component
+//! in `R` that the single equation always rejects but a random-linear-combination batch
+//! accepts whenever its random coefficient happens to kill the torsion (1 time in 2 to 8), so
+//! two honest nodes batching differently would disagree. With the cofactor, torsion never
+//! matters, and batch and single verification agree except with negligible probability.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::OnceLock;
+
+use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
+use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
+use curve25519_dalek::scalar::Scalar;
+use curve25519_dalek::traits::{IsIdentity, VartimeMultiscalarMul};
+use sha2::{Digest, Sha512};
 
 use ed25519_dalek::Signer as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -90,25 +102,20 @@ impl PublicKey {
         hex::encode(self.0.as_bytes())
     }
 
-    /// Strictly verifies `signature` over `domain || digest`.
+    /// Verifies `signature` over `domain || digest` (the module's rule).
     pub fn verify(
         &self,
         domain: &[u8],
         digest: &[u8; 32],
         signature: &Signature,
     ) -> Result<(), CryptoError> {
-        let message = signed_message(domain, digest);
-        self.0
-            .verify_strict(&message, &signature.0)
-            .map_err(|_| CryptoError::BadSignature)
+        verify_one(self, &[domain, digest], signature)
     }
 
-    /// Strictly verifies a signature over an arbitrary message (used for test vectors only;
-    /// Tally itself always signs domain-prefixed hashes).
+    /// Verifies a signature over an arbitrary message (used for test vectors only; Tally
+    /// itself always signs domain-prefixed hashes).
     pub fn verify_raw(&self, message: &[u8], signature: &Signature) -> Result<(), CryptoError> {
-        self.0
-            .verify_strict(message, &signature.0)
-            .map_err(|_| CryptoError::BadSignature)
+        verify_one(self, &[message], signature)
     }
 
     /// The libp2p peer id of this key, as libp2p prints it (base58btc of the identity
@@ -352,7 +359,7 @@ mod hex_or_bytes32 {
 }
 
 /// The `y` coordinates (sign bit cleared) of the eight small-order points. An `R` whose `y`
-/// is one of these is rejected by strict verification; the batch equation alone would not.
+/// is one of these is refused: with the cofactor, the equation alone would not notice it.
 fn small_order_ys() -> &'static [[u8; 32]; 8] {
     static YS: OnceLock<[[u8; 32]; 8]> = OnceLock::new();
     YS.get_or_init(|| {
@@ -373,8 +380,8 @@ fn has_canonical_y(encoding: &[u8; 32]) -> bool {
     !(all_high && y[0] >= 0xed)
 }
 
-/// Whether a signature's `R` passes the checks strict verification makes beyond the equation.
-fn r_is_strictly_acceptable(signature: &Signature) -> bool {
+/// Whether a signature's `R` is canonically encoded and not of small order.
+fn r_is_acceptable(signature: &Signature) -> bool {
     let bytes = signature.to_bytes();
     let mut r = [0u8; 32];
     r.copy_from_slice(&bytes[..32]);
@@ -383,6 +390,93 @@ fn r_is_strictly_acceptable(signature: &Signature) -> bool {
     }
     r[31] &= 0x7f;
     !small_order_ys().contains(&r)
+}
+
+/// A signature's parts, once its encodings pass the checks: `R` decompressed, `S` as a
+/// scalar, and `k = H(R ‖ A ‖ M) mod ℓ`.
+struct Terms {
+    r: EdwardsPoint,
+    s: Scalar,
+    k: Scalar,
+}
+
+/// Checks the encodings of `signature` (canonical `R` not of small order, canonical `S`) and
+/// computes its terms over the message `parts` (concatenated) under `key`.
+fn terms(key: &PublicKey, parts: &[&[u8]], signature: &Signature) -> Option<Terms> {
+    if !r_is_acceptable(signature) {
+        return None;
+    }
+    let bytes = signature.to_bytes();
+    let mut r_bytes = [0u8; 32];
+    r_bytes.copy_from_slice(&bytes[..32]);
+    let mut s_bytes = [0u8; 32];
+    s_bytes.copy_from_slice(&bytes[32..]);
+    let r = CompressedEdwardsY(r_bytes).decompress()?;
+    let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes))?;
+    let mut hash = Sha512::new()
+        .chain_update(r_bytes)
+        .chain_update(key.0.as_bytes());
+    for part in parts {
+        hash.update(part);
+    }
+    Some(Terms {
+        r,
+        s,
+        k: Scalar::from_hash(hash),
+    })
+}
+
+/// The module's rule for one signature: `[8]([S]B - [k]A - R) = 0`.
+fn verify_one(key: &PublicKey, parts: &[&[u8]], signature: &Signature) -> Result<(), CryptoError> {
+    let terms = terms(key, parts, signature).ok_or(CryptoError::BadSignature)?;
+    let a = key.0.to_edwards();
+    let check =
+        EdwardsPoint::vartime_double_scalar_mul_basepoint(&terms.k, &-a, &terms.s) - terms.r;
+    if check.mul_by_cofactor().is_identity() {
+        Ok(())
+    } else {
+        Err(CryptoError::BadSignature)
+    }
+}
+
+/// The module's rule for every item at once: `[8]([-Σ zᵢSᵢ]B + Σ [zᵢ]Rᵢ + Σ [zᵢkᵢ]Aᵢ) = 0`
+/// with random 128-bit `zᵢ`, which holds for any choice of `zᵢ` when every item verifies,
+/// and otherwise only with negligible probability. The terms of one key are merged into one,
+/// `[Σᵢ∈key zᵢkᵢ]A` (the same point): the multiscalar multiplication, the dominant cost, then
+/// has one point per distinct key instead of one per item, and a ledger's batches come from
+/// a handful of members, so it has almost half the points `ed25519_dalek::verify_batch` would
+/// use.
+fn batch_equation_holds(items: &[BatchItem<'_>]) -> bool {
+    // The zᵢ must be unknown to whoever made the signatures, or a bad pair could cancel out.
+    let mut randomness = vec![0u8; 16 * items.len()];
+    if os_random(&mut randomness).is_err() {
+        return false;
+    }
+    let mut scalars = Vec::with_capacity(items.len() + 8);
+    let mut points = Vec::with_capacity(items.len() + 8);
+    let mut base = Scalar::ZERO;
+    let mut keys: HashMap<&PublicKey, Scalar> = HashMap::new();
+    for (item, z) in items.iter().zip(randomness.chunks_exact(16)) {
+        let Some(terms) = terms(item.key, &[item.domain, item.digest], item.signature) else {
+            return false;
+        };
+        let mut z_bytes = [0u8; 16];
+        z_bytes.copy_from_slice(z);
+        let z = Scalar::from(u128::from_le_bytes(z_bytes));
+        base -= z * terms.s;
+        scalars.push(z);
+        points.push(terms.r);
+        *keys.entry(item.key).or_insert(Scalar::ZERO) += z * terms.k;
+    }
+    scalars.push(base);
+    points.push(ED25519_BASEPOINT_POINT);
+    for (key, coefficient) in keys {
+        scalars.push(coefficient);
+        points.push(key.0.to_edwards());
+    }
+    EdwardsPoint::vartime_multiscalar_mul(scalars, points)
+        .mul_by_cofactor()
+        .is_identity()
 }
 
 /// One item of a batch: a key, the domain and digest it signed, and the signature.
@@ -401,43 +495,203 @@ pub struct BatchItem<'a> {
 
 /// Verifies many signatures at once; returns, per item, whether it verified.
 ///
-/// The fast path is one ed25519 batch equation over all items. If it fails, the items are
-/// checked one by one with strict verification so that exactly the bad ones are reported. Either
-/// way every item is decided exactly as [`PublicKey::verify`] decides it.
+/// The fast path is one batch equation over all items (see the module docs). If it fails, the
+/// items are checked one by one so that exactly the bad ones are reported. Either way every
+/// item is decided as [`PublicKey::verify`] decides it (the batch equation could accept a bad
+/// item only with probability about 2⁻¹²⁵), whatever else is in the batch.
 pub fn verify_batch(items: &[BatchItem<'_>]) -> Vec<Result<(), CryptoError>> {
     if items.is_empty() {
         return Vec::new();
     }
-    let all_r_acceptable = items.iter().all(|i| r_is_strictly_acceptable(i.signature));
-    if all_r_acceptable {
-        let messages: Vec<Vec<u8>> = items
-            .iter()
-            .map(|i| signed_message(i.domain, i.digest))
-            .collect();
-        let message_refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
-        let signatures: Vec<ed25519_dalek::Signature> =
-            items.iter().map(|i| i.signature.0).collect();
-        let keys: Vec<ed25519_dalek::VerifyingKey> = items.iter().map(|i| i.key.0).collect();
-        if ed25519_dalek::verify_batch(&message_refs, &signatures, &keys).is_ok() {
-            return vec![Ok(()); items.len()];
-        }
+    if batch_equation_holds(items) {
+        return vec![Ok(()); items.len()];
     }
     items
         .iter()
-        .map(|i| {
-            i.key
-                .verify_raw(&signed_message(i.domain, i.digest), i.signature)
-        })
+        .map(|i| verify_one(i.key, &[i.domain, i.digest], i.signature))
         .collect()
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
+    use curve25519_dalek::constants::EIGHT_TORSION;
+    use proptest::prelude::*;
+
     use super::*;
 
     fn key(n: u8) -> SigningKey {
         SigningKey::from_seed(&[n; 32])
+    }
+
+    /// A key whose secret scalar the test knows, to make signatures by hand.
+    fn scalar_key(n: u8) -> (Scalar, PublicKey) {
+        let a = Scalar::from_bytes_mod_order([n; 32]);
+        let public = (ED25519_BASEPOINT_POINT * a).compress().to_bytes();
+        (a, PublicKey::from_bytes(&public).unwrap())
+    }
+
+    /// A signature over `domain || digest` with nonce `r` and `torsion` added to `R`: what
+    /// a signer who wants nodes to disagree would make. Valid under the cofactored rule;
+    /// the cofactorless equation rejects it alone but a batch may accept it.
+    fn sign_by_hand(
+        (a, public): &(Scalar, PublicKey),
+        r: u64,
+        torsion: EdwardsPoint,
+        domain: &[u8],
+        digest: &[u8; 32],
+    ) -> Signature {
+        let r = Scalar::from(r) + Scalar::from_bytes_mod_order([7; 32]);
+        let big_r = (ED25519_BASEPOINT_POINT * r + torsion)
+            .compress()
+            .to_bytes();
+        let k = Scalar::from_hash(
+            Sha512::new()
+                .chain_update(big_r)
+                .chain_update(public.to_bytes())
+                .chain_update(domain)
+                .chain_update(digest),
+        );
+        let s = r + k * a;
+        let mut bytes = [0u8; 64];
+        bytes[..32].copy_from_slice(&big_r);
+        bytes[32..].copy_from_slice(s.as_bytes());
+        Signature::from_bytes(&bytes)
+    }
+
+    fn item<'a>(
+        key: &'a PublicKey,
+        digest: &'a [u8; 32],
+        signature: &'a Signature,
+    ) -> BatchItem<'a> {
+        BatchItem {
+            key,
+            domain: b"d\0",
+            digest,
+            signature,
+        }
+    }
+
+    #[test]
+    fn the_batch_equation_accepts_good_batches_and_rejects_any_bad_item() {
+        // 40 items from 3 keys: the key terms are merged.
+        let keys: Vec<SigningKey> = (1..=3).map(key).collect();
+        let publics: Vec<PublicKey> = keys.iter().map(SigningKey::public_key).collect();
+        let digests: Vec<[u8; 32]> = (0..40u8).map(|i| [i; 32]).collect();
+        let signatures: Vec<Signature> = digests
+            .iter()
+            .enumerate()
+            .map(|(i, d)| keys[i % 3].sign(b"d\0", d))
+            .collect();
+        let batch = |sigs: &[Signature], digests: &[[u8; 32]], keys: &[usize]| {
+            let items: Vec<BatchItem<'_>> = (0..40)
+                .map(|i| item(&publics[keys[i]], &digests[i], &sigs[i]))
+                .collect();
+            batch_equation_holds(&items)
+        };
+        let owners: Vec<usize> = (0..40).map(|i| i % 3).collect();
+        assert!(batch(&signatures, &digests, &owners));
+        // Another item's signature; another digest; another signer; another domain.
+        let mut swapped = signatures.clone();
+        swapped[17] = signatures[20];
+        assert!(!batch(&swapped, &digests, &owners));
+        let mut other_digests = digests.clone();
+        other_digests[5][0] ^= 1;
+        assert!(!batch(&signatures, &other_digests, &owners));
+        let mut other_owners = owners.clone();
+        other_owners[9] = (owners[9] + 1) % 3;
+        assert!(!batch(&signatures, &digests, &other_owners));
+        let items: Vec<BatchItem<'_>> = (0..40)
+            .map(|i| BatchItem {
+                domain: if i == 3 { b"e\0" } else { b"d\0" },
+                ..item(&publics[owners[i]], &digests[i], &signatures[i])
+            })
+            .collect();
+        assert!(!batch_equation_holds(&items));
+    }
+
+    #[test]
+    fn torsion_in_r_is_decided_the_same_alone_and_in_any_batch() {
+        // Every torsion point (orders 2, 4 and 8), many nonces: alone, in a batch with honest
+        // signatures, and paired with its opposite, the verdict is always the same. The
+        // cofactorless equation would reject each alone yet pass some batches.
+        let signer = scalar_key(5);
+        let honest = key(6);
+        let honest_public = honest.public_key();
+        let honest_digest = [9u8; 32];
+        let honest_signature = honest.sign(b"d\0", &honest_digest);
+        let digest = [3u8; 32];
+        for torsion in EIGHT_TORSION.iter().skip(1) {
+            for r in 0..16 {
+                let signature = sign_by_hand(&signer, r, *torsion, b"d\0", &digest);
+                let opposite = sign_by_hand(&signer, r + 100, -torsion, b"d\0", &digest);
+                assert_eq!(signer.1.verify(b"d\0", &digest, &signature), Ok(()));
+                let items = [
+                    item(&honest_public, &honest_digest, &honest_signature),
+                    item(&signer.1, &digest, &signature),
+                    item(&signer.1, &digest, &opposite),
+                ];
+                assert!(batch_equation_holds(&items[1..2]));
+                assert!(batch_equation_holds(&items));
+                assert!(verify_batch(&items).iter().all(Result::is_ok));
+                // The same with a wrong S is refused alone and in every batch.
+                let mut bytes = signature.to_bytes();
+                bytes[32] ^= 1;
+                let bad = Signature::from_bytes(&bytes);
+                assert!(signer.1.verify(b"d\0", &digest, &bad).is_err());
+                let with_bad = [items[0], items[2], item(&signer.1, &digest, &bad)];
+                assert!(!batch_equation_holds(&with_bad));
+                let verdicts = verify_batch(&with_bad);
+                assert!(verdicts[0].is_ok() && verdicts[1].is_ok() && verdicts[2].is_err());
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        /// Whatever the mix of signers, messages and damage, the batch verdicts are the
+        /// verdicts of verifying each item alone.
+        #[test]
+        fn batch_verdicts_are_single_verdicts(
+            owners in proptest::collection::vec(0usize..4, 1..24),
+            damaged in proptest::collection::vec(any::<bool>(), 24),
+            torsion in proptest::collection::vec(0usize..8, 24),
+        ) {
+            let keys: Vec<(Scalar, PublicKey)> = (1..=4).map(scalar_key).collect();
+            let digests: Vec<[u8; 32]> = (0..owners.len()).map(|i| [i as u8; 32]).collect();
+            let signatures: Vec<Signature> = owners
+                .iter()
+                .enumerate()
+                .map(|(i, owner)| {
+                    let signature = sign_by_hand(
+                        &keys[*owner], i as u64, EIGHT_TORSION[torsion[i]], b"d\0", &digests[i],
+                    );
+                    if damaged[i] {
+                        let mut bytes = signature.to_bytes();
+                        bytes[40] ^= 0x10;
+                        Signature::from_bytes(&bytes)
+                    } else {
+                        signature
+                    }
+                })
+                .collect();
+            let items: Vec<BatchItem<'_>> = owners
+                .iter()
+                .enumerate()
+                .map(|(i, owner)| item(&keys[*owner].1, &digests[i], &signatures[i]))
+                .collect();
+            let single: Vec<bool> = items
+                .iter()
+                .map(|i| verify_one(i.key, &[i.domain, i.digest], i.signature).is_ok())
+                .collect();
+            let batch: Vec<bool> = verify_batch(&items).iter().map(Result::is_ok).collect();
+            prop_assert_eq!(&batch, &single);
+            prop_assert_eq!(batch_equation_holds(&items), single.iter().all(|ok| *ok));
+            // Exactly the damaged items fail, torsion or not.
+            for (i, ok) in single.iter().enumerate() {
+                prop_assert_eq!(*ok, !damaged[i]);
+            }
+        }
     }
 
     #[test]

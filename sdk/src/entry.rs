@@ -161,16 +161,23 @@ impl SignedEntry {
 pub struct VerifiedEntry {
     entry: SignedEntry,
     hash: EntryHash,
-    encoded_len: usize,
+    encoded: Vec<u8>,
+    event: EpcisEvent,
 }
 
 impl VerifiedEntry {
-    /// Only the verifier makes these.
-    pub(crate) fn new(entry: SignedEntry, hash: EntryHash, encoded_len: usize) -> Self {
+    /// Only the verifier makes these, from what it computed on the way.
+    pub(crate) fn new(
+        entry: SignedEntry,
+        hash: EntryHash,
+        encoded: Vec<u8>,
+        event: EpcisEvent,
+    ) -> Self {
         Self {
             entry,
             hash,
-            encoded_len,
+            encoded,
+            event,
         }
     }
 
@@ -191,7 +198,17 @@ impl VerifiedEntry {
 
     /// The encoded size in bytes.
     pub fn encoded_len(&self) -> usize {
-        self.encoded_len
+        self.encoded.len()
+    }
+
+    /// The signed entry's canonical encoding (as [`SignedEntry::to_bytes`] gives it).
+    pub fn encoded(&self) -> &[u8] {
+        &self.encoded
+    }
+
+    /// The entry's event, parsed, with the products it is about.
+    pub fn event(&self) -> &EpcisEvent {
+        &self.event
     }
 
     /// Gives up the verified status.

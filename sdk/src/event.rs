@@ -224,7 +224,7 @@ impl EventKind {
 }
 
 /// A typed view of a checked EPCIS event.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EpcisEvent {
     /// The event type.
     pub event_type: EpcisEventType,
@@ -306,24 +306,16 @@ pub fn normalise_disposition(value: &str) -> String {
     )
 }
 
-/// Where product identifiers are collected; `resolve: false` only checks their shape (the
-/// verifier needs the event's structure checked, not its GS1 keys resolved).
-struct Products {
-    resolve: bool,
-}
-
+/// `path` names the value in an error; it is only formatted then (this runs for every
+/// identifier of every entry verified).
 fn push_product(
-    how: &Products,
     out: &mut Vec<ProductId>,
     value: &Value,
-    path: &str,
+    path: impl FnOnce() -> String,
 ) -> Result<(), EventError> {
     let text = value
         .as_str()
-        .ok_or_else(|| EventError::new(path, "must be a string (an EPC URI or Digital Link)"))?;
-    if !how.resolve {
-        return Ok(());
-    }
+        .ok_or_else(|| EventError::new(path(), "must be a string (an EPC URI or Digital Link)"))?;
     // EPCIS allows identifiers that are not GS1 keys (any URI); they stay in the event but are
     // not indexed as products.
     if let Ok(id) = ProductId::parse(text) {
@@ -335,7 +327,6 @@ fn push_product(
 }
 
 fn collect_list(
-    how: &Products,
     obj: &Map<String, Value>,
     key: &str,
     out: &mut Vec<ProductId>,
@@ -344,7 +335,7 @@ fn collect_list(
         None | Some(Value::Null) => Ok(()),
         Some(Value::Array(items)) => {
             for (i, item) in items.iter().enumerate() {
-                push_product(how, out, item, &format!("$.{key}[{i}]"))?;
+                push_product(out, item, || format!("$.{key}[{i}]"))?;
             }
             Ok(())
         }
@@ -353,7 +344,6 @@ fn collect_list(
 }
 
 fn collect_quantities(
-    how: &Products,
     obj: &Map<String, Value>,
     key: &str,
     out: &mut Vec<ProductId>,
@@ -365,7 +355,7 @@ fn collect_quantities(
                 let class = item.get("epcClass").ok_or_else(|| {
                     EventError::new(format!("$.{key}[{i}].epcClass"), "is required")
                 })?;
-                push_product(how, out, class, &format!("$.{key}[{i}].epcClass"))?;
+                push_product(out, class, || format!("$.{key}[{i}].epcClass"))?;
             }
             Ok(())
         }
@@ -389,36 +379,21 @@ impl EpcisEvent {
     pub fn from_value(value: &Value) -> Result<Self, EventError> {
         let json =
             CanonicalJson::from_value(value).map_err(|e| EventError::new("$", e.to_string()))?;
-        Self::parse(value, json, &Products { resolve: true })
+        Self::parse(value, json)
     }
 
     /// Parses canonical event JSON (as stored in an entry); returns the parsed value too, for
     /// [`classify`].
     pub fn from_canonical(json: &CanonicalJson) -> Result<(Self, Value), EventError> {
-        Self::from_canonical_with(json, &Products { resolve: true })
-    }
-
-    /// Like [`EpcisEvent::from_canonical`], but checks product identifiers only for shape and
-    /// leaves `products`, `inputs` and `outputs` empty: what verification needs, faster.
-    pub(crate) fn from_canonical_unresolved(
-        json: &CanonicalJson,
-    ) -> Result<(Self, Value), EventError> {
-        Self::from_canonical_with(json, &Products { resolve: false })
-    }
-
-    fn from_canonical_with(
-        json: &CanonicalJson,
-        how: &Products,
-    ) -> Result<(Self, Value), EventError> {
         let value = json
             .to_value()
             .map_err(|e| EventError::new("$", e.to_string()))?;
         // The text is canonical already: no need to canonicalise it again.
-        let event = Self::parse(&value, json.clone(), how)?;
+        let event = Self::parse(&value, json.clone())?;
         Ok((event, value))
     }
 
-    fn parse(value: &Value, json: CanonicalJson, how: &Products) -> Result<Self, EventError> {
+    fn parse(value: &Value, json: CanonicalJson) -> Result<Self, EventError> {
         let obj = value
             .as_object()
             .ok_or_else(|| EventError::new("$", "an EPCIS event must be a JSON object"))?;
@@ -467,18 +442,18 @@ impl EpcisEvent {
         let mut inputs = Vec::new();
         let mut outputs = Vec::new();
         if let Some(parent) = obj.get("parentID").filter(|v| !v.is_null()) {
-            push_product(how, &mut products, parent, "$.parentID")?;
+            push_product(&mut products, parent, || "$.parentID".to_owned())?;
         }
         for key in ["epcList", "childEPCs"] {
-            collect_list(how, obj, key, &mut products)?;
+            collect_list(obj, key, &mut products)?;
         }
         for key in ["quantityList", "childQuantityList"] {
-            collect_quantities(how, obj, key, &mut products)?;
+            collect_quantities(obj, key, &mut products)?;
         }
-        collect_list(how, obj, "inputEPCList", &mut inputs)?;
-        collect_quantities(how, obj, "inputQuantityList", &mut inputs)?;
-        collect_list(how, obj, "outputEPCList", &mut outputs)?;
-        collect_quantities(how, obj, "outputQuantityList", &mut outputs)?;
+        collect_list(obj, "inputEPCList", &mut inputs)?;
+        collect_quantities(obj, "inputQuantityList", &mut inputs)?;
+        collect_list(obj, "outputEPCList", &mut outputs)?;
+        collect_quantities(obj, "outputQuantityList", &mut outputs)?;
         for id in inputs.iter().chain(&outputs) {
             if !products.contains(id) {
                 products.push(id.clone());

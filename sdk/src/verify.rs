@@ -17,7 +17,7 @@
 
 use std::collections::HashMap;
 
-use crate::codec::CodecError;
+use crate::codec::{self, CodecError};
 use crate::crypto::{self, BatchItem, CryptoError};
 use crate::domain::signing;
 use crate::entry::{ENTRY_FORMAT, Payload, SignedEntry, VerifiedEntry};
@@ -207,9 +207,20 @@ pub struct Verifier<'g> {
     tolerance_ms: u64,
 }
 
+/// What the rules found out about an entry, kept so that nothing is encoded or parsed twice.
 struct Checked {
     hash: EntryHash,
-    encoded_len: usize,
+    /// The body's canonical encoding; the signed entry's is this followed by the signature's.
+    body_bytes: Vec<u8>,
+    event: EpcisEvent,
+}
+
+impl Checked {
+    fn into_verified(self, entry: SignedEntry) -> Result<VerifiedEntry, VerifyError> {
+        let mut encoded = self.body_bytes;
+        encoded.extend_from_slice(&codec::encode("signature", &entry.signature)?);
+        Ok(VerifiedEntry::new(entry, self.hash, encoded, self.event))
+    }
 }
 
 impl<'g> Verifier<'g> {
@@ -275,7 +286,7 @@ impl<'g> Verifier<'g> {
                 limit: limits.max_event_bytes as usize,
             });
         }
-        let (parsed, value) = EpcisEvent::from_canonical_unresolved(event)?;
+        let (parsed, value) = EpcisEvent::from_canonical(event)?;
         let derived = classify(&value, &parsed)?;
         if &derived != kind {
             return Err(VerifyError::KindMismatch {
@@ -331,7 +342,8 @@ impl<'g> Verifier<'g> {
         }
         Ok(Checked {
             hash: EntryHash::digest(&body_bytes),
-            encoded_len,
+            body_bytes,
+            event: parsed,
         })
     }
 
@@ -363,7 +375,7 @@ impl<'g> Verifier<'g> {
     ) -> Result<VerifiedEntry, VerifyError> {
         let checked = self.check_signed(&entry)?;
         check_chain(&entry, tip)?;
-        Ok(VerifiedEntry::new(entry, checked.hash, checked.encoded_len))
+        checked.into_verified(entry)
     }
 
     /// Checks the signature and every rule except the chain rule: for an entry whose place in
@@ -431,7 +443,7 @@ impl<'g> Verifier<'g> {
                     .entry(author)
                     .or_insert_with_key(|author| tip_of(author));
                 check_chain(&entry, tip.as_ref())?;
-                let verified = VerifiedEntry::new(entry, checked.hash, checked.encoded_len);
+                let verified = checked.into_verified(entry)?;
                 tips.insert(
                     verified.body().author.clone(),
                     Some(ChainTip::of(&verified)),
@@ -548,9 +560,21 @@ mod tests {
         );
         let v0 = v.verify(e0.clone(), None).unwrap();
         assert_eq!(v0.hash(), h0);
+        // What the verifier hands over is what a second encoding and parse would give.
+        assert_eq!(v0.encoded(), e0.to_bytes().unwrap());
+        let Payload::Event { event: json, .. } = &e0.body.payload;
+        assert_eq!(v0.event(), &EpcisEvent::from_canonical(json).unwrap().0);
+        assert_eq!(
+            v0.event().products.len(),
+            1,
+            "products are resolved for the indexes"
+        );
         v.verify(e1.clone(), Some(&ChainTip::of(&v0))).unwrap();
-        let results = v.verify_batch(vec![e0, e1], |_| None);
+        let results = v.verify_batch(vec![e0.clone(), e1], |_| None);
         assert!(results.iter().all(Result::is_ok));
+        let batched = results.into_iter().next().unwrap().unwrap();
+        assert_eq!(batched.encoded(), e0.to_bytes().unwrap());
+        assert_eq!(batched.event(), v0.event());
     }
 
     #[test]

@@ -1,5 +1,8 @@
 //! Project Wycheproof's Ed25519 cases (`../shared/data/ed25519/wycheproof_ed25519_test.json`):
-//! strict verification, and the batch verifier, must decide every case as the file says.
+//! single and batch verification must decide every case as the file says. And the 12 edge
+//! cases of "Taming the many EdDSAs" (`../shared/data/ed25519/speccheck/cases.json`), decided
+//! as Tally's rule says (cofactored equation, strict encodings; `tally_sdk::crypto`), alone and
+//! in batches.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -109,4 +112,81 @@ fn a_batch_of_all_valid_cases_passes_and_one_bad_case_is_singled_out() {
             bad.id
         );
     }
+}
+
+const SPECCHECK: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shared/data/ed25519/speccheck/cases.json"
+);
+
+/// Tally's verdict on each speccheck case, with the paper's description of the case.
+const SPECCHECK_VERDICTS: [(bool, &str); 12] = [
+    (false, "small-order A and R: a weak key"),
+    (false, "small-order A: a weak key"),
+    (false, "small-order R"),
+    (true, "mixed-order A and R, both equations hold"),
+    (true, "mixed-order R, only the cofactored equation holds"),
+    (true, "mixed-order A, only the cofactored equation holds"),
+    (false, "S > L, non-canonical"),
+    (false, "S >> L, non-canonical"),
+    (false, "non-canonical small-order R"),
+    (false, "non-canonical R"),
+    (false, "non-canonical small-order A: a weak key"),
+    (false, "non-canonical small-order A: a weak key"),
+];
+
+#[test]
+fn the_speccheck_edge_cases_are_decided_by_the_rule_alone_and_in_batches() {
+    let text = std::fs::read_to_string(SPECCHECK).unwrap();
+    let cases: Vec<Value> = serde_json::from_str(&text).unwrap();
+    assert_eq!(cases.len(), SPECCHECK_VERDICTS.len());
+    let parsed: Vec<(Option<PublicKey>, Vec<u8>, Signature)> = cases
+        .iter()
+        .map(|case| {
+            let key = <[u8; 32]>::try_from(hex::decode(case["pub_key"].as_str().unwrap()).unwrap())
+                .unwrap();
+            let sig =
+                <[u8; 64]>::try_from(hex::decode(case["signature"].as_str().unwrap()).unwrap())
+                    .unwrap();
+            (
+                PublicKey::from_bytes(&key).ok(),
+                hex::decode(case["message"].as_str().unwrap()).unwrap(),
+                Signature::from_bytes(&sig),
+            )
+        })
+        .collect();
+    let mut accepted = Vec::new();
+    for (i, ((key, msg, sig), (verdict, what))) in parsed.iter().zip(SPECCHECK_VERDICTS).enumerate()
+    {
+        let Some(key) = key else {
+            assert!(!verdict, "case {i} ({what}): the key is refused");
+            continue;
+        };
+        assert_eq!(
+            key.verify_raw(msg, sig).is_ok(),
+            verdict,
+            "case {i} ({what})"
+        );
+        let alone = verify_batch(&[BatchItem {
+            key,
+            domain: b"",
+            digest: msg,
+            signature: sig,
+        }]);
+        assert_eq!(
+            alone[0].is_ok(),
+            verdict,
+            "case {i} ({what}) in a batch of one"
+        );
+        if verdict {
+            accepted.push(BatchItem {
+                key,
+                domain: b"",
+                digest: msg,
+                signature: sig,
+            });
+        }
+    }
+    assert_eq!(accepted.len(), 3);
+    assert!(verify_batch(&accepted).iter().all(Result::is_ok));
 }

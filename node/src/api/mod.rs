@@ -5,11 +5,13 @@
 //!
 //! Routes (all under `/v1` need a bearer token, [`auth`]): `POST /v1/events`,
 //! `POST /v1/entries`, `GET /v1/entries/{hash}`, `GET /v1/chains/{member}`,
-//! `GET /v1/products/{id}/history`, `GET /v1/events` (search), `GET /v1/heads`; and, open,
+//! `GET /v1/products/{id}/history`, `GET /v1/events` (search), `GET /v1/heads`,
+//! `POST /v1/backups`; and, open,
 //! `/health`, `/metrics` (Prometheus) and `/openapi.json` (OpenAPI 3.1, [`openapi`]).
 //! Every refusal is RFC 9457 problem+json ([`problem`]). `docs/api.md` documents them.
 
 pub mod auth;
+pub mod backups;
 pub mod events;
 pub mod metrics;
 pub mod openapi;
@@ -27,6 +29,7 @@ use axum::routing::{get, post};
 use tally_sdk::genesis::Genesis;
 use tally_sdk::ids::MemberId;
 
+use crate::backup::Backups;
 use crate::commit::Committer;
 use crate::config::Config;
 use crate::store::Store;
@@ -47,6 +50,7 @@ struct Inner {
     store: Arc<dyn Store>,
     committer: Committer,
     metrics: Metrics,
+    backups: Option<Backups>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -58,13 +62,14 @@ impl std::fmt::Debug for ApiState {
 }
 
 impl ApiState {
-    /// The state of a node writing as `member`.
+    /// The state of a node writing as `member`; `backups`, if any, serve `POST /v1/backups`.
     pub fn new(
         config: Arc<Config>,
         genesis: Arc<Genesis>,
         member: MemberId,
         store: Arc<dyn Store>,
         committer: Committer,
+        backups: Option<Backups>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -74,8 +79,14 @@ impl ApiState {
                 store,
                 committer,
                 metrics: Metrics::new(),
+                backups,
             }),
         }
+    }
+
+    /// Backups, if this node can make them.
+    pub fn backups(&self) -> Option<&Backups> {
+        self.inner.backups.as_ref()
     }
 
     /// The configuration (tokens, limits).
@@ -134,6 +145,7 @@ pub fn app(state: ApiState) -> Router {
         .route("/v1/chains/{member}", get(query::get_chain))
         .route("/v1/products/{id}/history", get(query::product_history))
         .route("/v1/heads", get(query::heads))
+        .route("/v1/backups", post(backups::post_backup))
         .route("/health", get(health))
         .route("/metrics", get(metrics::serve))
         .route("/openapi.json", get(openapi::serve))

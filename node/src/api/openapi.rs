@@ -7,10 +7,11 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use super::backups::BackupView;
 use super::problem::{ApiError, ItemError, ProblemDetails};
 use super::query::{HeadView, Heads};
 use super::views::{EntryPage, EntryStatus, EntryView, Health, ReceiptView, WriteReceipt};
-use super::{events, metrics, query};
+use super::{backups, events, metrics, query};
 
 struct BearerToken;
 
@@ -46,19 +47,20 @@ impl Modify for BearerToken {
         query::product_history,
         query::search_events,
         query::heads,
+        backups::post_backup,
         super::health,
         metrics::serve,
         serve,
     ),
     components(schemas(
         ProblemDetails, ItemError, EntryView, EntryPage, EntryStatus, ReceiptView, WriteReceipt,
-        Health, Heads, HeadView
+        Health, Heads, HeadView, BackupView
     )),
     modifiers(&BearerToken),
     tags(
         (name = "write", description = "Recording events and entries"),
         (name = "read", description = "Entries, chains, product histories, search"),
-        (name = "operations", description = "Health, metrics, this document"),
+        (name = "operations", description = "Health, metrics, backups, this document"),
     )
 )]
 struct ApiDoc;

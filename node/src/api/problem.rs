@@ -122,6 +122,17 @@ impl ApiError {
         )
     }
 
+    /// 409: the request conflicts with what the node holds (another entry at a sequence
+    /// number, a backup of the same name).
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            "Conflict with the node's state",
+            detail.into(),
+        )
+    }
+
     /// 413: the body or the batch is larger than the node takes.
     pub fn too_large(detail: impl Into<String>) -> Self {
         Self::new(
@@ -255,12 +266,7 @@ impl From<IngestError> for ApiError {
                     .map(|r| item_error(r.index, &r.problem))
                     .collect();
                 if error.is_conflict() {
-                    let mut conflict = ApiError::new(
-                        StatusCode::CONFLICT,
-                        "conflict",
-                        "Conflicting sequence number",
-                        error.to_string(),
-                    );
+                    let mut conflict = ApiError::conflict(error.to_string());
                     conflict.errors = errors;
                     conflict
                 } else {

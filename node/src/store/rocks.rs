@@ -94,6 +94,16 @@ impl RocksStore {
         let db = DB::open_cf_descriptors(&options(), path, cfs).map_err(|e| {
             let error = backend(e);
             match error {
+                // RocksDB's own words ("While lock file: .../LOCK: Resource temporarily
+                // unavailable") do not say what to do.
+                StoreError::Backend(message) if message.contains("/LOCK") => {
+                    StoreError::Backend(format!(
+                        "cannot open the store in {}: it is in use (is a node running on this \
+                         data directory? Stop it first; a running node makes backups itself \
+                         with POST /v1/backups): {message}",
+                        path.display()
+                    ))
+                }
                 StoreError::Backend(message) => StoreError::Backend(format!(
                     "cannot open the store in {}: {message}",
                     path.display()
@@ -130,6 +140,14 @@ impl RocksStore {
                 .compact_range_cf(handle, None::<&[u8]>, None::<&[u8]>);
         }
         Ok(())
+    }
+
+    /// Writes a consistent copy of the store into `path`, which must not exist: a RocksDB
+    /// checkpoint (see [`crate::backup`]).
+    pub fn checkpoint(&self, path: &Path) -> Result<(), StoreError> {
+        rocksdb::checkpoint::Checkpoint::new(&self.db)
+            .and_then(|checkpoint| checkpoint.create_checkpoint(path))
+            .map_err(backend)
     }
 
     /// Bytes of the store's files on disk (SST files, logs, manifest).
