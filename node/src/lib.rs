@@ -12,6 +12,8 @@
 //! * [`api`] — the HTTP API (axum) over the store and the writer.
 //! * [`backup`] — consistent backups of the live store (RocksDB checkpoints), checked before
 //!   they are reported done.
+//! * [`replicate`] — replication: the wire messages and the engine without IO (heads, pulls,
+//!   gossip batching, offences), simulated deterministically in `node/tests/replication.rs`.
 //! * [`run`] — the node as a process: logs, signals, serving, shutdown (`tally-node` and
 //!   `tally node run`).
 //!
@@ -23,6 +25,7 @@ pub mod backup;
 pub mod commit;
 pub mod config;
 pub mod ingest;
+pub mod replicate;
 pub mod run;
 pub mod store;
 

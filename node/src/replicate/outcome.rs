@@ -1,0 +1,34 @@
+//! How the node's answer to an ingest request of entries from peers reads for replication:
+//! whose fault a refusal is, and whether to try again.
+
+use tally_sdk::verify::VerifyError;
+
+use super::engine::{Fault, IngestOutcome};
+use crate::commit::Answer;
+use crate::ingest::{IngestError, Problem};
+
+/// Classifies the pipeline's answer to one [`super::engine::Output::Ingest`].
+pub fn classify(answer: &Answer) -> IngestOutcome {
+    let list = match answer {
+        Ok(_) => return IngestOutcome::Stored,
+        Err(IngestError::Rejected(list)) => list,
+        // Too many, no key, storage failing, stopping: nothing about the entries themselves.
+        Err(_) => return IngestOutcome::Failed,
+    };
+    let Some(first) = list.iter().min_by_key(|r| r.index) else {
+        return IngestOutcome::Failed;
+    };
+    let fault = match &first.problem {
+        Problem::Invalid(VerifyError::FromTheFuture { .. }) => Fault::NotYet,
+        Problem::Invalid(VerifyError::Chain(_)) => Fault::Unlinked,
+        Problem::Conflict { .. } => Fault::Fork,
+        Problem::Invalid(_)
+        | Problem::Malformed { .. }
+        | Problem::Event(_)
+        | Problem::Private(_) => Fault::Invalid,
+    };
+    IngestOutcome::Refused {
+        index: first.index,
+        fault,
+    }
+}

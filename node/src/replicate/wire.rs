@@ -1,0 +1,163 @@
+//! What nodes send each other, and its encoding: the SDK's canonical postcard encoding
+//! ([`tally_sdk::codec`]), decoded with a size cap, so a peer's bytes are never trusted for
+//! more than [`MAX_MESSAGE_BYTES`].
+//!
+//! Two channels: gossip carries batches of new entries to every node; sync is
+//! request-response (a peer's chain heads, a range of one chain). Entries travel in their
+//! signed form and are verified by the receiver like any other input.
+
+use serde::{Deserialize, Serialize};
+use tally_sdk::codec::{self, CodecError};
+use tally_sdk::entry::SignedEntry;
+use tally_sdk::hash::EntryHash;
+use tally_sdk::ids::MemberId;
+
+/// Largest message a node sends or accepts (a range of entries at most this size).
+pub const MAX_MESSAGE_BYTES: usize = 8 << 20;
+
+/// The last entry a node holds of one chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeadInfo {
+    /// The chain's author.
+    pub author: MemberId,
+    /// The sequence number of its last entry.
+    pub seq: u64,
+    /// That entry's hash.
+    pub hash: EntryHash,
+}
+
+/// New entries, as one gossip message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GossipBatch {
+    /// The entries, in chain order per author.
+    pub entries: Vec<SignedEntry>,
+}
+
+/// A sync request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SyncRequest {
+    /// "Which chain heads do you hold?"
+    Heads,
+    /// "Send `author`'s entries from sequence number `from`, at most `limit` of them."
+    Range {
+        /// The chain.
+        author: MemberId,
+        /// The first sequence number wanted.
+        from: u64,
+        /// The most entries wanted.
+        limit: u32,
+    },
+}
+
+/// The answer to a [`SyncRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SyncResponse {
+    /// The chain heads the node holds.
+    Heads(Vec<HeadInfo>),
+    /// Consecutive entries of the chain asked for, from the sequence number asked for (fewer
+    /// than asked, or none, when the node holds fewer or the size cap is reached).
+    Range(Vec<SignedEntry>),
+    /// The request was malformed or refused.
+    Refused,
+}
+
+/// Encodes a message.
+pub fn encode<T: Serialize>(what: &'static str, message: &T) -> Result<Vec<u8>, CodecError> {
+    let bytes = codec::encode(what, message)?;
+    if bytes.len() > MAX_MESSAGE_BYTES {
+        return Err(CodecError::TooLarge {
+            what,
+            size: bytes.len(),
+            limit: MAX_MESSAGE_BYTES,
+        });
+    }
+    Ok(bytes)
+}
+
+/// Decodes a message of at most [`MAX_MESSAGE_BYTES`].
+pub fn decode<T: serde::de::DeserializeOwned>(
+    what: &'static str,
+    bytes: &[u8],
+) -> Result<T, CodecError> {
+    codec::decode(what, bytes, MAX_MESSAGE_BYTES)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn member(name: &str) -> MemberId {
+        MemberId::new(name).unwrap()
+    }
+
+    #[test]
+    fn every_message_round_trips() {
+        let head = HeadInfo {
+            author: member("supplier"),
+            seq: 41,
+            hash: EntryHash::digest(b"x"),
+        };
+        let heads = SyncResponse::Heads(vec![head.clone()]);
+        let bytes = encode("heads", &heads).unwrap();
+        assert_eq!(decode::<SyncResponse>("heads", &bytes).unwrap(), heads);
+        for request in [
+            SyncRequest::Heads,
+            SyncRequest::Range {
+                author: member("platform"),
+                from: 7,
+                limit: 2_000,
+            },
+        ] {
+            let bytes = encode("request", &request).unwrap();
+            assert_eq!(decode::<SyncRequest>("request", &bytes).unwrap(), request);
+        }
+    }
+
+    #[test]
+    fn garbage_truncation_and_trailing_bytes_are_refused() {
+        let request = SyncRequest::Range {
+            author: member("platform"),
+            from: 7,
+            limit: 2_000,
+        };
+        let bytes = encode("request", &request).unwrap();
+        assert!(decode::<SyncRequest>("request", &bytes[..bytes.len() - 1]).is_err());
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(decode::<SyncRequest>("request", &longer).is_err());
+        assert!(decode::<SyncRequest>("request", &[9, 9, 9]).is_err());
+        // A member id that breaks the id rules is refused while decoding.
+        let mut bad_id = bytes;
+        bad_id[2] = b'P';
+        assert!(decode::<SyncRequest>("request", &bad_id).is_err());
+    }
+
+    #[test]
+    fn oversized_messages_are_refused_both_ways() {
+        let big = vec![0u8; MAX_MESSAGE_BYTES + 1];
+        assert!(matches!(
+            decode::<SyncRequest>("request", &big),
+            Err(CodecError::TooLarge { .. })
+        ));
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_decode_or_fail_without_panicking(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let _ = decode::<SyncRequest>("request", &bytes);
+            let _ = decode::<SyncResponse>("response", &bytes);
+            let _ = decode::<GossipBatch>("gossip", &bytes);
+        }
+
+        #[test]
+        fn ranges_round_trip(from in any::<u64>(), limit in any::<u32>(), which in 0usize..5) {
+            let names = ["platform", "manufacturer", "supplier", "logistics", "regulator"];
+            let request = SyncRequest::Range { author: member(names[which]), from, limit };
+            let bytes = encode("request", &request).unwrap();
+            prop_assert_eq!(decode::<SyncRequest>("request", &bytes).unwrap(), request);
+        }
+    }
+}
