@@ -17,8 +17,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,10 +33,9 @@ use hyper_util::rt::TokioIo;
 use serde_json::json;
 use tally_node::Node;
 use tally_node::config::{Config, UserConfig};
-use tally_sdk::entry::{SignedEntry, UnsignedEntry};
 use tally_sdk::genesis::Genesis;
 use tally_sdk::keyfile::MemberKeys;
-use tally_sdk::template::{DEMO_KEY_HEADER, demo_consortium};
+use tally_sdk::template::demo_consortium;
 use tally_sdk::time::Timestamp;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
@@ -65,23 +66,11 @@ impl BenchNode {
     /// Starts the manufacturer's node of the demo consortium.
     fn start(runtime: &Runtime) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let (genesis, keys) = demo_consortium().unwrap();
-        std::fs::write(
-            dir.path().join("genesis.toml"),
-            genesis.to_toml("").unwrap(),
-        )
-        .unwrap();
-        std::fs::write(
-            dir.path().join("member.key"),
-            keys[1].to_toml(DEMO_KEY_HEADER),
-        )
-        .unwrap();
-        let text = format!(
-            "data_dir = \"data\"\ngenesis = \"genesis.toml\"\nkey_file = \"member.key\"\n\
-             [api]\nlisten = \"127.0.0.1:0\"\n\
-             [[tokens]]\nname = \"bench\"\nsecret = \"{TOKEN}\"\nscope = \"member\"\n"
+        let path = common::demo_node_dir(
+            dir.path(),
+            &format!("[[tokens]]\nname = \"bench\"\nsecret = \"{TOKEN}\"\nscope = \"member\"\n"),
         );
-        let config: Config = UserConfig::from_toml(&text, Path::new("node.toml"))
+        let config: Config = UserConfig::from_file(&path)
             .unwrap()
             .validate(dir.path())
             .unwrap();
@@ -132,38 +121,12 @@ async fn post(sender: &mut SendRequest<Full<Bytes>>, path: &str, body: Bytes) ->
     status
 }
 
-/// A member's chain of `PER_MEMBER` entries, one serialised product each (as the ingest
-/// benchmark signs them), as JSON request bodies of `REQUEST` entries.
+/// A member's chain of `PER_MEMBER` arrivals (the ingest benchmark's entries), as JSON request
+/// bodies of `REQUEST` entries.
 fn chain_requests(genesis: &Genesis, keys: &MemberKeys) -> Vec<Bytes> {
-    let mut prev = None;
-    let entries: Vec<SignedEntry> = (0..PER_MEMBER)
-        .map(|seq| {
-            let event = json!({
-                "type": "ObjectEvent", "action": "OBSERVE", "bizStep": "arriving",
-                "disposition": "in_transit",
-                "eventTime": Timestamp(1_772_326_800_000 + seq * 1_000).to_rfc3339(),
-                "eventTimeZoneOffset": "+08:00",
-                "epcList": [format!("https://id.gs1.org/01/09506000134352/21/{}-{seq}", keys.member)],
-                "readPoint": {"id": "https://id.gs1.org/414/9506000134352/254/dock-3"},
-                "bizLocation": {"id": "https://id.gs1.org/414/9506000134352"},
-            });
-            let entry = UnsignedEntry::event(
-                genesis.network_id(),
-                keys.member.clone(),
-                seq,
-                prev,
-                Timestamp(1_772_326_800_000 + seq),
-                vec![],
-                &event,
-                None,
-            )
-            .unwrap()
-            .sign(&keys.signing)
-            .unwrap();
-            prev = Some(entry.hash().unwrap());
-            entry
-        })
-        .collect();
+    let entries = common::chain_of(genesis, keys, 0, PER_MEMBER, None, |seq| {
+        common::arrival(&keys.member, seq)
+    });
     entries
         .chunks(REQUEST)
         .map(|chunk| Bytes::from(serde_json::to_vec(chunk).unwrap()))

@@ -9,55 +9,29 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use serde_json::json;
 use tally_node::commit::{CommitOptions, CommitStats, Committer};
 use tally_node::ingest::{Ledger, Pipeline};
 use tally_node::store::rocks::RocksStore;
-use tally_sdk::entry::{SignedEntry, UnsignedEntry};
+use tally_sdk::entry::SignedEntry;
 use tally_sdk::genesis::Genesis;
 use tally_sdk::keyfile::MemberKeys;
 use tally_sdk::template::demo_consortium;
-use tally_sdk::time::Timestamp;
 
 const PER_MEMBER: u64 = 8_000;
 const REQUEST: usize = 1_000;
 
-/// A realistic entry: an ObjectEvent about one serialised product, with read point and
-/// business location (about 400 bytes encoded).
+/// A member's chain of `PER_MEMBER` arrivals, signed.
 fn signed_chain(genesis: &Genesis, keys: &MemberKeys) -> Vec<SignedEntry> {
-    let mut prev = None;
-    (0..PER_MEMBER)
-        .map(|seq| {
-            let event = json!({
-                "type": "ObjectEvent", "action": "OBSERVE", "bizStep": "arriving",
-                "disposition": "in_transit",
-                "eventTime": Timestamp(1_772_326_800_000 + seq * 1_000).to_rfc3339(),
-                "eventTimeZoneOffset": "+08:00",
-                "epcList": [format!("https://id.gs1.org/01/09506000134352/21/{}-{seq}", keys.member)],
-                "readPoint": {"id": "https://id.gs1.org/414/9506000134352/254/dock-3"},
-                "bizLocation": {"id": "https://id.gs1.org/414/9506000134352"},
-            });
-            let entry = UnsignedEntry::event(
-                genesis.network_id(),
-                keys.member.clone(),
-                seq,
-                prev,
-                Timestamp(1_772_326_800_000 + seq),
-                vec![],
-                &event,
-                None,
-            )
-            .unwrap()
-            .sign(&keys.signing)
-            .unwrap();
-            prev = Some(entry.hash().unwrap());
-            entry
-        })
-        .collect()
+    common::chain_of(genesis, keys, 0, PER_MEMBER, None, |seq| {
+        common::arrival(&keys.member, seq)
+    })
 }
 
 /// Ingests every chain into a fresh store; returns the time taken, the writer's counters and

@@ -21,7 +21,6 @@ use tally_node::store::Store;
 use tally_node::store::rocks::RocksStore;
 use tally_sdk::entry::SignedEntry;
 use tally_sdk::hash::EntryHash;
-use tally_sdk::template::{DEMO_KEY_HEADER, demo_consortium};
 use tally_sdk::time::Timestamp;
 use tally_sdk::verify::Verifier;
 use tower::ServiceExt;
@@ -37,24 +36,15 @@ struct TestNode {
 impl TestNode {
     fn start(limits: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let (genesis, keys) = demo_consortium().unwrap();
-        std::fs::write(
-            dir.path().join("genesis.toml"),
-            genesis.to_toml("").unwrap(),
-        )
-        .unwrap();
-        std::fs::write(
-            dir.path().join("member.key"),
-            keys[1].to_toml(DEMO_KEY_HEADER),
-        )
-        .unwrap();
-        let text = format!(
-            "data_dir = \"data\"\ngenesis = \"genesis.toml\"\nkey_file = \"member.key\"\n\
-             [api]\nlisten = \"127.0.0.1:0\"\n{limits}\n\
-             [[tokens]]\nname = \"erp\"\nsecret = \"{WRITER}\"\nscope = \"member\"\n\
-             [[tokens]]\nname = \"audit\"\nsecret = \"{READER}\"\nscope = \"read\"\nrole = \"auditor\"\n"
+        let path = common::demo_node_dir(
+            dir.path(),
+            &format!(
+                "{limits}\n\
+                 [[tokens]]\nname = \"erp\"\nsecret = \"{WRITER}\"\nscope = \"member\"\n\
+                 [[tokens]]\nname = \"audit\"\nsecret = \"{READER}\"\nscope = \"read\"\nrole = \"auditor\"\n"
+            ),
         );
-        let config: Config = UserConfig::from_toml(&text, Path::new("node.toml"))
+        let config: Config = UserConfig::from_file(&path)
             .unwrap()
             .validate(dir.path())
             .unwrap();

@@ -6,29 +6,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
 use tally_sdk::entry::SignedEntry;
-use tally_sdk::template::{DEMO_KEY_HEADER, demo_consortium};
+use tally_sdk::template::demo_consortium;
 use tally_sdk::verify::{ChainTip, Verifier};
-
-/// Writes the demo genesis, the manufacturer's key and a config into `dir`.
-fn setup(dir: &Path, extra: &str) -> std::path::PathBuf {
-    let (genesis, keys) = demo_consortium().unwrap();
-    std::fs::write(dir.join("genesis.toml"), genesis.to_toml("").unwrap()).unwrap();
-    std::fs::write(dir.join("member.key"), keys[1].to_toml(DEMO_KEY_HEADER)).unwrap();
-    std::fs::write(dir.join("other.key"), keys[2].to_toml(DEMO_KEY_HEADER)).unwrap();
-    let config = dir.join("node.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = \"data\"\ngenesis = \"genesis.toml\"\nkey_file = \"member.key\"\n[api]\nlisten = \"127.0.0.1:0\"\n{extra}"
-        ),
-    )
-    .unwrap();
-    config
-}
 
 fn run(config: &Path, env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_tally-node"));
@@ -48,7 +33,7 @@ fn stderr(output: &Output) -> String {
 #[test]
 fn check_opens_a_new_store_and_reports() {
     let dir = tempfile::tempdir().unwrap();
-    let config = setup(dir.path(), "");
+    let config = common::demo_node_dir(dir.path(), "");
     let output = run(&config, &[]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(
@@ -69,7 +54,7 @@ fn check_opens_a_new_store_and_reports() {
 #[test]
 fn a_bad_config_stops_the_node_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
-    let config = setup(dir.path(), "[limits]\nmax_batch = 0\n");
+    let config = common::demo_node_dir(dir.path(), "[limits]\nmax_batch = 0\n");
     let output = run(&config, &[]);
     assert!(!output.status.success());
     assert!(
@@ -77,7 +62,7 @@ fn a_bad_config_stops_the_node_naming_the_key() {
         "{}",
         stderr(&output)
     );
-    let config = setup(dir.path(), "");
+    let config = common::demo_node_dir(dir.path(), "");
     let output = run(&config, &[("TALLY_API_LISTEN", "everywhere")]);
     assert!(!output.status.success());
     assert!(
@@ -91,7 +76,7 @@ fn a_bad_config_stops_the_node_naming_the_key() {
         "{}",
         stderr(&output)
     );
-    let config = setup(
+    let config = common::demo_node_dir(
         dir.path(),
         "[[tokens]]\nname = \"auditor\"\nsecret = \"0123456789abcdef0123456789abcdef\"\nscope = \"read\"\nrole = \"astronaut\"\n",
     );
@@ -106,7 +91,7 @@ fn a_bad_config_stops_the_node_naming_the_key() {
 #[test]
 fn a_key_that_is_not_the_members_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let config = setup(dir.path(), "");
+    let config = common::demo_node_dir(dir.path(), "");
     let member = std::fs::read_to_string(dir.path().join("member.key")).unwrap();
     let other = std::fs::read_to_string(dir.path().join("other.key")).unwrap();
     // The manufacturer's id with the supplier's secrets.
@@ -129,7 +114,7 @@ fn a_key_that_is_not_the_members_is_refused() {
 #[test]
 fn a_store_of_another_network_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let config = setup(dir.path(), "");
+    let config = common::demo_node_dir(dir.path(), "");
     assert!(run(&config, &[]).status.success());
     let (mut other, _) = demo_consortium().unwrap();
     other.document.consortium.push_str(" (another)");
@@ -284,7 +269,7 @@ fn inspection(n: u64) -> serde_json::Value {
 #[test]
 fn every_acknowledged_event_survives_kill_9_mid_stream_and_sigterm_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let config = setup(
+    let config = common::demo_node_dir(
         dir.path(),
         &format!("[[tokens]]\nname = \"erp\"\nsecret = \"{TOKEN}\"\nscope = \"member\"\n"),
     );

@@ -1143,6 +1143,38 @@ mod tests {
         )
     }
 
+    /// The ingest requests among `out`.
+    fn ingests(out: &[Output]) -> Vec<(Ticket, &[SignedEntry])> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Ingest { ticket, entries } => Some((*ticket, entries.as_slice())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Connects the supplier's node, then it passes on gossip message `token` of `entries`.
+    fn gossip_from_supplier(
+        engine: &mut Engine,
+        token: GossipToken,
+        entries: Vec<SignedEntry>,
+    ) -> Vec<Output> {
+        run(
+            engine,
+            Input::PeerUp {
+                peer: member("supplier"),
+            },
+        );
+        run(
+            engine,
+            Input::Gossip {
+                from: member("supplier"),
+                token,
+                batch: Some(GossipBatch { entries }),
+            },
+        )
+    }
+
     fn range_request(out: &[Output]) -> (RequestId, u64, u32) {
         out.iter()
             .find_map(|o| match o {
@@ -1174,14 +1206,9 @@ mod tests {
                 response: Some(SyncResponse::Range(entries[..3].to_vec())),
             },
         );
-        let ticket = out
+        let (ticket, _) = *ingests(&out)
             .iter()
-            .find_map(|o| match o {
-                Output::Ingest { ticket, entries: e } if e.as_slice() == &entries[..3] => {
-                    Some(*ticket)
-                }
-                _ => None,
-            })
+            .find(|(_, e)| *e == &entries[..3])
             .expect("the range is ingested");
         // Pipelined: the next range is asked for before the first is stored.
         assert_eq!(range_request(&out).1, 3);
@@ -1210,7 +1237,7 @@ mod tests {
                 response: Some(SyncResponse::Range(entries[1..].to_vec())),
             },
         );
-        assert!(!out.iter().any(|o| matches!(o, Output::Ingest { .. })));
+        assert!(ingests(&out).is_empty());
         assert!(!engine.is_banned(&member("manufacturer")));
         let mut banned = false;
         for token in 0..5 {
@@ -1255,30 +1282,8 @@ mod tests {
     #[test]
     fn an_invalid_entry_is_rejected_in_gossip_and_a_not_yet_is_retried_later() {
         let mut engine = engine(EngineConfig::default());
-        let entries = chain(2);
-        run(
-            &mut engine,
-            Input::PeerUp {
-                peer: member("supplier"),
-            },
-        );
-        let out = run(
-            &mut engine,
-            Input::Gossip {
-                from: member("supplier"),
-                token: 7,
-                batch: Some(GossipBatch {
-                    entries: entries.clone(),
-                }),
-            },
-        );
-        let ticket = out
-            .iter()
-            .find_map(|o| match o {
-                Output::Ingest { ticket, .. } => Some(*ticket),
-                _ => None,
-            })
-            .unwrap();
+        let out = gossip_from_supplier(&mut engine, 7, chain(2));
+        let (ticket, _) = ingests(&out)[0];
         // Entry 1 is ahead of this node's clock: entry 0 is stored now, entry 1 later.
         let out = run(
             &mut engine,
@@ -1290,32 +1295,24 @@ mod tests {
                 },
             },
         );
-        let again: Vec<&Output> = out
-            .iter()
-            .filter(|o| matches!(o, Output::Ingest { .. }))
-            .collect();
+        let again = ingests(&out);
         assert_eq!(again.len(), 1, "entry 0 goes again at once");
-        let Output::Ingest { ticket, entries: e } = again[0] else {
-            unreachable!()
-        };
+        let (ticket, e) = again[0];
         assert_eq!(e.len(), 1);
         let out = run(
             &mut engine,
             Input::IngestDone {
-                ticket: *ticket,
+                ticket,
                 outcome: IngestOutcome::Stored,
             },
         );
-        assert!(!out.iter().any(|o| matches!(o, Output::Ingest { .. })));
+        assert!(ingests(&out).is_empty());
         let out = run(&mut engine, Input::Tick { now: 999 });
-        assert!(!out.iter().any(|o| matches!(o, Output::Ingest { .. })));
+        assert!(ingests(&out).is_empty());
         let out = run(&mut engine, Input::Tick { now: 1_000 });
-        let ticket = out
+        let (ticket, _) = *ingests(&out)
             .iter()
-            .find_map(|o| match o {
-                Output::Ingest { ticket, entries: e } if e.len() == 1 => Some(*ticket),
-                _ => None,
-            })
+            .find(|(_, e)| e.len() == 1)
             .expect("entry 1 is retried after retry_ms");
         // Now it is invalid after all: the gossip message is rejected.
         let out = run(
@@ -1378,21 +1375,7 @@ mod tests {
             max_ingesting: 0,
             ..EngineConfig::default()
         });
-        let entries = chain(4);
-        run(
-            &mut engine,
-            Input::PeerUp {
-                peer: member("supplier"),
-            },
-        );
-        let out = run(
-            &mut engine,
-            Input::Gossip {
-                from: member("supplier"),
-                token: 1,
-                batch: Some(GossipBatch { entries }),
-            },
-        );
+        let out = gossip_from_supplier(&mut engine, 1, chain(4));
         assert_eq!(engine.buffered(), 2);
         assert!(out.contains(&Output::Verdict {
             token: 1,

@@ -1,8 +1,9 @@
-//! Helpers shared by the node's integration tests: the demo consortium and chains of entries
-//! signed outside the node.
+//! Helpers shared by the node's integration tests (and benchmarks): the demo consortium, a
+//! node directory for it, and chains of entries signed outside the node.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -10,13 +11,32 @@ use tally_sdk::entry::{SignedEntry, UnsignedEntry};
 use tally_sdk::genesis::Genesis;
 use tally_sdk::hash::EntryHash;
 use tally_sdk::keyfile::MemberKeys;
-use tally_sdk::template::demo_consortium;
+use tally_sdk::template::{DEMO_KEY_HEADER, demo_consortium};
 use tally_sdk::time::Timestamp;
 
 /// The demo consortium: platform, manufacturer, supplier, logistics, regulator.
 pub fn demo() -> (Arc<Genesis>, Vec<MemberKeys>) {
     let (signed, keys) = demo_consortium().unwrap();
     (Arc::new(signed.verify().unwrap()), keys)
+}
+
+/// Writes into `dir` the demo genesis, the manufacturer's key (`member.key`), the supplier's
+/// (`other.key`) and a config (`node.toml`: data in `data`, API on a free port, then
+/// `extra`); returns the config's path.
+pub fn demo_node_dir(dir: &Path, extra: &str) -> PathBuf {
+    let (genesis, keys) = demo_consortium().unwrap();
+    std::fs::write(dir.join("genesis.toml"), genesis.to_toml("").unwrap()).unwrap();
+    std::fs::write(dir.join("member.key"), keys[1].to_toml(DEMO_KEY_HEADER)).unwrap();
+    std::fs::write(dir.join("other.key"), keys[2].to_toml(DEMO_KEY_HEADER)).unwrap();
+    let config = dir.join("node.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"data\"\ngenesis = \"genesis.toml\"\nkey_file = \"member.key\"\n[api]\nlisten = \"127.0.0.1:0\"\n{extra}"
+        ),
+    )
+    .unwrap();
+    config
 }
 
 /// The product of entry `serial` (serial 0 is the shared product `C2M-0`).
@@ -36,6 +56,20 @@ pub fn event(step: &str, disposition: &str, serial: u64, minute: u64) -> Value {
         "eventTime": format!("2026-03-01T{:02}:{:02}:00.000+08:00", 9 + minute / 60, minute % 60),
         "eventTimeZoneOffset": "+08:00",
         "epcList": [product(serial)],
+    })
+}
+
+/// A realistic arrival of one serialised product of `member` (serial `seq`) at a dock, with
+/// read point and business location (the benchmarks' entries, about 510 bytes signed).
+pub fn arrival(member: &tally_sdk::ids::MemberId, seq: u64) -> Value {
+    json!({
+        "type": "ObjectEvent", "action": "OBSERVE", "bizStep": "arriving",
+        "disposition": "in_transit",
+        "eventTime": Timestamp(1_772_326_800_000 + seq * 1_000).to_rfc3339(),
+        "eventTimeZoneOffset": "+08:00",
+        "epcList": [format!("https://id.gs1.org/01/09506000134352/21/{member}-{seq}")],
+        "readPoint": {"id": "https://id.gs1.org/414/9506000134352/254/dock-3"},
+        "bizLocation": {"id": "https://id.gs1.org/414/9506000134352"},
     })
 }
 
