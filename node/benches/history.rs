@@ -107,8 +107,15 @@ fn build(genesis: &Arc<Genesis>, keys: &[MemberKeys], dir: &std::path::Path) -> 
     let store = Arc::new(store);
     let ledger = Ledger::load(genesis.clone(), store.as_ref()).unwrap();
     let pipeline = Pipeline::new(genesis.clone(), REQUEST);
-    let (committer, writer) =
-        Committer::start(store, ledger, pipeline, None, CommitOptions::default()).unwrap();
+    let (committer, writer) = Committer::start(
+        store,
+        ledger,
+        pipeline,
+        None,
+        CommitOptions::default(),
+        None,
+    )
+    .unwrap();
     let start = Instant::now();
     let threads: Vec<_> = keys
         .iter()

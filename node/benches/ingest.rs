@@ -51,6 +51,7 @@ fn ingest(
         pipeline,
         None,
         CommitOptions::default(),
+        None,
     )
     .unwrap();
     let start = Instant::now();

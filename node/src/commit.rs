@@ -6,7 +6,13 @@
 //! more), places each request in order ([`Ledger`]), writes all their changes in one synced
 //! batch, and only then answers each request. One fsync thus covers many requests, and no
 //! entry is acknowledged before it is durable. A refused request writes nothing of its own.
+//!
+//! After each synced write the writer tells replication what it made durable ([`Committed`]:
+//! the chain heads that moved, and which entries came from this node's own sources and are
+//! to be gossiped) on a bounded channel. If replication is slow to take the notices, they are
+//! merged into one that waits, so the writer never blocks on it and nothing is forgotten.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, sync_channel};
@@ -14,12 +20,14 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tally_sdk::entry::SignedEntry;
+use tally_sdk::hash::EntryHash;
 use tally_sdk::ids::MemberId;
 use tally_sdk::keyfile::MemberKeys;
 use tally_sdk::time::Timestamp;
 
 use crate::ingest::{
-    CheckedBatch, EventInput, IngestError, Ledger, Pipeline, Placement, PreparedEvents, Receipt,
+    CheckedBatch, EventInput, IngestError, Ledger, Pipeline, Placement, PreparedEvents, Problem,
+    Receipt,
 };
 use crate::store::{Batch, Store};
 
@@ -51,17 +59,138 @@ pub type Answer = Result<Vec<Receipt>, IngestError>;
 /// Called with the answer on the writer thread; must return quickly.
 pub type Reply = Box<dyn FnOnce(Answer) + Send>;
 
+/// Where entries to store come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// This node's API or its own events: new to the network, to be gossiped.
+    Local,
+    /// Other members' nodes, by replication: they have them already.
+    Peers,
+}
+
 #[derive(Debug)]
 enum Work {
-    Entries(CheckedBatch),
+    Entries(CheckedBatch, Origin),
     Events(PreparedEvents),
 }
 
 impl Work {
     fn len(&self) -> usize {
         match self {
-            Work::Entries(batch) => batch.len(),
+            Work::Entries(batch, _) => batch.len(),
             Work::Events(events) => events.len(),
+        }
+    }
+
+    fn origin(&self) -> Origin {
+        match self {
+            Work::Entries(_, origin) => *origin,
+            Work::Events(_) => Origin::Local,
+        }
+    }
+}
+
+/// What the writer made durable since its last notice.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Committed {
+    /// The new last entry (sequence number, hash) of each chain that grew.
+    pub heads: BTreeMap<MemberId, (u64, EntryHash)>,
+    /// Per chain, the first and last sequence numbers of the new entries that came from this
+    /// node's own sources (its events, entries posted to its API), which replication gossips.
+    /// The span may include entries that came from peers in between; gossiping those again
+    /// is harmless.
+    pub fresh: BTreeMap<MemberId, (u64, u64)>,
+    /// Places (author, sequence number) where an offered entry conflicted with the stored one:
+    /// the fork proof is stored now.
+    pub forks: BTreeSet<(MemberId, u64)>,
+}
+
+impl Committed {
+    /// Whether there is nothing to tell.
+    pub fn is_empty(&self) -> bool {
+        self.heads.is_empty() && self.forks.is_empty()
+    }
+
+    fn record_forks(&mut self, error: &IngestError) {
+        if let IngestError::Rejected(list) = error {
+            for rejection in list {
+                if let Problem::Conflict { author, seq, .. } = &rejection.problem {
+                    self.forks.insert((author.clone(), *seq));
+                }
+            }
+        }
+    }
+
+    fn record(&mut self, receipts: &[Receipt], origin: Origin) {
+        for receipt in receipts.iter().filter(|r| !r.duplicate) {
+            let head = self
+                .heads
+                .entry(receipt.author.clone())
+                .or_insert((receipt.seq, receipt.hash));
+            if receipt.seq >= head.0 {
+                *head = (receipt.seq, receipt.hash);
+            }
+            if origin == Origin::Local {
+                let span = self
+                    .fresh
+                    .entry(receipt.author.clone())
+                    .or_insert((receipt.seq, receipt.seq));
+                span.0 = span.0.min(receipt.seq);
+                span.1 = span.1.max(receipt.seq);
+            }
+        }
+    }
+
+    fn merge(&mut self, later: Committed) {
+        for (author, head) in later.heads {
+            let mine = self.heads.entry(author).or_insert(head);
+            if head.0 >= mine.0 {
+                *mine = head;
+            }
+        }
+        for (author, (first, last)) in later.fresh {
+            let span = self.fresh.entry(author).or_insert((first, last));
+            span.0 = span.0.min(first);
+            span.1 = span.1.max(last);
+        }
+        self.forks.extend(later.forks);
+    }
+}
+
+/// Where the writer sends its [`Committed`] notices.
+pub type CommitFeed = tokio::sync::mpsc::Sender<Committed>;
+
+/// How long the writer waits for work before retrying a notice the feed had no room for.
+const FEED_RETRY: Duration = Duration::from_millis(20);
+
+/// The writer's side of the feed: the notice not yet taken.
+struct Notices {
+    feed: Option<CommitFeed>,
+    waiting: Committed,
+}
+
+impl Notices {
+    fn has_waiting(&self) -> bool {
+        self.feed.is_some() && !self.waiting.is_empty()
+    }
+
+    fn add(&mut self, committed: Committed) {
+        if self.feed.is_some() {
+            self.waiting.merge(committed);
+        }
+    }
+
+    fn flush(&mut self) {
+        let Some(feed) = &self.feed else {
+            return;
+        };
+        if self.waiting.is_empty() {
+            return;
+        }
+        match feed.try_send(std::mem::take(&mut self.waiting)) {
+            Ok(()) => {}
+            Err(tokio::sync::mpsc::error::TrySendError::Full(back)) => self.waiting = back,
+            Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => self.feed = None,
         }
     }
 }
@@ -124,13 +253,14 @@ impl Writer {
 
 impl Committer {
     /// Starts the writer thread over `store`, whose state `ledger` holds. `keys` (if any) sign
-    /// the member's events.
+    /// the member's events; `feed` (if any) is told what each write made durable.
     pub fn start<S: Store + 'static>(
         store: Arc<S>,
         ledger: Ledger,
         pipeline: Pipeline,
         keys: Option<MemberKeys>,
         options: CommitOptions,
+        feed: Option<CommitFeed>,
     ) -> std::io::Result<(Self, Writer)> {
         let (jobs, rx) = sync_channel(options.queue.max(1));
         let counters = Arc::new(Counters::default());
@@ -139,6 +269,10 @@ impl Committer {
         let handle = std::thread::Builder::new()
             .name("tally-writer".into())
             .spawn(move || {
+                let notices = Notices {
+                    feed,
+                    waiting: Committed::default(),
+                };
                 run(
                     store.as_ref(),
                     ledger,
@@ -146,6 +280,7 @@ impl Committer {
                     &rx,
                     options,
                     &writer_counters,
+                    notices,
                 );
             })?;
         Ok((
@@ -177,7 +312,7 @@ impl Committer {
     /// (or refused).
     pub fn submit_entries(&self, entries: Vec<SignedEntry>) -> Answer {
         let checked = self.pipeline.check(entries, Timestamp::now())?;
-        self.wait(Work::Entries(checked))
+        self.wait(Work::Entries(checked, Origin::Local))
     }
 
     /// Prepares the member's events on this thread, then waits until the writer has signed,
@@ -195,7 +330,17 @@ impl Committer {
         checked: CheckedBatch,
         reply: impl FnOnce(Answer) + Send + 'static,
     ) -> Result<(), IngestError> {
-        self.send(Work::Entries(checked), Box::new(reply))
+        self.send(Work::Entries(checked, Origin::Local), Box::new(reply))
+    }
+
+    /// Queues checked entries received from other members' nodes (not gossiped again);
+    /// `reply` gets the answer on the writer thread. Blocks while the queue is full.
+    pub fn send_replicated(
+        &self,
+        checked: CheckedBatch,
+        reply: impl FnOnce(Answer) + Send + 'static,
+    ) -> Result<(), IngestError> {
+        self.send(Work::Entries(checked, Origin::Peers), Box::new(reply))
     }
 
     /// Queues prepared events; `reply` gets the answer on the writer thread. Blocks while the
@@ -230,9 +375,21 @@ impl Committer {
     }
 }
 
-/// Takes the next group of jobs: blocks for the first, then takes what is queued.
-fn next_group(rx: &Receiver<Job>, options: &CommitOptions) -> Option<Vec<Job>> {
-    let first = rx.recv().ok()?;
+/// Takes the next group of jobs: waits for the first (at most `wait`, if given: then the group
+/// may be empty), then takes what is queued. `None`: every handle is gone.
+fn next_group(
+    rx: &Receiver<Job>,
+    options: &CommitOptions,
+    wait: Option<Duration>,
+) -> Option<Vec<Job>> {
+    let first = match wait {
+        None => rx.recv().ok()?,
+        Some(wait) => match rx.recv_timeout(wait) {
+            Ok(job) => job,
+            Err(RecvTimeoutError::Timeout) => return Some(Vec::new()),
+            Err(RecvTimeoutError::Disconnected) => return None,
+        },
+    };
     let deadline = Instant::now() + options.max_delay;
     let mut count = first.work.len();
     let mut group = vec![first];
@@ -264,17 +421,27 @@ fn run<S: Store + ?Sized>(
     rx: &Receiver<Job>,
     options: CommitOptions,
     counters: &Counters,
+    mut notices: Notices,
 ) {
-    while let Some(group) = next_group(rx, &options) {
+    loop {
+        let wait = notices.has_waiting().then_some(FEED_RETRY);
+        let Some(group) = next_group(rx, &options, wait) else {
+            break;
+        };
+        if group.is_empty() {
+            notices.flush();
+            continue;
+        }
         let now = Timestamp::now();
         let mut writes = Batch::default();
         let mut answers = Vec::with_capacity(group.len());
         for job in group {
+            let origin = job.work.origin();
             let Placement {
                 writes: more,
                 result,
             } = match job.work {
-                Work::Entries(batch) => ledger.place(store, batch),
+                Work::Entries(batch, _) => ledger.place(store, batch),
                 Work::Events(events) => match keys {
                     Some(keys) => ledger.sign(store, keys, events, now),
                     None => Placement {
@@ -284,7 +451,7 @@ fn run<S: Store + ?Sized>(
                 },
             };
             writes.append(more);
-            answers.push((job.reply, result));
+            answers.push((job.reply, origin, result));
         }
         let count = writes.len() as u64;
         let written = if writes.is_empty() {
@@ -299,6 +466,14 @@ fn run<S: Store + ?Sized>(
                     counters.groups.fetch_add(1, Ordering::Relaxed);
                     counters.entries.fetch_add(count, Ordering::Relaxed);
                 }
+                let mut committed = Committed::default();
+                for (_, origin, result) in &answers {
+                    match result {
+                        Ok(receipts) => committed.record(receipts, *origin),
+                        Err(error) => committed.record_forks(error),
+                    }
+                }
+                notices.add(committed);
             }
             Err(error) => {
                 tracing::error!(%error, "a group write failed; its requests are refused");
@@ -306,7 +481,7 @@ fn run<S: Store + ?Sized>(
                     tracing::error!(%error, "cannot re-read the chain heads after a failed write");
                 }
                 let message = error.to_string();
-                for (_, result) in &mut answers {
+                for (_, _, result) in &mut answers {
                     if result.is_ok() {
                         *result = Err(IngestError::WriteFailed(message.clone()));
                     }
@@ -316,8 +491,11 @@ fn run<S: Store + ?Sized>(
         counters
             .requests
             .fetch_add(answers.len() as u64, Ordering::Relaxed);
-        for (reply, result) in answers {
+        for (reply, _, result) in answers {
             reply(result);
         }
+        notices.flush();
     }
+    // Everything written is told before the writer stops, if the feed has room.
+    notices.flush();
 }

@@ -14,7 +14,8 @@
 //! | `key_file` | `TALLY_KEY_FILE` | required |
 //! | `backup_dir` | `TALLY_BACKUP_DIR` | `backups` beside `data_dir` |
 //! | `api.listen` | `TALLY_API_LISTEN` | `127.0.0.1:7300` (port 0: any free port) |
-//! | `p2p.listen` | `TALLY_P2P_LISTEN` (comma-separated) | none |
+//! | `p2p.listen` | `TALLY_P2P_LISTEN` (comma-separated) | none (the node only dials out) |
+//! | `p2p.bootstrap` | `TALLY_P2P_BOOTSTRAP` (comma-separated) | none (the genesis addresses) |
 //! | `limits.max_body_bytes` | `TALLY_MAX_BODY_BYTES` | 8 MiB |
 //! | `limits.max_batch` | `TALLY_MAX_BATCH` | 10,000 items per request |
 //! | `commit.max_entries` | `TALLY_COMMIT_MAX_ENTRIES` | 20,000 per synced write |
@@ -31,6 +32,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use libp2p::Multiaddr;
+use libp2p::multiaddr::Protocol;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -73,6 +76,16 @@ pub enum ConfigError {
         /// What is wrong.
         problem: String,
     },
+}
+
+/// A comma-separated list from an environment variable.
+fn list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 fn invalid(key: &str, problem: impl Into<String>) -> ConfigError {
@@ -128,6 +141,8 @@ pub struct UserApi {
 pub struct UserP2p {
     /// libp2p listen multiaddrs, e.g. `/ip4/0.0.0.0/tcp/7400`.
     pub listen: Option<Vec<String>>,
+    /// Members' node addresses beyond the genesis ones, each ending with `/p2p/<peer id>`.
+    pub bootstrap: Option<Vec<String>>,
 }
 
 /// `[limits]`.
@@ -258,7 +273,10 @@ pub struct Config {
     /// HTTP listen address.
     pub api_listen: SocketAddr,
     /// libp2p listen multiaddrs.
-    pub p2p_listen: Vec<String>,
+    pub p2p_listen: Vec<Multiaddr>,
+    /// Members' node addresses to dial beyond the genesis ones (each ends with `/p2p/<peer
+    /// id>`).
+    pub p2p_bootstrap: Vec<Multiaddr>,
     /// Limits.
     pub limits: Limits,
     /// Group commit.
@@ -272,13 +290,14 @@ pub struct Config {
 }
 
 /// The environment variables that set one key each.
-const ENV_KEYS: [(&str, &str); 13] = [
+const ENV_KEYS: [(&str, &str); 14] = [
     ("TALLY_DATA_DIR", "data_dir"),
     ("TALLY_GENESIS", "genesis"),
     ("TALLY_KEY_FILE", "key_file"),
     ("TALLY_BACKUP_DIR", "backup_dir"),
     ("TALLY_API_LISTEN", "api.listen"),
     ("TALLY_P2P_LISTEN", "p2p.listen"),
+    ("TALLY_P2P_BOOTSTRAP", "p2p.bootstrap"),
     ("TALLY_MAX_BODY_BYTES", "limits.max_body_bytes"),
     ("TALLY_MAX_BATCH", "limits.max_batch"),
     ("TALLY_COMMIT_MAX_ENTRIES", "commit.max_entries"),
@@ -339,16 +358,8 @@ impl UserConfig {
                 "TALLY_KEY_FILE" => self.key_file = Some(value.into()),
                 "TALLY_BACKUP_DIR" => self.backup_dir = Some(value.into()),
                 "TALLY_API_LISTEN" => self.api.listen = Some(value.to_owned()),
-                "TALLY_P2P_LISTEN" => {
-                    self.p2p.listen = Some(
-                        value
-                            .split(',')
-                            .map(str::trim)
-                            .filter(|a| !a.is_empty())
-                            .map(str::to_owned)
-                            .collect(),
-                    );
-                }
+                "TALLY_P2P_LISTEN" => self.p2p.listen = Some(list(value)),
+                "TALLY_P2P_BOOTSTRAP" => self.p2p.bootstrap = Some(list(value)),
                 "TALLY_MAX_BODY_BYTES" => self.limits.max_body_bytes = Some(number()?),
                 "TALLY_MAX_BATCH" => self.limits.max_batch = Some(number()?),
                 "TALLY_COMMIT_MAX_ENTRIES" => self.commit.max_entries = Some(number()?),
@@ -405,13 +416,30 @@ impl UserConfig {
                 format!("invalid socket address {listen:?}: give an IP address and a port, like 127.0.0.1:7300"),
             )
         })?;
-        let p2p_listen = self.p2p.listen.unwrap_or_default();
-        for (i, address) in p2p_listen.iter().enumerate() {
-            if !address.starts_with('/') || address.len() < 2 {
-                return Err(invalid(
+        let mut p2p_listen = Vec::new();
+        for (i, address) in self.p2p.listen.unwrap_or_default().iter().enumerate() {
+            p2p_listen.push(address.trim().parse::<Multiaddr>().map_err(|_| {
+                invalid(
                     &format!("p2p.listen[{i}]"),
                     format!("{address:?} is not a multiaddr like /ip4/0.0.0.0/tcp/7400"),
-                ));
+                )
+            })?);
+        }
+        let mut p2p_bootstrap = Vec::new();
+        for (i, address) in self.p2p.bootstrap.unwrap_or_default().iter().enumerate() {
+            let parsed = address.trim().parse::<Multiaddr>().ok();
+            match parsed {
+                Some(parsed) if matches!(parsed.iter().last(), Some(Protocol::P2p(_))) => {
+                    p2p_bootstrap.push(parsed);
+                }
+                _ => {
+                    return Err(invalid(
+                        &format!("p2p.bootstrap[{i}]"),
+                        format!(
+                            "{address:?} is not a multiaddr ending with the node's peer id, like /ip4/10.0.0.2/tcp/7400/p2p/12D3KooW..."
+                        ),
+                    ));
+                }
             }
         }
         let limits = Limits {
@@ -492,6 +520,7 @@ impl UserConfig {
             backup_dir,
             api_listen,
             p2p_listen,
+            p2p_bootstrap,
             limits,
             commit,
             log_format,
@@ -670,6 +699,10 @@ scope = "member"
                 ("TALLY_COMMIT_MAX_DELAY_MS", "2"),
                 ("TALLY_P2P_LISTEN", "/ip4/0.0.0.0/tcp/1, /ip4/0.0.0.0/tcp/2"),
                 (
+                    "TALLY_P2P_BOOTSTRAP",
+                    "/ip4/10.0.0.2/tcp/7400/p2p/12D3KooWGLRC1NoAvNVCGVND99iCUovzn6YngxNZveQ7PzASNCsX",
+                ),
+                (
                     "TALLY_TOKEN_AUDIT",
                     "read:regulator:abcdefghijklmnopqrstuvwxyz0123456789",
                 ),
@@ -680,6 +713,7 @@ scope = "member"
         assert_eq!(c.api_listen.port(), 9999);
         assert_eq!(c.commit.max_delay, Duration::from_millis(2));
         assert_eq!(c.p2p_listen.len(), 2);
+        assert_eq!(c.p2p_bootstrap.len(), 1);
         let audit = c.token("abcdefghijklmnopqrstuvwxyz0123456789").unwrap();
         assert_eq!(audit.name, "audit");
         assert_eq!(
@@ -752,6 +786,16 @@ scope = "member"
                 format!("{GOOD}\n[p2p]\nlisten = [\"0.0.0.0:1\"]\n"),
                 vec![],
                 "`p2p.listen[0]`",
+            ),
+            (
+                format!("{GOOD}\n[p2p]\nbootstrap = [\"/ip4/10.0.0.2/tcp/7400\"]\n"),
+                vec![],
+                "`p2p.bootstrap[0]`: \"/ip4/10.0.0.2/tcp/7400\" is not a multiaddr ending with the node's peer id",
+            ),
+            (
+                GOOD.to_owned(),
+                vec![("TALLY_P2P_BOOTSTRAP", "/ip4/10.0.0.2/tcp/7400/p2p/nonsense")],
+                "`p2p.bootstrap[0]`",
             ),
             (
                 format!("{GOOD}\n{}", token.replace("0123", "9123")),

@@ -12,13 +12,13 @@
 //! * [`api`] — the HTTP API (axum) over the store and the writer.
 //! * [`backup`] — consistent backups of the live store (RocksDB checkpoints), checked before
 //!   they are reported done.
-//! * [`replicate`] — replication: the wire messages and the engine without IO (heads, pulls,
-//!   gossip batching, offences), simulated deterministically in `node/tests/replication.rs`.
+//! * [`replicate`] — replication: the wire messages, the engine without IO (heads, pulls,
+//!   gossip batching, offences), simulated deterministically in `node/tests/replication.rs`,
+//!   and the libp2p shell that runs it between members' nodes.
 //! * [`run`] — the node as a process: logs, signals, serving, shutdown (`tally-node` and
 //!   `tally node run`).
 //!
-//! [`Node`] puts them together for the `tally-node` binary (and, next, replication, which
-//! takes its handles from it).
+//! [`Node`] puts them together for the `tally-node` binary.
 
 pub mod api;
 pub mod backup;
@@ -37,9 +37,10 @@ use tally_sdk::keyfile::{KeyFileError, MemberKeys};
 
 use crate::api::ApiState;
 use crate::backup::Backups;
-use crate::commit::{CommitOptions, Committer, Writer};
+use crate::commit::{CommitOptions, Committed, Committer, Writer};
 use crate::config::{Config, TokenScope};
 use crate::ingest::{Ledger, Pipeline};
+use crate::replicate::net::{NetConfig, NetError, NetHandle, NetParts, Network};
 use crate::store::StoreError;
 use crate::store::check::CheckReport;
 use crate::store::rocks::RocksStore;
@@ -115,7 +116,13 @@ pub enum NodeError {
     /// The writer thread cannot start.
     #[error("cannot start the writer thread: {0}")]
     Writer(std::io::Error),
+    /// Replication cannot start.
+    #[error(transparent)]
+    Network(#[from] NetError),
 }
+
+/// How many writer notices may wait for replication before they are merged.
+const FEED_CAPACITY: usize = 64;
 
 fn read(what: &'static str, path: &std::path::Path) -> Result<String, NodeError> {
     std::fs::read_to_string(path).map_err(|source| NodeError::Read {
@@ -135,6 +142,8 @@ pub struct Node {
     committer: Committer,
     writer: Writer,
     report: CheckReport,
+    feed: Option<tokio::sync::mpsc::Receiver<Committed>>,
+    network: NetHandle,
 }
 
 impl Node {
@@ -168,18 +177,17 @@ impl Node {
             });
         }
         for token in &config.tokens {
-            if let TokenScope::Read { role } = &token.scope {
-                if !genesis
+            if let TokenScope::Read { role } = &token.scope
+                && !genesis
                     .document()
                     .roles
                     .iter()
                     .any(|r| r.name.as_str() == role.as_str())
-                {
-                    return Err(NodeError::UnknownRole {
-                        key: format!("{}.role", token.source),
-                        role: role.clone(),
-                    });
-                }
+            {
+                return Err(NodeError::UnknownRole {
+                    key: format!("{}.role", token.source),
+                    role: role.clone(),
+                });
             }
         }
         std::fs::create_dir_all(&config.data_dir).map_err(|source| NodeError::DataDir {
@@ -196,9 +204,16 @@ impl Node {
             max_entries: config.commit.max_entries,
             max_delay: config.commit.max_delay,
         };
-        let (committer, writer) =
-            Committer::start(store.clone(), ledger, pipeline, Some(keys.clone()), options)
-                .map_err(NodeError::Writer)?;
+        let (feed_tx, feed) = tokio::sync::mpsc::channel(FEED_CAPACITY);
+        let (committer, writer) = Committer::start(
+            store.clone(),
+            ledger,
+            pipeline,
+            Some(keys.clone()),
+            options,
+            Some(feed_tx),
+        )
+        .map_err(NodeError::Writer)?;
         Ok(Self {
             config: Arc::new(config),
             genesis,
@@ -207,7 +222,36 @@ impl Node {
             committer,
             writer,
             report,
+            feed: Some(feed),
+            network: NetHandle::default(),
         })
+    }
+
+    /// Starts replication with the other members' nodes, on the current tokio runtime (once;
+    /// later calls are refused).
+    pub fn start_network(&mut self) -> Result<Network, NodeError> {
+        let feed = self.feed.take().ok_or_else(|| {
+            NodeError::Network(NetError::Setup("replication is running already".into()))
+        })?;
+        let keypair =
+            replicate::identity::keypair(&self.keys, &self.genesis).map_err(NetError::from)?;
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let parts = NetParts {
+            genesis: self.genesis.clone(),
+            me: self.keys.member.clone(),
+            keypair,
+            store: self.store.clone(),
+            committer: self.committer.clone(),
+            feed,
+            seed,
+        };
+        Ok(Network::start(
+            parts,
+            NetConfig::of(&self.config),
+            self.network.clone(),
+        )?)
     }
 
     /// The configuration.
@@ -244,6 +288,7 @@ impl Node {
             self.store.clone(),
             self.committer.clone(),
             Some(self.backups()),
+            Some(self.network.clone()),
         )
     }
 

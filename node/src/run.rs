@@ -1,9 +1,10 @@
 //! Running a node as a process: what `tally-node` and `tally node run` both do.
 //!
 //! Loads and validates the configuration (the file, then `TALLY_*` variables), starts the
-//! logs, opens and checks the store (refusing a damaged one with the reason), then serves the
-//! HTTP API until SIGINT or SIGTERM, finishes the requests in flight, writes what is queued,
-//! and closes the store.
+//! logs, opens and checks the store (refusing a damaged one with the reason), starts
+//! replication with the other members' nodes, then serves the HTTP API until SIGINT or
+//! SIGTERM, stops replication, finishes the requests in flight, writes what is queued, and
+//! closes the store.
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -103,7 +104,7 @@ async fn stop_signal() {
 pub fn run(config: &Path, check: bool) -> Result<(), RunError> {
     let config = Config::load(config)?;
     init_logging(&config)?;
-    let node = Node::open(config)?;
+    let mut node = Node::open(config)?;
     let report = node.report();
     let entries: u64 = report.heads.iter().map(|h| h.tip.seq + 1).sum();
     tracing::info!(
@@ -125,6 +126,7 @@ pub fn run(config: &Path, check: bool) -> Result<(), RunError> {
         .build()
         .map_err(RunError::Runtime)?;
     let served = runtime.block_on(async {
+        let network = node.start_network()?;
         let address = node.config().api_listen;
         let listener = tokio::net::TcpListener::bind(address)
             .await
@@ -133,9 +135,11 @@ pub fn run(config: &Path, check: bool) -> Result<(), RunError> {
             .local_addr()
             .map_err(|source| RunError::Listen { address, source })?;
         tracing::info!(address = %bound, "HTTP API listening on http://{bound}");
-        api::serve(listener, node.api_state(), stop_signal())
+        let served = api::serve(listener, node.api_state(), stop_signal())
             .await
-            .map_err(RunError::Serve)
+            .map_err(RunError::Serve);
+        network.stop().await;
+        served
     });
     // Requests still running on the blocking pool hold the writer's handle; let them finish.
     runtime.shutdown_timeout(SHUTDOWN_GRACE);

@@ -377,10 +377,10 @@ impl Sim {
             }
             Output::Publish(batch) => self.flood(i, None, &batch),
             Output::Verdict { token, acceptance } => {
-                if let Some((batch, source)) = self.nodes[i].gossip.remove(&token) {
-                    if acceptance == Acceptance::Accept {
-                        self.flood(i, Some(source), &batch);
-                    }
+                if let Some((batch, source)) = self.nodes[i].gossip.remove(&token)
+                    && acceptance == Acceptance::Accept
+                {
+                    self.flood(i, Some(source), &batch);
                 }
             }
             Output::Ingest { ticket, entries } => {
@@ -425,6 +425,11 @@ impl Sim {
                 self.unlink(i, j);
             }
             Output::Unban { .. } => {}
+            // No member of the simulation signs two histories: a fork found here would be a
+            // false accusation.
+            Output::ForkFound { author, seq, .. } => {
+                panic!("node {i} accuses {author} of a fork at {seq}, but no member forked")
+            }
         }
     }
 
@@ -491,16 +496,16 @@ impl Sim {
             }
             return;
         };
-        if let Input::Request { token, .. } = input {
-            if let Some((j, id)) = self.nodes[i].asked.remove(&token) {
-                let from = self.nodes[i].member.clone();
-                let forged = self.forged_entry(i);
-                self.send(i, j, |_| Input::Response {
-                    from: from.clone(),
-                    id,
-                    response: Some(SyncResponse::Range(vec![forged.clone()])),
-                });
-            }
+        if let Input::Request { token, .. } = input
+            && let Some((j, id)) = self.nodes[i].asked.remove(&token)
+        {
+            let from = self.nodes[i].member.clone();
+            let forged = self.forged_entry(i);
+            self.send(i, j, |_| Input::Response {
+                from: from.clone(),
+                id,
+                response: Some(SyncResponse::Range(vec![forged.clone()])),
+            });
         }
     }
 
@@ -581,6 +586,7 @@ fn trace_line(now: u64, node: usize, output: &Output) -> Vec<u8> {
         Output::Ingest { ticket, entries } => format!("ingest {ticket} {}", entries.len()),
         Output::Ban { peer, until } => format!("ban {peer} {until}"),
         Output::Unban { peer } => format!("unban {peer}"),
+        Output::ForkFound { author, seq, .. } => format!("fork {author} {seq}"),
     };
     format!("{now} {node} {what}\n").into_bytes()
 }

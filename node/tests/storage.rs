@@ -103,6 +103,7 @@ fn start<S: Store + 'static>(
         pipeline,
         keys,
         CommitOptions::default(),
+        None,
     )
     .unwrap()
 }
@@ -931,4 +932,73 @@ fn the_store_directory_is_where_it_was_opened() {
     drop(store);
     let (_, report) = RocksStore::open(dir.path(), genesis.network_id()).unwrap();
     assert!(!report.created);
+}
+
+#[test]
+fn the_writer_tells_replication_what_it_stored_and_what_to_gossip() {
+    let (genesis, keys) = demo();
+    let store = Arc::new(MemoryStore::new());
+    let ledger = Ledger::load(genesis.clone(), store.as_ref()).unwrap();
+    let pipeline = Pipeline::new(genesis.clone(), 10_000);
+    let (feed, mut notices) = tokio::sync::mpsc::channel(1);
+    let (committer, writer) = Committer::start(
+        store.clone(),
+        ledger,
+        pipeline,
+        Some(keys[1].clone()),
+        CommitOptions::default(),
+        Some(feed),
+    )
+    .unwrap();
+    // The supplier's entries come from a peer: stored, not to be gossiped again.
+    let supplier = chain(&genesis, &keys[2], 0, 3, None);
+    let checked = committer
+        .pipeline()
+        .check(supplier.clone(), Timestamp::now())
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    committer
+        .send_replicated(checked, move |answer| tx.send(answer).unwrap())
+        .unwrap();
+    rx.recv().unwrap().unwrap();
+    // The node's own events and entries posted to its API are new to the network.
+    committer
+        .submit_events(vec![EventInput {
+            event: event("assembling", "in_progress", 1, 1),
+            refs: vec![],
+            private: BTreeMap::new(),
+        }])
+        .unwrap();
+    let logistics = chain_of(&genesis, &keys[3], 0, 2, None, |seq| {
+        common::arrival(&keys[3].member, seq)
+    });
+    committer.submit_entries(logistics.clone()).unwrap();
+    // The feed holds one notice: the rest waited, merged, and is sent once there is room.
+    let mut told = tally_node::commit::Committed::default();
+    while told.heads.len() < 3 {
+        let notice = notices.blocking_recv().unwrap();
+        for (author, head) in notice.heads {
+            told.heads.insert(author, head);
+        }
+        told.fresh.extend(notice.fresh);
+    }
+    let head = |entries: &[tally_sdk::entry::SignedEntry]| {
+        let last = entries.last().unwrap();
+        (last.body.seq, last.hash().unwrap())
+    };
+    assert_eq!(told.heads[&keys[2].member], head(&supplier));
+    assert_eq!(told.heads[&keys[3].member], head(&logistics));
+    assert_eq!(told.heads[&keys[1].member].0, 0);
+    assert_eq!(
+        told.fresh,
+        BTreeMap::from([
+            (keys[1].member.clone(), (0, 0)),
+            (keys[3].member.clone(), (0, 1)),
+        ])
+    );
+    // A re-sent entry is no news.
+    committer.submit_entries(logistics).unwrap();
+    drop(committer);
+    writer.join();
+    assert_eq!(notices.blocking_recv(), None);
 }

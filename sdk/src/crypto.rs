@@ -252,6 +252,12 @@ impl SigningKey {
         hex::encode(self.0.to_bytes())
     }
 
+    /// The 32-byte seed (RFC 8032 private key), e.g. to build the same identity in libp2p.
+    /// Secret: do not log or store it.
+    pub fn seed(&self) -> [u8; 32] {
+        self.0.to_bytes()
+    }
+
     /// The public key.
     pub fn public_key(&self) -> PublicKey {
         PublicKey(self.0.verifying_key())

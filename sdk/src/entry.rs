@@ -88,10 +88,10 @@ impl UnsignedEntry {
     ) -> Result<Self, EntryError> {
         let parsed = EpcisEvent::from_value(event)?;
         let kind = classify(event, &parsed)?;
-        if let EventKind::Receipt { hand_over } = &kind {
-            if !refs.contains(hand_over) {
-                refs.push(*hand_over);
-            }
+        if let EventKind::Receipt { hand_over } = &kind
+            && !refs.contains(hand_over)
+        {
+            refs.push(*hand_over);
         }
         Ok(Self {
             format: ENTRY_FORMAT,

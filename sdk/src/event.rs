@@ -318,10 +318,10 @@ fn push_product(
         .ok_or_else(|| EventError::new(path(), "must be a string (an EPC URI or Digital Link)"))?;
     // EPCIS allows identifiers that are not GS1 keys (any URI); they stay in the event but are
     // not indexed as products.
-    if let Ok(id) = ProductId::parse(text) {
-        if !out.contains(&id) {
-            out.push(id);
-        }
+    if let Ok(id) = ProductId::parse(text)
+        && !out.contains(&id)
+    {
+        out.push(id);
     }
     Ok(())
 }

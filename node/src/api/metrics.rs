@@ -2,6 +2,7 @@
 //!
 //! Counted as requests are answered: requests by route and status, their durations, entries
 //! stored. Read at scrape time: the chains and entries held and the writer's synced writes.
+//! Replication's counters (peers, refused connections, gossip, bans) are registered here too.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -21,6 +22,7 @@ use prometheus_client::registry::Registry;
 use super::ApiState;
 use super::problem::ApiError;
 use crate::ingest::Receipt;
+use crate::replicate::net::NetMetrics;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -56,13 +58,13 @@ pub struct Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
-        Self::new()
+        Self::new(None)
     }
 }
 
 impl Metrics {
-    /// A fresh registry.
-    pub fn new() -> Self {
+    /// A fresh registry, with the network's metrics if the node replicates.
+    pub fn new(network: Option<&NetMetrics>) -> Self {
         let mut registry = Registry::with_prefix("tally");
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
@@ -98,6 +100,9 @@ impl Metrics {
             "Write requests the writer answered since start",
             write_requests.clone(),
         );
+        if let Some(network) = network {
+            network.register(&mut registry);
+        }
         Self {
             registry: Arc::new(registry),
             requests,

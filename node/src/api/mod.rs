@@ -6,14 +6,16 @@
 //! Routes (all under `/v1` need a bearer token, [`auth`]): `POST /v1/events`,
 //! `POST /v1/entries`, `GET /v1/entries/{hash}`, `GET /v1/chains/{member}`,
 //! `GET /v1/products/{id}/history`, `GET /v1/events` (search), `GET /v1/heads`,
-//! `POST /v1/backups`; and, open,
+//! `GET /v1/forks`, `GET /v1/network`, `POST /v1/backups`; and, open,
 //! `/health`, `/metrics` (Prometheus) and `/openapi.json` (OpenAPI 3.1, [`openapi`]).
 //! Every refusal is RFC 9457 problem+json ([`problem`]). `docs/api.md` documents them.
 
 pub mod auth;
 pub mod backups;
 pub mod events;
+pub mod forks;
 pub mod metrics;
+pub mod network;
 pub mod openapi;
 pub mod problem;
 pub mod query;
@@ -32,6 +34,7 @@ use tally_sdk::ids::MemberId;
 use crate::backup::Backups;
 use crate::commit::Committer;
 use crate::config::Config;
+use crate::replicate::net::NetHandle;
 use crate::store::Store;
 use metrics::Metrics;
 use problem::{ApiError, ProblemDetails};
@@ -51,6 +54,7 @@ struct Inner {
     committer: Committer,
     metrics: Metrics,
     backups: Option<Backups>,
+    network: Option<NetHandle>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -70,6 +74,7 @@ impl ApiState {
         store: Arc<dyn Store>,
         committer: Committer,
         backups: Option<Backups>,
+        network: Option<NetHandle>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -78,10 +83,16 @@ impl ApiState {
                 member,
                 store,
                 committer,
-                metrics: Metrics::new(),
+                metrics: Metrics::new(network.as_ref().map(NetHandle::metrics)),
                 backups,
+                network,
             }),
         }
+    }
+
+    /// The network's state, if this node replicates.
+    pub fn network(&self) -> Option<&NetHandle> {
+        self.inner.network.as_ref()
     }
 
     /// Backups, if this node can make them.
@@ -145,6 +156,8 @@ pub fn app(state: ApiState) -> Router {
         .route("/v1/chains/{member}", get(query::get_chain))
         .route("/v1/products/{id}/history", get(query::product_history))
         .route("/v1/heads", get(query::heads))
+        .route("/v1/forks", get(forks::list_forks))
+        .route("/v1/network", get(network::get_network))
         .route("/v1/backups", post(backups::post_backup))
         .route("/health", get(health))
         .route("/metrics", get(metrics::serve))

@@ -8,10 +8,12 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::backups::BackupView;
+use super::forks::{ForkView, Forks};
+use super::network::{NetworkView, PeerView};
 use super::problem::{ApiError, ItemError, ProblemDetails};
 use super::query::{HeadView, Heads};
 use super::views::{EntryPage, EntryStatus, EntryView, Health, ReceiptView, WriteReceipt};
-use super::{backups, events, metrics, query};
+use super::{backups, events, forks, metrics, network, query};
 
 struct BearerToken;
 
@@ -47,6 +49,8 @@ impl Modify for BearerToken {
         query::product_history,
         query::search_events,
         query::heads,
+        forks::list_forks,
+        network::get_network,
         backups::post_backup,
         super::health,
         metrics::serve,
@@ -54,13 +58,13 @@ impl Modify for BearerToken {
     ),
     components(schemas(
         ProblemDetails, ItemError, EntryView, EntryPage, EntryStatus, ReceiptView, WriteReceipt,
-        Health, Heads, HeadView, BackupView
+        Health, Heads, HeadView, BackupView, NetworkView, PeerView, Forks, ForkView
     )),
     modifiers(&BearerToken),
     tags(
         (name = "write", description = "Recording events and entries"),
         (name = "read", description = "Entries, chains, product histories, search"),
-        (name = "operations", description = "Health, metrics, backups, this document"),
+        (name = "operations", description = "Health, metrics, network, backups, this document"),
     )
 )]
 struct ApiDoc;

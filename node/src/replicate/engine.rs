@@ -17,6 +17,13 @@
 //! - **Ingest**: entries from peers wait in a bounded per-chain buffer and go to the node's
 //!   pipeline (the same verification as every other input) as contiguous runs that extend the
 //!   stored chain, one request per chain at a time.
+//! - **Forks**: an entry at the place of the last stored entry of its chain but with another
+//!   hash, a peer's head with another hash at the same place, or a range that does not link to
+//!   the stored chain, is a suspected fork. The suspect entry (fetched from the peer when only
+//!   its hash is known) goes to the pipeline alone; if the pipeline finds the author signed two
+//!   entries at one place, it stores the fork proof, and the engine announces the pair
+//!   ([`Output::ForkFound`]) and freezes the author's chain on this node (quarantine: nothing
+//!   after the fork is fetched or accepted; nothing stored is deleted).
 //! - **Offences**: a peer that sends malformed messages, invalid entries, or answers that do not
 //!   match the request is scored; past [`EngineConfig::ban_threshold`] it is banned for
 //!   [`EngineConfig::ban_ms`]. Nothing a peer sends can make the engine wait forever: every
@@ -28,6 +35,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use tally_sdk::entry::SignedEntry;
+use tally_sdk::hash::EntryHash;
 use tally_sdk::ids::MemberId;
 
 use super::wire::{GossipBatch, HeadInfo, SyncRequest, SyncResponse};
@@ -152,6 +160,14 @@ pub enum Input {
         /// The node's own new entries.
         own: Vec<SignedEntry>,
     },
+    /// The node stored a fork proof (found by any path: an entry from a peer or one posted to
+    /// the API that conflicts with the stored one).
+    ForkRecorded {
+        /// The member that signed two entries at one place.
+        author: MemberId,
+        /// The place.
+        seq: u64,
+    },
     /// The answer to an [`Output::Ingest`].
     IngestDone {
         /// The request.
@@ -262,6 +278,14 @@ pub enum Output {
         /// The peer.
         peer: MemberId,
     },
+    /// `author` signed two different entries at `seq`: the node stored the fork proof; gossip
+    /// its two entries (read from the store by the shell) so that every node finds it.
+    ForkFound {
+        /// The member that signed both.
+        author: MemberId,
+        /// The place.
+        seq: u64,
+    },
 }
 
 /// A small, stable pseudo-random generator (SplitMix64): the engine's choices must not change
@@ -300,13 +324,17 @@ const INVALID_ENTRY: u32 = 5;
 const WRONG_ANSWER: u32 = 3;
 const UNLINKED_ENTRY: u32 = 1;
 
+/// Most suspected fork entries waiting to be checked.
+const MAX_SUSPECTS: usize = 64;
+
 /// What became of an entry offered to the buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kept {
     New,
-    /// Stored, being ingested or waiting already (not compared: forks are found by the
-    /// pipeline when an entry is ingested).
+    /// Stored, being ingested or waiting already; or after the fork of a frozen chain.
     Known,
+    /// At the place of the stored tip, with another hash: checked alone as a possible fork.
+    Suspect,
     NoRoom,
 }
 
@@ -330,6 +358,8 @@ struct Chain {
     /// Entries from this sequence number are not ingested before this time (after a "not
     /// yet" or a failed store).
     hold: Option<(u64, u64)>,
+    /// The author signed two entries at one place: nothing more of this chain is taken.
+    forked: bool,
 }
 
 impl Chain {
@@ -383,6 +413,11 @@ enum Pending {
         from: u64,
         limit: u32,
     },
+    /// The peer's entry at `seq`, which may be a fork of the stored one.
+    Probe {
+        author: MemberId,
+        seq: u64,
+    },
 }
 
 #[derive(Debug)]
@@ -396,6 +431,8 @@ struct Sent {
 struct InFlightIngest {
     author: MemberId,
     entries: Vec<Buffered>,
+    /// A suspected fork checked alone (it does not extend the chain).
+    probe: bool,
 }
 
 #[derive(Debug)]
@@ -421,6 +458,7 @@ pub struct Engine {
     outbox: Vec<SignedEntry>,
     outbox_since: u64,
     verdicts: BTreeMap<GossipToken, Verdicts>,
+    suspects: BTreeMap<(MemberId, u64), Buffered>,
 }
 
 impl Engine {
@@ -456,6 +494,7 @@ impl Engine {
             outbox: Vec::new(),
             outbox_since: 0,
             verdicts: BTreeMap::new(),
+            suspects: BTreeMap::new(),
         };
         for head in stored {
             engine.stored(head);
@@ -471,6 +510,16 @@ impl Engine {
     /// Entries waiting in the buffer.
     pub fn buffered(&self) -> usize {
         self.buffered
+    }
+
+    /// The members this node found signing two entries at one place (their chains are frozen
+    /// here).
+    pub fn forked(&self) -> Vec<MemberId> {
+        self.chains
+            .iter()
+            .filter(|(_, c)| c.forked)
+            .map(|(m, _)| m.clone())
+            .collect()
     }
 
     /// Whether a peer is banned now.
@@ -499,10 +548,10 @@ impl Engine {
             } => self.request(&from, token, request, out),
             Input::Response { from, id, response } => self.response(&from, id, response, out),
             Input::RequestFailed { to, id } => {
-                if let Some(sent) = self.sent.remove(&id) {
-                    if sent.to == to {
-                        self.forget(&sent);
-                    }
+                if let Some(sent) = self.sent.remove(&id)
+                    && sent.to == to
+                {
+                    self.forget(&sent);
                 }
             }
             Input::Committed { heads, own } => {
@@ -515,6 +564,7 @@ impl Engine {
                 self.outbox.extend(own);
             }
             Input::IngestDone { ticket, outcome } => self.ingest_done(ticket, outcome, out),
+            Input::ForkRecorded { author, seq } => self.fork_found(author, seq, out),
         }
         self.pump(out);
     }
@@ -594,10 +644,10 @@ impl Engine {
         if let Some(peer) = self.peers.get_mut(&sent.to) {
             peer.in_flight = peer.in_flight.saturating_sub(1);
         }
-        if let Pending::Range { author, .. } = &sent.what {
-            if let Some(chain) = self.chains.get_mut(author) {
-                chain.wanted = None;
-            }
+        if let Pending::Range { author, .. } = &sent.what
+            && let Some(chain) = self.chains.get_mut(author)
+        {
+            chain.wanted = None;
         }
     }
 
@@ -681,7 +731,7 @@ impl Engine {
                 Kept::New => {
                     open.insert((author, seq));
                 }
-                Kept::Known => {}
+                Kept::Known | Kept::Suspect => {}
                 Kept::NoRoom => no_room = true,
             }
         }
@@ -705,16 +755,41 @@ impl Engine {
 
     /// Puts an entry in the buffer if it is new and there is room.
     fn keep(&mut self, entry: SignedEntry, from: &MemberId, token: Option<GossipToken>) -> Kept {
-        let Some(chain) = self.chains.get_mut(&entry.body.author) else {
+        let author = entry.body.author.clone();
+        let seq = entry.body.seq;
+        let Some(chain) = self.chains.get(&author) else {
             return Kept::Known;
         };
-        let seq = entry.body.seq;
-        if chain.has(seq) {
+        let (held, forked) = (chain.has(seq), chain.forked);
+        if held && !forked && chain.stored.is_none_or(|s| seq >= s) {
+            // Held already, unless it is another entry at that place: then it is checked alone,
+            // as a possible fork (entries below the stored tip are not compared here; a range
+            // that does not link finds those).
+            let ours = self.held_hash(&author, seq);
+            if ours.is_some_and(|h| entry.hash().is_ok_and(|e| e != h)) {
+                let key = (author, seq);
+                if self.suspects.len() < MAX_SUSPECTS && !self.suspects.contains_key(&key) {
+                    self.suspects.insert(
+                        key,
+                        Buffered {
+                            entry,
+                            from: from.clone(),
+                            token,
+                        },
+                    );
+                }
+                return Kept::Suspect;
+            }
+        }
+        if held || forked {
             return Kept::Known;
         }
         if self.buffered >= self.config.max_buffered {
             return Kept::NoRoom;
         }
+        let Some(chain) = self.chains.get_mut(&author) else {
+            return Kept::Known;
+        };
         chain.waiting.insert(
             seq,
             Buffered {
@@ -783,13 +858,35 @@ impl Engine {
         self.forget(&sent);
         match (sent.what, response) {
             (Pending::Heads, Some(SyncResponse::Heads(heads))) => {
-                let known: BTreeMap<MemberId, u64> = heads
-                    .into_iter()
-                    .filter(|h| self.chains.contains_key(&h.author))
-                    .map(|h| (h.author, h.seq))
-                    .collect();
+                let mut known = BTreeMap::new();
+                for head in heads {
+                    let Some(chain) = self.chains.get(&head.author) else {
+                        continue;
+                    };
+                    let ours = self.heads.get(&head.author).map(|h| h.hash);
+                    let forked = chain.stored == Some(head.seq)
+                        && !chain.forked
+                        && ours.is_some_and(|h| h != head.hash);
+                    if forked {
+                        self.probe(from.clone(), head.author.clone(), head.seq, out);
+                    }
+                    known.insert(head.author, head.seq);
+                }
                 if let Some(peer) = self.peers.get_mut(from) {
                     peer.heads = known;
+                }
+            }
+            (Pending::Probe { author, seq }, Some(SyncResponse::Range(entries))) => {
+                if entries.len() > 1
+                    || entries
+                        .iter()
+                        .any(|e| e.body.author != author || e.body.seq != seq)
+                {
+                    self.offence(from, WRONG_ANSWER, out);
+                    return;
+                }
+                for entry in entries {
+                    self.keep(entry, from, None);
                 }
             }
             (
@@ -829,19 +926,23 @@ impl Engine {
             return;
         };
         let author = done.author;
+        if done.probe {
+            self.probe_done(author, done.entries, outcome, out);
+            return;
+        }
         if let Some(chain) = self.chains.get_mut(&author) {
             chain.ingesting = None;
         }
         match outcome {
             IngestOutcome::Stored => {
-                if let Some(last) = done.entries.last() {
-                    if let Ok(hash) = last.entry.hash() {
-                        self.stored(HeadInfo {
-                            author: author.clone(),
-                            seq: last.entry.body.seq,
-                            hash,
-                        });
-                    }
+                if let Some(last) = done.entries.last()
+                    && let Ok(hash) = last.entry.hash()
+                {
+                    self.stored(HeadInfo {
+                        author: author.clone(),
+                        seq: last.entry.body.seq,
+                        hash,
+                    });
                 }
             }
             IngestOutcome::Failed => {
@@ -886,6 +987,13 @@ impl Engine {
                                 acceptance: Acceptance::Reject,
                             });
                         }
+                        // Another history of this chain may sit behind a broken link: compare
+                        // the sender's entry at the stored tip with ours.
+                        if fault == Fault::Unlinked
+                            && let Some(tip) = self.chains.get(&author).and_then(|c| c.stored)
+                        {
+                            self.probe(bad.from.clone(), author.clone(), tip, out);
+                        }
                         self.offence(&bad.from, weight, out);
                     }
                 }
@@ -893,9 +1001,129 @@ impl Engine {
         }
     }
 
+    /// The hash of the entry this node holds at `author`'s `seq`, if it is the stored tip,
+    /// being ingested, or waiting.
+    fn held_hash(&self, author: &MemberId, seq: u64) -> Option<EntryHash> {
+        let chain = self.chains.get(author)?;
+        if chain.stored == Some(seq) {
+            return self.heads.get(author).map(|h| h.hash);
+        }
+        let held = chain.waiting.get(&seq).map(|b| &b.entry).or_else(|| {
+            let (ticket, _) = chain.ingesting?;
+            let run = self.ingesting.get(&ticket)?;
+            run.entries
+                .iter()
+                .map(|b| &b.entry)
+                .find(|e| e.body.seq == seq)
+        })?;
+        held.hash().ok()
+    }
+
+    /// Asks `peer` for its entry of `author`'s chain at `seq`, which may differ from ours.
+    fn probe(&mut self, peer: MemberId, author: MemberId, seq: u64, out: &mut Vec<Output>) {
+        let usable = self
+            .peers
+            .get(&peer)
+            .is_some_and(|p| p.usable() && p.in_flight < self.config.max_in_flight);
+        let asked = self.sent.values().any(|s| {
+            matches!(&s.what, Pending::Probe { author: a, seq: q } if a == &author && *q == seq)
+        });
+        if !usable || asked {
+            return;
+        }
+        self.send(
+            peer,
+            Pending::Probe {
+                author: author.clone(),
+                seq,
+            },
+            SyncRequest::Range {
+                author,
+                from: seq,
+                limit: 1,
+            },
+            out,
+        );
+    }
+
+    /// The pipeline's verdict on a suspected fork.
+    fn probe_done(
+        &mut self,
+        author: MemberId,
+        entries: Vec<Buffered>,
+        outcome: IngestOutcome,
+        out: &mut Vec<Output>,
+    ) {
+        let Some(suspect) = entries.into_iter().next() else {
+            return;
+        };
+        if let Some(token) = suspect.token {
+            self.verdicts.remove(&token);
+        }
+        match outcome {
+            IngestOutcome::Refused {
+                fault: Fault::Fork, ..
+            } => {
+                if let Some(token) = suspect.token {
+                    out.push(Output::Verdict {
+                        token,
+                        acceptance: Acceptance::Ignore,
+                    });
+                }
+                self.fork_found(author, suspect.entry.body.seq, out);
+            }
+            IngestOutcome::Refused {
+                fault: Fault::Invalid,
+                ..
+            } => {
+                if let Some(token) = suspect.token {
+                    out.push(Output::Verdict {
+                        token,
+                        acceptance: Acceptance::Reject,
+                    });
+                }
+                self.offence(&suspect.from, INVALID_ENTRY, out);
+            }
+            _ => {
+                if let Some(token) = suspect.token {
+                    out.push(Output::Verdict {
+                        token,
+                        acceptance: Acceptance::Ignore,
+                    });
+                }
+            }
+        }
+    }
+
+    /// A fork proof of `author` at `seq` is stored: the first time, freeze the chain and have
+    /// the proof gossiped.
+    fn fork_found(&mut self, author: MemberId, seq: u64, out: &mut Vec<Output>) {
+        let newly = self
+            .chains
+            .get_mut(&author)
+            .is_some_and(|c| !std::mem::replace(&mut c.forked, true));
+        if newly {
+            self.freeze(&author);
+            out.push(Output::ForkFound { author, seq });
+        }
+    }
+
+    /// Drops what waits of a forked chain: nothing after the fork is taken on this node.
+    fn freeze(&mut self, author: &MemberId) {
+        if let Some(chain) = self.chains.get_mut(author) {
+            let dropped = chain.waiting.len();
+            chain.waiting.clear();
+            chain.hold = None;
+            self.buffered = self.buffered.saturating_sub(dropped);
+        }
+        for verdict in self.verdicts.values_mut() {
+            verdict.open.retain(|(a, _)| a != author);
+        }
+    }
+
     /// Returns entries to the buffer; with `retry_at`, the first of them waits until then.
     fn put_back(&mut self, author: &MemberId, entries: Vec<Buffered>, retry_at: Option<u64>) {
-        let Some(chain) = self.chains.get_mut(author) else {
+        let Some(chain) = self.chains.get_mut(author).filter(|c| !c.forked) else {
             return;
         };
         if let (Some(first), Some(time)) = (entries.first(), retry_at) {
@@ -956,6 +1184,35 @@ impl Engine {
     }
 
     fn start_ingests(&mut self, out: &mut Vec<Output>) {
+        while self.ingesting.len() < self.config.max_ingesting {
+            let Some(((author, _), suspect)) = self.suspects.pop_first() else {
+                break;
+            };
+            if self.chains.get(&author).is_none_or(|c| c.forked) {
+                if let Some(token) = suspect.token {
+                    self.verdicts.remove(&token);
+                    out.push(Output::Verdict {
+                        token,
+                        acceptance: Acceptance::Ignore,
+                    });
+                }
+                continue;
+            }
+            let ticket = self.next_id;
+            self.next_id += 1;
+            out.push(Output::Ingest {
+                ticket,
+                entries: vec![suspect.entry.clone()],
+            });
+            self.ingesting.insert(
+                ticket,
+                InFlightIngest {
+                    author,
+                    entries: vec![suspect],
+                    probe: true,
+                },
+            );
+        }
         let now = self.now;
         for (author, chain) in &mut self.chains {
             if self.ingesting.len() >= self.config.max_ingesting {
@@ -993,6 +1250,7 @@ impl Engine {
                 InFlightIngest {
                     author: author.clone(),
                     entries: run,
+                    probe: false,
                 },
             );
         }
@@ -1007,7 +1265,7 @@ impl Engine {
             let Some(chain) = self.chains.get(&author) else {
                 continue;
             };
-            if chain.wanted.is_some() {
+            if chain.wanted.is_some() || chain.forked {
                 continue;
             }
             let from = chain.next_unknown();
@@ -1068,6 +1326,12 @@ mod tests {
 
     /// `count` entries of the supplier's chain from 0.
     fn chain(count: u64) -> Vec<SignedEntry> {
+        chain_about(count, "S")
+    }
+
+    /// `count` entries of the supplier's chain from 0, about products `{tag}{seq}` (another
+    /// tag: another history of the same chain).
+    fn chain_about(count: u64, tag: &str) -> Vec<SignedEntry> {
         let (signed, keys) = demo_consortium().unwrap();
         let genesis = signed.verify().unwrap();
         let supplier = keys
@@ -1080,7 +1344,7 @@ mod tests {
                 let event = json!({
                     "type": "ObjectEvent", "action": "OBSERVE", "bizStep": "arriving",
                     "eventTime": "2026-03-01T09:00:00Z", "eventTimeZoneOffset": "+00:00",
-                    "epcList": [format!("https://id.gs1.org/01/09506000134352/21/S{seq}")],
+                    "epcList": [format!("https://id.gs1.org/01/09506000134352/21/{tag}{seq}")],
                 });
                 let entry = UnsignedEntry::event(
                     genesis.network_id(),
@@ -1389,5 +1653,110 @@ mod tests {
         let mut rng = SplitMix64::new(0);
         assert_eq!(rng.next_u64(), 0xE220_A839_7B1D_CDAF);
         assert_eq!(rng.next_u64(), 0x6E78_9E6A_A1B9_65F4);
+    }
+
+    fn stored_tip(entry: &SignedEntry) -> Engine {
+        let members = ["platform", "manufacturer", "supplier"].map(member);
+        let head = HeadInfo {
+            author: member("supplier"),
+            seq: entry.body.seq,
+            hash: entry.hash().unwrap(),
+        };
+        Engine::new(
+            EngineConfig::default(),
+            member("platform"),
+            members,
+            vec![head],
+            1,
+        )
+    }
+
+    #[test]
+    fn another_entry_at_the_stored_tip_is_checked_alone_and_a_fork_freezes_the_chain() {
+        let ours = chain(1);
+        let theirs = chain_about(3, "T");
+        let mut engine = stored_tip(&ours[0]);
+        let out = gossip_from_supplier(&mut engine, 7, theirs.clone());
+        let probe = ingests(&out)
+            .into_iter()
+            .find(|(_, entries)| entries == &[theirs[0].clone()])
+            .map(|(ticket, _)| ticket)
+            .expect("the conflicting entry is checked alone");
+        let out = run(
+            &mut engine,
+            Input::IngestDone {
+                ticket: probe,
+                outcome: IngestOutcome::Refused {
+                    index: 0,
+                    fault: Fault::Fork,
+                },
+            },
+        );
+        assert!(out.contains(&Output::ForkFound {
+            author: member("supplier"),
+            seq: 0,
+        }));
+        assert_eq!(engine.forked(), vec![member("supplier")]);
+        // Nothing more of the forked chain is taken, and it is not announced twice.
+        let out = gossip_from_supplier(&mut engine, 8, theirs[1..].to_vec());
+        assert!(ingests(&out).is_empty(), "{out:?}");
+        assert!(out.contains(&Output::Verdict {
+            token: 8,
+            acceptance: Acceptance::Ignore
+        }));
+        let out = gossip_from_supplier(&mut engine, 9, theirs[..1].to_vec());
+        assert!(ingests(&out).is_empty(), "{out:?}");
+    }
+
+    #[test]
+    fn a_peer_head_with_another_hash_at_the_stored_tip_is_fetched_to_compare() {
+        let ours = chain(1);
+        let mut engine = stored_tip(&ours[0]);
+        // peer_with advertises seq 0 with a hash that is not ours.
+        let out = peer_with(&mut engine, "manufacturer", 0);
+        let (_, from, limit) = range_request(&out);
+        assert_eq!((from, limit), (0, 1));
+        // The same head as ours is no news.
+        let mut engine = stored_tip(&ours[0]);
+        run(
+            &mut engine,
+            Input::PeerUp {
+                peer: member("manufacturer"),
+            },
+        );
+        let out = run(&mut engine, Input::Tick { now: 1 });
+        let Some(Output::Send { id, .. }) = out.first().cloned() else {
+            panic!("heads are asked first: {out:?}");
+        };
+        let same = HeadInfo {
+            author: member("supplier"),
+            seq: 0,
+            hash: ours[0].hash().unwrap(),
+        };
+        let out = run(
+            &mut engine,
+            Input::Response {
+                from: member("manufacturer"),
+                id,
+                response: Some(SyncResponse::Heads(vec![same])),
+            },
+        );
+        assert!(
+            !out.iter().any(|o| matches!(o, Output::Send { .. })),
+            "{out:?}"
+        );
+    }
+
+    #[test]
+    fn another_entry_at_a_place_being_ingested_is_checked_too() {
+        let ours = chain(1);
+        let theirs = chain_about(1, "T");
+        let mut engine = engine(EngineConfig::default());
+        let out = gossip_from_supplier(&mut engine, 1, ours.clone());
+        assert_eq!(ingests(&out).len(), 1);
+        // The announcement of the fork arrives before ours is stored.
+        let out = gossip_from_supplier(&mut engine, 2, vec![ours[0].clone(), theirs[0].clone()]);
+        let checked: Vec<&[SignedEntry]> = ingests(&out).into_iter().map(|(_, e)| e).collect();
+        assert_eq!(checked, vec![&theirs[..]]);
     }
 }

@@ -6,9 +6,15 @@
 //!   pipeline, offences and bans), driven by inputs and answering with outputs, so a whole
 //!   network runs deterministically in one process (`node/tests/replication.rs`).
 //! * [`outcome`] — how the pipeline's answer to entries from peers reads for replication.
-//!
-//! The libp2p shell that connects the engine to the network is the next step (issue 4).
+//! * [`identity`] — the node's libp2p identity and the peers it admits, from the genesis.
+//! * [`codec`] — the sync protocol's framing for libp2p request-response.
+//! * [`net`] — the libp2p shell: the swarm (TCP, Noise, Yamux, gossipsub, request-response,
+//!   admission of genesis members only) running the engine, with the node's pipeline, writer
+//!   and store.
 
+pub mod codec;
 pub mod engine;
+pub mod identity;
+pub mod net;
 pub mod outcome;
 pub mod wire;

@@ -16,8 +16,10 @@ pub mod rocks;
 
 use std::fmt;
 
+use tally_sdk::codec;
 use tally_sdk::entry::SignedEntry;
 use tally_sdk::event::KindName;
+use tally_sdk::fork::ForkProof;
 use tally_sdk::gs1::ProductId;
 use tally_sdk::hash::{EntryHash, NetworkId};
 use tally_sdk::ids::MemberId;
@@ -239,6 +241,19 @@ pub trait Store: Send + Sync {
             return Ok(None);
         };
         decode_entry(hash, &bytes).map(Some)
+    }
+
+    /// The fork proofs recorded (at most `limit`), ordered by chain and place. Each is
+    /// re-checked to be well formed; its signatures were checked when it was recorded.
+    fn forks(&self, limit: usize) -> Result<Vec<ForkProof>, StoreError> {
+        let rows = self.scan(Cf::Forks, &KeyRange::prefix(&[]), limit)?;
+        rows.iter()
+            .map(|(key, value)| {
+                codec::decode::<ForkProof>("fork proof", value, usize::MAX).map_err(|e| {
+                    corrupted(format!("the fork proof row {key:02x?} is damaged: {e}"))
+                })
+            })
+            .collect()
     }
 
     /// The hash of the entry at a position.

@@ -122,3 +122,139 @@ pub fn chain_of(
 pub fn hashes(entries: &[SignedEntry]) -> Vec<EntryHash> {
     entries.iter().map(|e| e.hash().unwrap()).collect()
 }
+
+/// The member token of the configs the process tests write.
+pub const TOKEN: &str = "0123456789abcdef0123456789abcdef-erp";
+
+/// A `tally-node` process serving HTTP (its stderr collected).
+pub struct Running {
+    pub child: std::process::Child,
+    pub address: std::net::SocketAddr,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+    drain: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Starts the node and waits for the line saying where it listens (it binds port 0).
+    pub fn start(config: &Path) -> Self {
+        use std::io::BufRead;
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_tally-node"));
+        command
+            .arg("--config")
+            .arg(config)
+            .stderr(std::process::Stdio::piped());
+        for (key, _) in std::env::vars() {
+            if key.starts_with("TALLY_") {
+                command.env_remove(key);
+            }
+        }
+        let mut child = command.spawn().unwrap();
+        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut log = String::new();
+        let address = loop {
+            let Some(line) = lines.next() else {
+                panic!("the node stopped before listening:\n{log}");
+            };
+            let line = line.unwrap();
+            log.push_str(&line);
+            log.push('\n');
+            if let Some((_, rest)) = line.split_once("HTTP API listening on http://") {
+                let address = rest.split_whitespace().next().unwrap_or_default();
+                break address.parse().unwrap();
+            }
+        };
+        let log = std::sync::Arc::new(std::sync::Mutex::new(log));
+        let sink = log.clone();
+        // Keep reading, so that the node never blocks on a full pipe.
+        let drain = std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        Self {
+            child,
+            address,
+            log,
+            drain: Some(drain),
+        }
+    }
+
+    /// One HTTP/1.1 request; the status and body of the answer.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        request(self.address, method, path, body).unwrap()
+    }
+
+    /// Waits for the process to end; its exit status and whole log.
+    pub fn wait(mut self) -> (std::process::ExitStatus, String) {
+        let status = self.child.wait().unwrap();
+        self.drain.take().unwrap().join().unwrap();
+        let log = self.log.lock().unwrap().clone();
+        (status, log)
+    }
+}
+
+impl Drop for Running {
+    /// A failed test must not leave a node running, and shows what the node logged.
+    fn drop(&mut self) {
+        if self.drain.is_some() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            if std::thread::panicking() {
+                let log = self.log.lock().map(|l| l.clone()).unwrap_or_default();
+                eprintln!("--- log of the node at {} ---\n{log}", self.address);
+            }
+        }
+    }
+}
+
+/// One HTTP/1.1 request over a new connection; the status and body of the answer, or the
+/// error if the connection fails (the node was killed).
+pub fn request(
+    address: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> std::io::Result<(u16, serde_json::Value)> {
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let (status, text) = exchange(address, method, path, &body)?;
+    Ok((
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    ))
+}
+
+/// `GET path` with the member token; the status and the body as text.
+pub fn request_text(address: std::net::SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    exchange(address, "GET", path, "")
+}
+
+fn exchange(
+    address: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> std::io::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address)?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    let broken = || std::io::Error::other(format!("not an HTTP answer: {answer:?}"));
+    let status = answer
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(broken)?;
+    let (_, body) = answer.split_once("\r\n\r\n").ok_or_else(broken)?;
+    Ok((status, body.to_owned()))
+}

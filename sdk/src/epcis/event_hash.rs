@@ -197,12 +197,11 @@ impl HashContext {
 
     /// A CURIE value whose prefix is a GS1 vocabulary, expanded; other values unchanged.
     fn value(&self, value: &str) -> String {
-        if let Some((prefix, local)) = value.split_once(':') {
-            if let Some(uri) = self.prefixes.get(prefix) {
-                if uri.starts_with("https://ref.gs1.org") || uri.starts_with("https://gs1.org") {
-                    return format!("{uri}{local}");
-                }
-            }
+        if let Some((prefix, local)) = value.split_once(':')
+            && let Some(uri) = self.prefixes.get(prefix)
+            && (uri.starts_with("https://ref.gs1.org") || uri.starts_with("https://gs1.org"))
+        {
+            return format!("{uri}{local}");
         }
         value.to_owned()
     }
@@ -328,20 +327,18 @@ fn classify(scope: Scope, key: &str) -> (Scope, Position) {
 
 /// What JSON-LD expansion makes of `value` at `position`.
 fn expand(value: &str, position: Position, prefixes: &BTreeMap<String, String>) -> String {
-    if let Position::Vocab(terms, infix) = position {
-        if terms.contains(&value) {
-            let base = if infix.is_empty() { GS1_VOC } else { CBV };
-            return format!("{base}{infix}{value}");
-        }
+    if let Position::Vocab(terms, infix) = position
+        && terms.contains(&value)
+    {
+        let base = if infix.is_empty() { GS1_VOC } else { CBV };
+        return format!("{base}{infix}{value}");
     }
-    if let Position::Id | Position::Vocab(..) = position {
-        if let Some((prefix, local)) = value.split_once(':') {
-            if !local.starts_with("//") {
-                if let Some(uri) = prefixes.get(prefix) {
-                    return format!("{uri}{local}");
-                }
-            }
-        }
+    if let Position::Id | Position::Vocab(..) = position
+        && let Some((prefix, local)) = value.split_once(':')
+        && !local.starts_with("//")
+        && let Some(uri) = prefixes.get(prefix)
+    {
+        return format!("{uri}{local}");
     }
     value.to_owned()
 }

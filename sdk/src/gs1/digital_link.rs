@@ -586,13 +586,13 @@ pub fn parse_element_string(data: &str) -> Result<Vec<Element>, Gs1Error> {
             // The value runs to the next "(AI)" that names a known AI.
             let mut end = tail.len();
             for (i, _) in tail.match_indices('(') {
-                if let Some((next, _)) = tail[i + 1..].split_once(')') {
-                    if ai::lookup(next).is_some()
-                        || (2..=4).contains(&next.len()) && next.bytes().all(|b| b.is_ascii_digit())
-                    {
-                        end = i;
-                        break;
-                    }
+                if let Some((next, _)) = tail[i + 1..].split_once(')')
+                    && (ai::lookup(next).is_some()
+                        || (2..=4).contains(&next.len())
+                            && next.bytes().all(|b| b.is_ascii_digit()))
+                {
+                    end = i;
+                    break;
                 }
             }
             out.push(Element::new(ai, &tail[..end]));
@@ -742,13 +742,13 @@ mod tests {
             match (&got, want_valid) {
                 (Ok(link), true) => {
                     valid += 1;
-                    if let Some(want) = case["expected_element_string"].as_str() {
-                        if link.element_string() != want {
-                            failures.push(format!(
-                                "{uri}: element string {} want {want}",
-                                link.element_string()
-                            ));
-                        }
+                    if let Some(want) = case["expected_element_string"].as_str()
+                        && link.element_string() != want
+                    {
+                        failures.push(format!(
+                            "{uri}: element string {} want {want}",
+                            link.element_string()
+                        ));
                     }
                 }
                 (Err(_), false) => invalid += 1,

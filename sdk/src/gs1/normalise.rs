@@ -433,14 +433,13 @@ fn final_shape_ok(uri: &str) -> bool {
     if key_value("00", 18).is_some_and(at_end) {
         return true;
     }
-    if let Some(rest) = key_value("01", 14) {
-        if at_end(rest)
+    if let Some(rest) = key_value("01", 14)
+        && (at_end(rest)
             || qualified(rest, "/21/", 20)
             || qualified(rest, "/10/", 20)
-            || qualified(rest, "/235/", 28)
-        {
-            return true;
-        }
+            || qualified(rest, "/235/", 28))
+    {
+        return true;
     }
     if key_value("253", 13).is_some_and(|r| value(r, 17)) {
         return true;
@@ -461,18 +460,18 @@ fn final_shape_ok(uri: &str) -> bool {
     if key_value("402", 17).is_some_and(at_end) || key_value("417", 13).is_some_and(at_end) {
         return true;
     }
-    if let Some(rest) = key_value("414", 13) {
-        if at_end(rest) || qualified(rest, "/254/", 20) {
-            return true;
-        }
+    if let Some(rest) = key_value("414", 13)
+        && (at_end(rest) || qualified(rest, "/254/", 20))
+    {
+        return true;
     }
     if key_value("8003", 14).is_some_and(|r| value(r, 16)) {
         return true;
     }
-    if let Some(rest) = key_value("8006", 18) {
-        if at_end(rest) || qualified(rest, "/21/", 20) || qualified(rest, "/10/", 20) {
-            return true;
-        }
+    if let Some(rest) = key_value("8006", 18)
+        && (at_end(rest) || qualified(rest, "/21/", 20) || qualified(rest, "/10/", 20))
+    {
+        return true;
     }
     if let Some(rest) = path.strip_prefix("/8010/") {
         let cpid = |b: u8| matches!(b, 0x23 | 0x2D | 0x2F | 0x30..=0x39 | 0x41..=0x5A);
@@ -613,13 +612,13 @@ fn digital_link(uri: &str) -> Option<String> {
             .strip_prefix("/21/")
             .is_some_and(|s| values_to_end(s, 20, value_char))
     };
-    if lot_and_serial(&uri, "8006", 18) || lot_and_serial(&uri, "01", 14) {
-        if let Some(at) = uri.find("/10/") {
-            let after = uri[at + 4..].to_owned();
-            uri.truncate(at);
-            if let Some(slash) = after.find('/') {
-                uri.push_str(&after[slash..]);
-            }
+    if (lot_and_serial(&uri, "8006", 18) || lot_and_serial(&uri, "01", 14))
+        && let Some(at) = uri.find("/10/")
+    {
+        let after = uri[at + 4..].to_owned();
+        uri.truncate(at);
+        if let Some(slash) = after.find('/') {
+            uri.push_str(&after[slash..]);
         }
     }
     final_shape_ok(&uri).then_some(uri)

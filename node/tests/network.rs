@@ -1,0 +1,363 @@
+//! Replication between real `tally-node` processes on 127.0.0.1 (free ports, real RocksDB,
+//! real libp2p): four members' nodes converge on the same chains; one killed with `kill -9`
+//! while the others go on writing catches up by itself when it restarts; a peer whose key is
+//! not in the genesis is refused at connection time; a member that signs two entries at one
+//! place (handing each to a different node) leaves a fork proof on every node.
+//!
+//! Nodes listen on port 0 and report their address on `GET /v1/network`; each node
+//! bootstraps from those started before it. Every wait is on a condition, with a deadline
+//! that only bounds a failing run.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::{Running, TOKEN};
+use futures::StreamExt;
+use serde_json::Value;
+use tally_sdk::entry::SignedEntry;
+use tally_sdk::fork::ForkProof;
+use tally_sdk::genesis::Genesis;
+use tally_sdk::ids::MemberId;
+use tally_sdk::keyfile::MemberKeys;
+use tally_sdk::template::{DEMO_KEY_HEADER, demo_consortium};
+use tally_sdk::verify::{ChainTip, Verifier};
+
+/// How long a condition may take before the test fails (a bound for failures, not a timing
+/// assertion: a passing run ends as soon as the condition holds).
+const DEADLINE: Duration = Duration::from_secs(120);
+
+/// Polls `condition` until it holds; panics with `what` and the last state at the deadline.
+fn wait_for<T>(what: &str, mut condition: impl FnMut() -> Result<T, String>) -> T {
+    let give_up = Instant::now() + DEADLINE;
+    loop {
+        match condition() {
+            Ok(value) => return value,
+            Err(state) if Instant::now() > give_up => panic!("gave up waiting for {what}: {state}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}
+
+/// A member's node directory: key, config (rewritten for each start), data.
+struct Member {
+    name: String,
+    config: PathBuf,
+}
+
+impl Member {
+    fn new(root: &Path, keys: &MemberKeys) -> Self {
+        let dir = root.join(keys.member.as_str());
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("member.key"), keys.to_toml(DEMO_KEY_HEADER)).unwrap();
+        Self {
+            name: keys.member.to_string(),
+            config: dir.join("node.toml"),
+        }
+    }
+
+    /// Starts the node, bootstrapping from `peers` (addresses ending with /p2p/<peer id>).
+    fn start(&self, peers: &[String]) -> Running {
+        let bootstrap: Vec<String> = peers.iter().map(|p| format!("{p:?}")).collect();
+        std::fs::write(
+            &self.config,
+            format!(
+                "data_dir = \"data\"\ngenesis = \"../genesis.toml\"\nkey_file = \"member.key\"\n\
+                 [api]\nlisten = \"127.0.0.1:0\"\n[log]\nlevel = \"info,tally_node=debug\"\n\
+                 [p2p]\nlisten = [\"/ip4/127.0.0.1/tcp/0\"]\nbootstrap = [{}]\n\
+                 [[tokens]]\nname = \"erp\"\nsecret = \"{TOKEN}\"\nscope = \"member\"\n",
+                bootstrap.join(", ")
+            ),
+        )
+        .unwrap();
+        Running::start(&self.config)
+    }
+}
+
+/// The node's libp2p listen address (with its peer id), once it has one.
+fn p2p_address(node: &Running) -> String {
+    wait_for("a p2p listen address", || {
+        let (status, body) = node.request("GET", "/v1/network", None);
+        match body["listen"].as_array().and_then(|l| l.first()) {
+            Some(address) if status == 200 => Ok(address.as_str().unwrap().to_owned()),
+            _ => Err(format!("{status} {body}")),
+        }
+    })
+}
+
+/// The node's heads: member → (seq, hash).
+fn heads(node: &Running) -> Result<Vec<(String, u64, String)>, String> {
+    let (status, body) =
+        common::request(node.address, "GET", "/v1/heads", None).map_err(|e| e.to_string())?;
+    if status != 200 {
+        return Err(format!("{status} {body}"));
+    }
+    Ok(body["heads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["member"].as_str().unwrap().to_owned(),
+                h["seq"].as_u64().unwrap(),
+                h["hash"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect())
+}
+
+/// Records `count` events as `member`'s node, from serial `first`.
+fn write_events(node: &Running, member: &str, first: u64, count: u64) {
+    let member = MemberId::new(member).unwrap();
+    let events: Vec<Value> = (first..first + count)
+        .map(|n| common::arrival(&member, n))
+        .collect();
+    let (status, body) = node.request("POST", "/v1/events", Some(&Value::Array(events)));
+    assert_eq!(status, 201, "{body}");
+}
+
+/// Waits until every node holds the same heads, with `expected` entries in each named chain.
+fn converged(nodes: &[&Running], expected: &[(&str, u64)]) -> Vec<(String, u64, String)> {
+    wait_for("the nodes to converge", || {
+        let all = nodes
+            .iter()
+            .map(|n| heads(n))
+            .collect::<Result<Vec<_>, _>>()?;
+        let first = &all[0];
+        let complete = expected.iter().all(|(member, count)| {
+            first
+                .iter()
+                .any(|(m, seq, _)| m == member && seq + 1 == *count)
+        });
+        if complete && all.iter().all(|h| h == first) {
+            Ok(first.clone())
+        } else {
+            Err(format!("heads {all:?}"))
+        }
+    })
+}
+
+/// Every entry of every chain a node holds, read over HTTP and verified with the SDK alone.
+fn verify_all(node: &Running, genesis: &Genesis) -> u64 {
+    let verifier = Verifier::new(genesis, tally_sdk::time::Timestamp::now());
+    let mut total = 0;
+    for (member, _, _) in heads(node).unwrap() {
+        let mut tip: Option<ChainTip> = None;
+        let mut path = format!("/v1/chains/{member}?limit=1000");
+        loop {
+            let (status, body) = node.request("GET", &path, None);
+            assert_eq!(status, 200, "{body}");
+            for item in body["items"].as_array().unwrap() {
+                let entry: SignedEntry = serde_json::from_value(item["entry"].clone()).unwrap();
+                let verified = verifier.verify(entry, tip.as_ref()).unwrap();
+                tip = Some(ChainTip {
+                    seq: verified.body().seq,
+                    hash: verified.hash(),
+                    timestamp: verified.body().timestamp,
+                });
+                total += 1;
+            }
+            match body.get("next").and_then(Value::as_str) {
+                Some(next) => path = format!("/v1/chains/{member}?limit=1000&cursor={next}"),
+                None => break,
+            }
+        }
+    }
+    total
+}
+
+fn metric(node: &Running, name: &str) -> u64 {
+    let (_, text) = common::request_text(node.address, "/metrics").unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
+#[test]
+fn four_nodes_converge_catch_up_refuse_outsiders_and_all_prove_a_fork() {
+    let root = tempfile::tempdir().unwrap();
+    let (signed, keys) = demo_consortium().unwrap();
+    std::fs::write(
+        root.path().join("genesis.toml"),
+        signed.to_toml("").unwrap(),
+    )
+    .unwrap();
+    let genesis = signed.verify().unwrap();
+    // Platform, manufacturer, supplier, logistics; the regulator's node is not run.
+    let members: Vec<Member> = keys[..4]
+        .iter()
+        .map(|k| Member::new(root.path(), k))
+        .collect();
+    let mut nodes: Vec<Running> = Vec::new();
+    let mut addresses: Vec<String> = Vec::new();
+    for member in &members {
+        let node = member.start(&addresses);
+        addresses.push(p2p_address(&node));
+        nodes.push(node);
+    }
+
+    // Writes on all four converge.
+    for (node, member) in nodes.iter().zip(&members) {
+        write_events(node, &member.name, 0, 30);
+    }
+    let all: Vec<&Running> = nodes.iter().collect();
+    let names: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
+    let expected: Vec<(&str, u64)> = names.iter().map(|n| (*n, 30)).collect();
+    converged(&all, &expected);
+
+    // The supplier's node is killed; the others go on writing.
+    let supplier = 2;
+    let mut killed = nodes.remove(supplier);
+    killed.child.kill().unwrap();
+    drop(killed.wait());
+    for (i, node) in nodes.iter().enumerate() {
+        let name = names[if i < supplier { i } else { i + 1 }];
+        write_events(node, name, 30, 40);
+    }
+    let survivors: Vec<&Running> = nodes.iter().collect();
+    let mut expected: Vec<(&str, u64)> = names.iter().map(|n| (*n, 70)).collect();
+    expected[supplier].1 = 30;
+    converged(&survivors, &expected);
+
+    // It restarts (on a new port, knowing where the others are) and catches up by itself.
+    let others: Vec<String> = addresses
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != supplier)
+        .map(|(_, a)| a.clone())
+        .collect();
+    let restarted = members[supplier].start(&others);
+    nodes.insert(supplier, restarted);
+    write_events(&nodes[supplier], names[supplier], 30, 10);
+    expected[supplier].1 = 40;
+    let all: Vec<&Running> = nodes.iter().collect();
+    let heads = converged(&all, &expected);
+    assert_eq!(heads.len(), 4);
+    for node in &nodes {
+        assert_eq!(verify_all(node, &genesis), 70 * 3 + 40);
+    }
+
+    // A peer whose key the genesis does not list is refused at connection time.
+    let target = &nodes[0];
+    let before = metric(target, "tally_p2p_refused_connections_total");
+    let address: libp2p::Multiaddr = addresses[0].parse().unwrap();
+    let outsider_saw = outsider_dial(address);
+    assert!(
+        outsider_saw.contains("closed") || outsider_saw.contains("error"),
+        "the outsider's connection was not refused: {outsider_saw}"
+    );
+    wait_for("the refusal to be counted", || {
+        let now = metric(target, "tally_p2p_refused_connections_total");
+        if now > before {
+            Ok(())
+        } else {
+            Err(format!("refused {now}"))
+        }
+    });
+    let (_, network) = target.request("GET", "/v1/network", None);
+    let peers = network["peers"].as_array().unwrap();
+    assert_eq!(peers.len(), 4, "{network}");
+    assert!(
+        peers
+            .iter()
+            .filter(|p| p["connected"] == true)
+            .all(|p| names.contains(&p["member"].as_str().unwrap())),
+        "{network}"
+    );
+
+    // A member equivocates: the regulator (whose node is not running) signs two different
+    // entries at sequence number 0. It hands one to the platform's node; once every node holds
+    // it, it hands the other to the manufacturer's node, which refuses it (409) and records the
+    // pair as a fork proof. Replication gets the proof to every node.
+    let regulator = &keys[4];
+    let signed_as_regulator = |serial: u64| {
+        common::chain_of(&genesis, regulator, 0, 1, None, |_| {
+            common::arrival(&regulator.member, serial)
+        })
+        .remove(0)
+    };
+    let (one, other) = (signed_as_regulator(1), signed_as_regulator(2));
+    let body = serde_json::to_value([&one]).unwrap();
+    let (status, answer) = nodes[0].request("POST", "/v1/entries", Some(&body));
+    assert_eq!(status, 201, "{answer}");
+    expected.push(("regulator", 1));
+    converged(&all, &expected);
+    let body = serde_json::to_value([&other]).unwrap();
+    let (status, answer) = nodes[1].request("POST", "/v1/entries", Some(&body));
+    assert_eq!(status, 409, "{answer}");
+    assert!(
+        answer["detail"].as_str().unwrap().contains("fork proof"),
+        "{answer}"
+    );
+    let mut both = [one.hash().unwrap().to_hex(), other.hash().unwrap().to_hex()];
+    both.sort();
+    let verifier = Verifier::new(&genesis, tally_sdk::time::Timestamp::now());
+    for (node, name) in nodes.iter().zip(&names) {
+        let forks = wait_for(&format!("the fork proof on {name}'s node"), || {
+            let (status, body) = node.request("GET", "/v1/forks", None);
+            match body["forks"].as_array() {
+                Some(forks) if status == 200 && !forks.is_empty() => Ok(body.clone()),
+                _ => Err(format!("{status} {body}")),
+            }
+        });
+        assert_eq!(
+            forks["flagged"],
+            serde_json::json!(["regulator"]),
+            "{forks}"
+        );
+        let fork = &forks["forks"][0];
+        assert_eq!(
+            (fork["member"].as_str(), fork["seq"].as_u64()),
+            (Some("regulator"), Some(0))
+        );
+        assert_eq!(fork["hashes"], serde_json::json!(both));
+        let proof: ForkProof = serde_json::from_value(fork["proof"].clone()).unwrap();
+        let checked = proof.verify(&verifier).unwrap();
+        assert_eq!(checked.author, regulator.member);
+    }
+    for node in nodes {
+        drop(node);
+    }
+}
+
+/// Dials `address` from a fresh libp2p identity that is not a member; says how it ended.
+fn outsider_dial(address: libp2p::Multiaddr) -> String {
+    use libp2p::swarm::SwarmEvent;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let mut swarm = libp2p::SwarmBuilder::with_new_identity()
+            .with_tokio()
+            .with_tcp(
+                libp2p::tcp::Config::default(),
+                libp2p::noise::Config::new,
+                libp2p::yamux::Config::default,
+            )
+            .unwrap()
+            .with_behaviour(|_| libp2p::ping::Behaviour::default())
+            .unwrap()
+            .build();
+        swarm.dial(address).unwrap();
+        let deadline = tokio::time::sleep(DEADLINE);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                event = swarm.select_next_some() => match event {
+                    SwarmEvent::ConnectionClosed { cause, .. } => {
+                        return format!("closed: {cause:?}");
+                    }
+                    SwarmEvent::OutgoingConnectionError { error, .. } => {
+                        return format!("error: {error}");
+                    }
+                    _ => {}
+                },
+                () = &mut deadline => return "still connected at the deadline".to_owned(),
+            }
+        }
+    })
+}
