@@ -15,6 +15,8 @@
 //! * [`replicate`] — replication: the wire messages, the engine without IO (heads, pulls,
 //!   gossip batching, offences), simulated deterministically in `node/tests/replication.rs`,
 //!   and the libp2p shell that runs it between members' nodes.
+//! * [`demo`] — the demo consortium: five local nodes of the demo genesis, a C2M story
+//!   recorded on them (`tally demo`).
 //! * [`run`] — the node as a process: logs, signals, serving, shutdown (`tally-node` and
 //!   `tally node run`).
 //!
@@ -24,6 +26,7 @@ pub mod api;
 pub mod backup;
 pub mod commit;
 pub mod config;
+pub mod demo;
 pub mod ingest;
 pub mod replicate;
 pub mod run;

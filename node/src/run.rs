@@ -72,7 +72,7 @@ fn init_logging(config: &Config) -> Result<(), RunError> {
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.
-async fn stop_signal() {
+pub async fn stop_signal() {
     let interrupt = async {
         if let Err(e) = tokio::signal::ctrl_c().await {
             tracing::error!(error = %e, "cannot wait for SIGINT");

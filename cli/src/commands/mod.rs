@@ -1,5 +1,6 @@
 //! The subcommands and their dispatch.
 
+mod demo;
 mod disclose;
 mod entry;
 mod event_hash;
@@ -28,6 +29,8 @@ pub enum Command {
     /// Run a member's node (the same as the `tally-node` binary).
     #[command(subcommand)]
     Node(node::Command),
+    /// Run the demo consortium: five local nodes replicating a C2M story, until Ctrl-C.
+    Demo(demo::Args),
 }
 
 pub fn run(command: Command) -> Result<()> {
@@ -38,6 +41,7 @@ pub fn run(command: Command) -> Result<()> {
         Command::Disclose(command) => disclose::run(command),
         Command::EventHash(args) => event_hash::run(args),
         Command::Node(command) => node::run(command),
+        Command::Demo(args) => demo::run(args),
     }
 }
 

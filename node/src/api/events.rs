@@ -121,7 +121,7 @@ fn item_error(index: usize, field: impl Into<String>, detail: impl Into<String>)
 }
 
 /// Splits one posted event into the EPCIS event and its Tally members.
-fn event_input(index: usize, item: Value) -> Result<EventInput, ItemError> {
+pub(crate) fn event_input(index: usize, item: Value) -> Result<EventInput, ItemError> {
     let Value::Object(mut object) = item else {
         return Err(item_error(index, "$", "an event must be a JSON object"));
     };

@@ -38,6 +38,7 @@ use tally_sdk::genesis::Genesis;
 use tally_sdk::ids::MemberId;
 use tally_sdk::time::Timestamp;
 use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
 
 use super::codec::{Inbound, PROTOCOL, SyncCodec};
 use super::engine::{
@@ -392,7 +393,12 @@ impl Network {
             back_tx,
         };
         let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(shell.run(parts.feed, done_rx, back_rx, stopped));
+        let span = tracing::info_span!("p2p", member = %parts.me);
+        let task = tokio::spawn(
+            shell
+                .run(parts.feed, done_rx, back_rx, stopped)
+                .instrument(span),
+        );
         Ok(Self { handle, stop, task })
     }
 

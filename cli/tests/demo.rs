@@ -1,0 +1,235 @@
+//! `tally demo`, the README's main command, as a user runs it: five nodes start, the story is
+//! recorded and replicated to all of them, `DIR/demo.json` says where everything is, Ctrl-C
+//! stops them cleanly, and a second run on the same directory reopens the data without
+//! recording the story twice.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, Read, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// A bound for a failing run only: a passing one goes on as soon as the demo is ready.
+const DEADLINE: Duration = Duration::from_secs(180);
+
+struct Demo {
+    child: Child,
+    out: Arc<Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Demo {
+    /// Starts `tally demo --dir dir` and waits until it says it runs.
+    fn start(dir: &Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tally"))
+            .args(["demo", "--dir"])
+            .arg(dir)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let out = Arc::new(Mutex::new(String::new()));
+        let sink = out.clone();
+        let reader = std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let mut out = sink.lock().unwrap();
+                out.push_str(&line);
+                out.push('\n');
+            }
+        });
+        let demo = Self {
+            child,
+            out,
+            reader: Some(reader),
+        };
+        let give_up = Instant::now() + DEADLINE;
+        while !demo.output().contains("lists every node") {
+            assert!(
+                Instant::now() < give_up,
+                "the demo did not start:\n{}",
+                demo.output()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        demo
+    }
+
+    fn output(&self) -> String {
+        self.out.lock().unwrap().clone()
+    }
+
+    /// Ctrl-C; waits for the process to end; its output.
+    fn interrupt(mut self) -> String {
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exit = self.child.wait().unwrap();
+        self.reader.take().unwrap().join().unwrap();
+        let output = self.output();
+        assert!(exit.success(), "{exit}:\n{output}");
+        output
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        if self.reader.is_some() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// `GET path` with a bearer token; the body as text.
+fn get(api_url: &str, token: &str, path: &str) -> String {
+    let address = api_url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    answer.split_once("\r\n\r\n").unwrap().1.to_owned()
+}
+
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn heads_of(node: &Value) -> Value {
+    let body = get(
+        node["api_url"].as_str().unwrap(),
+        node["api_token"].as_str().unwrap(),
+        "/v1/heads",
+    );
+    serde_json::from_str(&body).unwrap()
+}
+
+#[test]
+fn the_demo_consortium_runs_records_the_story_everywhere_and_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = Demo::start(dir.path());
+    let file: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("demo.json")).unwrap())
+            .unwrap();
+    let nodes = file["nodes"].as_array().unwrap();
+    let members: Vec<&str> = nodes
+        .iter()
+        .map(|n| n["member"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        members,
+        [
+            "platform",
+            "manufacturer",
+            "supplier",
+            "logistics",
+            "regulator"
+        ]
+    );
+    for node in nodes {
+        assert_eq!(node["roles"].as_array().unwrap().len(), 1, "{node}");
+        assert!(
+            Path::new(node["data_dir"].as_str().unwrap()).is_dir(),
+            "{node}"
+        );
+    }
+    let products: Vec<&str> = file["products"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        products,
+        [
+            "https://id.gs1.org/01/09506000134352/21/C2M-0001",
+            "https://id.gs1.org/01/09506000134369/10/LINEN-2026-07"
+        ]
+    );
+
+    // Every node holds every chain of the story, the same.
+    let heads = heads_of(&nodes[0]);
+    let chains: Vec<(&str, u64)> = heads["heads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h["member"].as_str().unwrap(), h["seq"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(
+        chains,
+        [
+            ("logistics", 1),
+            ("manufacturer", 3),
+            ("platform", 0),
+            ("supplier", 1)
+        ]
+    );
+    for node in &nodes[1..] {
+        assert_eq!(heads_of(node), heads, "{}", node["member"]);
+    }
+
+    // The regulator's node answers the sofa's whole history; no consumer data is in it.
+    let regulator = &nodes[4];
+    let history = get(
+        regulator["api_url"].as_str().unwrap(),
+        regulator["api_token"].as_str().unwrap(),
+        &format!("/v1/products/{}/history", percent_encode(products[0])),
+    );
+    let page: Value = serde_json::from_str(&history).unwrap();
+    let kinds: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "order",
+            "production_step",
+            "quality_inspection",
+            "hand_over",
+            "receipt",
+            "delivery"
+        ]
+    );
+    for secret in ["Li Wei", "Example Road", "+86 571", "sage", "4999"] {
+        assert!(!history.contains(secret), "{secret} leaked: {history}");
+    }
+
+    let output = demo.interrupt();
+    assert!(
+        output.contains("stopped; everything acknowledged is stored"),
+        "{output}"
+    );
+
+    // Again on the same directory: the data is there, the story is not recorded twice.
+    std::fs::remove_file(dir.path().join("demo.json")).unwrap();
+    let demo = Demo::start(dir.path());
+    assert!(demo.output().contains("the story is recorded already"));
+    let file: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("demo.json")).unwrap())
+            .unwrap();
+    for node in file["nodes"].as_array().unwrap() {
+        assert_eq!(heads_of(node), heads, "{}", node["member"]);
+    }
+    demo.interrupt();
+}

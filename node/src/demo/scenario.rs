@@ -1,0 +1,163 @@
+//! The demo's C2M story, as the members' systems would record it: a consumer's custom sofa
+//! ordered on the platform (name, phone, address and spec private), a linen lot made by the
+//! supplier and handed over to the factory, the sofa assembled from it, inspected and handed to
+//! the logistics firm, which receives and delivers it.
+//!
+//! Each step is recorded on the node of the member that does it, through the same pipeline as
+//! `POST /v1/events`; receipts name the hand-over they acknowledge by its entry hash.
+
+use serde_json::{Value, json};
+use tally_sdk::hash::EntryHash;
+
+use crate::api::events::event_input;
+use crate::commit::Committer;
+use crate::ingest::EventInput;
+
+/// The custom sofa.
+pub const SOFA: &str = "https://id.gs1.org/01/09506000134352/21/C2M-0001";
+/// The linen lot it is made from.
+pub const LINEN_LOT: &str = "https://id.gs1.org/01/09506000134369/10/LINEN-2026-07";
+
+/// A step of the story could not be recorded.
+#[derive(Debug, thiserror::Error)]
+#[error("the demo's step \"{step}\" was refused: {reason}")]
+pub struct StepError {
+    /// The step.
+    pub step: &'static str,
+    /// Why.
+    pub reason: String,
+}
+
+/// Who records what.
+#[derive(Debug, Clone, Copy)]
+pub struct Writers<'a> {
+    /// The platform's node.
+    pub platform: &'a Committer,
+    /// The supplier's node.
+    pub supplier: &'a Committer,
+    /// The manufacturer's node.
+    pub manufacturer: &'a Committer,
+    /// The logistics firm's node.
+    pub logistics: &'a Committer,
+}
+
+fn at(day: u32, hour: u32) -> String {
+    format!("2026-03-{day:02}T{hour:02}:00:00.000+08:00")
+}
+
+fn lot(quantity: u32) -> Value {
+    json!([{"epcClass": LINEN_LOT, "quantity": quantity, "uom": "MTR"}])
+}
+
+/// Records one event on `node`; the entry hash.
+fn record(step: &'static str, node: &Committer, event: Value) -> Result<EntryHash, StepError> {
+    let refused = |reason: String| StepError { step, reason };
+    let input: EventInput = event_input(0, event).map_err(|e| refused(e.detail))?;
+    let receipts = node
+        .submit_events(vec![input])
+        .map_err(|e| refused(e.to_string()))?;
+    receipts
+        .first()
+        .map(|r| r.hash)
+        .ok_or_else(|| refused("no receipt".into()))
+}
+
+/// Records the story (blocking: call it off the async runtime); the products it is about.
+pub fn play(nodes: Writers<'_>) -> Result<Vec<&'static str>, StepError> {
+    record(
+        "the consumer's custom order",
+        nodes.platform,
+        json!({
+            "type": "ObjectEvent", "action": "ADD", "bizStep": "commissioning",
+            "eventTime": at(1, 9), "eventTimeZoneOffset": "+08:00",
+            "epcList": [SOFA], "tally:kind": "order",
+            "private": {
+                "consumer.name": "Li Wei",
+                "consumer.phone": "+86 571 0000 0000",
+                "consumer.address": "88 Example Road, Hangzhou",
+                "order.spec": {"model": "sofa-3", "fabric": "linen", "colour": "sage"},
+                "order.price": {"amount": "4999.00", "currency": "CNY"}
+            }
+        }),
+    )?;
+    record(
+        "the supplier's linen lot",
+        nodes.supplier,
+        json!({
+            "type": "ObjectEvent", "action": "ADD", "bizStep": "commissioning",
+            "eventTime": at(2, 10), "eventTimeZoneOffset": "+08:00",
+            "quantityList": lot(40)
+        }),
+    )?;
+    let lot_handed = record(
+        "the lot handed over to the factory",
+        nodes.supplier,
+        json!({
+            "type": "ObjectEvent", "action": "OBSERVE", "bizStep": "shipping",
+            "disposition": "in_transit",
+            "eventTime": at(3, 8), "eventTimeZoneOffset": "+08:00",
+            "quantityList": lot(40), "tally:handOverTo": "manufacturer"
+        }),
+    )?;
+    record(
+        "the factory receives the lot",
+        nodes.manufacturer,
+        json!({
+            "type": "ObjectEvent", "action": "OBSERVE", "bizStep": "receiving",
+            "disposition": "in_progress",
+            "eventTime": at(3, 16), "eventTimeZoneOffset": "+08:00",
+            "quantityList": lot(40), "tally:receiptOf": lot_handed.to_hex()
+        }),
+    )?;
+    record(
+        "the sofa assembled from the lot",
+        nodes.manufacturer,
+        json!({
+            "type": "TransformationEvent", "bizStep": "assembling",
+            "disposition": "in_progress",
+            "eventTime": at(4, 14), "eventTimeZoneOffset": "+08:00",
+            "inputQuantityList": lot(9), "outputEPCList": [SOFA]
+        }),
+    )?;
+    record(
+        "the final inspection",
+        nodes.manufacturer,
+        json!({
+            "type": "ObjectEvent", "action": "OBSERVE", "bizStep": "inspecting",
+            "disposition": "conformant",
+            "eventTime": at(5, 15), "eventTimeZoneOffset": "+08:00",
+            "epcList": [SOFA]
+        }),
+    )?;
+    let sofa_handed = record(
+        "the sofa handed over to logistics",
+        nodes.manufacturer,
+        json!({
+            "type": "ObjectEvent", "action": "OBSERVE", "bizStep": "shipping",
+            "disposition": "in_transit",
+            "eventTime": at(6, 16), "eventTimeZoneOffset": "+08:00",
+            "epcList": [SOFA], "tally:handOverTo": "logistics"
+        }),
+    )?;
+    record(
+        "logistics receives the sofa",
+        nodes.logistics,
+        json!({
+            "type": "ObjectEvent", "action": "OBSERVE", "bizStep": "receiving",
+            "disposition": "in_transit",
+            "eventTime": at(6, 18), "eventTimeZoneOffset": "+08:00",
+            "epcList": [SOFA], "tally:receiptOf": sofa_handed.to_hex()
+        }),
+    )?;
+    record(
+        "the delivery to the consumer",
+        nodes.logistics,
+        json!({
+            "type": "ObjectEvent", "action": "OBSERVE", "bizStep": "arriving",
+            "eventTime": at(8, 11), "eventTimeZoneOffset": "+08:00",
+            "epcList": [SOFA], "tally:kind": "delivery",
+            "tally:promisedDate": at(9, 18)
+        }),
+    )?;
+    Ok(vec![SOFA, LINEN_LOT])
+}
