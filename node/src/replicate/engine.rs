@@ -65,6 +65,9 @@ pub struct EngineConfig {
     pub ban_threshold: u32,
     /// How long a ban lasts.
     pub ban_ms: u64,
+    /// Every this long, each peer's offence score drops by one (so that rare mishaps of an
+    /// honest peer do not add up to a ban over months).
+    pub forgive_ms: u64,
     /// How long an entry refused for a time reason (ahead of the clock) waits to be retried.
     pub retry_ms: u64,
     /// How long a gossip message may wait for its verdict before it is ignored.
@@ -85,6 +88,7 @@ impl Default for EngineConfig {
             flush_entries: 1_000,
             ban_threshold: 10,
             ban_ms: 60_000,
+            forgive_ms: 60_000,
             retry_ms: 1_000,
             verdict_ms: 2_000,
         }
@@ -459,6 +463,7 @@ pub struct Engine {
     outbox_since: u64,
     verdicts: BTreeMap<GossipToken, Verdicts>,
     suspects: BTreeMap<(MemberId, u64), Buffered>,
+    forgiven_at: u64,
 }
 
 impl Engine {
@@ -495,6 +500,7 @@ impl Engine {
             outbox_since: 0,
             verdicts: BTreeMap::new(),
             suspects: BTreeMap::new(),
+            forgiven_at: 0,
         };
         for head in stored {
             engine.stored(head);
@@ -572,6 +578,15 @@ impl Engine {
     fn tick(&mut self, now: u64, out: &mut Vec<Output>) {
         self.now = self.now.max(now);
         let now = self.now;
+        let forgive_ms = self.config.forgive_ms.max(1);
+        let steps = now.saturating_sub(self.forgiven_at) / forgive_ms;
+        if steps > 0 {
+            self.forgiven_at += steps * forgive_ms;
+            let steps = u32::try_from(steps).unwrap_or(u32::MAX);
+            for peer in self.peers.values_mut() {
+                peer.score = peer.score.saturating_sub(steps);
+            }
+        }
         let expired: Vec<RequestId> = self
             .sent
             .iter()
@@ -1758,5 +1773,34 @@ mod tests {
         let out = gossip_from_supplier(&mut engine, 2, vec![ours[0].clone(), theirs[0].clone()]);
         let checked: Vec<&[SignedEntry]> = ingests(&out).into_iter().map(|(_, e)| e).collect();
         assert_eq!(checked, vec![&theirs[..]]);
+    }
+
+    #[test]
+    fn offences_are_forgiven_over_time_but_not_a_burst() {
+        let mut engine = engine(EngineConfig::default());
+        run(
+            &mut engine,
+            Input::PeerUp {
+                peer: member("manufacturer"),
+            },
+        );
+        let garbage = |engine: &mut Engine, token| {
+            run(
+                engine,
+                Input::Gossip {
+                    from: member("manufacturer"),
+                    token,
+                    batch: None,
+                },
+            )
+        };
+        // One malformed message (5) now, another after the score has had time to fall: no ban.
+        garbage(&mut engine, 1);
+        run(&mut engine, Input::Tick { now: 5 * 60_000 });
+        garbage(&mut engine, 2);
+        assert!(!engine.is_banned(&member("manufacturer")));
+        // Two at once reach the threshold (10).
+        garbage(&mut engine, 3);
+        assert!(engine.is_banned(&member("manufacturer")));
     }
 }

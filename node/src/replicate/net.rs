@@ -62,6 +62,8 @@ const GOSSIP_MAX_TRANSMIT: usize = GOSSIP_BYTES + (128 << 10);
 const MAX_OPEN_REPLIES: usize = 256;
 /// Gossip messages waiting for a verdict; beyond, messages are ignored at once.
 const MAX_OPEN_VERDICTS: usize = 1024;
+/// Most of a chain's new local entries gossiped from one writer notice.
+const MAX_FRESH_GOSSIP: u64 = 20_000;
 /// Most fork proofs read to find the one to gossip (each is a member's misconduct: few).
 const MAX_FORKS_READ: usize = 10_000;
 /// How often the engine is ticked.
@@ -820,6 +822,9 @@ impl Shell {
         tokio::task::spawn_blocking(move || {
             let mut entries = Vec::new();
             for (author, (first, last)) in committed.fresh {
+                // Gossip is best effort: of a long span (replication lagged), only the newest
+                // entries go out; peers pull the rest.
+                let first = first.max(last.saturating_sub(MAX_FRESH_GOSSIP - 1));
                 let count = usize::try_from(last - first + 1).unwrap_or(usize::MAX);
                 match store.chain_range(&author, first, count) {
                     Ok(rows) => entries.extend(rows.into_iter().map(|(_, e)| e)),
