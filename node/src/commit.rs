@@ -121,37 +121,36 @@ impl Committed {
         }
     }
 
+    /// Keeps the later of the known head of `author` and `head`.
+    fn raise_head(&mut self, author: MemberId, head: (u64, EntryHash)) {
+        let mine = self.heads.entry(author).or_insert(head);
+        if head.0 >= mine.0 {
+            *mine = head;
+        }
+    }
+
+    /// Widens `author`'s span of entries to gossip to cover `first..=last`.
+    fn widen_fresh(&mut self, author: MemberId, (first, last): (u64, u64)) {
+        let span = self.fresh.entry(author).or_insert((first, last));
+        span.0 = span.0.min(first);
+        span.1 = span.1.max(last);
+    }
+
     fn record(&mut self, receipts: &[Receipt], origin: Origin) {
         for receipt in receipts.iter().filter(|r| !r.duplicate) {
-            let head = self
-                .heads
-                .entry(receipt.author.clone())
-                .or_insert((receipt.seq, receipt.hash));
-            if receipt.seq >= head.0 {
-                *head = (receipt.seq, receipt.hash);
-            }
+            self.raise_head(receipt.author.clone(), (receipt.seq, receipt.hash));
             if origin == Origin::Local {
-                let span = self
-                    .fresh
-                    .entry(receipt.author.clone())
-                    .or_insert((receipt.seq, receipt.seq));
-                span.0 = span.0.min(receipt.seq);
-                span.1 = span.1.max(receipt.seq);
+                self.widen_fresh(receipt.author.clone(), (receipt.seq, receipt.seq));
             }
         }
     }
 
     fn merge(&mut self, later: Committed) {
         for (author, head) in later.heads {
-            let mine = self.heads.entry(author).or_insert(head);
-            if head.0 >= mine.0 {
-                *mine = head;
-            }
+            self.raise_head(author, head);
         }
-        for (author, (first, last)) in later.fresh {
-            let span = self.fresh.entry(author).or_insert((first, last));
-            span.0 = span.0.min(first);
-            span.1 = span.1.max(last);
+        for (author, span) in later.fresh {
+            self.widen_fresh(author, span);
         }
         self.forks.extend(later.forks);
     }
@@ -315,6 +314,13 @@ impl Committer {
         self.wait(Work::Entries(checked, Origin::Local))
     }
 
+    /// As [`Self::submit_entries`], for entries received from other members' nodes: stored
+    /// alike, but not gossiped again.
+    pub fn submit_replicated(&self, entries: Vec<SignedEntry>) -> Answer {
+        let checked = self.pipeline.check(entries, Timestamp::now())?;
+        self.wait(Work::Entries(checked, Origin::Peers))
+    }
+
     /// Prepares the member's events on this thread, then waits until the writer has signed,
     /// verified and durably stored them (or refused them).
     pub fn submit_events(&self, events: Vec<EventInput>) -> Answer {
@@ -331,16 +337,6 @@ impl Committer {
         reply: impl FnOnce(Answer) + Send + 'static,
     ) -> Result<(), IngestError> {
         self.send(Work::Entries(checked, Origin::Local), Box::new(reply))
-    }
-
-    /// Queues checked entries received from other members' nodes (not gossiped again);
-    /// `reply` gets the answer on the writer thread. Blocks while the queue is full.
-    pub fn send_replicated(
-        &self,
-        checked: CheckedBatch,
-        reply: impl FnOnce(Answer) + Send + 'static,
-    ) -> Result<(), IngestError> {
-        self.send(Work::Entries(checked, Origin::Peers), Box::new(reply))
     }
 
     /// Queues prepared events; `reply` gets the answer on the writer thread. Blocks while the

@@ -952,15 +952,7 @@ fn the_writer_tells_replication_what_it_stored_and_what_to_gossip() {
     .unwrap();
     // The supplier's entries come from a peer: stored, not to be gossiped again.
     let supplier = chain(&genesis, &keys[2], 0, 3, None);
-    let checked = committer
-        .pipeline()
-        .check(supplier.clone(), Timestamp::now())
-        .unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    committer
-        .send_replicated(checked, move |answer| tx.send(answer).unwrap())
-        .unwrap();
-    rx.recv().unwrap().unwrap();
+    committer.submit_replicated(supplier.clone()).unwrap();
     // The node's own events and entries posted to its API are new to the network.
     committer
         .submit_events(vec![EventInput {

@@ -36,7 +36,6 @@ use tally_sdk::codec;
 use tally_sdk::entry::SignedEntry;
 use tally_sdk::genesis::Genesis;
 use tally_sdk::ids::MemberId;
-use tally_sdk::time::Timestamp;
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
@@ -49,7 +48,6 @@ use super::identity::{self, IdentityError};
 use super::outcome::classify;
 use super::wire::{self, GossipBatch, HeadInfo, SyncResponse};
 use crate::commit::{Committed, Committer};
-use crate::ingest::IngestError;
 use crate::store::Store;
 
 /// Most bytes of entries in one range answer (the message cap is larger).
@@ -727,7 +725,11 @@ impl Shell {
                     request_response::Message::Request {
                         request, channel, ..
                     } => {
-                        let Some(from) = self.peers.get(&peer).cloned() else {
+                        let from = self.peers.get(&peer).cloned();
+                        let Some(from) = from.filter(|_| self.replies.len() < MAX_OPEN_REPLIES)
+                        else {
+                            // Not a member (cannot happen past the allow list), or too many
+                            // requests waiting: refused at once.
                             let _ = self
                                 .swarm
                                 .behaviour_mut()
@@ -735,14 +737,6 @@ impl Shell {
                                 .send_response(channel, SyncResponse::Refused);
                             return;
                         };
-                        if self.replies.len() >= MAX_OPEN_REPLIES {
-                            let _ = self
-                                .swarm
-                                .behaviour_mut()
-                                .sync
-                                .send_response(channel, SyncResponse::Refused);
-                            return;
-                        }
                         let token = self.token();
                         self.replies.insert(token, channel);
                         let request = match request {
@@ -991,36 +985,22 @@ impl Shell {
         let done = self.done_tx.clone();
         let metrics = self.handle.metrics.clone();
         tokio::task::spawn_blocking(move || {
-            let answer_to = move |answer: Result<Vec<crate::ingest::Receipt>, IngestError>| {
-                match &answer {
-                    Ok(receipts) => {
-                        let new = receipts.iter().filter(|r| !r.duplicate).count();
-                        metrics.replicated.inc_by(new as u64);
-                    }
-                    Err(error) => {
-                        metrics.refused_entries.inc();
-                        tracing::debug!(%error, "entries from a peer were refused");
-                    }
+            let answer = committer.submit_replicated(entries);
+            match &answer {
+                Ok(receipts) => {
+                    let new = receipts.iter().filter(|r| !r.duplicate).count();
+                    metrics.replicated.inc_by(new as u64);
                 }
-                let outcome = classify(&answer);
-                // The engine keeps few ingest requests in flight, fewer than the channel holds.
-                if done.try_send(Done { ticket, outcome }).is_err() {
-                    tracing::error!("the network stopped before an ingest answer reached it");
+                Err(error) => {
+                    metrics.refused_entries.inc();
+                    tracing::debug!(%error, "entries from a peer were refused");
                 }
-            };
-            let checked = match committer.pipeline().check(entries, Timestamp::now()) {
-                Ok(checked) => checked,
-                Err(error) => return answer_to(Err(error)),
-            };
-            let (tx, rx) = std::sync::mpsc::sync_channel(1);
-            let sent = committer.send_replicated(checked, move |answer| {
-                let _ = tx.send(answer);
-            });
-            let answer = match sent {
-                Ok(()) => rx.recv().unwrap_or(Err(IngestError::Stopped)),
-                Err(error) => Err(error),
-            };
-            answer_to(answer);
+            }
+            let outcome = classify(&answer);
+            // The engine keeps few ingest requests in flight, fewer than the channel holds.
+            if done.try_send(Done { ticket, outcome }).is_err() {
+                tracing::error!("the network stopped before an ingest answer reached it");
+            }
         });
     }
 
