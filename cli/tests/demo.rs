@@ -233,3 +233,26 @@ fn the_demo_consortium_runs_records_the_story_everywhere_and_restarts() {
     }
     demo.interrupt();
 }
+
+#[test]
+fn a_directory_of_another_consortium_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let genesis = dir.path().join("genesis.toml");
+    std::fs::write(&genesis, "format = 1\n# not the demo's\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tally"))
+        .args(["demo", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("holds a genesis that is not the demo consortium's"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&genesis).unwrap(),
+        "format = 1\n# not the demo's\n"
+    );
+    assert!(!dir.path().join("demo.json").exists());
+}
