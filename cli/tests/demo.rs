@@ -1,5 +1,6 @@
 //! `tally demo`, the README's main command, as a user runs it: five nodes start, the story is
-//! recorded and replicated to all of them, `DIR/demo.json` says where everything is, Ctrl-C
+//! recorded and replicated to all of them and witnessed (the evidence checked offline by
+//! `tally witness verify`), `DIR/demo.json` says where everything is, Ctrl-C
 //! stops them cleanly, and a second run on the same directory reopens the data without
 //! recording the story twice.
 
@@ -186,8 +187,60 @@ fn the_demo_consortium_runs_records_the_story_everywhere_and_restarts() {
         assert_eq!(heads_of(node), heads, "{}", node["member"]);
     }
 
-    // The regulator's node answers the sofa's whole history; no consumer data is in it.
+    // The consumer's order is witnessed; the regulator's node gives the evidence, which
+    // `tally witness verify` checks offline, and a changed signature is caught.
     let regulator = &nodes[4];
+    let order = heads["heads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["member"] == "platform")
+        .unwrap()["hash"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let answer = get(
+        regulator["api_url"].as_str().unwrap(),
+        regulator["api_token"].as_str().unwrap(),
+        &format!("/v1/entries/{order}/witness"),
+    );
+    let view: Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(view["witnessed"], true, "{view}");
+    assert_eq!(view["needed"], 3, "{view}");
+    let witness_file = dir.path().join("witness.json");
+    std::fs::write(&witness_file, &answer).unwrap();
+    let genesis_file = dir.path().join("genesis.toml");
+    let verify = |file: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_tally"))
+            .args(["witness", "verify"])
+            .arg(file)
+            .arg("--genesis")
+            .arg(&genesis_file)
+            .output()
+            .unwrap()
+    };
+    let checked = verify(&witness_file);
+    let stdout = String::from_utf8_lossy(&checked.stdout);
+    assert!(checked.status.success(), "{stdout} {checked:?}");
+    assert!(
+        stdout.starts_with(&format!("witnessed: entry 0 of platform ({order})")),
+        "{stdout}"
+    );
+    let mut tampered = view.clone();
+    let signature = &mut tampered["evidence"]["witnesses"][0]["checkpoint"]["signature"];
+    let text = signature.as_str().unwrap();
+    let flipped = if text.starts_with('0') { "1" } else { "0" };
+    *signature = Value::String(format!("{flipped}{}", &text[1..]));
+    std::fs::write(&witness_file, tampered.to_string()).unwrap();
+    let refused = verify(&witness_file);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        stderr.contains("does not verify") && stderr.contains("not validly signed"),
+        "{stderr}"
+    );
+
+    // The regulator's node answers the sofa's whole history; no consumer data is in it.
     let history = get(
         regulator["api_url"].as_str().unwrap(),
         regulator["api_token"].as_str().unwrap(),

@@ -16,6 +16,7 @@
 //! | `api.listen` | `TALLY_API_LISTEN` | `127.0.0.1:7300` (port 0: any free port) |
 //! | `p2p.listen` | `TALLY_P2P_LISTEN` (comma-separated) | none (the node only dials out) |
 //! | `p2p.bootstrap` | `TALLY_P2P_BOOTSTRAP` (comma-separated) | none (the genesis addresses) |
+//! | `p2p.checkpoint_interval_ms` | `TALLY_CHECKPOINT_INTERVAL_MS` | 1,000 (a checkpoint at most this often, only when chains grew) |
 //! | `limits.max_body_bytes` | `TALLY_MAX_BODY_BYTES` | 8 MiB |
 //! | `limits.max_batch` | `TALLY_MAX_BATCH` | 10,000 items per request |
 //! | `commit.max_entries` | `TALLY_COMMIT_MAX_ENTRIES` | 20,000 per synced write |
@@ -143,6 +144,8 @@ pub struct UserP2p {
     pub listen: Option<Vec<String>>,
     /// Members' node addresses beyond the genesis ones, each ending with `/p2p/<peer id>`.
     pub bootstrap: Option<Vec<String>>,
+    /// Shortest time between two of the node's checkpoints, in milliseconds.
+    pub checkpoint_interval_ms: Option<u64>,
 }
 
 /// `[limits]`.
@@ -277,6 +280,8 @@ pub struct Config {
     /// Members' node addresses to dial beyond the genesis ones (each ends with `/p2p/<peer
     /// id>`).
     pub p2p_bootstrap: Vec<Multiaddr>,
+    /// Shortest time between two of the node's checkpoints.
+    pub checkpoint_interval: Duration,
     /// Limits.
     pub limits: Limits,
     /// Group commit.
@@ -290,7 +295,7 @@ pub struct Config {
 }
 
 /// The environment variables that set one key each.
-const ENV_KEYS: [(&str, &str); 14] = [
+const ENV_KEYS: [(&str, &str); 15] = [
     ("TALLY_DATA_DIR", "data_dir"),
     ("TALLY_GENESIS", "genesis"),
     ("TALLY_KEY_FILE", "key_file"),
@@ -298,6 +303,7 @@ const ENV_KEYS: [(&str, &str); 14] = [
     ("TALLY_API_LISTEN", "api.listen"),
     ("TALLY_P2P_LISTEN", "p2p.listen"),
     ("TALLY_P2P_BOOTSTRAP", "p2p.bootstrap"),
+    ("TALLY_CHECKPOINT_INTERVAL_MS", "p2p.checkpoint_interval_ms"),
     ("TALLY_MAX_BODY_BYTES", "limits.max_body_bytes"),
     ("TALLY_MAX_BATCH", "limits.max_batch"),
     ("TALLY_COMMIT_MAX_ENTRIES", "commit.max_entries"),
@@ -360,6 +366,7 @@ impl UserConfig {
                 "TALLY_API_LISTEN" => self.api.listen = Some(value.to_owned()),
                 "TALLY_P2P_LISTEN" => self.p2p.listen = Some(list(value)),
                 "TALLY_P2P_BOOTSTRAP" => self.p2p.bootstrap = Some(list(value)),
+                "TALLY_CHECKPOINT_INTERVAL_MS" => self.p2p.checkpoint_interval_ms = Some(number()?),
                 "TALLY_MAX_BODY_BYTES" => self.limits.max_body_bytes = Some(number()?),
                 "TALLY_MAX_BATCH" => self.limits.max_batch = Some(number()?),
                 "TALLY_COMMIT_MAX_ENTRIES" => self.commit.max_entries = Some(number()?),
@@ -458,6 +465,13 @@ impl UserConfig {
                 1_000_000,
             )?,
         };
+        let checkpoint_interval = Duration::from_millis(bounded(
+            "p2p.checkpoint_interval_ms",
+            self.p2p.checkpoint_interval_ms,
+            1_000,
+            10,
+            3_600_000,
+        )? as u64);
         let commit = CommitConfig {
             max_entries: bounded(
                 "commit.max_entries",
@@ -521,6 +535,7 @@ impl UserConfig {
             api_listen,
             p2p_listen,
             p2p_bootstrap,
+            checkpoint_interval,
             limits,
             commit,
             log_format,
@@ -680,6 +695,7 @@ scope = "member"
         assert_eq!(c.api_listen.port(), 0);
         assert_eq!(c.log_format, LogFormat::Human);
         assert_eq!(c.commit.max_delay, Duration::ZERO);
+        assert_eq!(c.checkpoint_interval, Duration::from_secs(1));
         assert_eq!(c.limits.max_batch, 10_000);
         let erp = c.token("0123456789abcdef0123456789abcdef").unwrap();
         assert_eq!(
@@ -697,6 +713,7 @@ scope = "member"
             &[
                 ("TALLY_API_LISTEN", "127.0.0.1:9999"),
                 ("TALLY_COMMIT_MAX_DELAY_MS", "2"),
+                ("TALLY_CHECKPOINT_INTERVAL_MS", "250"),
                 ("TALLY_P2P_LISTEN", "/ip4/0.0.0.0/tcp/1, /ip4/0.0.0.0/tcp/2"),
                 (
                     "TALLY_P2P_BOOTSTRAP",
@@ -712,6 +729,7 @@ scope = "member"
         .unwrap();
         assert_eq!(c.api_listen.port(), 9999);
         assert_eq!(c.commit.max_delay, Duration::from_millis(2));
+        assert_eq!(c.checkpoint_interval, Duration::from_millis(250));
         assert_eq!(c.p2p_listen.len(), 2);
         assert_eq!(c.p2p_bootstrap.len(), 1);
         let audit = c.token("abcdefghijklmnopqrstuvwxyz0123456789").unwrap();
@@ -776,6 +794,16 @@ scope = "member"
                 format!("{GOOD}\n[commit]\nmax_delay_ms = 5000\n"),
                 vec![],
                 "`commit.max_delay_ms`",
+            ),
+            (
+                format!("{GOOD}\n[p2p]\ncheckpoint_interval_ms = 5\n"),
+                vec![],
+                "`p2p.checkpoint_interval_ms`: must be between 10 and 3600000, not 5",
+            ),
+            (
+                GOOD.to_owned(),
+                vec![("TALLY_CHECKPOINT_INTERVAL_MS", "soon")],
+                "TALLY_CHECKPOINT_INTERVAL_MS",
             ),
             (
                 format!("{GOOD}\n[log]\nformat = \"xml\"\n"),

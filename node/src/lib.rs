@@ -15,6 +15,8 @@
 //! * [`replicate`] — replication: the wire messages, the engine without IO (heads, pulls,
 //!   gossip batching, offences), simulated deterministically in `node/tests/replication.rs`,
 //!   and the libp2p shell that runs it between members' nodes.
+//! * [`witness`] — witnessed checkpoints: the checkpoints held, the node's own, and the
+//!   evidence that an entry is witnessed.
 //! * [`demo`] — the demo consortium: five local nodes of the demo genesis, a C2M story
 //!   recorded on them (`tally demo`).
 //! * [`run`] — the node as a process: logs, signals, serving, shutdown (`tally-node` and
@@ -31,6 +33,7 @@ pub mod ingest;
 pub mod replicate;
 pub mod run;
 pub mod store;
+pub mod witness;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -47,6 +50,7 @@ use crate::replicate::net::{NetConfig, NetError, NetHandle, NetParts, Network};
 use crate::store::StoreError;
 use crate::store::check::CheckReport;
 use crate::store::rocks::RocksStore;
+use crate::witness::book::Book;
 
 /// The node cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -147,6 +151,7 @@ pub struct Node {
     report: CheckReport,
     feed: Option<tokio::sync::mpsc::Receiver<Committed>>,
     network: NetHandle,
+    book: Arc<Book>,
 }
 
 impl Node {
@@ -217,8 +222,10 @@ impl Node {
             Some(feed_tx),
         )
         .map_err(NodeError::Writer)?;
+        let book = Arc::new(Book::new(store.clone(), genesis.clone()));
         Ok(Self {
             config: Arc::new(config),
+            book,
             genesis,
             keys,
             store,
@@ -247,6 +254,8 @@ impl Node {
             keypair,
             store: self.store.clone(),
             committer: self.committer.clone(),
+            book: self.book.clone(),
+            signing: self.keys.signing.clone(),
             feed,
             seed,
         };
@@ -277,6 +286,11 @@ impl Node {
         &self.store
     }
 
+    /// The checkpoints the node holds.
+    pub fn book(&self) -> &Arc<Book> {
+        &self.book
+    }
+
     /// The writer, for ingestion.
     pub fn committer(&self) -> &Committer {
         &self.committer
@@ -286,12 +300,12 @@ impl Node {
     pub fn api_state(&self) -> ApiState {
         ApiState::new(
             self.config.clone(),
-            self.genesis.clone(),
             self.keys.member.clone(),
             self.store.clone(),
             self.committer.clone(),
             Some(self.backups()),
             Some(self.network.clone()),
+            self.book.clone(),
         )
     }
 

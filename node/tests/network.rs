@@ -1,6 +1,8 @@
 //! Replication between real `tally-node` processes on 127.0.0.1 (free ports, real RocksDB,
 //! real libp2p): four members' nodes converge on the same chains; one killed with `kill -9`
-//! while the others go on writing catches up by itself when it restarts; a peer whose key is
+//! while the others go on writing catches up by itself when it restarts; entries written
+//! before, during and after its absence end up witnessed on every node, with evidence the SDK
+//! checks alone; a peer whose key is
 //! not in the genesis is refused at connection time; a member that signs two entries at one
 //! place (handing each to a different node) leaves a fork proof on every node.
 //!
@@ -25,6 +27,7 @@ use tally_sdk::ids::MemberId;
 use tally_sdk::keyfile::MemberKeys;
 use tally_sdk::template::{DEMO_KEY_HEADER, demo_consortium};
 use tally_sdk::verify::{ChainTip, Verifier};
+use tally_sdk::witness::WitnessEvidence;
 
 /// How long a condition may take before the test fails (a bound for failures, not a timing
 /// assertion: a passing run ends as soon as the condition holds).
@@ -68,6 +71,7 @@ impl Member {
                 "data_dir = \"data\"\ngenesis = \"../genesis.toml\"\nkey_file = \"member.key\"\n\
                  [api]\nlisten = \"127.0.0.1:0\"\n[log]\nlevel = \"info,tally_node=debug\"\n\
                  [p2p]\nlisten = [\"/ip4/127.0.0.1/tcp/0\"]\nbootstrap = [{}]\n\
+                 checkpoint_interval_ms = 100\n\
                  [[tokens]]\nname = \"erp\"\nsecret = \"{TOKEN}\"\nscope = \"member\"\n",
                 bootstrap.join(", ")
             ),
@@ -107,6 +111,18 @@ fn heads(node: &Running) -> Result<Vec<(String, u64, String)>, String> {
             )
         })
         .collect())
+}
+
+/// `member`'s entry `seq` on `node`: (member, hash).
+fn heads_of_chain(node: &Running, member: &str, seq: u64) -> (String, String) {
+    let (status, body) = node.request(
+        "GET",
+        &format!("/v1/chains/{member}?from={seq}&limit=1"),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    let hash = body["items"][0]["hash"].as_str().unwrap().to_owned();
+    (member.to_owned(), hash)
 }
 
 /// Records `count` events as `member`'s node, from serial `first`.
@@ -169,6 +185,26 @@ fn verify_all(node: &Running, genesis: &Genesis) -> u64 {
     total
 }
 
+/// Waits until `node` shows entry `hash` witnessed; checks the evidence with the SDK alone and
+/// returns the witnesses.
+fn witnessed(node: &Running, genesis: &Genesis, hash: &str) -> Vec<String> {
+    let view = wait_for(&format!("entry {hash} to be witnessed"), || {
+        let (status, body) = node.request("GET", &format!("/v1/entries/{hash}/witness"), None);
+        if status == 200 && body["witnessed"] == true {
+            Ok(body)
+        } else {
+            Err(format!("{status} {body}"))
+        }
+    });
+    assert_eq!(view["disputed"], serde_json::json!([]), "{view}");
+    let evidence: WitnessEvidence = serde_json::from_value(view["evidence"].clone()).unwrap();
+    let verifier = Verifier::new(genesis, tally_sdk::time::Timestamp::now());
+    let checked = evidence.verify(&verifier).unwrap();
+    assert!(checked.witnessed);
+    assert_eq!(checked.entry.to_hex(), hash);
+    checked.witnesses.iter().map(ToString::to_string).collect()
+}
+
 fn metric(node: &Running, name: &str) -> u64 {
     let (_, text) = common::request_text(node.address, "/metrics").unwrap();
     text.lines()
@@ -221,6 +257,22 @@ fn four_nodes_converge_catch_up_refuse_outsiders_and_all_prove_a_fork() {
     let mut expected: Vec<(&str, u64)> = names.iter().map(|n| (*n, 70)).collect();
     expected[supplier].1 = 30;
     converged(&survivors, &expected);
+    // The survivors witness what was written meanwhile. The supplier stays down until
+    // gossipsub has forgotten those checkpoints (its message cache spans 5 heartbeats of 1 s),
+    // so that it can only get them by pulling: this wait sets up the case, nothing waits on it.
+    let (_, written_meanwhile) = heads_of_chain(&nodes[0], "manufacturer", 50);
+    for node in &nodes {
+        wait_for("the survivors' checkpoints", || {
+            let path = format!("/v1/entries/{written_meanwhile}/witness");
+            let (status, body) = node.request("GET", &path, None);
+            if status == 200 && body["witnesses"] == serde_json::json!(["logistics", "platform"]) {
+                Ok(())
+            } else {
+                Err(format!("{status} {body}"))
+            }
+        });
+    }
+    std::thread::sleep(Duration::from_secs(7));
 
     // It restarts (on a new port, knowing where the others are) and catches up by itself.
     let others: Vec<String> = addresses
@@ -238,6 +290,28 @@ fn four_nodes_converge_catch_up_refuse_outsiders_and_all_prove_a_fork() {
     assert_eq!(heads.len(), 4);
     for node in &nodes {
         assert_eq!(verify_all(node, &genesis), 70 * 3 + 40);
+    }
+
+    // Entries from before, during and after the supplier's absence are witnessed on every
+    // node by the three other running members (the quorum is 3; the regulator runs no node).
+    let hash_at = |member: &str, seq: u64| heads_of_chain(&nodes[0], member, seq);
+    let samples = [
+        hash_at("platform", 0),
+        hash_at("manufacturer", 50),
+        hash_at("supplier", 35),
+        hash_at("logistics", 69),
+    ];
+    for node in &nodes {
+        for (author, hash) in &samples {
+            let witnesses = witnessed(node, &genesis, hash);
+            let mut expected: Vec<String> = names
+                .iter()
+                .filter(|n| *n != author)
+                .map(|n| n.to_string())
+                .collect();
+            expected.sort();
+            assert_eq!(witnesses, expected, "{author}'s entry {hash}");
+        }
     }
 
     // A peer whose key the genesis does not list is refused at connection time.

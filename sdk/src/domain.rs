@@ -43,8 +43,8 @@ domains! {
     /// The data of a selective-disclosure leaf (salt, field name, value), hashed before it
     /// becomes a Merkle leaf.
     DisclosureLeafDomain = "disclosure leaf", b"tally/v1/disclosure-leaf\0";
-    /// The data of a chain-head leaf in a checkpoint's Merkle tree.
-    HeadLeafDomain = "chain head leaf", b"tally/v1/head-leaf\0";
+    /// The data of a chain-span leaf in a checkpoint's Merkle tree.
+    SpanLeafDomain = "chain span leaf", b"tally/v1/span-leaf\0";
 }
 
 /// The prefixes of signatures. A signature is always over `prefix || 32-byte hash`, never over

@@ -14,8 +14,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
 use crate::domain::{
-    CheckpointDomain, Domain, EntryDomain, GenesisDomain, HeadLeafDomain, MerkleLeafDomain,
-    MerkleNodeDomain,
+    CheckpointDomain, Domain, EntryDomain, GenesisDomain, MerkleLeafDomain, MerkleNodeDomain,
+    SpanLeafDomain,
 };
 
 /// The length of a hash in bytes.
@@ -37,8 +37,8 @@ pub type NetworkId = Hash<GenesisDomain>;
 pub type MerkleRoot = Hash<MerkleNodeDomain>;
 /// A Merkle leaf hash.
 pub type LeafHash = Hash<MerkleLeafDomain>;
-/// The hash of a chain head as a checkpoint commits to it.
-pub type HeadLeafHash = Hash<HeadLeafDomain>;
+/// The hash of a chain span as a checkpoint commits to it.
+pub type SpanLeafHash = Hash<SpanLeafDomain>;
 
 /// A hash failed to parse from text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -5,8 +5,8 @@
 //! canonical encoding ([`codec`]), domain-separated hashing ([`hash`]) and signing ([`crypto`]),
 //! the entry typestates ([`entry`]), the GS1 EPCIS event model ([`epcis`], [`event`]), GS1 keys
 //! ([`gs1`]), the consortium definition ([`genesis`]), validation rules ([`verify`]), Merkle
-//! trees ([`merkle`]), selective disclosure ([`disclosure`]), checkpoints ([`checkpoint`]) and
-//! fork proofs ([`fork`]).
+//! trees ([`merkle`]), selective disclosure ([`disclosure`]), checkpoints ([`checkpoint`]), the
+//! witness rule ([`witness`]) and fork proofs ([`fork`]).
 //!
 //! The crate does no IO beyond reading the OS random number generator: no async runtime, no
 //! database, no network.
@@ -30,3 +30,4 @@ pub mod merkle;
 pub mod template;
 pub mod time;
 pub mod verify;
+pub mod witness;

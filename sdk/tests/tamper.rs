@@ -1,5 +1,5 @@
 //! Tampering: any single changed byte of a signed entry, a disclosure (entry, values, salts and
-//! Merkle proof) or a checkpoint with an inclusion proof, in its canonical encoding, makes it
+//! Merkle proof) or a checkpoint's proof that it witnesses an entry, in its canonical encoding, makes it
 //! either undecodable or unverifiable — never a different valid object.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 use serde_json::json;
-use tally_sdk::checkpoint::{ChainHead, HeadInclusion, HeadsTree, SignedCheckpoint};
+use tally_sdk::checkpoint::{ChainSpan, Checkpoint, EntryWitness};
 use tally_sdk::codec::{self, CanonicalJson};
 use tally_sdk::disclosed::EntryDisclosure;
 use tally_sdk::disclosure::{CommitLimits, commit};
@@ -110,26 +110,26 @@ proptest! {
     }
 
     #[test]
-    fn any_flipped_byte_of_a_checkpoint_or_inclusion_proof_is_caught(position in any::<prop::sample::Index>(), bit in 0u8..8, which in 0usize..5) {
+    fn any_flipped_byte_of_a_witness_proof_is_caught(position in any::<prop::sample::Index>(), bit in 0u8..8, which in 0usize..5) {
         let (genesis, keys) = setup();
-        let heads: Vec<ChainHead> = keys.iter().enumerate().map(|(i, k)| ChainHead {
-            author: k.member.clone(),
-            seq: i as u64 * 7,
-            hash: EntryHash::digest(k.member.as_str().as_bytes()),
-        }).collect();
-        let tree = HeadsTree::new(heads).unwrap();
-        let checkpoint = tree.sign(genesis.network_id(), keys[0].member.clone(), 3, Timestamp(5), &keys[0].signing).unwrap();
-        let inclusion = tree.prove(&keys[which].member).unwrap().unwrap();
-        let pair = (checkpoint, inclusion);
-        let check = |(checkpoint, inclusion): &(SignedCheckpoint, HeadInclusion)| -> bool {
-            checkpoint.verify(&genesis).is_ok() && inclusion.verify(&checkpoint.body).is_ok()
-                && inclusion.head == pair.1.head
+        let chain = |i: usize| -> Vec<EntryHash> {
+            (0..=i as u64 * 7).map(|seq| EntryHash::digest(format!("{i}/{seq}").as_bytes())).collect()
         };
-        prop_assert!(check(&pair));
-        let mut bytes = codec::encode("checkpoint and proof", &pair).unwrap();
+        let spans: Vec<ChainSpan> = keys.iter().enumerate()
+            .map(|(i, k)| ChainSpan::new(k.member.clone(), 0, &chain(i)).unwrap())
+            .collect();
+        let checkpoint = Checkpoint::sign(genesis.network_id(), keys[0].member.clone(), 3, Timestamp(5), spans, &keys[0].signing).unwrap();
+        let author = keys[which].member.clone();
+        let held = chain(which);
+        let seq = which as u64 * 5;
+        let hash = held[seq as usize];
+        let proof = checkpoint.witness(&author, seq, &held).unwrap();
+        let check = |proof: &EntryWitness| proof.verify(&genesis, &author, seq, &hash).is_ok();
+        prop_assert!(check(&proof));
+        let mut bytes = codec::encode("witness proof", &proof).unwrap();
         let i = position.index(bytes.len());
         bytes[i] ^= 1 << bit;
-        if let Ok(decoded) = codec::decode::<(SignedCheckpoint, HeadInclusion)>("checkpoint and proof", &bytes, 1 << 20) {
+        if let Ok(decoded) = codec::decode::<EntryWitness>("witness proof", &bytes, 1 << 20) {
             prop_assert!(!check(&decoded), "byte {} bit {} went unnoticed", i, bit);
         }
     }

@@ -1,12 +1,13 @@
 //! A whole C2M story played by the five demo members with the SDK alone, as an outside auditor
 //! would check it: every entry verifies in one batch across all chains; the consumer's address
 //! can be disclosed alone and a changed address is caught; an equivocating member is convicted
-//! by a fork proof; checkpoints of a quorum cover the chain heads with checkable proofs.
+//! by a fork proof; every entry is witnessed once checkpoints of a quorum of the other members
+//! cover it, shown by evidence checked with the SDK alone.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::{Value, json};
-use tally_sdk::checkpoint::{ChainHead, HeadsTree};
+use tally_sdk::checkpoint::{ChainSpan, Checkpoint};
 use tally_sdk::codec::CanonicalJson;
 use tally_sdk::disclosed::EntryDisclosure;
 use tally_sdk::entry::{Payload, SignedEntry};
@@ -14,6 +15,7 @@ use tally_sdk::event::EventKind;
 use tally_sdk::fork::ForkProof;
 use tally_sdk::ids::{FieldName, MemberId};
 use tally_sdk::verify::{Verifier, VerifyError};
+use tally_sdk::witness::{WITNESS_EVIDENCE_FORMAT, WitnessError, WitnessEvidence};
 use tally_tests::Consortium;
 
 const PRODUCT: &str = "https://id.gs1.org/01/09506000134352/21/C2M-0001";
@@ -252,46 +254,81 @@ fn a_member_that_signs_two_histories_is_convicted_by_a_fork_proof() {
 }
 
 #[test]
-fn a_quorum_of_checkpoints_covers_every_chain_head() {
+fn an_entry_is_witnessed_once_a_quorum_of_other_members_checkpoints_cover_it() {
     let story = play();
     let c = &story.consortium;
-    let mut heads: Vec<ChainHead> = Vec::new();
+    let verifier = Verifier::new(&c.genesis, c.now());
+    let mut chains: std::collections::BTreeMap<MemberId, Vec<tally_sdk::hash::EntryHash>> =
+        Default::default();
     for entry in &story.entries {
-        let head = ChainHead {
-            author: entry.body.author.clone(),
-            seq: entry.body.seq,
-            hash: entry.hash().unwrap(),
-        };
-        heads.retain(|h| h.author != head.author);
-        heads.push(head);
+        chains
+            .entry(entry.body.author.clone())
+            .or_default()
+            .push(entry.hash().unwrap());
     }
-    let tree = HeadsTree::new(heads.clone()).unwrap();
-    let quorum = c.genesis.witness_quorum();
-    let witnesses = [
-        "platform",
-        "manufacturer",
-        "logistics",
-        "supplier",
-        "regulator",
-    ];
-    let checkpoints: Vec<_> = witnesses[..quorum]
+    let spans: Vec<ChainSpan> = chains
         .iter()
-        .map(|w| {
-            tree.sign(
+        .map(|(author, hashes)| ChainSpan::new(author.clone(), 0, hashes).unwrap())
+        .collect();
+    let checkpoints: Vec<Checkpoint> = c
+        .genesis
+        .members()
+        .iter()
+        .map(|m| {
+            let checkpoint = Checkpoint::sign(
                 c.genesis.network_id(),
-                MemberId::new(*w).unwrap(),
+                m.id.clone(),
                 0,
                 c.now(),
-                &c.keys(w).unwrap().signing,
+                spans.clone(),
+                &c.keys(m.id.as_str()).unwrap().signing,
             )
-            .unwrap()
+            .unwrap();
+            checkpoint.verify(&c.genesis).unwrap();
+            checkpoint
         })
         .collect();
-    for checkpoint in &checkpoints {
-        checkpoint.verify(&c.genesis).unwrap();
-        for head in &heads {
-            let inclusion = tree.prove(&head.author).unwrap().unwrap();
-            inclusion.verify(&checkpoint.body).unwrap();
+    let quorum = c.genesis.witness_quorum();
+    for entry in &story.entries {
+        let author = &entry.body.author;
+        let seq = entry.body.seq;
+        let held = &chains[author];
+        let proof = |checkpoint: &Checkpoint| checkpoint.witness(author, seq, held).unwrap();
+        // The author's own checkpoint first: it never counts.
+        let mut by: Vec<_> = checkpoints
+            .iter()
+            .filter(|cp| &cp.body().witness == author)
+            .map(proof)
+            .collect();
+        let others: Vec<_> = checkpoints
+            .iter()
+            .filter(|cp| &cp.body().witness != author)
+            .collect();
+        for (count, checkpoint) in others.iter().enumerate() {
+            let evidence = WitnessEvidence {
+                format: WITNESS_EVIDENCE_FORMAT,
+                entry: entry.clone(),
+                witnesses: by.clone(),
+            };
+            let status = evidence.verify(&verifier).unwrap();
+            assert_eq!(status.needed, quorum);
+            assert_eq!(status.witnesses.len(), count);
+            assert_eq!(status.witnessed, count >= quorum, "{count} witnesses");
+            by.push(proof(checkpoint));
+        }
+        // A proof for another entry of the chain is refused, not ignored.
+        let mut wrong = WitnessEvidence {
+            format: WITNESS_EVIDENCE_FORMAT,
+            entry: entry.clone(),
+            witnesses: by.clone(),
+        };
+        if held.len() > 1 {
+            let other_seq = if seq == 0 { 1 } else { 0 };
+            wrong.witnesses[0] = checkpoints[0].witness(author, other_seq, held).unwrap();
+            assert!(matches!(
+                wrong.verify(&verifier),
+                Err(WitnessError::Witness { .. })
+            ));
         }
     }
 }

@@ -7,6 +7,7 @@ mod event_hash;
 mod genesis;
 mod keygen;
 mod node;
+mod witness;
 
 use anyhow::Result;
 use clap::Subcommand;
@@ -24,6 +25,9 @@ pub enum Command {
     /// Make and verify selective disclosures of private fields.
     #[command(subcommand)]
     Disclose(disclose::Command),
+    /// Verify offline that an entry is witnessed by a quorum's checkpoints.
+    #[command(subcommand)]
+    Witness(witness::Command),
     /// Print the EPCIS Event Hash ID of every event in an EPCIS document.
     EventHash(event_hash::Args),
     /// Run a member's node (the same as the `tally-node` binary).
@@ -39,6 +43,7 @@ pub fn run(command: Command) -> Result<()> {
         Command::Genesis(command) => genesis::run(command),
         Command::Entry(command) => entry::run(command),
         Command::Disclose(command) => disclose::run(command),
+        Command::Witness(command) => witness::run(command),
         Command::EventHash(args) => event_hash::run(args),
         Command::Node(command) => node::run(command),
         Command::Demo(args) => demo::run(args),

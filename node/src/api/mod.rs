@@ -20,6 +20,7 @@ pub mod openapi;
 pub mod problem;
 pub mod query;
 pub mod views;
+pub mod witness;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -36,6 +37,7 @@ use crate::commit::Committer;
 use crate::config::Config;
 use crate::replicate::net::NetHandle;
 use crate::store::Store;
+use crate::witness::book::Book;
 use metrics::Metrics;
 use problem::{ApiError, ProblemDetails};
 use views::Health;
@@ -55,6 +57,7 @@ struct Inner {
     metrics: Metrics,
     backups: Option<Backups>,
     network: Option<NetHandle>,
+    book: Arc<Book>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -66,26 +69,28 @@ impl std::fmt::Debug for ApiState {
 }
 
 impl ApiState {
-    /// The state of a node writing as `member`; `backups`, if any, serve `POST /v1/backups`.
+    /// The state of a node writing as `member`, in the consortium of `book`'s genesis;
+    /// `backups`, if any, serve `POST /v1/backups`.
     pub fn new(
         config: Arc<Config>,
-        genesis: Arc<Genesis>,
         member: MemberId,
         store: Arc<dyn Store>,
         committer: Committer,
         backups: Option<Backups>,
         network: Option<NetHandle>,
+        book: Arc<Book>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 config,
-                genesis,
+                genesis: book.genesis().clone(),
                 member,
                 store,
                 committer,
                 metrics: Metrics::new(network.as_ref().map(NetHandle::metrics)),
                 backups,
                 network,
+                book,
             }),
         }
     }
@@ -98,6 +103,11 @@ impl ApiState {
     /// Backups, if this node can make them.
     pub fn backups(&self) -> Option<&Backups> {
         self.inner.backups.as_ref()
+    }
+
+    /// The checkpoints held.
+    pub fn book(&self) -> &Arc<Book> {
+        &self.inner.book
     }
 
     /// The configuration (tokens, limits).
@@ -153,6 +163,8 @@ pub fn app(state: ApiState) -> Router {
         )
         .route("/v1/entries", post(events::post_entries))
         .route("/v1/entries/{hash}", get(query::get_entry))
+        .route("/v1/entries/{hash}/witness", get(witness::get_witness))
+        .route("/v1/checkpoints", get(witness::list_checkpoints))
         .route("/v1/chains/{member}", get(query::get_chain))
         .route("/v1/products/{id}/history", get(query::product_history))
         .route("/v1/heads", get(query::heads))

@@ -13,7 +13,8 @@ use super::network::{NetworkView, PeerView};
 use super::problem::{ApiError, ItemError, ProblemDetails};
 use super::query::{HeadView, Heads};
 use super::views::{EntryPage, EntryStatus, EntryView, Health, ReceiptView, WriteReceipt};
-use super::{backups, events, forks, metrics, network, query};
+use super::witness::{Checkpoints, WitnessView};
+use super::{backups, events, forks, metrics, network, query, witness};
 
 struct BearerToken;
 
@@ -45,6 +46,8 @@ impl Modify for BearerToken {
         events::post_events,
         events::post_entries,
         query::get_entry,
+        witness::get_witness,
+        witness::list_checkpoints,
         query::get_chain,
         query::product_history,
         query::search_events,
@@ -58,7 +61,8 @@ impl Modify for BearerToken {
     ),
     components(schemas(
         ProblemDetails, ItemError, EntryView, EntryPage, EntryStatus, ReceiptView, WriteReceipt,
-        Health, Heads, HeadView, BackupView, NetworkView, PeerView, Forks, ForkView
+        Health, Heads, HeadView, BackupView, NetworkView, PeerView, Forks, ForkView,
+        WitnessView, Checkpoints
     )),
     modifiers(&BearerToken),
     tags(

@@ -1,7 +1,8 @@
 //! The demo consortium (`tally demo`): the five members of the embedded demo genesis as five
 //! local nodes, each with its own data directory, HTTP API and libp2p listener on free ports of
 //! 127.0.0.1, replicating to each other; the C2M story of [`scenario`] recorded on them; and
-//! `DIR/demo.json` saying where everything is. The network runs until Ctrl-C.
+//! `DIR/demo.json` saying where everything is, once every node holds every chain and every
+//! entry is witnessed. The network runs until Ctrl-C.
 //!
 //! Layout of `DIR`: `genesis.toml`, `keys/<member>.key` (demo keys), `<member>/node.toml` (a
 //! node's configuration, rewritten at each start with that start's bootstrap addresses),
@@ -15,13 +16,18 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tally_sdk::genesis::Genesis;
+use tally_sdk::hash::EntryHash;
+use tally_sdk::ids::MemberId;
 use tally_sdk::keyfile::MemberKeys;
 use tally_sdk::template::{DEMO_KEY_HEADER, demo_consortium};
+use tally_sdk::time::Timestamp;
+use tally_sdk::verify::Verifier;
 use tokio::sync::watch;
 
 use crate::config::{ConfigError, UserConfig};
 use crate::replicate::net::Network;
 use crate::store::Store;
+use crate::witness::evidence::witnessing;
 use crate::{Node, NodeError, api};
 
 /// How long the demo waits for the nodes to connect and to agree before it goes on anyway
@@ -255,6 +261,24 @@ fn agree(nodes: &[Running]) -> bool {
     heads.all(|h| h.as_ref() == Some(&first))
 }
 
+/// Whether every node shows every chain head it holds as witnessed (an honest witness states
+/// a chain from its start, so the heads being witnessed means every entry is).
+fn witnessed(nodes: &[Running], genesis: &Genesis) -> bool {
+    let verifier = Verifier::new(genesis, Timestamp::now());
+    nodes.iter().all(|r| {
+        let store = r.node.store();
+        let Ok(heads) = store.heads() else {
+            return false;
+        };
+        heads.iter().all(|head| {
+            matches!(
+                witnessing(r.node.book(), store.as_ref(), &verifier, &head.tip.hash),
+                Ok(Some(found)) if found.witnessed
+            )
+        })
+    })
+}
+
 /// Runs the demo in `dir` until `stop` completes (Ctrl-C for `tally demo`); prints what it
 /// does on stdout.
 pub fn run(dir: &Path, stop: impl std::future::Future<Output = ()>) -> Result<(), DemoError> {
@@ -322,6 +346,11 @@ pub fn run(dir: &Path, stop: impl std::future::Future<Output = ()>) -> Result<()
         if !wait_until(|| agree(&nodes)).await {
             println!("warning: the nodes do not hold the same chains yet; going on");
         }
+        if wait_until(|| witnessed(&nodes, &genesis)).await {
+            println!("every entry is witnessed: checkpoints of a quorum of members vouch for it");
+        } else {
+            println!("warning: not every entry is witnessed yet; going on");
+        }
         let file = DemoFile {
             network: genesis.network_id().to_hex(),
             genesis: dir.join("genesis.toml"),
@@ -349,7 +378,13 @@ pub fn run(dir: &Path, stop: impl std::future::Future<Output = ()>) -> Result<()
         let json =
             serde_json::to_string_pretty(&file).map_err(|e| DemoError::Runtime(e.to_string()))?;
         std::fs::write(&path, json + "\n").map_err(io(&path))?;
-        print_guide(&file, &path);
+        // The story's first entry: the platform's record of the consumer's order.
+        let order = nodes.first().and_then(|r| {
+            let platform = MemberId::new("platform").ok()?;
+            let first = r.node.store().chain_range(&platform, 0, 1).ok()?;
+            first.into_iter().next().map(|(hash, _)| hash)
+        });
+        print_guide(&file, &path, order);
         stop.await;
         println!("stopping the nodes ...");
         Ok::<(), DemoError>(())
@@ -382,7 +417,7 @@ pub fn run(dir: &Path, stop: impl std::future::Future<Output = ()>) -> Result<()
     outcome
 }
 
-fn print_guide(file: &DemoFile, path: &Path) {
+fn print_guide(file: &DemoFile, path: &Path, order: Option<EntryHash>) {
     println!();
     println!(
         "The demo consortium runs: {} nodes (Ctrl-C stops them).",
@@ -410,6 +445,17 @@ fn print_guide(file: &DemoFile, path: &Path) {
             "  curl -H 'Authorization: Bearer {}' {}/v1/products/{encoded}/history",
             node.api_token, node.api_url
         );
+        if let Some(order) = order {
+            println!("Is the consumer's order witnessed? The answer carries the evidence:");
+            println!(
+                "  curl -H 'Authorization: Bearer {}' {}/v1/entries/{order}/witness > witness.json",
+                node.api_token, node.api_url
+            );
+            println!(
+                "  tally witness verify witness.json --genesis {}",
+                file.genesis.display()
+            );
+        }
         println!("Every node's chain heads (they agree):");
         println!(
             "  curl -H 'Authorization: Bearer {}' {}/v1/heads",

@@ -18,8 +18,9 @@ use super::wire::{self, SyncRequest, SyncResponse};
 /// The protocol name.
 pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/tally/sync/1");
 
-/// Largest request frame (requests are small).
-pub const MAX_REQUEST_BYTES: usize = 4 << 10;
+/// Largest request frame. Requests are small; the largest is a checkpoint pull naming every
+/// member of the largest consortium (1,024 ids of up to 64 bytes, each with a number).
+pub const MAX_REQUEST_BYTES: usize = 80 << 10;
 
 /// A request as read: decoded, or why not.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -172,6 +172,12 @@ pub enum Input {
         /// The place.
         seq: u64,
     },
+    /// A peer sent something invalid that the shell checked itself (a checkpoint): it counts
+    /// as an offence like an invalid entry.
+    Misbehaved {
+        /// The peer.
+        peer: MemberId,
+    },
     /// The answer to an [`Output::Ingest`].
     IngestDone {
         /// The request.
@@ -571,6 +577,7 @@ impl Engine {
             }
             Input::IngestDone { ticket, outcome } => self.ingest_done(ticket, outcome, out),
             Input::ForkRecorded { author, seq } => self.fork_found(author, seq, out),
+            Input::Misbehaved { peer } => self.offence(&peer, INVALID_ENTRY, out),
         }
         self.pump(out);
     }

@@ -1,5 +1,6 @@
 //! The network shell: runs the replication [`Engine`] on libp2p (TCP, Noise, Yamux; gossipsub
-//! for new entries, request-response for sync).
+//! for new entries and checkpoints, request-response for sync), and the node's checkpoint work
+//! ([`checkpoints`]).
 //!
 //! One tokio task owns the swarm and the engine. It turns libp2p events, the writer's
 //! [`Committed`] notices and the answers of blocking work into engine inputs, and carries out
@@ -33,6 +34,7 @@ use prometheus_client::registry::Registry;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tally_sdk::codec;
+use tally_sdk::crypto::SigningKey;
 use tally_sdk::entry::SignedEntry;
 use tally_sdk::genesis::Genesis;
 use tally_sdk::ids::MemberId;
@@ -46,9 +48,14 @@ use super::engine::{
 };
 use super::identity::{self, IdentityError};
 use super::outcome::classify;
-use super::wire::{self, GossipBatch, HeadInfo, SyncResponse};
+use super::wire::{self, GossipBatch, HeadInfo, SyncRequest, SyncResponse};
 use crate::commit::{Committed, Committer};
 use crate::store::Store;
+use crate::witness::book::Book;
+
+mod checkpoints;
+
+use checkpoints::{CheckpointBack, CheckpointSync};
 
 /// Most bytes of entries in one range answer (the message cap is larger).
 const RANGE_BYTES: usize = 4 << 20;
@@ -109,6 +116,8 @@ pub struct NetConfig {
     pub bootstrap: Vec<Multiaddr>,
     /// The engine's pacing and bounds.
     pub engine: EngineConfig,
+    /// Shortest time between two of the node's checkpoints.
+    pub checkpoint_interval: Duration,
 }
 
 impl NetConfig {
@@ -118,6 +127,7 @@ impl NetConfig {
             listen: config.p2p_listen.clone(),
             bootstrap: config.p2p_bootstrap.clone(),
             engine: EngineConfig::default(),
+            checkpoint_interval: config.checkpoint_interval,
         }
     }
 }
@@ -166,6 +176,9 @@ pub struct NetMetrics {
     refused_entries: Counter,
     bans: Counter,
     forks: Counter,
+    checkpoints_made: Counter,
+    checkpoints_received: Counter,
+    checkpoints_refused: Counter,
 }
 
 impl NetMetrics {
@@ -216,6 +229,21 @@ impl NetMetrics {
                 "p2p_bans",
                 "Bans of members' nodes for misbehaving",
                 &self.bans,
+            ),
+            (
+                "checkpoints_made",
+                "Checkpoints this node signed",
+                &self.checkpoints_made,
+            ),
+            (
+                "checkpoints_received",
+                "New checkpoints of other members recorded (gossiped or pulled)",
+                &self.checkpoints_received,
+            ),
+            (
+                "checkpoints_refused",
+                "Invalid checkpoints received from peers",
+                &self.checkpoints_refused,
             ),
         ];
         for (name, help, counter) in counters {
@@ -275,6 +303,10 @@ pub struct NetParts {
     pub store: Arc<dyn Store>,
     /// The writer, for entries from peers.
     pub committer: Committer,
+    /// The checkpoints held.
+    pub book: Arc<Book>,
+    /// The member's signing key, for the node's checkpoints.
+    pub signing: SigningKey,
     /// The writer's notices.
     pub feed: mpsc::Receiver<Committed>,
     /// Seeds the engine's random choices.
@@ -302,16 +334,17 @@ impl Network {
     /// tokio runtime. `handle` is where its state and metrics are shown.
     pub fn start(parts: NetParts, config: NetConfig, handle: NetHandle) -> Result<Self, NetError> {
         let peers = identity::members(&parts.genesis, &parts.me)?;
-        let topic = IdentTopic::new(format!(
-            "/tally/{}/entries/1",
-            parts.genesis.network_id().to_hex()
-        ));
+        let network = parts.genesis.network_id().to_hex();
+        let topic = IdentTopic::new(format!("/tally/{network}/entries/1"));
+        let checkpoint_topic = IdentTopic::new(format!("/tally/{network}/checkpoints/1"));
         let mut swarm = build_swarm(parts.keypair.clone(), &peers)?;
-        swarm
-            .behaviour_mut()
-            .gossip
-            .subscribe(&topic)
-            .map_err(|e| NetError::Setup(e.to_string()))?;
+        for topic in [&topic, &checkpoint_topic] {
+            swarm
+                .behaviour_mut()
+                .gossip
+                .subscribe(topic)
+                .map_err(|e| NetError::Setup(e.to_string()))?;
+        }
         for address in &config.listen {
             swarm
                 .listen_on(address.clone())
@@ -371,10 +404,19 @@ impl Network {
             .keys()
             .map(|p| (*p, Redial::default()))
             .collect::<HashMap<_, _>>();
+        let checkpoints = CheckpointSync::new(
+            checkpoint_topic,
+            parts.book,
+            parts.signing,
+            config.checkpoint_interval,
+            peers.is_empty(),
+        );
         let shell = Shell {
             swarm,
             engine,
             topic,
+            checkpoints,
+            me: parts.me.clone(),
             members: peers.iter().map(|(p, m)| (m.clone(), *p)).collect(),
             peers,
             addresses,
@@ -500,6 +542,8 @@ enum Back {
     Fresh(Vec<SignedEntry>),
     /// The two entries of a fork found here, to be gossiped.
     Fork(GossipBatch),
+    /// Checkpoint work.
+    Checkpoint(CheckpointBack),
 }
 
 /// An ingest request's answer.
@@ -512,6 +556,8 @@ struct Shell {
     swarm: Swarm<Behaviour>,
     engine: Engine,
     topic: IdentTopic,
+    checkpoints: CheckpointSync,
+    me: MemberId,
     peers: BTreeMap<PeerId, MemberId>,
     members: BTreeMap<MemberId, PeerId>,
     addresses: BTreeMap<PeerId, Vec<Multiaddr>>,
@@ -558,6 +604,7 @@ impl Shell {
                     let now = self.now();
                     self.inputs.push_back(Input::Tick { now });
                     self.dial_due();
+                    self.checkpoint_tick();
                 }
             }
             self.drive();
@@ -635,6 +682,7 @@ impl Shell {
                     tracing::info!(%member, peer = %peer_id, "connected to {member}'s node");
                     self.handle.metrics.connected.inc();
                     self.set_peer(&peer_id, |p| p.connected = true);
+                    self.pull_checkpoints(member.clone());
                     self.inputs.push_back(Input::PeerUp { peer: member });
                 }
             }
@@ -658,6 +706,7 @@ impl Shell {
                 }
                 self.handle.metrics.connected.dec();
                 self.set_peer(&peer_id, |p| p.connected = false);
+                self.checkpoints.peer_down(&member);
                 self.inputs.push_back(Input::PeerDown { peer: member });
             }
             SwarmEvent::IncomingConnectionError {
@@ -705,6 +754,10 @@ impl Shell {
                     self.report(&message_id, &propagation_source, MessageAcceptance::Reject);
                     return;
                 };
+                if message.topic == self.checkpoints.topic.hash() {
+                    self.on_checkpoint_gossip(from, message_id, propagation_source, &message.data);
+                    return;
+                }
                 if self.verdicts.len() >= MAX_OPEN_VERDICTS {
                     self.report(&message_id, &propagation_source, MessageAcceptance::Ignore);
                     return;
@@ -740,6 +793,10 @@ impl Shell {
                         let token = self.token();
                         self.replies.insert(token, channel);
                         let request = match request {
+                            Inbound::Ok(SyncRequest::Checkpoints { from, limit }) => {
+                                self.serve_checkpoints(token, from, limit);
+                                return;
+                            }
                             Inbound::Ok(request) => Some(request),
                             Inbound::Invalid(why) => {
                                 tracing::info!(%from, why, "an invalid sync request from {from}");
@@ -756,7 +813,9 @@ impl Shell {
                         request_id,
                         response,
                     } => {
-                        if let Some((id, from)) = self.requests.remove(&request_id) {
+                        if let Some(from) = self.checkpoints.take_request(&request_id) {
+                            self.on_pulled(from, response);
+                        } else if let Some((id, from)) = self.requests.remove(&request_id) {
                             self.inputs.push_back(Input::Response {
                                 from,
                                 id,
@@ -771,7 +830,9 @@ impl Shell {
                 error,
                 ..
             }) => {
-                if let Some((id, to)) = self.requests.remove(&request_id) {
+                if let Some(to) = self.checkpoints.take_request(&request_id) {
+                    tracing::debug!(%to, %error, "a checkpoint pull failed");
+                } else if let Some((id, to)) = self.requests.remove(&request_id) {
                     tracing::debug!(%to, %error, "a sync request failed");
                     self.inputs.push_back(Input::RequestFailed { to, id });
                 }
@@ -796,6 +857,9 @@ impl Shell {
     }
 
     fn on_committed(&mut self, committed: Committed) {
+        if !committed.heads.is_empty() {
+            self.checkpoints.chains_grew();
+        }
         for (author, seq) in committed.forks {
             self.inputs.push_back(Input::ForkRecorded { author, seq });
         }
@@ -839,6 +903,7 @@ impl Shell {
                 own,
             }),
             Back::Fork(pair) => self.publish(pair),
+            Back::Checkpoint(answer) => self.on_checkpoint_back(answer),
         }
     }
 

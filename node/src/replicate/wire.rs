@@ -2,11 +2,13 @@
 //! ([`tally_sdk::codec`]), decoded with a size cap, so a peer's bytes are never trusted for
 //! more than [`MAX_MESSAGE_BYTES`].
 //!
-//! Two channels: gossip carries batches of new entries to every node; sync is
-//! request-response (a peer's chain heads, a range of one chain). Entries travel in their
-//! signed form and are verified by the receiver like any other input.
+//! Two channels: gossip carries batches of new entries, and checkpoints, to every node; sync is
+//! request-response (a peer's chain heads, a range of one chain, the checkpoints it holds past
+//! given numbers). Entries and checkpoints travel in their signed form and are verified by the
+//! receiver like any other input.
 
 use serde::{Deserialize, Serialize};
+use tally_sdk::checkpoint::Checkpoint;
 use tally_sdk::codec::{self, CodecError};
 use tally_sdk::entry::SignedEntry;
 use tally_sdk::hash::EntryHash;
@@ -47,6 +49,14 @@ pub enum SyncRequest {
         /// The most entries wanted.
         limit: u32,
     },
+    /// "Send the checkpoints you hold of each of these witnesses, from these numbers on, at
+    /// most `limit` in all."
+    Checkpoints {
+        /// Witness and first checkpoint number wanted.
+        from: Vec<(MemberId, u64)>,
+        /// The most checkpoints wanted.
+        limit: u32,
+    },
 }
 
 /// The answer to a [`SyncRequest`].
@@ -57,6 +67,9 @@ pub enum SyncResponse {
     /// Consecutive entries of the chain asked for, from the sequence number asked for (fewer
     /// than asked, or none, when the node holds fewer or the size cap is reached).
     Range(Vec<SignedEntry>),
+    /// Checkpoints asked for, by witness in the order asked and by number (fewer than asked
+    /// when the node holds fewer or the size cap is reached).
+    Checkpoints(Vec<Checkpoint>),
     /// The request was malformed or refused.
     Refused,
 }
@@ -110,10 +123,28 @@ mod tests {
                 from: 7,
                 limit: 2_000,
             },
+            SyncRequest::Checkpoints {
+                from: vec![(member("platform"), 3), (member("regulator"), 0)],
+                limit: 64,
+            },
         ] {
             let bytes = encode("request", &request).unwrap();
             assert_eq!(decode::<SyncRequest>("request", &bytes).unwrap(), request);
         }
+    }
+
+    #[test]
+    fn a_checkpoint_pull_naming_every_member_of_the_largest_consortium_fits_a_request_frame() {
+        let from = (0..tally_sdk::genesis::MAX_MEMBERS)
+            .map(|i| (member(&format!("{i:0>64}")), u64::MAX))
+            .collect();
+        let request = SyncRequest::Checkpoints { from, limit: 64 };
+        let bytes = encode("request", &request).unwrap();
+        assert!(
+            bytes.len() <= super::super::codec::MAX_REQUEST_BYTES,
+            "{}",
+            bytes.len()
+        );
     }
 
     #[test]

@@ -1,0 +1,371 @@
+//! The checkpoint book: the checkpoints a node holds — its own and its peers' — in the
+//! `checkpoints` column family, with the indexes that find the checkpoint of a witness that
+//! covers an entry, how far each witness has stated each chain, and which checkpoints of a
+//! witness the node still lacks.
+//!
+//! | key | value |
+//! |---|---|
+//! | `c`, witness, 0, number (8) | the checkpoint with its spans, canonical encoding |
+//! | `v`, author, 0, witness, 0, span's last seq (8) | span's first seq (8), checkpoint number (8) |
+//! | `s`, witness, 0, author | last seq of `author`'s chain the witness has stated (8) |
+//! | `p`, witness | numbers held without a gap from 0 (8), highest number held + 1 (8) |
+//!
+//! Every checkpoint is verified before it is written, and one lock serialises writers so the
+//! indexes move together with the records (each record and its index rows are one batch).
+
+use std::sync::{Arc, Mutex};
+
+use tally_sdk::checkpoint::{Checkpoint, CheckpointError};
+use tally_sdk::codec;
+use tally_sdk::genesis::Genesis;
+use tally_sdk::hash::EntryHash;
+use tally_sdk::ids::MemberId;
+
+use crate::store::keys::{Position, prefix_end};
+use crate::store::{Batch, Cf, KeyRange, Store, StoreError, corrupted};
+
+/// Largest stored or received checkpoint (1,024 spans fit with room to spare).
+pub const MAX_CHECKPOINT_BYTES: usize = 1 << 20;
+
+/// A checkpoint was not recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum BookError {
+    /// It is invalid: not signed by its witness, or its spans are malformed.
+    #[error("invalid checkpoint: {0}")]
+    Invalid(#[from] CheckpointError),
+    /// The witness signed another checkpoint with this number (a node restored from an old
+    /// backup does that). The first one held is kept.
+    #[error("{witness} signed two different checkpoints numbered {number}; the first is kept")]
+    Conflict {
+        /// The witness.
+        witness: MemberId,
+        /// The number.
+        number: u64,
+    },
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What recording a checkpoint did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// It is new here and now stored.
+    New,
+    /// It was already held.
+    Known,
+}
+
+/// How far the node holds a witness's checkpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Progress {
+    /// Numbers `0..contiguous` are all held: the next one to pull.
+    pub contiguous: u64,
+    /// One past the highest number held: the witness's next number as far as the node knows.
+    pub next: u64,
+}
+
+/// The checkpoints a node holds.
+pub struct Book {
+    store: Arc<dyn Store>,
+    genesis: Arc<Genesis>,
+    writing: Mutex<()>,
+}
+
+impl std::fmt::Debug for Book {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Book").finish_non_exhaustive()
+    }
+}
+
+fn record_key(witness: &MemberId, number: u64) -> Vec<u8> {
+    let mut key = member_key(b'c', witness);
+    key.extend_from_slice(&number.to_be_bytes());
+    key
+}
+
+fn member_key(tag: u8, member: &MemberId) -> Vec<u8> {
+    let mut key = Vec::with_capacity(2 + member.as_str().len() + 8);
+    key.push(tag);
+    key.extend_from_slice(member.as_str().as_bytes());
+    key.push(0);
+    key
+}
+
+fn coverage_prefix(author: &MemberId, witness: &MemberId) -> Vec<u8> {
+    let mut key = member_key(b'v', author);
+    key.extend_from_slice(witness.as_str().as_bytes());
+    key.push(0);
+    key
+}
+
+fn stated_key(witness: &MemberId, author: &MemberId) -> Vec<u8> {
+    let mut key = member_key(b's', witness);
+    key.extend_from_slice(author.as_str().as_bytes());
+    key
+}
+
+fn progress_key(witness: &MemberId) -> Vec<u8> {
+    let mut key = vec![b'p'];
+    key.extend_from_slice(witness.as_str().as_bytes());
+    key
+}
+
+fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_be_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
+}
+
+impl Book {
+    /// The book over `store`'s `checkpoints` column family.
+    pub fn new(store: Arc<dyn Store>, genesis: Arc<Genesis>) -> Self {
+        Self {
+            store,
+            genesis,
+            writing: Mutex::new(()),
+        }
+    }
+
+    /// The consortium.
+    pub fn genesis(&self) -> &Arc<Genesis> {
+        &self.genesis
+    }
+
+    /// Verifies a checkpoint and stores it with its index rows, unless it is already held.
+    pub fn record(&self, checkpoint: &Checkpoint) -> Result<Recorded, BookError> {
+        checkpoint.verify(&self.genesis)?;
+        let bytes = codec::encode("checkpoint", checkpoint).map_err(CheckpointError::from)?;
+        let body = checkpoint.body();
+        let witness = &body.witness;
+        let key = record_key(witness, body.number);
+        // A poisoned lock only means another writer panicked; the store itself is consistent.
+        let _writing = self
+            .writing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(held) = self.store.get(Cf::Checkpoints, &key)? {
+            return if held == bytes {
+                Ok(Recorded::Known)
+            } else {
+                Err(BookError::Conflict {
+                    witness: witness.clone(),
+                    number: body.number,
+                })
+            };
+        }
+        let mut batch = Batch::default();
+        batch.put(Cf::Checkpoints, key, bytes);
+        for span in &checkpoint.spans {
+            let author = &span.head.author;
+            let mut coverage = coverage_prefix(author, witness);
+            coverage.extend_from_slice(&span.head.seq.to_be_bytes());
+            let mut value = span.first.to_be_bytes().to_vec();
+            value.extend_from_slice(&body.number.to_be_bytes());
+            batch.put(Cf::Checkpoints, coverage, value);
+            if self
+                .stated(witness, author)?
+                .is_none_or(|last| span.head.seq > last)
+            {
+                batch.put(
+                    Cf::Checkpoints,
+                    stated_key(witness, author),
+                    span.head.seq.to_be_bytes().to_vec(),
+                );
+            }
+        }
+        let mut progress = self.progress(witness)?;
+        progress.next = progress.next.max(body.number.saturating_add(1));
+        if body.number == progress.contiguous {
+            progress.contiguous += 1;
+            while self
+                .store
+                .get(Cf::Checkpoints, &record_key(witness, progress.contiguous))?
+                .is_some()
+            {
+                progress.contiguous += 1;
+            }
+        }
+        let mut value = progress.contiguous.to_be_bytes().to_vec();
+        value.extend_from_slice(&progress.next.to_be_bytes());
+        batch.put(Cf::Checkpoints, progress_key(witness), value);
+        self.store.write(batch)?;
+        Ok(Recorded::New)
+    }
+
+    /// How far the node holds `witness`'s checkpoints.
+    pub fn progress(&self, witness: &MemberId) -> Result<Progress, StoreError> {
+        let Some(value) = self.store.get(Cf::Checkpoints, &progress_key(witness))? else {
+            return Ok(Progress::default());
+        };
+        match (u64_at(&value, 0), u64_at(&value, 8)) {
+            (Some(contiguous), Some(next)) if value.len() == 16 => {
+                Ok(Progress { contiguous, next })
+            }
+            _ => Err(corrupted(format!(
+                "the checkpoint progress row of {witness} is damaged"
+            ))),
+        }
+    }
+
+    /// The last sequence number of `author`'s chain that `witness`'s checkpoints have stated.
+    pub fn stated(&self, witness: &MemberId, author: &MemberId) -> Result<Option<u64>, StoreError> {
+        let Some(value) = self
+            .store
+            .get(Cf::Checkpoints, &stated_key(witness, author))?
+        else {
+            return Ok(None);
+        };
+        match u64_at(&value, 0) {
+            Some(last) if value.len() == 8 => Ok(Some(last)),
+            _ => Err(corrupted(format!(
+                "the row of how far {witness} stated {author}'s chain is damaged"
+            ))),
+        }
+    }
+
+    /// `witness`'s checkpoint `number`.
+    pub fn checkpoint(
+        &self,
+        witness: &MemberId,
+        number: u64,
+    ) -> Result<Option<Checkpoint>, StoreError> {
+        let Some(bytes) = self
+            .store
+            .get(Cf::Checkpoints, &record_key(witness, number))?
+        else {
+            return Ok(None);
+        };
+        decode(&bytes).map(Some)
+    }
+
+    /// The checkpoint of `witness` whose span of `author`'s chain contains `seq`.
+    pub fn covering(
+        &self,
+        author: &MemberId,
+        witness: &MemberId,
+        seq: u64,
+    ) -> Result<Option<Checkpoint>, StoreError> {
+        let prefix = coverage_prefix(author, witness);
+        let mut start = prefix.clone();
+        start.extend_from_slice(&seq.to_be_bytes());
+        let range = KeyRange {
+            start,
+            end: prefix_end(&prefix),
+        };
+        let Some((key, value)) = self
+            .store
+            .scan(Cf::Checkpoints, &range, 1)?
+            .into_iter()
+            .next()
+        else {
+            return Ok(None);
+        };
+        let damaged = || corrupted(format!("a checkpoint index row of {author} is damaged"));
+        let (Some(first), Some(number)) = (u64_at(&value, 0), u64_at(&value, 8)) else {
+            return Err(damaged());
+        };
+        if key.len() != prefix.len() + 8 || value.len() != 16 {
+            return Err(damaged());
+        }
+        if first > seq {
+            return Ok(None);
+        }
+        self.checkpoint(witness, number)
+    }
+
+    /// Checkpoints held of each witness from the number given, in that order, at most `limit`
+    /// and `max_bytes` of them (at least one if any).
+    pub fn since(
+        &self,
+        from: &[(MemberId, u64)],
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<Checkpoint>, StoreError> {
+        let mut found = Vec::new();
+        let mut bytes = 0;
+        for (witness, first) in from {
+            if found.len() >= limit {
+                break;
+            }
+            let prefix = member_key(b'c', witness);
+            let range = KeyRange {
+                start: record_key(witness, *first),
+                end: prefix_end(&prefix),
+            };
+            for (_, value) in self
+                .store
+                .scan(Cf::Checkpoints, &range, limit - found.len())?
+            {
+                if !found.is_empty() && bytes + value.len() > max_bytes {
+                    return Ok(found);
+                }
+                bytes += value.len();
+                found.push(decode(&value)?);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Each witness's latest checkpoint held, by witness.
+    pub fn latest(&self) -> Result<Vec<Checkpoint>, StoreError> {
+        let mut latest = Vec::new();
+        for member in self.genesis.members() {
+            let progress = self.progress(&member.id)?;
+            if progress.next > 0
+                && let Some(checkpoint) = self.checkpoint(&member.id, progress.next - 1)?
+            {
+                latest.push(checkpoint);
+            }
+        }
+        Ok(latest)
+    }
+}
+
+fn decode(bytes: &[u8]) -> Result<Checkpoint, StoreError> {
+    codec::decode("checkpoint", bytes, MAX_CHECKPOINT_BYTES)
+        .map_err(|e| corrupted(format!("a stored checkpoint is damaged: {e}")))
+}
+
+/// The hashes of `author`'s entries `first..=last` as the store holds them, or `None` if it
+/// does not hold them all.
+pub fn chain_hashes(
+    store: &dyn Store,
+    author: &MemberId,
+    first: u64,
+    last: u64,
+) -> Result<Option<Vec<EntryHash>>, StoreError> {
+    let Some(head) = store.head(author)? else {
+        return Ok(None);
+    };
+    if last < first || head.tip.seq < last {
+        return Ok(None);
+    }
+    let key = |seq| {
+        Position {
+            member: head.code,
+            seq,
+        }
+        .to_key()
+        .to_vec()
+    };
+    let count = usize::try_from(last - first + 1).unwrap_or(usize::MAX);
+    let range = KeyRange {
+        start: key(first),
+        end: prefix_end(&key(last)),
+    };
+    let rows = store.scan(Cf::Chain, &range, count)?;
+    if rows.len() != count {
+        return Err(corrupted(format!(
+            "{author}'s chain lacks entries between {first} and {last} below its head"
+        )));
+    }
+    rows.iter()
+        .map(|(_, value)| {
+            let bytes: [u8; 32] = value
+                .as_slice()
+                .try_into()
+                .map_err(|_| corrupted(format!("a chain row of {author} is damaged")))?;
+            Ok(EntryHash::from_bytes(bytes))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}

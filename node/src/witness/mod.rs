@@ -1,0 +1,314 @@
+//! Witnessed checkpoints on the node: the book of checkpoints held ([`book`]), the node's own
+//! checkpoints ([`own`]), and an entry's witnessing with its evidence ([`evidence`]).
+//!
+//! The replication shell makes the node's checkpoints, gossips them and pulls the ones it
+//! lacks from peers; the API shows what they witness. The checkpoint format and the witness
+//! rule are the SDK's ([`tally_sdk::checkpoint`], [`tally_sdk::witness`]).
+
+pub mod book;
+pub mod evidence;
+pub mod own;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+    use tally_sdk::checkpoint::{ChainSpan, Checkpoint};
+    use tally_sdk::entry::{SignedEntry, UnsignedEntry};
+    use tally_sdk::genesis::Genesis;
+    use tally_sdk::hash::EntryHash;
+    use tally_sdk::ids::MemberId;
+    use tally_sdk::keyfile::MemberKeys;
+    use tally_sdk::template::demo_consortium;
+    use tally_sdk::time::Timestamp;
+    use tally_sdk::verify::Verifier;
+
+    use super::book::{Book, BookError, Progress, Recorded};
+    use super::evidence::witnessing;
+    use super::own::make_checkpoint;
+    use crate::ingest::{Ledger, Pipeline};
+    use crate::store::Store;
+    use crate::store::memory::MemoryStore;
+
+    const NOW: Timestamp = Timestamp(10_000_000);
+
+    struct Fixture {
+        genesis: Arc<Genesis>,
+        keys: Vec<MemberKeys>,
+        store: Arc<MemoryStore>,
+        book: Book,
+        ledger: Ledger,
+        pipeline: Pipeline,
+    }
+
+    fn member(id: &str) -> MemberId {
+        MemberId::new(id).unwrap()
+    }
+
+    impl Fixture {
+        fn new() -> Self {
+            let (signed, keys) = demo_consortium().unwrap();
+            let genesis = Arc::new(signed.verify().unwrap());
+            let store = Arc::new(MemoryStore::new());
+            let book = Book::new(store.clone(), genesis.clone());
+            let ledger = Ledger::load(genesis.clone(), store.as_ref()).unwrap();
+            let pipeline = Pipeline::new(genesis.clone(), 1_000);
+            Self {
+                genesis,
+                keys,
+                store,
+                book,
+                ledger,
+                pipeline,
+            }
+        }
+
+        fn keys(&self, id: &str) -> &MemberKeys {
+            self.keys.iter().find(|k| k.member.as_str() == id).unwrap()
+        }
+
+        /// Appends `count` entries to `author`'s chain, stored as the node stores them.
+        fn append(&mut self, author: &str, count: u64) -> Vec<SignedEntry> {
+            let keys = self.keys(author).clone();
+            let tip = self.ledger.tip(&keys.member);
+            let (mut seq, mut prev) = tip.map_or((0, None), |t| (t.seq + 1, Some(t.hash)));
+            let mut entries = Vec::new();
+            for _ in 0..count {
+                let event = json!({
+                    "type": "ObjectEvent", "action": "OBSERVE", "bizStep": "assembling",
+                    "eventTime": "2026-03-01T09:00:00Z", "eventTimeZoneOffset": "+00:00",
+                    "epcList": [format!("https://id.gs1.org/01/09506000134352/21/{author}-{seq}")],
+                });
+                let entry = UnsignedEntry::event(
+                    self.genesis.network_id(),
+                    keys.member.clone(),
+                    seq,
+                    prev,
+                    Timestamp(1_000 + seq),
+                    vec![],
+                    &event,
+                    None,
+                )
+                .unwrap()
+                .sign(&keys.signing)
+                .unwrap();
+                prev = Some(entry.hash().unwrap());
+                seq += 1;
+                entries.push(entry);
+            }
+            let checked = self.pipeline.check(entries.clone(), NOW).unwrap();
+            let placement = self.ledger.place(self.store.as_ref(), checked);
+            placement.result.unwrap();
+            self.store.write(placement.writes).unwrap();
+            self.ledger.committed();
+            entries
+        }
+
+        fn checkpoint_of(&self, witness: &str) -> Option<Checkpoint> {
+            make_checkpoint(
+                &self.book,
+                self.store.as_ref(),
+                &member(witness),
+                &self.keys(witness).signing,
+                NOW,
+            )
+            .unwrap()
+        }
+    }
+
+    #[test]
+    fn own_checkpoints_state_each_new_entry_once_and_are_found_again() {
+        let mut f = Fixture::new();
+        f.append("manufacturer", 5);
+        f.append("supplier", 2);
+        let first = f.checkpoint_of("platform").unwrap();
+        assert_eq!(first.body().number, 0);
+        let spans: Vec<_> = first
+            .spans
+            .iter()
+            .map(|s| (s.head.author.to_string(), s.first, s.head.seq))
+            .collect();
+        assert_eq!(
+            spans,
+            [("manufacturer".into(), 0, 4), ("supplier".into(), 0, 1)]
+        );
+        assert!(f.checkpoint_of("platform").is_none(), "nothing new");
+        f.append("manufacturer", 3);
+        let second = f.checkpoint_of("platform").unwrap();
+        assert_eq!(second.body().number, 1);
+        assert_eq!(second.spans.len(), 1);
+        assert_eq!((second.spans[0].first, second.spans[0].head.seq), (5, 7));
+        let platform = member("platform");
+        let manufacturer = member("manufacturer");
+        assert_eq!(
+            f.book.progress(&platform).unwrap(),
+            Progress {
+                contiguous: 2,
+                next: 2
+            }
+        );
+        assert_eq!(f.book.stated(&platform, &manufacturer).unwrap(), Some(7));
+        for (seq, number) in [(0, 0), (4, 0), (5, 1), (7, 1)] {
+            let found = f.book.covering(&manufacturer, &platform, seq).unwrap();
+            assert_eq!(found.map(|c| c.body().number), Some(number), "seq {seq}");
+        }
+        assert!(
+            f.book
+                .covering(&manufacturer, &platform, 8)
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            f.book
+                .covering(&manufacturer, &member("logistics"), 0)
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(
+            f.book
+                .since(&[(platform.clone(), 0)], 10, 1 << 20)
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(
+            f.book.since(&[(platform.clone(), 1)], 10, 1 << 20).unwrap(),
+            vec![second.clone()]
+        );
+        assert_eq!(f.book.since(&[(platform, 0)], 1, 1 << 20).unwrap().len(), 1);
+        assert_eq!(f.book.latest().unwrap(), vec![second]);
+    }
+
+    #[test]
+    fn recorded_checkpoints_are_checked_kept_once_and_fill_gaps() {
+        let mut f = Fixture::new();
+        f.append("manufacturer", 3);
+        let zero = f.checkpoint_of("logistics").unwrap();
+        f.append("manufacturer", 1);
+        let one = f.checkpoint_of("logistics").unwrap();
+        f.append("manufacturer", 1);
+        let two = f.checkpoint_of("logistics").unwrap();
+
+        // Another node receives them out of order.
+        let other = Book::new(Arc::new(MemoryStore::new()), f.genesis.clone());
+        let logistics = member("logistics");
+        assert_eq!(other.record(&two).unwrap(), Recorded::New);
+        assert_eq!(
+            other.progress(&logistics).unwrap(),
+            Progress {
+                contiguous: 0,
+                next: 3
+            }
+        );
+        other.record(&zero).unwrap();
+        assert_eq!(other.progress(&logistics).unwrap().contiguous, 1);
+        other.record(&one).unwrap();
+        assert_eq!(other.progress(&logistics).unwrap().contiguous, 3);
+        assert_eq!(other.record(&one).unwrap(), Recorded::Known);
+
+        // A second, different checkpoint numbered 1 is refused; the first stays.
+        let mut spans = one.spans.clone();
+        spans[0] =
+            ChainSpan::new(spans[0].head.author.clone(), 3, &[EntryHash::digest(b"x")]).unwrap();
+        let rival = Checkpoint::sign(
+            f.genesis.network_id(),
+            logistics.clone(),
+            1,
+            NOW,
+            spans,
+            &f.keys("logistics").signing,
+        )
+        .unwrap();
+        assert!(matches!(
+            other.record(&rival),
+            Err(BookError::Conflict { number: 1, .. })
+        ));
+        assert_eq!(other.checkpoint(&logistics, 1).unwrap(), Some(one.clone()));
+
+        // Altered spans, or another member's key, are invalid and not stored.
+        let mut altered = zero.clone();
+        altered.spans[0].head.seq += 1;
+        assert!(matches!(other.record(&altered), Err(BookError::Invalid(_))));
+        let forged = Checkpoint::sign(
+            f.genesis.network_id(),
+            member("regulator"),
+            0,
+            NOW,
+            zero.spans.clone(),
+            &f.keys("logistics").signing,
+        )
+        .unwrap();
+        assert!(matches!(other.record(&forged), Err(BookError::Invalid(_))));
+        assert_eq!(
+            other.progress(&member("regulator")).unwrap(),
+            Progress::default()
+        );
+    }
+
+    #[test]
+    fn an_entry_is_witnessed_once_a_quorum_of_other_members_checkpoints_cover_it() {
+        let mut f = Fixture::new();
+        let entries = f.append("manufacturer", 4);
+        let hash = entries[2].hash().unwrap();
+        let genesis = f.genesis.clone();
+        let verifier = Verifier::new(&genesis, NOW);
+        let status = |f: &Fixture| {
+            witnessing(&f.book, f.store.as_ref(), &verifier, &hash)
+                .unwrap()
+                .unwrap()
+        };
+        let none = status(&f);
+        assert!(!none.witnessed);
+        assert_eq!(none.needed, 3);
+        assert_eq!(none.pending.len(), 4, "every member but the author");
+
+        // The author's own checkpoint does not count.
+        f.checkpoint_of("manufacturer").unwrap();
+        assert!(status(&f).witnesses.is_empty());
+        f.checkpoint_of("platform").unwrap();
+        f.checkpoint_of("logistics").unwrap();
+        let two = status(&f);
+        assert!(!two.witnessed);
+        assert_eq!(two.witnesses, [member("logistics"), member("platform")]);
+        f.checkpoint_of("supplier").unwrap();
+        let three = status(&f);
+        assert!(three.witnessed);
+        assert_eq!(three.pending, [member("regulator")]);
+        // The evidence stands alone: the SDK checks it from the genesis.
+        let checked = three.evidence.verify(&verifier).unwrap();
+        assert!(checked.witnessed);
+        assert_eq!(checked.witnesses.len(), 3);
+
+        // A checkpoint that states other entries at that place is shown as disputed.
+        let fake: Vec<EntryHash> = (0..4).map(|i| EntryHash::digest(&[i])).collect();
+        let span = ChainSpan::new(member("manufacturer"), 0, &fake).unwrap();
+        let lie = Checkpoint::sign(
+            genesis.network_id(),
+            member("regulator"),
+            0,
+            NOW,
+            vec![span],
+            &f.keys("regulator").signing,
+        )
+        .unwrap();
+        f.book.record(&lie).unwrap();
+        let disputed = status(&f);
+        assert_eq!(disputed.disputed.len(), 1);
+        assert_eq!(disputed.disputed[0].witness, member("regulator"));
+        assert_eq!(disputed.witnesses.len(), 3);
+        assert!(disputed.pending.is_empty());
+
+        assert!(
+            witnessing(
+                &f.book,
+                f.store.as_ref(),
+                &verifier,
+                &EntryHash::digest(b"no")
+            )
+            .unwrap()
+            .is_none()
+        );
+    }
+}
