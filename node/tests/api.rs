@@ -467,6 +467,14 @@ async fn every_class_of_bad_request_gets_a_problem_and_changes_nothing() {
         StatusCode::NOT_FOUND,
     );
     problem(&get(&app, "/v1/entries/xyz").await, StatusCode::BAD_REQUEST);
+    problem(
+        &get(&app, &format!("/v1/entries/{zero}/witness")).await,
+        StatusCode::NOT_FOUND,
+    );
+    problem(
+        &get(&app, "/v1/entries/xyz/witness").await,
+        StatusCode::BAD_REQUEST,
+    );
     problem(&get(&app, "/v1/chains/nobody").await, StatusCode::NOT_FOUND);
     problem(
         &get(&app, "/v1/chains/Not%20An%20Id").await,

@@ -42,26 +42,15 @@ pub fn run(command: Command) -> Result<()> {
                 .with_context(|| format!("{} does not verify", file.display()))?;
             let body = &evidence.entry.body;
             let witnesses: Vec<String> = status.witnesses.iter().map(ToString::to_string).collect();
+            let entry = format!("entry {} of {} ({})", body.seq, body.author, status.entry);
+            let count = format!("{} of the {}", witnesses.len(), status.needed);
+            let names = witnesses.join(", ");
             if !status.witnessed {
                 bail!(
-                    "the evidence holds, but entry {} of {} ({}) is not witnessed: {} of the {} witnesses needed ({})",
-                    body.seq,
-                    body.author,
-                    status.entry,
-                    witnesses.len(),
-                    status.needed,
-                    witnesses.join(", ")
+                    "the evidence holds, but {entry} is not witnessed: {count} witnesses needed ({names})"
                 );
             }
-            println!(
-                "witnessed: entry {} of {} ({}) by {} of the {} members needed: {}",
-                body.seq,
-                body.author,
-                status.entry,
-                witnesses.len(),
-                status.needed,
-                witnesses.join(", ")
-            );
+            println!("witnessed: {entry} by {count} members needed: {names}");
             Ok(())
         }
     }

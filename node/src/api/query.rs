@@ -32,6 +32,15 @@ fn path<T>(extracted: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
         .map_err(|e| ApiError::bad_request(e.body_text()))
 }
 
+/// The `{hash}` of an entry route, or a 400 saying why it is not one.
+pub(super) fn entry_hash(
+    extracted: Result<Path<String>, PathRejection>,
+) -> Result<EntryHash, ApiError> {
+    let text = path(extracted)?;
+    text.parse()
+        .map_err(|e| ApiError::bad_request(format!("{text:?} is not an entry hash: {e}")))
+}
+
 fn query<T>(extracted: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     extracted
         .map(|Query(value)| value)
@@ -102,10 +111,7 @@ pub async fn get_entry(
     _caller: Caller,
     hash: Result<Path<String>, PathRejection>,
 ) -> Result<Json<EntryView>, ApiError> {
-    let text = path(hash)?;
-    let hash: EntryHash = text
-        .parse()
-        .map_err(|e| ApiError::bad_request(format!("{text:?} is not an entry hash: {e}")))?;
+    let hash = entry_hash(hash)?;
     let store = state.store().clone();
     let found = state.blocking(move || store.entry(&hash)).await??;
     let entry = found.ok_or_else(|| ApiError::not_found(format!("no entry {hash} is stored")))?;

@@ -7,7 +7,6 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use serde::Serialize;
 use tally_sdk::checkpoint::Checkpoint;
-use tally_sdk::hash::EntryHash;
 use tally_sdk::time::Timestamp;
 use tally_sdk::verify::Verifier;
 use utoipa::ToSchema;
@@ -15,6 +14,7 @@ use utoipa::ToSchema;
 use super::ApiState;
 use super::auth::Caller;
 use super::problem::{ApiError, ProblemDetails};
+use super::query::entry_hash;
 use crate::witness::evidence::{WitnessingError, witnessing};
 
 /// An entry's witnessing.
@@ -61,12 +61,7 @@ pub async fn get_witness(
     _caller: Caller,
     hash: Result<Path<String>, PathRejection>,
 ) -> Result<Json<WitnessView>, ApiError> {
-    let text = hash
-        .map(|Path(value)| value)
-        .map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let hash: EntryHash = text
-        .parse()
-        .map_err(|e| ApiError::bad_request(format!("{text:?} is not an entry hash: {e}")))?;
+    let hash = entry_hash(hash)?;
     let book = state.book().clone();
     let store = state.store().clone();
     let found = state
