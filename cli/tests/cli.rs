@@ -432,3 +432,217 @@ fn tally_node_run_opens_and_checks_a_node() {
     let message = fails(&["node", "run", "--config", p(&config)]);
     assert!(message.contains("data_dir"), "{message}");
 }
+
+/// The value after `label` on a line of `tally keygen`'s output.
+fn keygen_value(output: &str, label: &str) -> String {
+    output
+        .lines()
+        .find_map(|line| line.strip_prefix(label))
+        .map(|value| value.trim().to_string())
+        .unwrap_or_else(|| panic!("no {label} in {output}"))
+}
+
+#[test]
+fn membership_changes_are_drafted_approved_and_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let demo = d.join("demo");
+    ok(&["genesis", "demo", "-o", p(&demo)]);
+    let genesis = demo.join("genesis.toml");
+    let key = |member: &str| demo.join("keys").join(format!("{member}.key"));
+    let log = d.join("changes.json");
+
+    let newcomer = d.join("courier.key");
+    let keys = ok(&["keygen", "--member", "courier", "-o", p(&newcomer)]);
+    let add = d.join("add.json");
+    let signing = keygen_value(&keys, "signing_key:");
+    let x25519 = keygen_value(&keys, "x25519_key:");
+    let peer = keygen_value(&keys, "peer_id:");
+    let add_args = |out: &Path| -> Vec<String> {
+        [
+            "governance",
+            "add-member",
+            "--genesis",
+            p(&genesis),
+            "--reason",
+            "a second logistics firm for the north",
+            "-o",
+            p(out),
+            "--member",
+            "courier",
+            "--name",
+            "Courier North Ltd.",
+            "--role",
+            "logistics",
+            "--signing-key",
+            &signing,
+            "--x25519-key",
+            &x25519,
+            "--peer-id",
+            &peer,
+            "--address",
+            "/ip4/127.0.0.1/tcp/7400",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let args = add_args(&add);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert!(ok(&args).contains("wrote change 1"));
+
+    let apply = |change: &Path| {
+        [
+            "governance",
+            "apply",
+            p(change),
+            "--genesis",
+            p(&genesis),
+            "--changes",
+            p(&log),
+        ]
+        .map(str::to_string)
+    };
+    let run = |args: &[String]| tally(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let approve = |change: &Path, member: &str, with_log: bool| {
+        let mut args = vec![
+            "governance".to_string(),
+            "approve".into(),
+            p(change).into(),
+            "--genesis".into(),
+            p(&genesis).into(),
+            "--key".into(),
+            p(&key(member)).into(),
+        ];
+        if with_log {
+            args.extend(["--changes".into(), p(&log).into()]);
+        }
+        run(&args)
+    };
+
+    // Too few approvals: refused, and no log is written.
+    assert!(approve(&add, "platform", false).status.success());
+    assert!(approve(&add, "manufacturer", false).status.success());
+    let out = run(&apply(&add));
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("has 2 founder approvals but needs 3"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!log.exists());
+
+    // The third founder approves; an edit after approval breaks the approvals.
+    let out = approve(&add, "supplier", false);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("3 of 3 approvals"));
+    let approved = std::fs::read_to_string(&add).unwrap();
+    let edited = write(
+        d,
+        "edited.json",
+        &approved.replace("for the north", "for the south"),
+    );
+    let out = run(&apply(&edited));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not match this change"));
+
+    let out = run(&apply(&add));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("applied change 1 (add_member courier)"));
+    // The same change again is out of order.
+    let out = run(&apply(&add));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("next change is number 2, not 1"));
+
+    let shown = ok(&[
+        "governance",
+        "show",
+        "--genesis",
+        p(&genesis),
+        "--changes",
+        p(&log),
+    ]);
+    assert!(
+        shown.contains("courier") && shown.contains("Courier North Ltd."),
+        "{shown}"
+    );
+
+    // Removal: drafted against the log; a non-founder's approval is refused.
+    let remove = d.join("remove.json");
+    let draft = |member: &str, out: &Path| {
+        tally(&[
+            "governance",
+            "remove-member",
+            "--genesis",
+            p(&genesis),
+            "--changes",
+            p(&log),
+            "--reason",
+            "contract ended",
+            "-o",
+            p(out),
+            "--member",
+            member,
+            "--entries-below",
+            "0",
+            "--checkpoints-below",
+            "0",
+        ])
+    };
+    let out = draft("nobody", &d.join("never.json"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nobody is not a current member"));
+    assert!(!d.join("never.json").exists());
+    assert!(draft("courier", &remove).status.success());
+    let out = run(&[
+        "governance".into(),
+        "approve".into(),
+        p(&remove).into(),
+        "--genesis".into(),
+        p(&genesis).into(),
+        "--changes".into(),
+        p(&log).into(),
+        "--key".into(),
+        p(&newcomer).into(),
+    ]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("courier is not a current founding member")
+    );
+    for founder in ["platform", "logistics", "regulator"] {
+        assert!(approve(&remove, founder, true).status.success());
+    }
+    assert!(run(&apply(&remove)).status.success());
+    let shown = ok(&[
+        "governance",
+        "show",
+        "--genesis",
+        p(&genesis),
+        "--changes",
+        p(&log),
+        "--json",
+    ]);
+    let shown: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    let courier = shown["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["member"]["id"] == "courier")
+        .unwrap();
+    assert_eq!(courier["active"], false);
+    assert_eq!(shown["changes"], 2);
+
+    // A log that does not apply to the genesis is reported as such.
+    let broken = std::fs::read_to_string(&log)
+        .unwrap()
+        .replace("contract ended", "contract over");
+    let broken = write(d, "broken.json", &broken);
+    let err = fails(&[
+        "governance",
+        "show",
+        "--genesis",
+        p(&genesis),
+        "--changes",
+        p(&broken),
+    ]);
+    assert!(err.contains("does not apply to the genesis"), "{err}");
+}

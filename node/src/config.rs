@@ -12,6 +12,7 @@
 //! | `data_dir` | `TALLY_DATA_DIR` | required |
 //! | `genesis` | `TALLY_GENESIS` | required |
 //! | `key_file` | `TALLY_KEY_FILE` | required |
+//! | `changes` | `TALLY_CHANGES` | none (the genesis as signed: no membership changes) |
 //! | `backup_dir` | `TALLY_BACKUP_DIR` | `backups` beside `data_dir` |
 //! | `api.listen` | `TALLY_API_LISTEN` | `127.0.0.1:7300` (port 0: any free port) |
 //! | `p2p.listen` | `TALLY_P2P_LISTEN` (comma-separated) | none (the node only dials out) |
@@ -106,6 +107,8 @@ pub struct UserConfig {
     pub genesis: Option<PathBuf>,
     /// The member's key file.
     pub key_file: Option<PathBuf>,
+    /// The consortium's change log (membership changes since the genesis).
+    pub changes: Option<PathBuf>,
     /// Where backups are written.
     pub backup_dir: Option<PathBuf>,
     /// `[api]`.
@@ -271,6 +274,8 @@ pub struct Config {
     pub genesis: PathBuf,
     /// The member's key file.
     pub key_file: PathBuf,
+    /// The consortium's change log, if there is one.
+    pub changes: Option<PathBuf>,
     /// Where backups are written.
     pub backup_dir: PathBuf,
     /// HTTP listen address.
@@ -295,10 +300,11 @@ pub struct Config {
 }
 
 /// The environment variables that set one key each.
-const ENV_KEYS: [(&str, &str); 15] = [
+const ENV_KEYS: [(&str, &str); 16] = [
     ("TALLY_DATA_DIR", "data_dir"),
     ("TALLY_GENESIS", "genesis"),
     ("TALLY_KEY_FILE", "key_file"),
+    ("TALLY_CHANGES", "changes"),
     ("TALLY_BACKUP_DIR", "backup_dir"),
     ("TALLY_API_LISTEN", "api.listen"),
     ("TALLY_P2P_LISTEN", "p2p.listen"),
@@ -362,6 +368,7 @@ impl UserConfig {
                 "TALLY_DATA_DIR" => self.data_dir = Some(value.into()),
                 "TALLY_GENESIS" => self.genesis = Some(value.into()),
                 "TALLY_KEY_FILE" => self.key_file = Some(value.into()),
+                "TALLY_CHANGES" => self.changes = Some(value.into()),
                 "TALLY_BACKUP_DIR" => self.backup_dir = Some(value.into()),
                 "TALLY_API_LISTEN" => self.api.listen = Some(value.to_owned()),
                 "TALLY_P2P_LISTEN" => self.p2p.listen = Some(list(value)),
@@ -408,6 +415,10 @@ impl UserConfig {
         let data_dir = path("data_dir", self.data_dir)?;
         let genesis = path("genesis", self.genesis)?;
         let key_file = path("key_file", self.key_file)?;
+        let changes = match self.changes {
+            Some(file) => Some(path("changes", Some(file))?),
+            None => None,
+        };
         let backup_dir = match self.backup_dir {
             Some(dir) => path("backup_dir", Some(dir))?,
             // Beside the data directory, on the same filesystem, so backups hard-link the
@@ -531,6 +542,7 @@ impl UserConfig {
             data_dir,
             genesis,
             key_file,
+            changes,
             backup_dir,
             api_listen,
             p2p_listen,
@@ -697,6 +709,15 @@ scope = "member"
         assert_eq!(c.commit.max_delay, Duration::ZERO);
         assert_eq!(c.checkpoint_interval, Duration::from_secs(1));
         assert_eq!(c.limits.max_batch, 10_000);
+        assert_eq!(c.changes, None);
+        let c = parse(GOOD, &[("TALLY_CHANGES", "changes.json")]).unwrap();
+        assert_eq!(c.changes, Some(PathBuf::from("/srv/tally/changes.json")));
+        let c = parse(
+            &format!("changes = \"/etc/tally/changes.json\"\n{GOOD}"),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.changes, Some(PathBuf::from("/etc/tally/changes.json")));
         let erp = c.token("0123456789abcdef0123456789abcdef").unwrap();
         assert_eq!(
             (erp.name.as_str(), &erp.scope),

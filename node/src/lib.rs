@@ -39,6 +39,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use tally_sdk::genesis::{Genesis, GenesisError};
+use tally_sdk::governance::{ChangeLog, GovernanceError};
 use tally_sdk::keyfile::{KeyFileError, MemberKeys};
 
 use crate::api::ApiState;
@@ -73,6 +74,24 @@ pub enum NodeError {
         /// Why.
         source: GenesisError,
     },
+    /// The change log is unreadable or does not apply to the genesis.
+    #[error("the change log {path} does not apply to the genesis: {source}")]
+    Changes {
+        /// Where.
+        path: PathBuf,
+        /// Why.
+        source: GovernanceError,
+    },
+    /// The key file's member was removed from the consortium.
+    #[error(
+        "the key file {path} is for {member}, which the consortium's change log removed: its node may no longer run"
+    )]
+    Removed {
+        /// Where.
+        path: PathBuf,
+        /// The member.
+        member: String,
+    },
     /// The key file is malformed.
     #[error("the key file {path} is invalid: {source}")]
     KeyFile {
@@ -93,7 +112,7 @@ pub enum NodeError {
     },
     /// The key file's signing key is not the one the genesis lists.
     #[error(
-        "the key file {path} holds a signing key for {member} that is not the key the genesis lists for {member}"
+        "the key file {path} holds a signing key for {member} that is not the key the genesis lists for {member} (with the change log applied, if any)"
     )]
     WrongKey {
         /// Where.
@@ -155,8 +174,9 @@ pub struct Node {
 }
 
 impl Node {
-    /// Loads the genesis and the member's keys, checks they belong together and to the
-    /// configuration, opens and checks the store, and starts the writer.
+    /// Loads the genesis, applies the change log (if configured) and loads the member's keys,
+    /// checks they belong together and to the configuration, opens and checks the store, and
+    /// starts the writer.
     pub fn open(config: Config) -> Result<Self, NodeError> {
         let genesis =
             Genesis::from_toml(&read("the genesis file", &config.genesis)?).map_err(|source| {
@@ -165,6 +185,23 @@ impl Node {
                     source,
                 }
             })?;
+        let genesis = match &config.changes {
+            None => genesis,
+            Some(path) => std::fs::read(path)
+                .map_err(|source| NodeError::Read {
+                    what: "the change log",
+                    path: path.clone(),
+                    source,
+                })
+                .and_then(|bytes| {
+                    ChangeLog::from_json(&bytes)
+                        .and_then(|log| log.apply_to(&genesis))
+                        .map_err(|source| NodeError::Changes {
+                            path: path.clone(),
+                            source,
+                        })
+                })?,
+        };
         let keys =
             MemberKeys::from_toml(&read("the key file", &config.key_file)?).map_err(|source| {
                 NodeError::KeyFile {
@@ -178,6 +215,12 @@ impl Node {
                 path: config.key_file.clone(),
                 member: keys.member.to_string(),
             })?;
+        if !genesis.is_active(&keys.member) {
+            return Err(NodeError::Removed {
+                path: config.key_file.clone(),
+                member: keys.member.to_string(),
+            });
+        }
         if member.signing_key != keys.signing.public_key() {
             return Err(NodeError::WrongKey {
                 path: config.key_file.clone(),

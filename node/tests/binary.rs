@@ -1,8 +1,9 @@
 //! The `tally-node` binary as an operator meets it: `--check` opens the store and reports;
-//! a bad config, a key that is not the genesis's, or a damaged store stop it at start with a
-//! message saying what is wrong; a running node serves HTTP on a free port, keeps every event
-//! it acknowledged through `kill -9` in the middle of a stream of requests, and stops cleanly
-//! on SIGTERM. `tally node run` runs the same node.
+//! a bad config, a key that is not the genesis's (or no longer is, after a change in the
+//! consortium's change log), a change log that does not apply, or a damaged store stop it at
+//! start with a message saying what is wrong; a running node serves HTTP on a free port, keeps
+//! every event it acknowledged through `kill -9` in the middle of a stream of requests, and
+//! stops cleanly on SIGTERM. `tally node run` runs the same node.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -110,6 +111,65 @@ fn a_key_that_is_not_the_members_is_refused() {
         "{}",
         stderr(&output)
     );
+}
+
+#[test]
+fn a_change_log_that_does_not_apply_or_rotated_the_key_away_is_refused() {
+    use tally_sdk::crypto::SigningKey;
+    use tally_sdk::genesis::KeyEpoch;
+    use tally_sdk::governance::{Action, ChangeBody, ChangeLog, SignedChange};
+    use tally_sdk::time::Timestamp;
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::demo_node_dir(dir.path(), "");
+    let log = dir.path().join("changes.json");
+    std::fs::write(&log, "{\"format\": 1, \"changes\": [{}]}").unwrap();
+    let output = run(&config, &[("TALLY_CHANGES", log.to_str().unwrap())]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("does not apply to the genesis"),
+        "{}",
+        stderr(&output)
+    );
+
+    // The founders rotate the manufacturer's signing key: the node's key file is now the old
+    // key, and the node says so.
+    let (signed, keys) = demo_consortium().unwrap();
+    let genesis = signed.verify().unwrap();
+    let rotation = Action::RotateKeys {
+        member: keys[1].member.clone(),
+        signing: Some(KeyEpoch {
+            key: SigningKey::from_seed(&[7; 32]).public_key(),
+            entries_from: 0,
+            checkpoints_from: 0,
+        }),
+        x25519_key: None,
+        peer_id: None,
+        addresses: None,
+    };
+    let mut change = SignedChange::draft(ChangeBody::next(
+        &genesis,
+        Timestamp::now(),
+        "key lost".into(),
+        rotation,
+    ));
+    for founder in &keys[..3] {
+        change
+            .approve(&genesis, &founder.member, &founder.signing)
+            .unwrap();
+    }
+    let mut changes = ChangeLog::new();
+    changes.changes.push(change);
+    std::fs::write(&log, serde_json::to_vec(&changes).unwrap()).unwrap();
+    let output = run(&config, &[("TALLY_CHANGES", log.to_str().unwrap())]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("not the key the genesis lists"),
+        "{}",
+        stderr(&output)
+    );
+    // Without the log the same node opens.
+    assert!(run(&config, &[]).status.success());
 }
 
 #[test]

@@ -22,10 +22,12 @@ use futures::StreamExt;
 use serde_json::Value;
 use tally_sdk::entry::SignedEntry;
 use tally_sdk::fork::ForkProof;
-use tally_sdk::genesis::Genesis;
-use tally_sdk::ids::MemberId;
+use tally_sdk::genesis::{Genesis, Removal};
+use tally_sdk::governance::{Action, ChangeBody, ChangeLog, SignedChange};
+use tally_sdk::ids::{MemberId, RoleName};
 use tally_sdk::keyfile::MemberKeys;
 use tally_sdk::template::{DEMO_KEY_HEADER, demo_consortium};
+use tally_sdk::time::Timestamp;
 use tally_sdk::verify::{ChainTip, Verifier};
 use tally_sdk::witness::WitnessEvidence;
 
@@ -49,6 +51,8 @@ fn wait_for<T>(what: &str, mut condition: impl FnMut() -> Result<T, String>) -> 
 struct Member {
     name: String,
     config: PathBuf,
+    /// Config lines beyond the common ones (top-level keys).
+    extra: String,
 }
 
 impl Member {
@@ -59,6 +63,15 @@ impl Member {
         Self {
             name: keys.member.to_string(),
             config: dir.join("node.toml"),
+            extra: String::new(),
+        }
+    }
+
+    /// The same, with the consortium's change log `../changes.json`.
+    fn with_changes(root: &Path, keys: &MemberKeys) -> Self {
+        Self {
+            extra: "changes = \"../changes.json\"\n".into(),
+            ..Self::new(root, keys)
         }
     }
 
@@ -68,11 +81,12 @@ impl Member {
         std::fs::write(
             &self.config,
             format!(
-                "data_dir = \"data\"\ngenesis = \"../genesis.toml\"\nkey_file = \"member.key\"\n\
+                "data_dir = \"data\"\ngenesis = \"../genesis.toml\"\nkey_file = \"member.key\"\n{}\
                  [api]\nlisten = \"127.0.0.1:0\"\n[log]\nlevel = \"info,tally_node=debug\"\n\
                  [p2p]\nlisten = [\"/ip4/127.0.0.1/tcp/0\"]\nbootstrap = [{}]\n\
                  checkpoint_interval_ms = 100\n\
                  [[tokens]]\nname = \"erp\"\nsecret = \"{TOKEN}\"\nscope = \"member\"\n",
+                self.extra,
                 bootstrap.join(", ")
             ),
         )
@@ -434,4 +448,132 @@ fn outsider_dial(address: libp2p::Multiaddr) -> String {
             }
         }
     })
+}
+
+/// `action` as the next change of `genesis`, approved by the demo's first three founders
+/// (platform, manufacturer, supplier: the threshold).
+fn approved(genesis: &Genesis, keys: &[MemberKeys], action: Action) -> SignedChange {
+    let body = ChangeBody::next(genesis, Timestamp::now(), "test".into(), action);
+    let mut change = SignedChange::draft(body);
+    for founder in &keys[..3] {
+        change
+            .approve(genesis, &founder.member, &founder.signing)
+            .unwrap();
+    }
+    change
+}
+
+#[test]
+fn a_member_admitted_by_governance_replicates_and_a_removed_one_may_not_run() {
+    let root = tempfile::tempdir().unwrap();
+    let (signed, keys) = demo_consortium().unwrap();
+    std::fs::write(
+        root.path().join("genesis.toml"),
+        signed.to_toml("").unwrap(),
+    )
+    .unwrap();
+    let genesis = signed.verify().unwrap();
+    let courier = MemberKeys::generate(MemberId::new("courier").unwrap()).unwrap();
+    let admission = approved(
+        &genesis,
+        &keys,
+        Action::AddMember(tally_sdk::genesis::Member {
+            id: courier.member.clone(),
+            name: "Courier North Ltd.".into(),
+            roles: vec![RoleName::new("logistics").unwrap()],
+            founder: false,
+            signing_key: courier.signing.public_key(),
+            x25519_key: courier.x25519.public_key(),
+            peer_id: courier.peer_id(),
+            addresses: Vec::new(),
+        }),
+    );
+    let mut log = ChangeLog::new();
+    log.changes.push(admission);
+    let write_log = |log: &ChangeLog| {
+        std::fs::write(
+            root.path().join("changes.json"),
+            serde_json::to_vec_pretty(log).unwrap(),
+        )
+        .unwrap()
+    };
+    write_log(&log);
+
+    // The manufacturer's node knows the change; the courier's node, admitted by it, connects
+    // and the two replicate both ways.
+    let manufacturer = Member::with_changes(root.path(), &keys[1]);
+    let courier_member = Member::with_changes(root.path(), &courier);
+    let factory = manufacturer.start(&[]);
+    let factory_address = p2p_address(&factory);
+    let courier_node = courier_member.start(std::slice::from_ref(&factory_address));
+    write_events(&factory, "manufacturer", 0, 5);
+    write_events(&courier_node, "courier", 0, 5);
+    converged(
+        &[&factory, &courier_node],
+        &[("manufacturer", 5), ("courier", 5)],
+    );
+    let current = log.apply_to(&genesis).unwrap();
+    assert_eq!(verify_all(&factory, &current), 10);
+    // The node shows the change it applies, which the SDK checks against the genesis alone.
+    let (status, shown) = factory.request("GET", "/v1/governance", None);
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(
+        shown["changes"][0]["approved_by"],
+        serde_json::json!(["platform", "manufacturer", "supplier"])
+    );
+    let served: SignedChange =
+        serde_json::from_value(shown["changes"][0]["change"].clone()).unwrap();
+    assert_eq!(
+        genesis.apply(&served).unwrap().last_change(),
+        current.last_change()
+    );
+    let standing = |shown: &Value| {
+        shown["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["member"] == "courier")
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(standing(&shown)["active"], true);
+
+    // The courier is removed: its node may no longer run, and the others keep its chain.
+    let removal = approved(
+        &current,
+        &keys,
+        Action::RemoveMember {
+            member: courier.member.clone(),
+            until: Removal {
+                entries_below: 5,
+                checkpoints_below: 1_000,
+            },
+        },
+    );
+    log.changes.push(removal);
+    write_log(&log);
+    let mut courier_node = courier_node;
+    courier_node.child.kill().unwrap();
+    drop(courier_node.wait());
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_tally-node"))
+        .arg("--config")
+        .arg(&courier_member.config)
+        .env_remove("TALLY_LOG_LEVEL")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(stderr.contains("removed"), "{stderr}");
+    let mut factory = factory;
+    factory.child.kill().unwrap();
+    drop(factory.wait());
+    let factory = manufacturer.start(&[]);
+    let heads = heads(&factory).unwrap();
+    assert!(
+        heads.iter().any(|(m, seq, _)| m == "courier" && *seq == 4),
+        "{heads:?}"
+    );
+    let (_, shown) = factory.request("GET", "/v1/governance", None);
+    assert_eq!(standing(&shown)["active"], false);
+    assert_eq!(standing(&shown)["removed"]["entries_below"], 5);
 }

@@ -77,6 +77,18 @@ pub enum CheckpointError {
     /// The witness is not a member.
     #[error("checkpoint witness {0} is not a member of this consortium")]
     UnknownWitness(MemberId),
+    /// The witness was removed before this checkpoint number.
+    #[error(
+        "{witness} was removed from the consortium: its checkpoints from number {checkpoints_below} on are refused, and this is number {number}"
+    )]
+    Removed {
+        /// The witness.
+        witness: MemberId,
+        /// The checkpoint's number.
+        number: u64,
+        /// The first refused number.
+        checkpoints_below: u64,
+    },
     /// Bad signature.
     #[error("the checkpoint of {witness} is not validly signed: {source}")]
     Signature {
@@ -246,7 +258,8 @@ pub struct SignedCheckpoint {
 }
 
 impl SignedCheckpoint {
-    /// Checks format, network, witness membership and signature; returns the checkpoint hash.
+    /// Checks format, network, that the witness was a member at this checkpoint number, and the
+    /// signature under its key for that number; returns the checkpoint hash.
     pub fn verify(&self, genesis: &Genesis) -> Result<CheckpointHash, CheckpointError> {
         let body = &self.body;
         if body.format != CHECKPOINT_FORMAT {
@@ -255,13 +268,18 @@ impl SignedCheckpoint {
         if body.network != genesis.network_id() {
             return Err(CheckpointError::WrongNetwork(body.network));
         }
-        let witness = genesis
-            .member(&body.witness)
+        let standing = genesis
+            .standing(&body.witness)
             .ok_or_else(|| CheckpointError::UnknownWitness(body.witness.clone()))?;
+        let key = standing
+            .checkpoint_key(body.number)
+            .ok_or_else(|| CheckpointError::Removed {
+                witness: body.witness.clone(),
+                number: body.number,
+                checkpoints_below: standing.removed.map_or(0, |r| r.checkpoints_below),
+            })?;
         let hash = body.hash()?;
-        witness
-            .signing_key
-            .verify(signing::CHECKPOINT, hash.as_bytes(), &self.signature)
+        key.verify(signing::CHECKPOINT, hash.as_bytes(), &self.signature)
             .map_err(|source| CheckpointError::Signature {
                 witness: body.witness.clone(),
                 source,

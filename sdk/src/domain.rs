@@ -45,6 +45,8 @@ domains! {
     DisclosureLeafDomain = "disclosure leaf", b"tally/v1/disclosure-leaf\0";
     /// The data of a chain-span leaf in a checkpoint's Merkle tree.
     SpanLeafDomain = "chain span leaf", b"tally/v1/span-leaf\0";
+    /// The hash of a governance change's unsigned body.
+    ChangeDomain = "governance change", b"tally/v1/change\0";
 }
 
 /// The prefixes of signatures. A signature is always over `prefix || 32-byte hash`, never over
@@ -56,4 +58,6 @@ pub mod signing {
     pub const CHECKPOINT: &[u8] = b"tally/v1/sign/checkpoint\0";
     /// A founder's signature over the network id (the genesis document hash).
     pub const GENESIS: &[u8] = b"tally/v1/sign/genesis\0";
+    /// A founder's approval of a governance change, over the change hash.
+    pub const CHANGE: &[u8] = b"tally/v1/sign/change\0";
 }

@@ -22,7 +22,7 @@ use crate::codec;
 use crate::crypto::{PublicKey, Signature, SigningKey, X25519PublicKey};
 use crate::domain::signing;
 use crate::event::KindName;
-use crate::hash::NetworkId;
+use crate::hash::{ChangeHash, NetworkId};
 use crate::ids::{FieldName, MemberId, RoleName};
 use crate::time::Timestamp;
 
@@ -251,20 +251,7 @@ impl GenesisDocument {
             if !ids.insert(&member.id) {
                 return Err(invalid(format!("member {} is listed twice", member.id)));
             }
-            if member.name.trim().is_empty() {
-                return Err(invalid(format!("member {} needs a name", member.id)));
-            }
-            if member.roles.is_empty() {
-                return Err(invalid(format!("member {} has no role", member.id)));
-            }
-            for role in &member.roles {
-                if !roles.contains(role) {
-                    return Err(invalid(format!(
-                        "member {} has unknown role {role}",
-                        member.id
-                    )));
-                }
-            }
+            check_member(member, &roles).map_err(GenesisError::Invalid)?;
             if !signing_keys.insert(member.signing_key.to_bytes()) {
                 return Err(invalid(format!(
                     "member {} uses a signing key another member already uses",
@@ -277,25 +264,11 @@ impl GenesisDocument {
                     member.id
                 )));
             }
-            if !is_peer_id(&member.peer_id) {
-                return Err(invalid(format!(
-                    "member {} has peer id {:?}, which is not a libp2p Ed25519 peer id (12D3KooW...)",
-                    member.id, member.peer_id
-                )));
-            }
             if !peer_ids.insert(member.peer_id.as_str()) {
                 return Err(invalid(format!(
                     "member {} uses a peer id another member already uses",
                     member.id
                 )));
-            }
-            for address in &member.addresses {
-                if !address.starts_with('/') {
-                    return Err(invalid(format!(
-                        "member {} has address {address:?}, which is not a multiaddr like /ip4/127.0.0.1/tcp/7000",
-                        member.id
-                    )));
-                }
             }
         }
         let founders = self.members.iter().filter(|m| m.founder).count();
@@ -330,6 +303,43 @@ impl GenesisDocument {
             ));
         }
         Ok(())
+    }
+}
+
+/// The rules one member's description must meet on its own: a name, known roles, a libp2p
+/// peer id, multiaddr addresses. Uniqueness against the other members is the caller's.
+pub(crate) fn check_member(member: &Member, roles: &BTreeSet<&RoleName>) -> Result<(), String> {
+    if member.name.trim().is_empty() {
+        return Err(format!("member {} needs a name", member.id));
+    }
+    if member.roles.is_empty() {
+        return Err(format!("member {} has no role", member.id));
+    }
+    for role in &member.roles {
+        if !roles.contains(role) {
+            return Err(format!("member {} has unknown role {role}", member.id));
+        }
+    }
+    check_peer_id(&member.id, &member.peer_id)?;
+    check_addresses(&member.id, &member.addresses)
+}
+
+pub(crate) fn check_peer_id(member: &MemberId, peer_id: &str) -> Result<(), String> {
+    if is_peer_id(peer_id) {
+        Ok(())
+    } else {
+        Err(format!(
+            "member {member} has peer id {peer_id:?}, which is not a libp2p Ed25519 peer id (12D3KooW...)"
+        ))
+    }
+}
+
+pub(crate) fn check_addresses(member: &MemberId, addresses: &[String]) -> Result<(), String> {
+    match addresses.iter().find(|a| !a.starts_with('/')) {
+        None => Ok(()),
+        Some(address) => Err(format!(
+            "member {member} has address {address:?}, which is not a multiaddr like /ip4/127.0.0.1/tcp/7000"
+        )),
     }
 }
 
@@ -449,21 +459,104 @@ pub fn sign_document(
     })
 }
 
-/// A verified genesis: a consistent document with enough founder signatures.
+/// The signing key a member used from one point of its chain on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyEpoch {
+    /// The key.
+    pub key: PublicKey,
+    /// The first entry sequence number this key signs.
+    pub entries_from: u64,
+    /// The first checkpoint number this key signs.
+    pub checkpoints_from: u64,
+}
+
+/// Where a removed member's record ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Removal {
+    /// Entries with a smaller sequence number stay valid; none from this one on is.
+    pub entries_below: u64,
+    /// Checkpoints with a smaller number stay valid; none from this one on is.
+    pub checkpoints_below: u64,
+}
+
+/// A member's standing over time: the keys it signed with and, if it was removed, where its
+/// record ends. Entries and checkpoints are judged by the key of their position, so history
+/// stays verifiable after a rotation or a removal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Standing {
+    /// Signing keys, oldest first; positions ascend.
+    pub keys: Vec<KeyEpoch>,
+    /// Set once the member is removed.
+    pub removed: Option<Removal>,
+}
+
+impl Standing {
+    fn new(key: PublicKey) -> Self {
+        Self {
+            keys: vec![KeyEpoch {
+                key,
+                entries_from: 0,
+                checkpoints_from: 0,
+            }],
+            removed: None,
+        }
+    }
+
+    /// The key that signs entry `seq`, or `None` if the member was removed before it.
+    pub fn entry_key(&self, seq: u64) -> Option<PublicKey> {
+        if self.removed.is_some_and(|r| seq >= r.entries_below) {
+            return None;
+        }
+        self.keys
+            .iter()
+            .rev()
+            .find(|epoch| epoch.entries_from <= seq)
+            .map(|epoch| epoch.key)
+    }
+
+    /// The key that signs checkpoint `number`, or `None` if the member was removed before it.
+    pub fn checkpoint_key(&self, number: u64) -> Option<PublicKey> {
+        if self.removed.is_some_and(|r| number >= r.checkpoints_below) {
+            return None;
+        }
+        self.keys
+            .iter()
+            .rev()
+            .find(|epoch| epoch.checkpoints_from <= number)
+            .map(|epoch| epoch.key)
+    }
+}
+
+/// A verified consortium: a consistent genesis document with enough founder signatures, and
+/// the governance changes applied to it since ([`crate::governance`]).
 #[derive(Debug, Clone)]
 pub struct Genesis {
     signed: SignedGenesis,
     network_id: NetworkId,
-    members: BTreeMap<MemberId, usize>,
+    /// Every member ever admitted, in order of admission, with its current details.
+    roster: Vec<Member>,
+    /// Parallel to `roster`.
+    standing: Vec<Standing>,
+    index: BTreeMap<MemberId, usize>,
+    /// The members not removed, in order of admission.
+    active: Vec<Member>,
     may_write: BTreeMap<RoleName, BTreeSet<KindName>>,
     readers: BTreeMap<FieldName, BTreeSet<RoleName>>,
+    changes: Vec<crate::governance::SignedChange>,
+    last_change: Option<ChangeHash>,
 }
 
 impl Genesis {
     fn new(signed: SignedGenesis, network_id: NetworkId) -> Result<Self, GenesisError> {
         let doc = &signed.document;
-        let members = doc
-            .members
+        let roster = doc.members.clone();
+        let standing = roster
+            .iter()
+            .map(|m| Standing::new(m.signing_key))
+            .collect();
+        let index = roster
             .iter()
             .enumerate()
             .map(|(i, m)| (m.id.clone(), i))
@@ -479,11 +572,16 @@ impl Genesis {
             .map(|f| (f.name.clone(), f.readers.iter().cloned().collect()))
             .collect();
         Ok(Self {
+            active: roster.clone(),
             signed,
             network_id,
-            members,
+            roster,
+            standing,
+            index,
             may_write,
             readers,
+            changes: Vec::new(),
+            last_change: None,
         })
     }
 
@@ -517,21 +615,45 @@ impl Genesis {
         self.signed.document.witness_quorum as usize
     }
 
-    /// All members in genesis order.
+    /// How many founders must approve a governance change.
+    pub fn founders_threshold(&self) -> usize {
+        self.signed.document.founders_threshold as usize
+    }
+
+    /// The current members (not removed), in order of admission, with their current details.
     pub fn members(&self) -> &[Member] {
-        &self.signed.document.members
+        &self.active
     }
 
-    /// A member by id.
+    /// Every member ever admitted, removed ones included, in order of admission: the chains
+    /// a node holds.
+    pub fn all_members(&self) -> &[Member] {
+        &self.roster
+    }
+
+    /// A member by id, current or removed (a removed member's earlier entries stay valid).
     pub fn member(&self, id: &MemberId) -> Option<&Member> {
-        self.members
-            .get(id)
-            .and_then(|&i| self.signed.document.members.get(i))
+        self.index.get(id).and_then(|&i| self.roster.get(i))
     }
 
-    /// The member whose node has this libp2p peer id.
+    /// A current (not removed) member by id.
+    pub fn active_member(&self, id: &MemberId) -> Option<&Member> {
+        self.member(id).filter(|_| self.is_active(id))
+    }
+
+    /// Whether `id` is a member that has not been removed.
+    pub fn is_active(&self, id: &MemberId) -> bool {
+        self.standing(id).is_some_and(|s| s.removed.is_none())
+    }
+
+    /// A member's keys over time and removal, current or removed.
+    pub fn standing(&self, id: &MemberId) -> Option<&Standing> {
+        self.index.get(id).and_then(|&i| self.standing.get(i))
+    }
+
+    /// The current member whose node has this libp2p peer id.
     pub fn member_by_peer_id(&self, peer_id: &str) -> Option<&Member> {
-        self.members().iter().find(|m| m.peer_id == peer_id)
+        self.active.iter().find(|m| m.peer_id == peer_id)
     }
 
     /// Whether `member` may write events of `kind`.
@@ -553,6 +675,62 @@ impl Genesis {
         self.readers
             .get(field)
             .is_some_and(|roles| member.roles.iter().any(|r| roles.contains(r)))
+    }
+
+    /// The governance changes applied, in order.
+    pub fn changes(&self) -> &[crate::governance::SignedChange] {
+        &self.changes
+    }
+
+    /// The hash of the last change applied, if any: the next change's `previous`.
+    pub fn last_change(&self) -> Option<ChangeHash> {
+        self.last_change
+    }
+
+    /// The roles the genesis defines.
+    pub(crate) fn role_names(&self) -> BTreeSet<&RoleName> {
+        self.signed.document.roles.iter().map(|r| &r.name).collect()
+    }
+
+    /// Admits a member (the caller checked it may be admitted).
+    pub(crate) fn admit(&mut self, member: Member) {
+        self.index.insert(member.id.clone(), self.roster.len());
+        self.standing.push(Standing::new(member.signing_key));
+        self.active.push(member.clone());
+        self.roster.push(member);
+    }
+
+    /// Changes a member's details and standing in place, keeping the active list in step.
+    pub(crate) fn update(
+        &mut self,
+        id: &MemberId,
+        change: impl FnOnce(&mut Member, &mut Standing),
+    ) {
+        if let Some(&i) = self.index.get(id)
+            && let (Some(member), Some(standing)) =
+                (self.roster.get_mut(i), self.standing.get_mut(i))
+        {
+            change(member, standing);
+        }
+        let standing = &self.standing;
+        let index = &self.index;
+        self.active = self
+            .roster
+            .iter()
+            .filter(|m| {
+                index
+                    .get(&m.id)
+                    .and_then(|&i| standing.get(i))
+                    .is_some_and(|s| s.removed.is_none())
+            })
+            .cloned()
+            .collect();
+    }
+
+    /// Records an applied change.
+    pub(crate) fn record(&mut self, change: crate::governance::SignedChange, hash: ChangeHash) {
+        self.changes.push(change);
+        self.last_change = Some(hash);
     }
 }
 

@@ -14,8 +14,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
 use crate::domain::{
-    CheckpointDomain, Domain, EntryDomain, GenesisDomain, MerkleLeafDomain, MerkleNodeDomain,
-    SpanLeafDomain,
+    ChangeDomain, CheckpointDomain, Domain, EntryDomain, GenesisDomain, MerkleLeafDomain,
+    MerkleNodeDomain, SpanLeafDomain,
 };
 
 /// The length of a hash in bytes.
@@ -39,6 +39,8 @@ pub type MerkleRoot = Hash<MerkleNodeDomain>;
 pub type LeafHash = Hash<MerkleLeafDomain>;
 /// The hash of a chain span as a checkpoint commits to it.
 pub type SpanLeafHash = Hash<SpanLeafDomain>;
+/// The identity of a governance change: the hash of its unsigned body.
+pub type ChangeHash = Hash<ChangeDomain>;
 
 /// A hash failed to parse from text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

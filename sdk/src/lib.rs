@@ -6,7 +6,7 @@
 //! the entry typestates ([`entry`]), the GS1 EPCIS event model ([`epcis`], [`event`]), GS1 keys
 //! ([`gs1`]), the consortium definition ([`genesis`]), validation rules ([`verify`]), Merkle
 //! trees ([`merkle`]), selective disclosure ([`disclosure`]), checkpoints ([`checkpoint`]), the
-//! witness rule ([`witness`]) and fork proofs ([`fork`]).
+//! witness rule ([`witness`]), fork proofs ([`fork`]) and membership changes ([`governance`]).
 //!
 //! The crate does no IO beyond reading the OS random number generator: no async runtime, no
 //! database, no network.
@@ -22,6 +22,7 @@ pub mod epcis;
 pub mod event;
 pub mod fork;
 pub mod genesis;
+pub mod governance;
 pub mod gs1;
 pub mod hash;
 pub mod ids;

@@ -3,12 +3,14 @@
 //! An entry is accepted when, in this order:
 //! 1. its format is known and it names this consortium's network id;
 //! 2. its encoding is within the genesis size limit;
-//! 3. its author is a member, whose roles permit the entry's event kind;
+//! 3. its author is a member, not removed before the entry's position, whose roles permit the
+//!    entry's event kind;
 //! 4. its event is a valid EPCIS event within the size limit, whose derived kind is exactly
 //!    the kind the entry states, and whose references and private fields are within limits
 //!    and known to the genesis policy;
 //! 5. its timestamp is not further in the future than the caller's tolerance;
-//! 6. its signature verifies strictly under the author's key;
+//! 6. its signature verifies strictly under the author's key for that position (a rotated key
+//!    signs from the position its rotation names, see [`crate::governance`]);
 //! 7. it extends the author's chain: sequence number one past the tip, previous hash equal to
 //!    the tip's hash, timestamp not before the tip's.
 //!
@@ -127,6 +129,18 @@ pub enum VerifyError {
     /// The author is not a member.
     #[error("{0} is not a member of this consortium")]
     UnknownAuthor(MemberId),
+    /// The author was removed before this position of its chain.
+    #[error(
+        "{author} was removed from the consortium: its entries from number {entries_below} on are refused, and this is number {seq}"
+    )]
+    Removed {
+        /// The author.
+        author: MemberId,
+        /// The entry's sequence number.
+        seq: u64,
+        /// The first refused sequence number.
+        entries_below: u64,
+    },
     /// The author's roles do not permit the kind.
     #[error("{author} may not write {kind} events: none of its roles permits it")]
     NotPermitted {
@@ -273,6 +287,18 @@ impl<'g> Verifier<'g> {
             .genesis
             .member(&body.author)
             .ok_or_else(|| VerifyError::UnknownAuthor(body.author.clone()))?;
+        if let Some(removal) = self
+            .genesis
+            .standing(&body.author)
+            .and_then(|s| s.removed)
+            .filter(|r| body.seq >= r.entries_below)
+        {
+            return Err(VerifyError::Removed {
+                author: body.author.clone(),
+                seq: body.seq,
+                entries_below: removal.entries_below,
+            });
+        }
         let Payload::Event { kind, event } = &body.payload;
         if !self.genesis.may_write(author, kind.name()) {
             return Err(VerifyError::NotPermitted {
@@ -348,10 +374,18 @@ impl<'g> Verifier<'g> {
     }
 
     fn author_key(&self, entry: &SignedEntry) -> Result<crate::crypto::PublicKey, VerifyError> {
-        self.genesis
-            .member(&entry.body.author)
-            .map(|m| m.signing_key)
-            .ok_or_else(|| VerifyError::UnknownAuthor(entry.body.author.clone()))
+        let body = &entry.body;
+        let standing = self
+            .genesis
+            .standing(&body.author)
+            .ok_or_else(|| VerifyError::UnknownAuthor(body.author.clone()))?;
+        standing
+            .entry_key(body.seq)
+            .ok_or_else(|| VerifyError::Removed {
+                author: body.author.clone(),
+                seq: body.seq,
+                entries_below: standing.removed.map_or(0, |r| r.entries_below),
+            })
     }
 
     /// Every rule and the signature, not the chain rule.
@@ -575,6 +609,86 @@ mod tests {
         let batched = results.into_iter().next().unwrap().unwrap();
         assert_eq!(batched.encoded(), e0.to_bytes().unwrap());
         assert_eq!(batched.event(), v0.event());
+    }
+
+    #[test]
+    fn keys_and_removals_apply_by_chain_position() {
+        use crate::genesis::{KeyEpoch, Removal};
+        use crate::governance::Action;
+        use crate::governance::tests::{approved, newcomer};
+        let (g, keys) = test_consortium();
+        let a = MemberId::new("a").unwrap();
+        // A maker admitted, then removed from its entry 1 on; then a's key rotated from its
+        // entry 1 on.
+        let (mut member, member_key) = newcomer(60);
+        member.roles = g.member(&a).unwrap().roles.clone();
+        let g = g
+            .apply(&approved(&g, &keys, Action::AddMember(member.clone())))
+            .unwrap();
+        let removal = Action::RemoveMember {
+            member: member.id.clone(),
+            until: Removal {
+                entries_below: 1,
+                checkpoints_below: 0,
+            },
+        };
+        let g = g.apply(&approved(&g, &keys, removal)).unwrap();
+        let new_key = SigningKey::from_seed(&[90; 32]);
+        let rotation = Action::RotateKeys {
+            member: a,
+            signing: Some(KeyEpoch {
+                key: new_key.public_key(),
+                entries_from: 1,
+                checkpoints_from: 0,
+            }),
+            x25519_key: None,
+            peer_id: None,
+            addresses: None,
+        };
+        let g = g.apply(&approved(&g, &keys, rotation)).unwrap();
+        let v = Verifier::new(&g, NOW);
+
+        let a0 = entry(&g, &keys[0], "a", 0, None, event(json!({})));
+        let tip = ChainTip::of(&v.verify(a0.clone(), None).unwrap());
+        let old = entry(&g, &keys[0], "a", 1, Some(tip.hash), event(json!({})));
+        assert!(matches!(
+            v.verify(old.clone(), Some(&tip)),
+            Err(VerifyError::Signature { seq: 1, .. })
+        ));
+        let new = entry(&g, &new_key, "a", 1, Some(tip.hash), event(json!({})));
+        v.verify(new.clone(), Some(&tip)).unwrap();
+
+        let c0 = entry(
+            &g,
+            &member_key,
+            member.id.as_str(),
+            0,
+            None,
+            event(json!({})),
+        );
+        let c_tip = ChainTip::of(&v.verify(c0.clone(), None).unwrap());
+        let c1 = entry(
+            &g,
+            &member_key,
+            member.id.as_str(),
+            1,
+            Some(c_tip.hash),
+            event(json!({})),
+        );
+        assert!(matches!(
+            v.verify(c1.clone(), Some(&c_tip)),
+            Err(VerifyError::Removed {
+                seq: 1,
+                entries_below: 1,
+                ..
+            })
+        ));
+        // The batch path reaches the same verdicts.
+        let verdicts = v.verify_batch(vec![a0, old, c0, c1], |_| None);
+        let ok: Vec<bool> = verdicts.iter().map(Result::is_ok).collect();
+        assert_eq!(ok, [true, false, true, false]);
+        let verdicts = v.verify_batch(vec![new], |_| Some(tip));
+        assert!(verdicts[0].is_ok());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Tampering: any single changed byte of a signed entry, a disclosure (entry, values, salts and
-//! Merkle proof) or a checkpoint's proof that it witnesses an entry, in its canonical encoding, makes it
-//! either undecodable or unverifiable — never a different valid object.
+//! Merkle proof), a checkpoint's proof that it witnesses an entry, or an approved governance
+//! change, in its canonical encoding, makes it either undecodable or unverifiable — never a
+//! different valid object.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -10,13 +11,14 @@ use proptest::prelude::*;
 use serde_json::json;
 use tally_sdk::checkpoint::{ChainSpan, Checkpoint, EntryWitness};
 use tally_sdk::codec::{self, CanonicalJson};
+use tally_sdk::crypto::{SigningKey, X25519PublicKey};
 use tally_sdk::disclosed::EntryDisclosure;
 use tally_sdk::disclosure::{CommitLimits, commit};
 use tally_sdk::entry::{SignedEntry, UnsignedEntry};
-use tally_sdk::genesis::Genesis;
+use tally_sdk::genesis::{Genesis, Member};
+use tally_sdk::governance::{Action, ChangeBody, SignedChange};
 use tally_sdk::hash::EntryHash;
-use tally_sdk::ids::FieldName;
-use tally_sdk::ids::MemberId;
+use tally_sdk::ids::{FieldName, MemberId, RoleName};
 use tally_sdk::keyfile::MemberKeys;
 use tally_sdk::template::demo_consortium;
 use tally_sdk::time::Timestamp;
@@ -131,6 +133,34 @@ proptest! {
         bytes[i] ^= 1 << bit;
         if let Ok(decoded) = codec::decode::<EntryWitness>("witness proof", &bytes, 1 << 20) {
             prop_assert!(!check(&decoded), "byte {} bit {} went unnoticed", i, bit);
+        }
+    }
+
+    #[test]
+    fn any_flipped_byte_of_an_approved_change_is_caught(seed in 1u8..200, position in any::<prop::sample::Index>(), bit in 0u8..8) {
+        let (genesis, keys) = setup();
+        let newcomer = SigningKey::from_seed(&[seed; 32]);
+        let member = Member {
+            id: MemberId::new(format!("courier{seed}")).unwrap(),
+            name: "Courier".into(),
+            roles: vec![RoleName::new("logistics").unwrap()],
+            founder: false,
+            signing_key: newcomer.public_key(),
+            x25519_key: X25519PublicKey::from_bytes([seed; 32]),
+            peer_id: SigningKey::from_seed(&[seed.wrapping_add(1); 32]).public_key().to_peer_id(),
+            addresses: vec!["/ip4/127.0.0.1/tcp/7400".into()],
+        };
+        let body = ChangeBody::next(&genesis, Timestamp(1_768_440_600_000), "admit".into(), Action::AddMember(member));
+        let mut change = SignedChange::draft(body);
+        for founder in &keys[..3] {
+            change.approve(&genesis, &founder.member, &founder.signing).unwrap();
+        }
+        prop_assert!(genesis.apply(&change).is_ok());
+        let mut bytes = codec::encode("change", &change).unwrap();
+        let i = position.index(bytes.len());
+        bytes[i] ^= 1 << bit;
+        if let Ok(decoded) = codec::decode::<SignedChange>("change", &bytes, 1 << 20) {
+            prop_assert!(genesis.apply(&decoded).is_err(), "byte {} bit {} went unnoticed", i, bit);
         }
     }
 }

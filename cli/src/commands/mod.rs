@@ -5,6 +5,7 @@ mod disclose;
 mod entry;
 mod event_hash;
 mod genesis;
+mod governance;
 mod keygen;
 mod node;
 mod witness;
@@ -19,6 +20,9 @@ pub enum Command {
     /// Create, sign, verify and show genesis files.
     #[command(subcommand)]
     Genesis(genesis::Command),
+    /// Draft, approve and record membership changes (admit, remove, rotate keys).
+    #[command(subcommand)]
+    Governance(governance::Command),
     /// Sign and verify entries offline.
     #[command(subcommand)]
     Entry(entry::Command),
@@ -41,6 +45,7 @@ pub fn run(command: Command) -> Result<()> {
     match command {
         Command::Keygen(args) => keygen::run(args),
         Command::Genesis(command) => genesis::run(command),
+        Command::Governance(command) => governance::run(command),
         Command::Entry(command) => entry::run(command),
         Command::Disclose(command) => disclose::run(command),
         Command::Witness(command) => witness::run(command),

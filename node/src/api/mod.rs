@@ -14,6 +14,7 @@ pub mod auth;
 pub mod backups;
 pub mod events;
 pub mod forks;
+pub mod governance;
 pub mod metrics;
 pub mod network;
 pub mod openapi;
@@ -170,6 +171,7 @@ pub fn app(state: ApiState) -> Router {
         .route("/v1/heads", get(query::heads))
         .route("/v1/forks", get(forks::list_forks))
         .route("/v1/network", get(network::get_network))
+        .route("/v1/governance", get(governance::get_governance))
         .route("/v1/backups", post(backups::post_backup))
         .route("/health", get(health))
         .route("/metrics", get(metrics::serve))

@@ -9,12 +9,13 @@ use utoipa::{Modify, OpenApi};
 
 use super::backups::BackupView;
 use super::forks::{ForkView, Forks};
+use super::governance::{ChangeView, GovernanceView, MemberStanding};
 use super::network::{NetworkView, PeerView};
 use super::problem::{ApiError, ItemError, ProblemDetails};
 use super::query::{HeadView, Heads};
 use super::views::{EntryPage, EntryStatus, EntryView, Health, ReceiptView, WriteReceipt};
 use super::witness::{Checkpoints, WitnessView};
-use super::{backups, events, forks, metrics, network, query, witness};
+use super::{backups, events, forks, governance, metrics, network, query, witness};
 
 struct BearerToken;
 
@@ -54,6 +55,7 @@ impl Modify for BearerToken {
         query::heads,
         forks::list_forks,
         network::get_network,
+        governance::get_governance,
         backups::post_backup,
         super::health,
         metrics::serve,
@@ -62,13 +64,13 @@ impl Modify for BearerToken {
     components(schemas(
         ProblemDetails, ItemError, EntryView, EntryPage, EntryStatus, ReceiptView, WriteReceipt,
         Health, Heads, HeadView, BackupView, NetworkView, PeerView, Forks, ForkView,
-        WitnessView, Checkpoints
+        WitnessView, Checkpoints, GovernanceView, ChangeView, MemberStanding
     )),
     modifiers(&BearerToken),
     tags(
         (name = "write", description = "Recording events and entries"),
         (name = "read", description = "Entries, chains, product histories, search"),
-        (name = "operations", description = "Health, metrics, network, backups, this document"),
+        (name = "operations", description = "Health, metrics, network, governance, backups, this document"),
     )
 )]
 struct ApiDoc;

@@ -45,7 +45,7 @@ pub fn keypair(keys: &MemberKeys, genesis: &Genesis) -> Result<Keypair, Identity
     let keypair = Keypair::ed25519_from_bytes(keys.node.seed())
         .map_err(|e| IdentityError::Key(e.to_string()))?;
     let member = genesis
-        .member(&keys.member)
+        .active_member(&keys.member)
         .ok_or_else(|| IdentityError::NotAMember(keys.member.clone()))?;
     let derived = keypair.public().to_peer_id().to_base58();
     if derived != member.peer_id {
@@ -58,7 +58,7 @@ pub fn keypair(keys: &MemberKeys, genesis: &Genesis) -> Result<Keypair, Identity
     Ok(keypair)
 }
 
-/// The peer id of every member but `me`: who may connect.
+/// The peer id of every current member but `me`: who may connect.
 pub fn members(
     genesis: &Genesis,
     me: &MemberId,

@@ -382,7 +382,9 @@ impl Network {
                 hash: h.tip.hash,
             })
             .collect();
-        let members = parts.genesis.members().iter().map(|m| m.id.clone());
+        // Every chain ever admitted is kept in sync, removed members' included (their entries
+        // before the removal stay valid); only current members may connect.
+        let members = parts.genesis.all_members().iter().map(|m| m.id.clone());
         let engine = Engine::new(config.engine, parts.me.clone(), members, stored, parts.seed);
         let local = *swarm.local_peer_id();
         handle.update(|status| {

@@ -305,10 +305,11 @@ impl Book {
         Ok(found)
     }
 
-    /// Each witness's latest checkpoint held, by witness.
+    /// Each witness's latest checkpoint held, by witness (removed members' included: their
+    /// checkpoints before the removal stay valid).
     pub fn latest(&self) -> Result<Vec<Checkpoint>, StoreError> {
         let mut latest = Vec::new();
-        for member in self.genesis.members() {
+        for member in self.genesis.all_members() {
             let progress = self.progress(&member.id)?;
             if progress.next > 0
                 && let Some(checkpoint) = self.checkpoint(&member.id, progress.next - 1)?

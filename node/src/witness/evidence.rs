@@ -76,12 +76,16 @@ pub fn witnessing(
     let mut proofs = Vec::new();
     let mut pending = Vec::new();
     let mut disputed = Vec::new();
-    for member in genesis.members() {
+    // Removed members' checkpoints from before their removal still count; a removed member
+    // is never waited for.
+    for member in genesis.all_members() {
         if !counts_as_witness(&genesis, &author, &member.id) {
             continue;
         }
         let Some(checkpoint) = book.covering(&author, &member.id, seq)? else {
-            pending.push(member.id.clone());
+            if genesis.is_active(&member.id) {
+                pending.push(member.id.clone());
+            }
             continue;
         };
         let Some(span) = checkpoint.span(&author) else {

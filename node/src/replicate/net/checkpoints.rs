@@ -170,7 +170,7 @@ impl Shell {
         let back = self.back_tx.clone();
         tokio::task::spawn_blocking(move || {
             let mut from = Vec::new();
-            for member in book.genesis().members() {
+            for member in book.genesis().all_members() {
                 match book.progress(&member.id) {
                     Ok(progress) => from.push((member.id.clone(), progress.contiguous)),
                     Err(error) => {
