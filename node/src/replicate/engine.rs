@@ -1130,6 +1130,15 @@ impl Engine {
         }
     }
 
+    /// A fork proof of `author` the store held when the node started: the chain stays frozen
+    /// across restarts, and the proof, gossiped when it was found, is not announced again.
+    pub fn remember_fork(&mut self, author: &MemberId) {
+        if let Some(chain) = self.chains.get_mut(author) {
+            chain.forked = true;
+        }
+        self.freeze(author);
+    }
+
     /// Drops what waits of a forked chain: nothing after the fork is taken on this node.
     fn freeze(&mut self, author: &MemberId) {
         if let Some(chain) = self.chains.get_mut(author) {
@@ -1728,6 +1737,21 @@ mod tests {
         }));
         let out = gossip_from_supplier(&mut engine, 9, theirs[..1].to_vec());
         assert!(ingests(&out).is_empty(), "{out:?}");
+    }
+
+    #[test]
+    fn a_fork_remembered_at_start_keeps_the_chain_frozen() {
+        let ours = chain(1);
+        let theirs = chain_about(3, "T");
+        let mut engine = stored_tip(&ours[0]);
+        engine.remember_fork(&member("supplier"));
+        assert_eq!(engine.forked(), vec![member("supplier")]);
+        let out = gossip_from_supplier(&mut engine, 7, theirs[1..].to_vec());
+        assert!(ingests(&out).is_empty(), "{out:?}");
+        assert!(
+            !out.iter().any(|o| matches!(o, Output::ForkFound { .. })),
+            "a remembered fork is not announced again: {out:?}"
+        );
     }
 
     #[test]

@@ -69,7 +69,8 @@ const MAX_OPEN_REPLIES: usize = 256;
 const MAX_OPEN_VERDICTS: usize = 1024;
 /// Most of a chain's new local entries gossiped from one writer notice.
 const MAX_FRESH_GOSSIP: u64 = 20_000;
-/// Most fork proofs read to find the one to gossip (each is a member's misconduct: few).
+/// Most fork proofs read, to find the one to gossip or, at start, the chains to keep frozen
+/// (each is a member's misconduct: few).
 const MAX_FORKS_READ: usize = 10_000;
 /// How often the engine is ticked.
 const TICK: Duration = Duration::from_millis(10);
@@ -385,7 +386,14 @@ impl Network {
         // Every chain ever admitted is kept in sync, removed members' included (their entries
         // before the removal stay valid); only current members may connect.
         let members = parts.genesis.all_members().iter().map(|m| m.id.clone());
-        let engine = Engine::new(config.engine, parts.me.clone(), members, stored, parts.seed);
+        let mut engine = Engine::new(config.engine, parts.me.clone(), members, stored, parts.seed);
+        let forks = parts
+            .store
+            .forks(MAX_FORKS_READ)
+            .map_err(|e| NetError::Setup(format!("cannot read the fork proofs: {e}")))?;
+        for proof in &forks {
+            engine.remember_fork(&proof.first.body.author);
+        }
         let local = *swarm.local_peer_id();
         handle.update(|status| {
             status.peer_id = local.to_base58();
