@@ -13,8 +13,8 @@ use std::sync::Arc;
 use tally_sdk::hash::NetworkId;
 use tally_sdk::time::Timestamp;
 
-use crate::store::StoreError;
 use crate::store::rocks::RocksStore;
+use crate::store::{Store, StoreError};
 
 /// What a backup holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,6 +129,10 @@ pub fn create(
             "the checkpoint holds no store".into(),
         )));
     }
+    // A node started from this backup has not seen what its member signed after it: it must
+    // get that back from the other members' nodes before it signs anything new, or it would
+    // sign a second history (a fork of its own chain).
+    backup.set_restored(true).map_err(check)?;
     let bytes = backup.disk_bytes().map_err(check)?;
     drop(backup);
     Ok(BackupReport {

@@ -14,7 +14,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, sync_channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -226,6 +226,9 @@ pub struct Committer {
     pipeline: Pipeline,
     member: Option<MemberId>,
     counters: Arc<Counters>,
+    /// Set while the node must not sign events: restored from a backup, it has not yet got
+    /// back from other members' nodes what it signed after the backup.
+    signing_held: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Committer {
@@ -288,9 +291,34 @@ impl Committer {
                 pipeline,
                 member,
                 counters,
+                signing_held: Arc::new(AtomicBool::new(false)),
             },
             Writer(handle),
         ))
+    }
+
+    /// Stops signing events (every handle) until [`Self::release_signing`]: they are refused
+    /// with [`IngestError::CatchingUp`]. Entries signed elsewhere are still taken.
+    pub fn hold_signing(&self) {
+        self.signing_held.store(true, Ordering::SeqCst);
+    }
+
+    /// Signs events again.
+    pub fn release_signing(&self) {
+        self.signing_held.store(false, Ordering::SeqCst);
+    }
+
+    /// Whether signing is held.
+    pub fn signing_held(&self) -> bool {
+        self.signing_held.load(Ordering::SeqCst)
+    }
+
+    fn may_sign(&self) -> Result<&MemberId, IngestError> {
+        let member = self.member.as_ref().ok_or(IngestError::NoKey)?;
+        if self.signing_held() {
+            return Err(IngestError::CatchingUp);
+        }
+        Ok(member)
     }
 
     /// The stage-1 pipeline.
@@ -324,7 +352,7 @@ impl Committer {
     /// Prepares the member's events on this thread, then waits until the writer has signed,
     /// verified and durably stored them (or refused them).
     pub fn submit_events(&self, events: Vec<EventInput>) -> Answer {
-        let member = self.member.as_ref().ok_or(IngestError::NoKey)?;
+        let member = self.may_sign()?;
         let prepared = self.pipeline.prepare(member, events)?;
         self.wait(Work::Events(prepared))
     }
@@ -346,9 +374,7 @@ impl Committer {
         prepared: PreparedEvents,
         reply: impl FnOnce(Answer) + Send + 'static,
     ) -> Result<(), IngestError> {
-        if self.member.is_none() {
-            return Err(IngestError::NoKey);
-        }
+        self.may_sign()?;
         self.send(Work::Events(prepared), Box::new(reply))
     }
 

@@ -136,6 +136,12 @@ pub enum IngestError {
     /// The node has no key to sign its member's events with.
     #[error("this node has no member key to sign events with")]
     NoKey,
+    /// The node was restored from a backup and has not yet got back from other members' nodes
+    /// what it signed after the backup: signing now could fork its own chain.
+    #[error(
+        "this node was restored from a backup and is getting back from other members' nodes what it signed after the backup; it signs new events once it has (retry shortly)"
+    )]
+    CatchingUp,
     /// Reading the store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

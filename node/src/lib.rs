@@ -48,9 +48,9 @@ use crate::commit::{CommitOptions, Committed, Committer, Writer};
 use crate::config::{Config, TokenScope};
 use crate::ingest::{Ledger, Pipeline};
 use crate::replicate::net::{NetConfig, NetError, NetHandle, NetParts, Network};
-use crate::store::StoreError;
 use crate::store::check::CheckReport;
 use crate::store::rocks::RocksStore;
+use crate::store::{Store, StoreError};
 use crate::witness::book::Book;
 
 /// The node cannot start.
@@ -265,6 +265,12 @@ impl Node {
             Some(feed_tx),
         )
         .map_err(NodeError::Writer)?;
+        if store.restored()? {
+            tracing::warn!(
+                "this store is a backup: the node signs no new event until it has got back from other members' nodes what it signed after the backup"
+            );
+            committer.hold_signing();
+        }
         let book = Arc::new(Book::new(store.clone(), genesis.clone()));
         Ok(Self {
             config: Arc::new(config),

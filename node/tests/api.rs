@@ -586,6 +586,8 @@ async fn a_backup_holds_what_was_stored_when_it_was_made_and_opens_as_a_checked_
         let hash: EntryHash = hash.parse().unwrap();
         assert!(backup.entry(&hash).unwrap().is_some());
     }
+    // A node started from it signs nothing before it has caught up with its own chain.
+    assert!(backup.restored().unwrap());
     drop(backup);
 }
 

@@ -577,3 +577,67 @@ fn a_member_admitted_by_governance_replicates_and_a_removed_one_may_not_run() {
     assert_eq!(standing(&shown)["active"], false);
     assert_eq!(standing(&shown)["removed"]["entries_below"], 5);
 }
+
+#[test]
+fn a_node_restored_from_a_backup_signs_nothing_until_it_has_its_own_later_entries_back() {
+    let root = tempfile::tempdir().unwrap();
+    let (signed, keys) = demo_consortium().unwrap();
+    std::fs::write(
+        root.path().join("genesis.toml"),
+        signed.to_toml("").unwrap(),
+    )
+    .unwrap();
+    let manufacturer = Member::new(root.path(), &keys[1]);
+    let supplier = Member::new(root.path(), &keys[2]);
+    let factory = manufacturer.start(&[]);
+    let factory_address = p2p_address(&factory);
+    let other = supplier.start(std::slice::from_ref(&factory_address));
+    write_events(&factory, "manufacturer", 0, 10);
+    let (status, backup) = factory.request("POST", "/v1/backups", None);
+    assert_eq!(status, 201, "{backup}");
+    let backup = PathBuf::from(backup["path"].as_str().unwrap());
+    write_events(&factory, "manufacturer", 10, 5);
+    converged(&[&factory, &other], &[("manufacturer", 15)]);
+
+    // The factory's disk is lost; the backup (10 entries) takes its place while the
+    // supplier's node, which holds all 15, is down.
+    for node in [factory, other] {
+        let mut node = node;
+        node.child.kill().unwrap();
+        drop(node.wait());
+    }
+    let data = manufacturer.config.parent().unwrap().join("data");
+    std::fs::remove_dir_all(&data).unwrap();
+    std::fs::rename(&backup, &data).unwrap();
+    let restored = manufacturer.start(&[]);
+    let one = Value::Array(vec![common::arrival(
+        &MemberId::new("manufacturer").unwrap(),
+        99,
+    )]);
+    let (status, problem) = restored.request("POST", "/v1/events", Some(&one));
+    assert_eq!(status, 503, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("restored from a backup"),
+        "{problem}"
+    );
+
+    // Once the supplier's node is back, the factory gets entries 10..15 back and only then
+    // signs, as entry 15: no second history of its chain.
+    let restored_address = p2p_address(&restored);
+    let other = supplier.start(std::slice::from_ref(&restored_address));
+    let receipt = wait_for("the restored node to sign again", || {
+        match restored.request("POST", "/v1/events", Some(&one)) {
+            (201, body) => Ok(body),
+            (status, body) => Err(format!("{status} {body}")),
+        }
+    });
+    assert_eq!(receipt["entries"][0]["seq"], 15, "{receipt}");
+    converged(&[&restored, &other], &[("manufacturer", 16)]);
+    for node in [&restored, &other] {
+        let (_, forks) = node.request("GET", "/v1/forks", None);
+        assert_eq!(forks["forks"], serde_json::json!([]), "{forks}");
+    }
+}

@@ -424,7 +424,7 @@ impl Sim {
                 let j = self.index_of(&peer);
                 self.unlink(i, j);
             }
-            Output::Unban { .. } => {}
+            Output::Unban { .. } | Output::OwnChainCaughtUp => {}
             // No member of the simulation signs two histories: a fork found here would be a
             // false accusation.
             Output::ForkFound { author, seq, .. } => {
@@ -587,6 +587,7 @@ fn trace_line(now: u64, node: usize, output: &Output) -> Vec<u8> {
         Output::Ban { peer, until } => format!("ban {peer} {until}"),
         Output::Unban { peer } => format!("unban {peer}"),
         Output::ForkFound { author, seq, .. } => format!("fork {author} {seq}"),
+        Output::OwnChainCaughtUp => "own chain caught up".to_owned(),
     };
     format!("{now} {node} {what}\n").into_bytes()
 }
@@ -652,6 +653,14 @@ fn scenario(seed: u64) -> ([u8; 32], u64) {
     );
     assert!(sim.written > 100);
     assert_chains_verify(&sim);
+    for node in &sim.nodes {
+        let engine = node.engine.as_ref().unwrap();
+        assert!(
+            engine.own_chain_caught_up(),
+            "seed {seed}: {} never compared its own chain with a peer",
+            node.member
+        );
+    }
     let settled_at = sim.now;
     eprintln!(
         "seed {seed}: {} entries written, converged at {settled_at} ms",

@@ -273,7 +273,9 @@ impl From<IngestError> for ApiError {
                     ApiError::invalid(error.to_string(), errors)
                 }
             }
-            IngestError::NoKey => ApiError::unavailable(error.to_string()),
+            IngestError::NoKey | IngestError::CatchingUp => {
+                ApiError::unavailable(error.to_string())
+            }
             IngestError::Stopped => ApiError::unavailable(error.to_string()),
             IngestError::WriteFailed(reason) => {
                 tracing::error!(%reason, "a durable write failed; nothing of the request was stored");

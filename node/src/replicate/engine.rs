@@ -296,6 +296,9 @@ pub enum Output {
         /// The place.
         seq: u64,
     },
+    /// The node holds its own chain as far as the first peer that answered (and every peer
+    /// since) holds it: it may sign new entries without forking its own history (said once).
+    OwnChainCaughtUp,
 }
 
 /// A small, stable pseudo-random generator (SplitMix64): the engine's choices must not change
@@ -470,6 +473,11 @@ pub struct Engine {
     verdicts: BTreeMap<GossipToken, Verdicts>,
     suspects: BTreeMap<(MemberId, u64), Buffered>,
     forgiven_at: u64,
+    me: MemberId,
+    /// A peer has answered with its heads since the engine started.
+    own_heard: bool,
+    /// [`Output::OwnChainCaughtUp`] was said (or there is no peer to ask).
+    own_caught_up: bool,
 }
 
 impl Engine {
@@ -491,6 +499,7 @@ impl Engine {
                 peers.insert(member, Peer::default());
             }
         }
+        let alone = peers.is_empty();
         let mut engine = Self {
             config,
             now: 0,
@@ -507,6 +516,9 @@ impl Engine {
             verdicts: BTreeMap::new(),
             suspects: BTreeMap::new(),
             forgiven_at: 0,
+            own_caught_up: alone,
+            me,
+            own_heard: false,
         };
         for head in stored {
             engine.stored(head);
@@ -522,6 +534,12 @@ impl Engine {
     /// Entries waiting in the buffer.
     pub fn buffered(&self) -> usize {
         self.buffered
+    }
+
+    /// Whether the node holds its own chain as far as its peers do
+    /// ([`Output::OwnChainCaughtUp`] was said, or there is no peer).
+    pub fn own_chain_caught_up(&self) -> bool {
+        self.own_caught_up
     }
 
     /// The members this node found signing two entries at one place (their chains are frozen
@@ -580,6 +598,31 @@ impl Engine {
             Input::Misbehaved { peer } => self.offence(&peer, INVALID_ENTRY, out),
         }
         self.pump(out);
+        self.check_own_chain(out);
+    }
+
+    /// Says [`Output::OwnChainCaughtUp`] once a peer has answered with its heads and the node
+    /// stores its own chain as far as any peer reported it.
+    fn check_own_chain(&mut self, out: &mut Vec<Output>) {
+        if self.own_caught_up {
+            return;
+        }
+        if !self.own_heard {
+            return;
+        }
+        // What the peers in good standing say now: a peer that claimed more than it could
+        // send loses that head, and a banned one does not count, so none can hold this back.
+        let target = self
+            .peers
+            .values()
+            .filter(|p| p.usable())
+            .filter_map(|p| p.heads.get(&self.me).copied())
+            .max();
+        let stored = self.chains.get(&self.me).and_then(|c| c.stored);
+        if target.is_none_or(|t| stored.is_some_and(|s| s >= t)) {
+            self.own_caught_up = true;
+            out.push(Output::OwnChainCaughtUp);
+        }
     }
 
     fn tick(&mut self, now: u64, out: &mut Vec<Output>) {
@@ -894,6 +937,7 @@ impl Engine {
                     }
                     known.insert(head.author, head.seq);
                 }
+                self.own_heard = true;
                 if let Some(peer) = self.peers.get_mut(from) {
                     peer.heads = known;
                 }
@@ -1737,6 +1781,72 @@ mod tests {
         }));
         let out = gossip_from_supplier(&mut engine, 9, theirs[..1].to_vec());
         assert!(ingests(&out).is_empty(), "{out:?}");
+    }
+
+    #[test]
+    fn the_own_chain_is_caught_up_once_a_peer_answered_and_what_it_holds_is_stored() {
+        let caught_up = |out: &[Output]| out.contains(&Output::OwnChainCaughtUp);
+        // The platform's node: the manufacturer holds nothing of the platform's chain.
+        let mut engine = engine(EngineConfig::default());
+        assert!(!engine.own_chain_caught_up());
+        let out = peer_with(&mut engine, "manufacturer", 4);
+        assert!(caught_up(&out) && engine.own_chain_caught_up());
+        let out = run(&mut engine, Input::Tick { now: 100_000 });
+        assert!(!caught_up(&out), "said once");
+
+        // The supplier's node, restored from a backup that holds none of its chain, while
+        // the manufacturer holds entries 0..=4 of it: caught up once they are stored here.
+        let members = ["platform", "manufacturer", "supplier"].map(member);
+        let mut engine = Engine::new(
+            EngineConfig::default(),
+            member("supplier"),
+            members,
+            Vec::new(),
+            1,
+        );
+        let entries = chain(5);
+        let out = peer_with(&mut engine, "manufacturer", 4);
+        assert!(!caught_up(&out));
+        let (id, from, _) = range_request(&out);
+        assert_eq!(from, 0);
+        let out = run(
+            &mut engine,
+            Input::Response {
+                from: member("manufacturer"),
+                id,
+                response: Some(SyncResponse::Range(entries.clone())),
+            },
+        );
+        assert!(!caught_up(&out));
+        let (ticket, _) = ingests(&out)[0];
+        let out = run(
+            &mut engine,
+            Input::IngestDone {
+                ticket,
+                outcome: IngestOutcome::Stored,
+            },
+        );
+        assert!(caught_up(&out));
+
+        // A peer that claims more than it can send does not hold the node back.
+        let mut engine = Engine::new(
+            EngineConfig::default(),
+            member("supplier"),
+            ["platform", "manufacturer", "supplier"].map(member),
+            Vec::new(),
+            1,
+        );
+        let out = peer_with(&mut engine, "manufacturer", 4);
+        let (id, _, _) = range_request(&out);
+        let out = run(
+            &mut engine,
+            Input::Response {
+                from: member("manufacturer"),
+                id,
+                response: Some(SyncResponse::Range(Vec::new())),
+            },
+        );
+        assert!(caught_up(&out), "{out:?}");
     }
 
     #[test]

@@ -133,6 +133,22 @@ impl NetConfig {
     }
 }
 
+/// Clears a restored store's mark and lets the node sign again, once it holds its own chain
+/// as far as the other members' nodes do.
+fn release_signing(store: &dyn Store, committer: &Committer) {
+    match store.set_restored(false) {
+        Ok(()) => {
+            committer.release_signing();
+            tracing::info!(
+                "got back from other members' nodes what this node signed after its backup: signing new events again"
+            );
+        }
+        Err(error) => {
+            tracing::error!(%error, "cannot clear the store's backup mark: signing stays held");
+        }
+    }
+}
+
 /// The peer id an address ends with, if any.
 fn peer_of(address: &Multiaddr) -> Option<PeerId> {
     match address.iter().last() {
@@ -393,6 +409,10 @@ impl Network {
             .map_err(|e| NetError::Setup(format!("cannot read the fork proofs: {e}")))?;
         for proof in &forks {
             engine.remember_fork(&proof.first.body.author);
+        }
+        if engine.own_chain_caught_up() && parts.committer.signing_held() {
+            // No other member to get anything back from.
+            release_signing(parts.store.as_ref(), &parts.committer);
         }
         let local = *swarm.local_peer_id();
         handle.update(|status| {
@@ -981,6 +1001,15 @@ impl Shell {
                     self.handle.metrics.bans.inc();
                     self.swarm.behaviour_mut().allow.disallow_peer(id);
                     self.set_peer(&id, |p| p.banned = true);
+                }
+            }
+            Output::OwnChainCaughtUp => {
+                if self.committer.signing_held() {
+                    let store = self.store.clone();
+                    let committer = self.committer.clone();
+                    tokio::task::spawn_blocking(move || {
+                        release_signing(store.as_ref(), &committer);
+                    });
                 }
             }
             Output::ForkFound { author, seq } => {

@@ -27,6 +27,9 @@ use tally_sdk::time::Timestamp;
 
 use keys::{Head, Position, index_position, kind_code, prefix_end, string_prefix};
 
+/// The `meta` key marking a backup whose node must catch up with its own chain before signing.
+pub const RESTORED_KEY: &[u8] = b"restored";
+
 /// The storage format this node writes (stored in `meta`; a store of another format is
 /// refused).
 pub const STORE_FORMAT: u32 = 1;
@@ -241,6 +244,24 @@ pub trait Store: Send + Sync {
             return Ok(None);
         };
         decode_entry(hash, &bytes).map(Some)
+    }
+
+    /// Whether the store is a backup whose node has not yet got back from other members'
+    /// nodes what it signed after the backup (see [`Store::set_restored`]).
+    fn restored(&self) -> Result<bool, StoreError> {
+        Ok(self.get(Cf::Meta, RESTORED_KEY)?.is_some())
+    }
+
+    /// Marks the store as such a backup (a node opening it holds signing until it caught up
+    /// with its own chain), or clears the mark.
+    fn set_restored(&self, restored: bool) -> Result<(), StoreError> {
+        let mut batch = Batch::default();
+        if restored {
+            batch.put(Cf::Meta, RESTORED_KEY.to_vec(), Vec::new());
+        } else {
+            batch.delete(Cf::Meta, RESTORED_KEY.to_vec());
+        }
+        self.write(batch)
     }
 
     /// The fork proofs recorded (at most `limit`), ordered by chain and place. Each is
