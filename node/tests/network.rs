@@ -538,7 +538,9 @@ fn a_member_admitted_by_governance_replicates_and_a_removed_one_may_not_run() {
     };
     assert_eq!(standing(&shown)["active"], true);
 
-    // The courier is removed: its node may no longer run, and the others keep its chain.
+    // The founders remove the courier from its entry 5 on. A node that has the removal
+    // refuses the entries past it that the factory, which has not installed it yet, passes
+    // on, but without blaming the factory for them.
     let removal = approved(
         &current,
         &keys,
@@ -551,6 +553,52 @@ fn a_member_admitted_by_governance_replicates_and_a_removed_one_may_not_run() {
         },
     );
     log.changes.push(removal);
+    std::fs::write(
+        root.path().join("changes-2.json"),
+        serde_json::to_vec_pretty(&log).unwrap(),
+    )
+    .unwrap();
+    let supplier = Member {
+        extra: "changes = \"../changes-2.json\"\n".into(),
+        ..Member::new(root.path(), &keys[2])
+    };
+    let strict = supplier.start(std::slice::from_ref(&factory_address));
+    let refused = "tally_replication_refused_entries_total";
+    let mut next = 5;
+    wait_for("the courier's later entries to be refused", || {
+        write_events(&courier_node, "courier", next, 1);
+        next += 1;
+        match metric(&strict, refused) {
+            n if n >= 4 => Ok(()),
+            n => Err(format!("{n} refused")),
+        }
+    });
+    let (_, network) = strict.request("GET", "/v1/network", None);
+    let factory_peer = network["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["member"] == "manufacturer")
+        .cloned()
+        .unwrap();
+    assert_eq!(factory_peer["banned"], false, "{network}");
+    assert_eq!(factory_peer["connected"], true, "{network}");
+    let held = heads(&strict).unwrap();
+    assert!(
+        held.iter().any(|(m, seq, _)| m == "courier" && *seq == 4),
+        "{held:?}"
+    );
+    let mut strict = strict;
+    strict.child.kill().unwrap();
+    drop(strict.wait());
+    converged(
+        &[&factory, &courier_node],
+        &[("manufacturer", 5), ("courier", next)],
+    );
+
+    // The removal is installed everywhere: the courier's node may no longer run, and the
+    // others keep its chain (the entries past the removal that the factory took before it had
+    // the change stay stored; see docs/protocol.md).
     write_log(&log);
     let mut courier_node = courier_node;
     courier_node.child.kill().unwrap();
@@ -570,7 +618,9 @@ fn a_member_admitted_by_governance_replicates_and_a_removed_one_may_not_run() {
     let factory = manufacturer.start(&[]);
     let heads = heads(&factory).unwrap();
     assert!(
-        heads.iter().any(|(m, seq, _)| m == "courier" && *seq == 4),
+        heads
+            .iter()
+            .any(|(m, seq, _)| m == "courier" && *seq + 1 == next),
         "{heads:?}"
     );
     let (_, shown) = factory.request("GET", "/v1/governance", None);

@@ -208,6 +208,17 @@ pub enum VerifyError {
         /// The failure.
         source: CryptoError,
     },
+    /// Signed with a key of the author that does not sign this position: one a rotation
+    /// retired before it (or one that took over only after it).
+    #[error(
+        "entry {seq} of {author} is signed with a key of {author} that does not sign entry {seq} (a key rotation took effect before it)"
+    )]
+    RetiredKey {
+        /// The author.
+        author: MemberId,
+        /// The sequence number.
+        seq: u64,
+    },
     /// Chain rule broken.
     #[error(transparent)]
     Chain(#[from] ChainError),
@@ -393,12 +404,45 @@ impl<'g> Verifier<'g> {
         let checked = self.check_rules(entry)?;
         self.author_key(entry)?
             .verify(signing::ENTRY, checked.hash.as_bytes(), &entry.signature)
-            .map_err(|source| VerifyError::Signature {
-                author: entry.body.author.clone(),
-                seq: entry.body.seq,
-                source,
-            })?;
+            .map_err(|source| self.signature_error(entry, &checked.hash, source))?;
         Ok(checked)
+    }
+
+    /// Why a signature failed: [`VerifyError::RetiredKey`] if another key the author has had
+    /// signed it (someone who has not seen the rotation may have passed it on in good faith),
+    /// else [`VerifyError::Signature`]. Only failures pay for the extra checks.
+    fn signature_error(
+        &self,
+        entry: &SignedEntry,
+        hash: &EntryHash,
+        source: CryptoError,
+    ) -> VerifyError {
+        let body = &entry.body;
+        let keys = self
+            .genesis
+            .standing(&body.author)
+            .map(|s| s.keys.as_slice());
+        let by_another_key = keys.is_some_and(|keys| {
+            keys.len() > 1
+                && keys.iter().any(|epoch| {
+                    epoch
+                        .key
+                        .verify(signing::ENTRY, hash.as_bytes(), &entry.signature)
+                        .is_ok()
+                })
+        });
+        if by_another_key {
+            VerifyError::RetiredKey {
+                author: body.author.clone(),
+                seq: body.seq,
+            }
+        } else {
+            VerifyError::Signature {
+                author: body.author.clone(),
+                seq: body.seq,
+                source,
+            }
+        }
     }
 
     /// Checks a signed entry against its author's chain tip (`None`: the chain is empty here).
@@ -466,11 +510,7 @@ impl<'g> Verifier<'g> {
             .map(|(i, (entry, checked))| {
                 let (checked, _) = checked?;
                 if let Some(Err(source)) = signature_results.remove(&i) {
-                    return Err(VerifyError::Signature {
-                        author: entry.body.author.clone(),
-                        seq: entry.body.seq,
-                        source,
-                    });
+                    return Err(self.signature_error(&entry, &checked.hash, source));
                 }
                 let author = entry.body.author.clone();
                 let tip = *tips
@@ -653,6 +693,11 @@ mod tests {
         let old = entry(&g, &keys[0], "a", 1, Some(tip.hash), event(json!({})));
         assert!(matches!(
             v.verify(old.clone(), Some(&tip)),
+            Err(VerifyError::RetiredKey { seq: 1, .. })
+        ));
+        let forged = entry(&g, &keys[1], "a", 1, Some(tip.hash), event(json!({})));
+        assert!(matches!(
+            v.verify(forged, Some(&tip)),
             Err(VerifyError::Signature { seq: 1, .. })
         ));
         let new = entry(&g, &new_key, "a", 1, Some(tip.hash), event(json!({})));
@@ -687,6 +732,8 @@ mod tests {
         let verdicts = v.verify_batch(vec![a0, old, c0, c1], |_| None);
         let ok: Vec<bool> = verdicts.iter().map(Result::is_ok).collect();
         assert_eq!(ok, [true, false, true, false]);
+        assert!(matches!(verdicts[1], Err(VerifyError::RetiredKey { .. })));
+        assert!(matches!(verdicts[3], Err(VerifyError::Removed { .. })));
         let verdicts = v.verify_batch(vec![new], |_| Some(tip));
         assert!(verdicts[0].is_ok());
     }

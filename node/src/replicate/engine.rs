@@ -215,6 +215,11 @@ pub enum Fault {
     /// Its author signed another entry at its place: the pipeline kept the stored one and
     /// recorded the fork proof. Not the sender's fault.
     Fork,
+    /// Whether it is valid depends on membership changes this node and the sender may not
+    /// share yet (an author this node does not know, or removed before the entry's place, or
+    /// a key rotated out before it): dropped without blame, and the sender's claim to hold
+    /// more of that chain is forgotten until its next heads.
+    Membership,
 }
 
 /// Gossip verdicts (what gossipsub does with the message).
@@ -1040,6 +1045,18 @@ impl Engine {
                             });
                         }
                     }
+                    Fault::Membership => {
+                        if let Some(token) = bad.token {
+                            self.verdicts.remove(&token);
+                            out.push(Output::Verdict {
+                                token,
+                                acceptance: Acceptance::Ignore,
+                            });
+                        }
+                        if let Some(peer) = self.peers.get_mut(&bad.from) {
+                            peer.heads.remove(&author);
+                        }
+                    }
                     Fault::Invalid | Fault::Unlinked => {
                         let weight = if fault == Fault::Invalid {
                             INVALID_ENTRY
@@ -1847,6 +1864,40 @@ mod tests {
             },
         );
         assert!(caught_up(&out), "{out:?}");
+    }
+
+    #[test]
+    fn entries_refused_for_membership_are_dropped_without_blame() {
+        let refuse = |fault: Fault| {
+            let mut engine = engine(EngineConfig::default());
+            let mut banned = false;
+            for token in 0..20 {
+                let out = gossip_from_supplier(&mut engine, token, chain(1));
+                let Some((ticket, _)) = ingests(&out).first().copied() else {
+                    continue;
+                };
+                let out = run(
+                    &mut engine,
+                    Input::IngestDone {
+                        ticket,
+                        outcome: IngestOutcome::Refused { index: 0, fault },
+                    },
+                );
+                if fault == Fault::Membership {
+                    assert!(out.contains(&Output::Verdict {
+                        token,
+                        acceptance: Acceptance::Ignore
+                    }));
+                }
+                banned |= out.iter().any(|o| matches!(o, Output::Ban { .. }));
+            }
+            banned
+        };
+        assert!(!refuse(Fault::Membership));
+        assert!(
+            refuse(Fault::Invalid),
+            "the same entries, invalid, get the sender banned"
+        );
     }
 
     #[test]

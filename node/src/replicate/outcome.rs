@@ -21,6 +21,11 @@ pub fn classify(answer: &Answer) -> IngestOutcome {
     let fault = match &first.problem {
         Problem::Invalid(VerifyError::FromTheFuture { .. }) => Fault::NotYet,
         Problem::Invalid(VerifyError::Chain(_)) => Fault::Unlinked,
+        Problem::Invalid(
+            VerifyError::UnknownAuthor(_)
+            | VerifyError::Removed { .. }
+            | VerifyError::RetiredKey { .. },
+        ) => Fault::Membership,
         Problem::Conflict { .. } => Fault::Fork,
         Problem::Invalid(_)
         | Problem::Malformed { .. }
