@@ -568,6 +568,35 @@ fn membership_changes_are_drafted_approved_and_recorded() {
         "{shown}"
     );
 
+    // The new member signs with the log; its entry verifies against the genesis with the
+    // log, and not against the genesis alone.
+    let event = write(
+        d,
+        "arrival.json",
+        r#"{"type": "ObjectEvent", "action": "OBSERVE", "bizStep": "arriving",
+            "eventTime": "2026-03-05T15:00:00.000+08:00", "eventTimeZoneOffset": "+08:00",
+            "epcList": ["urn:epc:id:sgtin:9506000.013435.C2M-0001"]}"#,
+    );
+    let entry = d.join("courier-entry.json");
+    let with_log = ["--genesis", p(&genesis), "--changes", p(&log)];
+    let mut sign = vec![
+        "entry",
+        "sign",
+        "--key",
+        p(&newcomer),
+        "--event",
+        p(&event),
+        "-o",
+        p(&entry),
+    ];
+    sign.extend(with_log);
+    ok(&sign);
+    let mut verify = vec!["entry", "verify", p(&entry)];
+    verify.extend(with_log);
+    assert!(ok(&verify).contains("valid"));
+    let err = fails(&["entry", "verify", p(&entry), "--genesis", p(&genesis)]);
+    assert!(err.contains("courier is not a member"), "{err}");
+
     // Removal: drafted against the log; a non-founder's approval is refused.
     let remove = d.join("remove.json");
     let draft = |member: &str, out: &Path| {

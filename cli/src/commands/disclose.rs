@@ -10,7 +10,7 @@ use tally_sdk::ids::FieldName;
 use tally_sdk::time::Timestamp;
 use tally_sdk::verify::Verifier;
 
-use super::load_genesis;
+use super::load_consortium;
 use crate::files;
 
 #[derive(Debug, clap::Subcommand)]
@@ -38,6 +38,9 @@ pub enum Command {
         /// The signed genesis of the consortium.
         #[arg(long)]
         genesis: PathBuf,
+        /// The consortium's change log (JSON), if members changed since the genesis.
+        #[arg(long)]
+        changes: Option<PathBuf>,
     },
 }
 
@@ -56,8 +59,12 @@ pub fn run(command: Command) -> Result<()> {
             text.push(b'\n');
             files::write_output(out.as_deref(), &text)
         }
-        Command::Verify { file, genesis } => {
-            let genesis = load_genesis(&genesis)?;
+        Command::Verify {
+            file,
+            genesis,
+            changes,
+        } => {
+            let genesis = load_consortium(&genesis, changes.as_deref())?;
             let disclosure: EntryDisclosure = files::read_json(&file)?;
             let verifier = Verifier::new(&genesis, Timestamp::now()).with_tolerance(u64::MAX);
             let (hash, fields) = disclosure

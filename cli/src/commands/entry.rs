@@ -13,7 +13,7 @@ use tally_sdk::ids::FieldName;
 use tally_sdk::time::Timestamp;
 use tally_sdk::verify::{ChainTip, Verifier, check_chain};
 
-use super::{load_genesis, load_keys};
+use super::{load_consortium, load_keys};
 use crate::files;
 
 #[derive(Debug, clap::Subcommand)]
@@ -23,6 +23,9 @@ pub enum Command {
         /// The signed genesis of the consortium.
         #[arg(long)]
         genesis: PathBuf,
+        /// The consortium's change log (JSON), if members changed since the genesis.
+        #[arg(long)]
+        changes: Option<PathBuf>,
         /// Your member key file.
         #[arg(long)]
         key: PathBuf,
@@ -56,6 +59,9 @@ pub enum Command {
         /// The signed genesis of the consortium.
         #[arg(long)]
         genesis: PathBuf,
+        /// The consortium's change log (JSON), if members changed since the genesis.
+        #[arg(long)]
+        changes: Option<PathBuf>,
         /// The signed entry (JSON).
         file: PathBuf,
         /// The author's previous entry, to check the chain link too.
@@ -68,6 +74,7 @@ pub fn run(command: Command) -> Result<()> {
     match command {
         Command::Sign {
             genesis,
+            changes,
             key,
             event,
             seq,
@@ -83,14 +90,14 @@ pub fn run(command: Command) -> Result<()> {
                     "give --prev exactly when --seq is above 0 (the first entry, 0, has no previous entry)"
                 );
             }
-            let genesis = load_genesis(&genesis)?;
+            let genesis = load_consortium(&genesis, changes.as_deref())?;
             let keys = load_keys(&key)?;
-            let member = genesis
-                .member(&keys.member)
+            let standing = genesis
+                .standing(&keys.member)
                 .with_context(|| format!("{} is not a member of this consortium", keys.member))?;
-            if member.signing_key != keys.signing.public_key() {
+            if standing.entry_key(seq) != Some(keys.signing.public_key()) {
                 bail!(
-                    "the key file's signing key is not the one the genesis lists for {}",
+                    "the key file's signing key is not the one the genesis (with its change log, if given) lists for entry {seq} of {}",
                     keys.member
                 );
             }
@@ -148,14 +155,15 @@ pub fn run(command: Command) -> Result<()> {
         }
         Command::Verify {
             genesis,
+            changes,
             file,
             after,
-        } => verify(&genesis, &file, after.as_deref()),
+        } => verify(&genesis, changes.as_deref(), &file, after.as_deref()),
     }
 }
 
-fn verify(genesis: &Path, file: &Path, after: Option<&Path>) -> Result<()> {
-    let genesis = load_genesis(genesis)?;
+fn verify(genesis: &Path, changes: Option<&Path>, file: &Path, after: Option<&Path>) -> Result<()> {
+    let genesis = load_consortium(genesis, changes)?;
     let entry: SignedEntry = files::read_json(file)?;
     // Offline there is no meaningful "now": the timestamp rule is for live ingestion.
     let verifier = Verifier::new(&genesis, Timestamp::now()).with_tolerance(u64::MAX);

@@ -15,7 +15,7 @@ use tally_sdk::governance::{Action, ChangeBody, ChangeLog, SignedChange};
 use tally_sdk::ids::{MemberId, RoleName};
 use tally_sdk::time::Timestamp;
 
-use super::{load_genesis, load_keys};
+use super::{load_consortium, load_genesis, load_keys};
 use crate::files;
 
 /// The consortium a change is drawn up, approved or applied against.
@@ -32,17 +32,11 @@ pub struct Consortium {
 impl Consortium {
     /// The genesis with the log applied, and the log.
     fn load(&self) -> Result<(Genesis, ChangeLog)> {
-        let genesis = load_genesis(&self.genesis)?;
-        let log = match &self.changes {
-            Some(path) => read_log(path)?,
-            None => ChangeLog::new(),
+        let current = load_consortium(&self.genesis, self.changes.as_deref())?;
+        let log = ChangeLog {
+            format: tally_sdk::governance::CHANGE_FORMAT,
+            changes: current.changes().to_vec(),
         };
-        let current = log.apply_to(&genesis).with_context(|| {
-            format!(
-                "the change log does not apply to the genesis {}",
-                self.genesis.display()
-            )
-        })?;
         Ok((current, log))
     }
 }

@@ -63,6 +63,28 @@ pub fn load_genesis(path: &std::path::Path) -> Result<tally_sdk::genesis::Genesi
         .with_context(|| format!("{} is not a valid signed genesis", path.display()))
 }
 
+/// Loads and verifies a signed genesis file and applies the consortium's change log, if one
+/// is given: the consortium as it now stands, which offline checks judge by.
+pub fn load_consortium(
+    genesis: &std::path::Path,
+    changes: Option<&std::path::Path>,
+) -> Result<tally_sdk::genesis::Genesis> {
+    use anyhow::Context;
+    let signed = load_genesis(genesis)?;
+    let Some(path) = changes else {
+        return Ok(signed);
+    };
+    let log = tally_sdk::governance::ChangeLog::from_json(&crate::files::read(path)?)
+        .with_context(|| format!("{} is not a valid change log", path.display()))?;
+    log.apply_to(&signed).with_context(|| {
+        format!(
+            "the change log {} does not apply to the genesis {}",
+            path.display(),
+            genesis.display()
+        )
+    })
+}
+
 /// Loads a member key file.
 pub fn load_keys(path: &std::path::Path) -> Result<tally_sdk::keyfile::MemberKeys> {
     use anyhow::Context;

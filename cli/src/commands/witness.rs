@@ -9,7 +9,7 @@ use tally_sdk::time::Timestamp;
 use tally_sdk::verify::Verifier;
 use tally_sdk::witness::WitnessEvidence;
 
-use super::load_genesis;
+use super::load_consortium;
 use crate::files;
 
 #[derive(Debug, clap::Subcommand)]
@@ -23,13 +23,20 @@ pub enum Command {
         /// The signed genesis of the consortium.
         #[arg(long)]
         genesis: PathBuf,
+        /// The consortium's change log (JSON), if members changed since the genesis.
+        #[arg(long)]
+        changes: Option<PathBuf>,
     },
 }
 
 pub fn run(command: Command) -> Result<()> {
     match command {
-        Command::Verify { file, genesis } => {
-            let genesis = load_genesis(&genesis)?;
+        Command::Verify {
+            file,
+            genesis,
+            changes,
+        } => {
+            let genesis = load_consortium(&genesis, changes.as_deref())?;
             let mut json: Value = files::read_json(&file)?;
             if let Some(evidence) = json.get_mut("evidence") {
                 json = evidence.take();
