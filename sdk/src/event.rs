@@ -18,10 +18,12 @@
 //! | `tally:inspectionResult` | `pass` or `fail`, when the disposition does not say |
 //!
 //! Without `tally:kind`: a hand-over or receipt field decides; otherwise CBV `bizStep`
-//! `inspecting` is a quality inspection (passed if the disposition is `conformant`, failed if
-//! `non_conformant`); a TransformationEvent or a making bizStep (commissioning, assembling,
-//! packing, …) is a production step; anything else is an observation. An order is always
-//! explicit.
+//! `inspecting` with a verdict is a quality inspection (passed if the disposition is
+//! `conformant` or `tally:inspectionResult` is `pass`, failed if `non_conformant` or `fail`;
+//! an inspection without a verdict, `in_progress` say, is an observation); a
+//! TransformationEvent or a making bizStep (commissioning, assembling, packing, …) is a
+//! production step; anything else is an observation. An order is always explicit, and an
+//! explicit `quality_inspection` needs a verdict.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -517,7 +519,18 @@ pub fn classify(value: &Value, event: &EpcisEvent) -> Result<EventKind, EventErr
         Some(name) => name,
         None if hand_over_to.is_some() => KindName::HandOver,
         None if receipt_of.is_some() => KindName::Receipt,
-        None if event.biz_step.as_deref() == Some("inspecting") => KindName::QualityInspection,
+        // An inspection is a quality inspection when it gives a verdict; without one (the
+        // EPCIS examples record inspections `in_progress`, `needs_replacement`, or with sensor
+        // readings only) it is an observation.
+        None if event.biz_step.as_deref() == Some("inspecting")
+            && (obj.contains_key("tally:inspectionResult")
+                || matches!(
+                    event.disposition.as_deref(),
+                    Some("conformant" | "non_conformant")
+                )) =>
+        {
+            KindName::QualityInspection
+        }
         None if event.event_type == EpcisEventType::TransformationEvent
             || event
                 .biz_step
@@ -647,7 +660,22 @@ mod tests {
             parse(&v).unwrap().1,
             EventKind::QualityInspection { passed: true }
         );
+        // Without a verdict, an inspection is an observation, unless declared one.
         v["disposition"] = json!("in_progress");
+        assert_eq!(parse(&v).unwrap().1, EventKind::Observation);
+        v.as_object_mut().unwrap().remove("disposition");
+        assert_eq!(parse(&v).unwrap().1, EventKind::Observation);
+        v["tally:inspectionResult"] = json!("fail");
+        assert_eq!(
+            parse(&v).unwrap().1,
+            EventKind::QualityInspection { passed: false }
+        );
+        v["tally:inspectionResult"] = json!("maybe");
+        assert_eq!(parse(&v).unwrap_err().path, "$.tally:inspectionResult");
+        let mut v = base();
+        v["bizStep"] = json!("inspecting");
+        v["disposition"] = json!("in_progress");
+        v["tally:kind"] = json!("quality_inspection");
         assert_eq!(parse(&v).unwrap_err().path, "$.disposition");
     }
 
