@@ -700,6 +700,7 @@ pub fn standalone_event_hash_id(event: &Value) -> Result<String, EventHashError>
 mod tests {
     use super::*;
     use crate::epcis::event_hash::document_event_hash_ids;
+    use proptest::prelude::*;
 
     fn event(n: u32) -> Value {
         json!({
@@ -1016,5 +1017,53 @@ mod tests {
             "b": ["urn:epc:id:sgtin:1.2.3", "2024-05-01T10:00:00Z", "cbv:BizStep-shipping"],
         }));
         assert_eq!(used.into_iter().collect::<Vec<_>>(), ["cbv", "ex", "urn"]);
+    }
+
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            "[a-z:#/._ -]{0,12}".prop_map(Value::String),
+            Just(json!("ObjectEvent")),
+            Just(json!("2024-05-01T10:00:00Z")),
+            Just(json!("urn:epc:id:sgtin:0614141.107346.1")),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map(
+                    prop_oneof![
+                        "[a-zA-Z]{1,8}",
+                        Just("type".to_owned()),
+                        Just("eventTime".to_owned()),
+                        Just("@context".to_owned()),
+                        Just(PRIVATE_FIELD.to_owned()),
+                        Just(REFS_FIELD.to_owned()),
+                        Just("tally:kind".to_owned()),
+                    ],
+                    inner,
+                    0..5
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Whatever the events hold, capture answers with events or problems, never a panic.
+        #[test]
+        fn any_event_is_captured_or_refused(events in proptest::collection::vec(any_json(), 0..4)) {
+            let doc = document(events);
+            let bytes = serde_json::to_vec(&doc).unwrap();
+            let _ = parse_capture(&bytes, &CaptureLimits::default());
+            let _ = parse_event(&bytes, &CaptureLimits::default());
+        }
+
+        /// Any bytes are refused as too large, malformed or invalid, never a panic.
+        #[test]
+        fn any_bytes_are_refused(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            prop_assert!(parse_capture(&bytes, &CaptureLimits::default()).is_err());
+        }
     }
 }

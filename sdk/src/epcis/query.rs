@@ -1278,6 +1278,7 @@ fn filter_matches(filter: &Filter, event: &Value) -> bool {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
 
     /// An event with every field a parameter reads.
@@ -1963,5 +1964,41 @@ mod tests {
             EventQuery::from_json(&json!([1])),
             Err(QueryError::Conflict(_))
         ));
+    }
+
+    proptest! {
+        /// `GE_` and `LT_` of one instant split events in two, whatever the offsets written.
+        #[test]
+        fn time_bounds_split_events(
+            event_ms in 0u64..4_000_000_000_000,
+            bound_ms in 0u64..4_000_000_000_000,
+            offset_minutes in -14i64 * 60..=14 * 60,
+        ) {
+            let sign = if offset_minutes < 0 { '-' } else { '+' };
+            let offset = format!(
+                "{sign}{:02}:{:02}",
+                offset_minutes.abs() / 60,
+                offset_minutes.abs() % 60
+            );
+            // The event's time written in its local offset.
+            let local = Timestamp(event_ms);
+            let shifted = i128::from(event_ms) + i128::from(offset_minutes) * 60_000;
+            prop_assume!(shifted >= 0);
+            let text = Timestamp(u64::try_from(shifted).unwrap()).to_rfc3339();
+            let text = format!("{}{offset}", text.trim_end_matches('Z'));
+            prop_assert_eq!(Timestamp::parse_rfc3339(&text).unwrap(), local);
+            let event = json!({"eventTime": text});
+            let bound = Timestamp(bound_ms).to_rfc3339();
+            let ge = q(&format!("GE_eventTime={bound}")).matches(&event);
+            let lt = q(&format!("LT_eventTime={bound}")).matches(&event);
+            prop_assert_ne!(ge, lt);
+            prop_assert_eq!(ge, event_ms >= bound_ms);
+        }
+
+        /// Any query string is read or refused, never a panic.
+        #[test]
+        fn any_query_string_is_read_or_refused(query in "[A-Za-z_=&|%:.0-9+ -]{0,80}") {
+            let _ = EventQuery::parse_query_string(&query);
+        }
     }
 }
