@@ -37,6 +37,12 @@ pub const SIMPLE_EVENT_QUERY: &str = "SimpleEventQuery";
 /// The `schemaVersion` of the documents Tally writes.
 pub const SCHEMA_VERSION: &str = "2.0";
 
+/// The value of the binding's `GS1-EPCIS-Version` header on Tally's answers.
+pub const GS1_EPCIS_VERSION: &str = "2.0.0";
+
+/// The value of the binding's `GS1-CBV-Version` header on Tally's answers.
+pub const GS1_CBV_VERSION: &str = "2.0.0";
+
 /// A recorded event as a query returns it: with `recordTime` and, when given, `tally:proof`.
 pub fn answered_event(
     event: &Value,
