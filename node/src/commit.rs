@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use tally_sdk::entry::SignedEntry;
 use tally_sdk::hash::EntryHash;
-use tally_sdk::ids::MemberId;
+use tally_sdk::ids::{FieldName, MemberId};
 use tally_sdk::keyfile::MemberKeys;
 use tally_sdk::time::Timestamp;
 
@@ -29,6 +29,7 @@ use crate::ingest::{
     CheckedBatch, EventInput, IngestError, Ledger, Pipeline, Placement, PreparedEvents, Problem,
     Receipt,
 };
+use crate::private::purge;
 use crate::store::{Batch, Store};
 
 /// How the writer groups requests.
@@ -357,6 +358,14 @@ impl Committer {
         self.wait(Work::Events(prepared))
     }
 
+    /// Signs the member's purge of `fields` of its entry `target`, and waits until the writer
+    /// has stored it and erased the fields (or refused it).
+    pub fn submit_purge(&self, target: EntryHash, fields: Vec<FieldName>) -> Answer {
+        let member = self.may_sign()?;
+        let prepared = self.pipeline.prepare_purge(member, target, fields);
+        self.wait(Work::Events(prepared))
+    }
+
     /// Queues checked entries; `reply` gets the answer on the writer thread. Blocks while the
     /// queue is full.
     pub fn send_entries(
@@ -456,11 +465,13 @@ fn run<S: Store + ?Sized>(
         }
         let now = Timestamp::now();
         let mut writes = Batch::default();
+        let mut purges = Vec::new();
         let mut answers = Vec::with_capacity(group.len());
         for job in group {
             let origin = job.work.origin();
             let Placement {
                 writes: more,
+                purges: ordered,
                 result,
             } = match job.work {
                 Work::Entries(batch, _) => ledger.place(store, batch),
@@ -468,11 +479,15 @@ fn run<S: Store + ?Sized>(
                     Some(keys) => ledger.sign(store, keys, events, now),
                     None => Placement {
                         writes: Batch::default(),
+                        purges: Vec::new(),
                         result: Err(IngestError::NoKey),
                     },
                 },
             };
             writes.append(more);
+            if result.is_ok() {
+                purges.extend(ordered);
+            }
             answers.push((job.reply, origin, result));
         }
         let count = writes.len() as u64;
@@ -484,6 +499,11 @@ fn run<S: Store + ?Sized>(
         match written {
             Ok(()) => {
                 ledger.committed();
+                // The purge entries are durable with their markers: if this fails or the node
+                // stops first, the next start finishes it.
+                if let Err(error) = purge::apply(store, &purges) {
+                    tracing::error!(%error, "cannot carry out purges now; the next start will");
+                }
                 if count > 0 {
                     counters.groups.fetch_add(1, Ordering::Relaxed);
                     counters.entries.fetch_add(count, Ordering::Relaxed);

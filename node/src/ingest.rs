@@ -37,11 +37,14 @@ use tally_sdk::event::{EpcisEvent, EventError, KindName};
 use tally_sdk::fork::ForkProof;
 use tally_sdk::genesis::Genesis;
 use tally_sdk::hash::EntryHash;
+use tally_sdk::held::HeldFields;
 use tally_sdk::ids::{FieldName, MemberId};
 use tally_sdk::keyfile::MemberKeys;
 use tally_sdk::time::Timestamp;
 use tally_sdk::verify::{ChainTip, Verifier, VerifyError, check_chain};
 
+use crate::private::purge::PurgeOrder;
+use crate::private::{self, PrivateRow};
 use crate::store::keys::{
     Head, MemberCode, Position, fork_key, index_key, kind_code, string_prefix,
 };
@@ -196,17 +199,25 @@ pub struct IndexFacts {
 }
 
 impl IndexFacts {
-    /// The facts of an entry's event.
-    pub fn of(entry: &SignedEntry) -> Result<Self, EventError> {
-        let Payload::Event { kind, event } = &entry.body.payload;
-        let (parsed, _) = EpcisEvent::from_canonical(event)?;
-        Ok(Self::from_event(kind.name(), &parsed))
+    /// The facts of an entry's event (`None` for a purge entry, which no index lists).
+    pub fn of(entry: &SignedEntry) -> Result<Option<Self>, EventError> {
+        match &entry.body.payload {
+            Payload::Event { kind, event } => {
+                let (parsed, _) = EpcisEvent::from_canonical(event)?;
+                Ok(Some(Self::from_event(kind.name(), &parsed)))
+            }
+            Payload::Purge { .. } => Ok(None),
+        }
     }
 
     /// The facts of a verified entry, whose event the verifier parsed already.
-    pub fn of_verified(entry: &VerifiedEntry) -> Self {
-        let Payload::Event { kind, .. } = &entry.body().payload;
-        Self::from_event(kind.name(), entry.event())
+    pub fn of_verified(entry: &VerifiedEntry) -> Option<Self> {
+        match (&entry.body().payload, entry.event()) {
+            (Payload::Event { kind, .. }, Some(event)) => {
+                Some(Self::from_event(kind.name(), event))
+            }
+            _ => None,
+        }
     }
 
     fn from_event(kind: KindName, event: &EpcisEvent) -> Self {
@@ -229,9 +240,12 @@ impl IndexFacts {
 struct CheckedEntry {
     entry: VerifiedEntry,
     bytes: Vec<u8>,
-    facts: IndexFacts,
-    /// The opened private fields, encoded (own events only).
+    /// Index facts (none for a purge entry).
+    facts: Option<IndexFacts>,
+    /// The private row, encoded (own events only).
     private: Option<Vec<u8>>,
+    /// The members whose nodes are to be sent the fields they may read (own events only).
+    readers: Vec<MemberId>,
 }
 
 /// A request's entries after stage 1 ([`Pipeline::check`]), ready for [`Ledger::place`].
@@ -349,12 +363,12 @@ impl Pipeline {
             verifier.verify_batch(entries, |author| implied.get(author).copied().flatten());
         let mut checked = Vec::with_capacity(results.len());
         for (index, result) in results.into_iter().enumerate() {
-            match result.and_then(|entry| checked_entry(entry, Vec::new())) {
+            match result
+                .map_err(Problem::from)
+                .and_then(|entry| checked_entry(&self.genesis, entry, Vec::new()))
+            {
                 Ok(entry) => checked.push(entry),
-                Err(problem) => rejections.push(Rejection {
-                    index,
-                    problem: problem.into(),
-                }),
+                Err(problem) => rejections.push(Rejection { index, problem }),
             }
         }
         if !rejections.is_empty() {
@@ -425,24 +439,65 @@ impl Pipeline {
         }
         Ok(PreparedEvents { events: prepared })
     }
+
+    /// Prepares `member`'s purge of `fields` of its entry `target`; where the entry is placed,
+    /// the target is checked to be an earlier entry of the member's chain that commits to them.
+    pub fn prepare_purge(
+        &self,
+        member: &MemberId,
+        target: EntryHash,
+        fields: Vec<FieldName>,
+    ) -> PreparedEvents {
+        // Place and time are set when the entry is signed.
+        let body = UnsignedEntry::purge(
+            self.genesis.network_id(),
+            member.clone(),
+            0,
+            None,
+            Timestamp(0),
+            target,
+            fields,
+        );
+        PreparedEvents {
+            events: vec![PreparedEvent {
+                body,
+                opened: Vec::new(),
+            }],
+        }
+    }
 }
 
 fn checked_entry(
+    genesis: &Genesis,
     entry: VerifiedEntry,
     opened: Vec<OpenedField>,
-) -> Result<CheckedEntry, VerifyError> {
+) -> Result<CheckedEntry, Problem> {
     let bytes = entry.encoded().to_vec();
     let facts = IndexFacts::of_verified(&entry);
-    let private = if opened.is_empty() {
-        None
-    } else {
-        Some(codec::encode("opened private fields", &opened)?)
+    let body = entry.body();
+    let (private, readers) = match (&body.private, opened.is_empty()) {
+        (Some(commitment), false) => {
+            let held = HeldFields::complete(commitment, &opened)
+                .map_err(|e| Problem::Private(e.to_string()))?;
+            let row = PrivateRow {
+                held,
+                purged: Vec::new(),
+            };
+            let readers = private::readers(genesis, &body.author, commitment)
+                .into_iter()
+                .map(|m| m.id.clone())
+                .collect();
+            let row = row.encode().map_err(|e| Problem::Private(e.to_string()))?;
+            (Some(row), readers)
+        }
+        _ => (None, Vec::new()),
     };
     Ok(CheckedEntry {
         entry,
         bytes,
         facts,
         private,
+        readers,
     })
 }
 
@@ -451,6 +506,8 @@ fn checked_entry(
 pub struct Placement {
     /// What to write. For a refused request this holds only evidence (fork proofs).
     pub writes: Batch,
+    /// The purges to carry out once the writes are durable.
+    pub purges: Vec<PurgeOrder>,
     /// The answer.
     pub result: Result<Vec<Receipt>, IngestError>,
 }
@@ -459,6 +516,7 @@ impl Placement {
     fn refused(error: IngestError) -> Self {
         Self {
             writes: Batch::default(),
+            purges: Vec::new(),
             result: Err(error),
         }
     }
@@ -518,6 +576,14 @@ impl Ledger {
         Ok(())
     }
 
+    /// Whether `hash` was placed in chain `code` by an earlier request of the group being
+    /// written.
+    fn pending_in(&self, code: MemberCode, hash: &EntryHash) -> bool {
+        self.pending
+            .iter()
+            .any(|(position, pending)| position.member == code && pending == hash)
+    }
+
     /// Marks everything placed so far as written.
     pub fn committed(&mut self) {
         self.pending.clear();
@@ -543,6 +609,9 @@ impl Ledger {
         let mut evidence = Batch::default();
         let mut rejections = Vec::new();
         let mut receipts = Vec::with_capacity(batch.entries.len());
+        let mut purges = Vec::new();
+        // This request's entries so far: author, place, committed private fields.
+        let mut placed: HashMap<EntryHash, PlacedEntry> = HashMap::new();
         for (index, item) in batch.entries.into_iter().enumerate() {
             let body = item.entry.body();
             let hash = item.entry.hash();
@@ -618,6 +687,41 @@ impl Ledger {
                 });
                 continue;
             }
+            if let Some(order) = PurgeOrder::of(&item.entry) {
+                let target = placed
+                    .get(&order.target)
+                    .map(|(author, seq, fields)| Ok(Some((author.clone(), *seq, fields.clone()))))
+                    .unwrap_or_else(|| purged_entry(store, &order.target));
+                let target = match target {
+                    Ok(target) => target,
+                    Err(e) => return Placement::refused(e.into()),
+                };
+                if let Err(why) = check_purge_target(
+                    &order,
+                    body,
+                    target,
+                    self.pending_in(state.code, &order.target),
+                ) {
+                    rejections.push(Rejection {
+                        index,
+                        problem: Problem::Invalid(VerifyError::Purge(why)),
+                    });
+                    continue;
+                }
+                match order.marker() {
+                    Ok((key, value)) => writes.put(Cf::Meta, key, value),
+                    Err(e) => return Placement::refused(e.into()),
+                }
+                purges.push(order);
+            }
+            placed.insert(
+                hash,
+                (
+                    body.author.clone(),
+                    body.seq,
+                    body.private.as_ref().map(|p| p.fields.clone()),
+                ),
+            );
             let tip = ChainTip::of(&item.entry);
             let author = body.author.clone();
             receipts.push(Receipt {
@@ -639,6 +743,7 @@ impl Ledger {
         if !rejections.is_empty() {
             return Placement {
                 writes: evidence,
+                purges: Vec::new(),
                 result: Err(IngestError::Rejected(rejections)),
             };
         }
@@ -659,6 +764,7 @@ impl Ledger {
         self.pending.extend(local_pending);
         Placement {
             writes,
+            purges,
             result: Ok(receipts),
         }
     }
@@ -707,12 +813,12 @@ impl Ledger {
         let mut checked = Vec::with_capacity(results.len());
         let mut rejections = Vec::new();
         for (index, (result, opened)) in results.into_iter().zip(opened).enumerate() {
-            match result.and_then(|entry| checked_entry(entry, opened)) {
+            match result
+                .map_err(Problem::from)
+                .and_then(|entry| checked_entry(&self.genesis, entry, opened))
+            {
                 Ok(entry) => checked.push(entry),
-                Err(problem) => rejections.push(Rejection {
-                    index,
-                    problem: problem.into(),
-                }),
+                Err(problem) => rejections.push(Rejection { index, problem }),
             }
         }
         if !rejections.is_empty() {
@@ -749,14 +855,22 @@ fn fork_evidence<S: Store + ?Sized>(
 /// private values.
 fn entry_writes(writes: &mut Batch, position: Position, item: CheckedEntry) {
     let hash = item.entry.hash();
-    let facts = &item.facts;
-    let time = facts.event_time;
     writes.put(Cf::Entries, hash.as_bytes().to_vec(), item.bytes);
     writes.put(
         Cf::Chain,
         position.to_key().to_vec(),
         hash.as_bytes().to_vec(),
     );
+    if let Some(private) = item.private {
+        writes.put(Cf::Private, hash.as_bytes().to_vec(), private);
+    }
+    for reader in &item.readers {
+        writes.put(Cf::Outbox, private::outbox_key(reader, &hash), Vec::new());
+    }
+    let Some(facts) = &item.facts else {
+        return;
+    };
+    let time = facts.event_time;
     for product in &facts.products {
         if let Some(prefix) = string_prefix(product) {
             writes.put(
@@ -786,8 +900,54 @@ fn entry_writes(writes: &mut Batch, position: Position, item: CheckedEntry) {
         );
     }
     writes.put(Cf::ByTime, index_key(&[], time, position), Vec::new());
-    if let Some(private) = item.private {
-        writes.put(Cf::Private, hash.as_bytes().to_vec(), private);
+}
+
+/// An entry placed earlier in the same request: author, sequence number, committed private
+/// fields.
+type PlacedEntry = (MemberId, u64, Option<Vec<FieldName>>);
+
+/// The stored entry a purge names, as [`PlacedEntry`].
+fn purged_entry<S: Store + ?Sized>(
+    store: &S,
+    hash: &EntryHash,
+) -> Result<Option<PlacedEntry>, StoreError> {
+    Ok(store.entry(hash)?.map(|entry| {
+        let body = entry.body;
+        (body.author, body.seq, body.private.map(|p| p.fields))
+    }))
+}
+
+/// A purge may only name an earlier entry of its own chain, and only fields that entry
+/// commits to. `pending`: the entry is in the group being written, so only its chain is known.
+fn check_purge_target(
+    order: &PurgeOrder,
+    purge: &UnsignedEntry,
+    target: Option<PlacedEntry>,
+    pending: bool,
+) -> Result<(), String> {
+    let Some((author, seq, fields)) = target else {
+        return if pending {
+            Ok(())
+        } else {
+            Err(format!(
+                "entry {} is not an earlier entry of {}'s chain",
+                order.target, purge.author
+            ))
+        };
+    };
+    if author != purge.author || seq >= purge.seq {
+        return Err(format!(
+            "entry {} is not an earlier entry of {}'s chain: only the author purges its data",
+            order.target, purge.author
+        ));
+    }
+    let committed = fields.unwrap_or_default();
+    match order.fields.iter().find(|f| !committed.contains(f)) {
+        Some(field) => Err(format!(
+            "entry {} commits to no private field {field}",
+            order.target
+        )),
+        None => Ok(()),
     }
 }
 

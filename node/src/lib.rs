@@ -30,6 +30,7 @@ pub mod commit;
 pub mod config;
 pub mod demo;
 pub mod ingest;
+pub mod private;
 pub mod replicate;
 pub mod run;
 pub mod store;
@@ -247,6 +248,14 @@ impl Node {
         })?;
         let (store, report) = RocksStore::open(&config.data_dir, genesis.network_id())?;
         let store = Arc::new(store);
+        let unfinished = private::purge::pending(store.as_ref())?;
+        if !unfinished.is_empty() {
+            tracing::info!(
+                purges = unfinished.len(),
+                "finishing purges the node stored before it stopped"
+            );
+            private::purge::apply(store.as_ref(), &unfinished)?;
+        }
         let genesis = Arc::new(genesis);
         let ledger = Ledger::load(genesis.clone(), store.as_ref())?;
         let pipeline = Pipeline::new(genesis.clone(), config.limits.max_batch);
@@ -305,6 +314,7 @@ impl Node {
             committer: self.committer.clone(),
             book: self.book.clone(),
             signing: self.keys.signing.clone(),
+            x25519: self.keys.x25519.clone(),
             feed,
             seed,
         };

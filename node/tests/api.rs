@@ -201,6 +201,24 @@ async fn an_event_is_recorded_and_read_back_by_every_route() {
         .unwrap();
     assert_eq!(verified.hash().to_hex(), hash);
     assert!(verified.body().private.is_some());
+    // The auditor's read token sees the field exists, not its value; the member's token (the
+    // author's) reads it.
+    assert_eq!(
+        reply.body["private"],
+        json!([{"name": "order.spec", "state": "withheld"}])
+    );
+    let mine = call(
+        &app,
+        Method::GET,
+        &format!("/v1/entries/{hash}"),
+        Some(WRITER),
+        None,
+    )
+    .await;
+    assert_eq!(
+        mine.body["private"],
+        json!([{"name": "order.spec", "state": "shown", "value": {"engraving": "For Ada"}}])
+    );
 
     // The product's history, by EPC URI and by Digital Link.
     for id in [

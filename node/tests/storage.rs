@@ -663,6 +663,121 @@ fn damaged_heads_and_chains_are_refused_at_open<B: Backend>() {
     assert!(error.contains("belongs to network"), "{error}");
 }
 
+/// A format-1 store (rows of the author's opened fields) opens as format 2, rows upgraded with
+/// their leaves, so the fields stay provable and deliverable.
+fn a_format_1_store_is_upgraded_in_place<B: Backend>() {
+    let mut backend = B::new();
+    let (genesis, _) = demo();
+    let mut fields = BTreeMap::new();
+    fields.insert(
+        FieldName::new("consumer.address").unwrap(),
+        CanonicalJson::from_value(&json!("1 Format-One Road")).unwrap(),
+    );
+    fields.insert(
+        FieldName::new("order.spec").unwrap(),
+        CanonicalJson::from_value(&json!({"model": "sofa-3"})).unwrap(),
+    );
+    let (commitment, opened) =
+        tally_sdk::disclosure::commit(fields, &tally_sdk::disclosure::CommitLimits::default())
+            .unwrap();
+    let hash = tally_sdk::hash::EntryHash::digest(b"an entry of format 1");
+    let store = backend.open(&genesis).unwrap();
+    let mut old = Batch::default();
+    old.put(Cf::Meta, b"format".to_vec(), 1u32.to_be_bytes().to_vec());
+    old.put(
+        Cf::Private,
+        hash.as_bytes().to_vec(),
+        codec::encode("opened private fields", &opened).unwrap(),
+    );
+    store.write(old).unwrap();
+    backend.close(store);
+    let store = backend.open(&genesis).unwrap();
+    assert_eq!(
+        store.get(Cf::Meta, b"format").unwrap().unwrap(),
+        tally_node::store::STORE_FORMAT.to_be_bytes()
+    );
+    let row = tally_node::private::row(store.as_ref(), &hash)
+        .unwrap()
+        .unwrap();
+    row.held.verify(&commitment).unwrap();
+    assert_eq!(row.held.fields.len(), 2);
+    assert!(row.purged.is_empty());
+}
+
+/// A purge must name an earlier entry of its author's own chain and fields it commits to;
+/// once stored, the values are gone and the API-level note is there, and the chain verifies.
+fn a_purge_erases_only_what_its_author_may_purge<B: Backend>() {
+    let mut backend = B::new();
+    let (genesis, keys) = demo();
+    let platform = keys[0].clone();
+    let store = backend.open(&genesis).unwrap();
+    let (committer, writer) = start(&store, &genesis, Some(platform.clone()));
+    let mut order = event("commissioning", "active", 0, 0);
+    order["tally:kind"] = json!("order");
+    let mut private = BTreeMap::new();
+    for (name, value) in [
+        ("consumer.address", json!("PURGE-CANARY road 1")),
+        ("order.spec", json!({"model": "sofa-3"})),
+    ] {
+        private.insert(
+            FieldName::new(name).unwrap(),
+            CanonicalJson::from_value(&value).unwrap(),
+        );
+    }
+    let receipts = committer
+        .submit_events(vec![EventInput {
+            event: order,
+            refs: vec![],
+            private,
+        }])
+        .unwrap();
+    let target = receipts[0].hash;
+    // Another member's entry, and fields the entry does not commit to, are refused.
+    let others = chain(&genesis, &keys[1], 0, 1, None);
+    committer.submit_entries(others.clone()).unwrap();
+    let foreign = others[0].hash().unwrap();
+    let address = FieldName::new("consumer.address").unwrap();
+    for (entry, fields) in [
+        (foreign, vec![address.clone()]),
+        (target, vec![FieldName::new("order.price").unwrap()]),
+    ] {
+        let refused = committer.submit_purge(entry, fields);
+        match refused {
+            Err(IngestError::Rejected(list)) => {
+                assert!(
+                    matches!(list[0].problem, Problem::Invalid(VerifyError::Purge(_))),
+                    "{list:?}"
+                );
+            }
+            other => panic!("a bad purge was not refused: {other:?}"),
+        }
+    }
+    let purged = committer
+        .submit_purge(target, vec![address.clone()])
+        .unwrap();
+    stop(committer, writer);
+    let row = tally_node::private::row(store.as_ref(), &target)
+        .unwrap()
+        .unwrap();
+    assert!(row.held.field(&address).is_none());
+    assert_eq!(row.purge_of(&address).unwrap().by, purged[0].hash);
+    assert!(
+        row.held
+            .field(&FieldName::new("order.spec").unwrap())
+            .is_some()
+    );
+    for cf in Cf::ALL {
+        for (key, value) in store
+            .scan(cf, &tally_node::store::KeyRange::prefix(&[]), usize::MAX)
+            .unwrap()
+        {
+            let text = String::from_utf8_lossy(&value);
+            assert!(!text.contains("PURGE-CANARY"), "{} {key:?}", cf.name());
+        }
+    }
+    assert_eq!(store.head(&platform.member).unwrap().unwrap().tip.seq, 1);
+}
+
 macro_rules! suite {
     ($name:ident, $backend:ty) => {
         mod $name {
@@ -695,6 +810,14 @@ macro_rules! suite {
             #[test]
             fn damaged_heads_and_chains_are_refused_at_open() {
                 super::damaged_heads_and_chains_are_refused_at_open::<$backend>();
+            }
+            #[test]
+            fn a_format_1_store_is_upgraded_in_place() {
+                super::a_format_1_store_is_upgraded_in_place::<$backend>();
+            }
+            #[test]
+            fn a_purge_erases_only_what_its_author_may_purge() {
+                super::a_purge_erases_only_what_its_author_may_purge::<$backend>();
             }
         }
     };

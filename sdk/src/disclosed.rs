@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::disclosure::{Disclosure, DisclosureError, OpenedField, disclose};
 use crate::entry::SignedEntry;
 use crate::hash::EntryHash;
+use crate::held::HeldFields;
 use crate::ids::FieldName;
 use crate::verify::{Verifier, VerifyError};
 
@@ -59,6 +60,26 @@ impl EntryDisclosure {
             .as_ref()
             .ok_or(EntryDisclosureError::NoPrivateFields)?;
         let disclosure = disclose(commitment, opened, names)?;
+        Ok(Self {
+            format: DISCLOSURE_FORMAT,
+            entry,
+            disclosure,
+        })
+    }
+
+    /// Discloses `names` of an entry of which the caller holds some fields (a reader's node
+    /// holds only those its member may read).
+    pub fn from_held(
+        entry: SignedEntry,
+        held: &HeldFields,
+        names: &[FieldName],
+    ) -> Result<Self, EntryDisclosureError> {
+        let commitment = entry
+            .body
+            .private
+            .as_ref()
+            .ok_or(EntryDisclosureError::NoPrivateFields)?;
+        let disclosure = held.disclose(commitment, names)?;
         Ok(Self {
             format: DISCLOSURE_FORMAT,
             entry,

@@ -128,6 +128,16 @@ pub enum DisclosureError {
         /// The fields disclosed.
         disclosed: Vec<FieldName>,
     },
+    /// A holding's leaves are not the commitment's.
+    #[error(
+        "the held leaves do not reproduce the commitment's root: these private fields are \
+         another entry's, or were altered"
+    )]
+    LeavesMismatch,
+    /// A field of the commitment whose value the holder does not have (never received, or
+    /// purged).
+    #[error("the value of private field {0} is not held here (never received, or purged)")]
+    NotHeld(FieldName),
     /// The commitment names no fields.
     #[error("the commitment names no private fields, so nothing can be disclosed from it")]
     EmptyCommitment,

@@ -19,7 +19,7 @@ use crate::disclosure::PrivateCommitment;
 use crate::domain::signing;
 use crate::event::{EpcisEvent, EventError, EventKind, classify};
 use crate::hash::{EntryHash, NetworkId};
-use crate::ids::MemberId;
+use crate::ids::{FieldName, MemberId};
 use crate::time::Timestamp;
 
 /// The entry format this SDK writes and reads.
@@ -36,6 +36,25 @@ pub enum Payload {
         /// The EPCIS 2.0 event, canonical JSON.
         event: CanonicalJson,
     },
+    /// The author's order to erase the values (and salts) of private fields of one of its
+    /// earlier entries. The commitment stays, so the chain still verifies; every node holding
+    /// the values deletes them.
+    Purge {
+        /// The entry whose fields are purged: an earlier entry of the same chain.
+        entry: EntryHash,
+        /// The fields to erase, sorted and unique.
+        fields: Vec<FieldName>,
+    },
+}
+
+impl Payload {
+    /// The name of what the entry records: the C2M kind of its event, or `purge`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Payload::Event { kind, .. } => kind.name().as_str(),
+            Payload::Purge { .. } => "purge",
+        }
+    }
 }
 
 /// The unsigned body of an entry.
@@ -109,6 +128,32 @@ impl UnsignedEntry {
         })
     }
 
+    /// Builds the body of a purge entry: the author's order to erase `fields` of its entry
+    /// `entry` (the fields are sorted and deduplicated here).
+    pub fn purge(
+        network: NetworkId,
+        author: MemberId,
+        seq: u64,
+        prev: Option<EntryHash>,
+        timestamp: Timestamp,
+        entry: EntryHash,
+        mut fields: Vec<FieldName>,
+    ) -> Self {
+        fields.sort();
+        fields.dedup();
+        Self {
+            format: ENTRY_FORMAT,
+            network,
+            author,
+            seq,
+            prev,
+            timestamp,
+            refs: Vec::new(),
+            payload: Payload::Purge { entry, fields },
+            private: None,
+        }
+    }
+
     /// The canonical encoding of the body.
     pub fn to_bytes(&self) -> Result<Vec<u8>, CodecError> {
         codec::encode("entry body", self)
@@ -162,7 +207,7 @@ pub struct VerifiedEntry {
     entry: SignedEntry,
     hash: EntryHash,
     encoded: Vec<u8>,
-    event: EpcisEvent,
+    event: Option<EpcisEvent>,
 }
 
 impl VerifiedEntry {
@@ -171,7 +216,7 @@ impl VerifiedEntry {
         entry: SignedEntry,
         hash: EntryHash,
         encoded: Vec<u8>,
-        event: EpcisEvent,
+        event: Option<EpcisEvent>,
     ) -> Self {
         Self {
             entry,
@@ -206,9 +251,9 @@ impl VerifiedEntry {
         &self.encoded
     }
 
-    /// The entry's event, parsed, with the products it is about.
-    pub fn event(&self) -> &EpcisEvent {
-        &self.event
+    /// The entry's event, parsed, with the products it is about (`None` for a purge).
+    pub fn event(&self) -> Option<&EpcisEvent> {
+        self.event.as_ref()
     }
 
     /// Gives up the verified status.

@@ -677,6 +677,13 @@ impl Genesis {
             .is_some_and(|roles| member.roles.iter().any(|r| roles.contains(r)))
     }
 
+    /// Whether holders of role `role` may read private field `field`.
+    pub fn role_may_read(&self, role: &str, field: &FieldName) -> bool {
+        self.readers
+            .get(field)
+            .is_some_and(|roles| roles.iter().any(|r| r.as_str() == role))
+    }
+
     /// The governance changes applied, in order.
     pub fn changes(&self) -> &[crate::governance::SignedChange] {
         &self.changes

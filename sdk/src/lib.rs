@@ -5,7 +5,7 @@
 //! canonical encoding ([`codec`]), domain-separated hashing ([`hash`]) and signing ([`crypto`]),
 //! the entry typestates ([`entry`]), the GS1 EPCIS event model ([`epcis`], [`event`]), GS1 keys
 //! ([`gs1`]), the consortium definition ([`genesis`]), validation rules ([`verify`]), Merkle
-//! trees ([`merkle`]), selective disclosure ([`disclosure`]), checkpoints ([`checkpoint`]), the
+//! trees ([`merkle`]), selective disclosure ([`disclosure`], [`held`], [`sealed`]), checkpoints ([`checkpoint`]), the
 //! witness rule ([`witness`]), fork proofs ([`fork`]) and membership changes ([`governance`]).
 //!
 //! The crate does no IO beyond reading the OS random number generator: no async runtime, no
@@ -25,9 +25,11 @@ pub mod genesis;
 pub mod governance;
 pub mod gs1;
 pub mod hash;
+pub mod held;
 pub mod ids;
 pub mod keyfile;
 pub mod merkle;
+pub mod sealed;
 pub mod template;
 pub mod time;
 pub mod verify;

@@ -19,12 +19,12 @@
 
 use std::collections::HashMap;
 
-use crate::codec::{self, CodecError};
+use crate::codec::{self, CanonicalJson, CodecError};
 use crate::crypto::{self, BatchItem, CryptoError};
 use crate::domain::signing;
-use crate::entry::{ENTRY_FORMAT, Payload, SignedEntry, VerifiedEntry};
+use crate::entry::{ENTRY_FORMAT, Payload, SignedEntry, UnsignedEntry, VerifiedEntry};
 use crate::event::{EpcisEvent, EventError, EventKind, KindName, classify};
-use crate::genesis::Genesis;
+use crate::genesis::{Genesis, Member};
 use crate::hash::{EntryHash, NetworkId};
 use crate::ids::{FieldName, MemberId};
 use crate::time::Timestamp;
@@ -182,7 +182,10 @@ pub enum VerifyError {
     /// A hand-over to a non-member or to oneself.
     #[error("a hand-over must go to another member of the consortium, not to {0}")]
     BadHandOverTarget(MemberId),
-    /// Private-field problems.
+    /// A purge entry breaks a purge rule.
+    #[error("purge: {0}")]
+    Purge(String),
+    /// Private-field rules.
     #[error("private fields: {0}")]
     PrivateFields(String),
     /// The field is not in the genesis policy.
@@ -237,7 +240,7 @@ struct Checked {
     hash: EntryHash,
     /// The body's canonical encoding; the signed entry's is this followed by the signature's.
     body_bytes: Vec<u8>,
-    event: EpcisEvent,
+    event: Option<EpcisEvent>,
 }
 
 impl Checked {
@@ -310,44 +313,19 @@ impl<'g> Verifier<'g> {
                 entries_below: removal.entries_below,
             });
         }
-        let Payload::Event { kind, event } = &body.payload;
-        if !self.genesis.may_write(author, kind.name()) {
-            return Err(VerifyError::NotPermitted {
-                author: body.author.clone(),
-                kind: kind.name(),
-            });
-        }
-        if event.len() > limits.max_event_bytes as usize {
-            return Err(VerifyError::EventTooLarge {
-                size: event.len(),
-                limit: limits.max_event_bytes as usize,
-            });
-        }
-        let (parsed, value) = EpcisEvent::from_canonical(event)?;
-        let derived = classify(&value, &parsed)?;
-        if &derived != kind {
-            return Err(VerifyError::KindMismatch {
-                stated: kind.clone(),
-                derived,
-            });
-        }
         if body.refs.len() > limits.max_refs as usize {
             return Err(VerifyError::TooManyRefs {
                 count: body.refs.len(),
                 limit: limits.max_refs as usize,
             });
         }
-        match kind {
-            EventKind::Receipt { hand_over } if !body.refs.contains(hand_over) => {
-                return Err(VerifyError::ReceiptWithoutRef);
+        let parsed = match &body.payload {
+            Payload::Event { kind, event } => Some(self.check_event(author, body, kind, event)?),
+            Payload::Purge { entry, fields } => {
+                self.check_purge(body, entry, fields)?;
+                None
             }
-            EventKind::HandOver { to }
-                if to == &body.author || self.genesis.member(to).is_none() =>
-            {
-                return Err(VerifyError::BadHandOverTarget(to.clone()));
-            }
-            _ => {}
-        }
+        };
         if let Some(private) = &body.private {
             if private.fields.is_empty() {
                 return Err(VerifyError::PrivateFields(
@@ -382,6 +360,88 @@ impl<'g> Verifier<'g> {
             body_bytes,
             event: parsed,
         })
+    }
+
+    /// The rules of an event entry: the author's roles permit its kind, the event is a valid
+    /// EPCIS event of that kind, and a receipt or hand-over names what it must.
+    fn check_event(
+        &self,
+        author: &Member,
+        body: &UnsignedEntry,
+        kind: &EventKind,
+        event: &CanonicalJson,
+    ) -> Result<EpcisEvent, VerifyError> {
+        let limits = self.genesis.limits();
+        if !self.genesis.may_write(author, kind.name()) {
+            return Err(VerifyError::NotPermitted {
+                author: body.author.clone(),
+                kind: kind.name(),
+            });
+        }
+        if event.len() > limits.max_event_bytes as usize {
+            return Err(VerifyError::EventTooLarge {
+                size: event.len(),
+                limit: limits.max_event_bytes as usize,
+            });
+        }
+        let (parsed, value) = EpcisEvent::from_canonical(event)?;
+        let derived = classify(&value, &parsed)?;
+        if &derived != kind {
+            return Err(VerifyError::KindMismatch {
+                stated: kind.clone(),
+                derived,
+            });
+        }
+        match kind {
+            EventKind::Receipt { hand_over } if !body.refs.contains(hand_over) => {
+                return Err(VerifyError::ReceiptWithoutRef);
+            }
+            EventKind::HandOver { to }
+                if to == &body.author || self.genesis.member(to).is_none() =>
+            {
+                return Err(VerifyError::BadHandOverTarget(to.clone()));
+            }
+            _ => {}
+        }
+        Ok(parsed)
+    }
+
+    /// The rules of a purge entry that need no other entry: it names at least one field, sorted
+    /// and unique, each of the consortium's policy, and commits to no private fields itself.
+    /// That the purged entry is an earlier entry of the same chain that commits to the fields
+    /// is checked where the chain is held ([`Verifier`] sees one entry).
+    fn check_purge(
+        &self,
+        body: &UnsignedEntry,
+        entry: &EntryHash,
+        fields: &[FieldName],
+    ) -> Result<(), VerifyError> {
+        let purge = |why: String| Err(VerifyError::Purge(why));
+        if body.private.is_some() {
+            return purge("a purge entry commits to no private fields".into());
+        }
+        if fields.is_empty() {
+            return purge("a purge must name at least one field".into());
+        }
+        let limit = self.genesis.limits().max_private_fields as usize;
+        if fields.len() > limit {
+            return purge(format!(
+                "{} fields, more than an entry can commit to ({limit})",
+                fields.len()
+            ));
+        }
+        if fields.windows(2).any(|w| w[0] >= w[1]) {
+            return purge("field names must be sorted and unique".into());
+        }
+        if let Some(unknown) = fields.iter().find(|f| !self.genesis.knows_field(f)) {
+            return Err(VerifyError::UnknownPrivateField(unknown.clone()));
+        }
+        if body.seq == 0 {
+            return purge(format!(
+                "the first entry of a chain has no earlier entry to purge (it names {entry})"
+            ));
+        }
+        Ok(())
     }
 
     fn author_key(&self, entry: &SignedEntry) -> Result<crate::crypto::PublicKey, VerifyError> {
@@ -636,10 +696,15 @@ mod tests {
         assert_eq!(v0.hash(), h0);
         // What the verifier hands over is what a second encoding and parse would give.
         assert_eq!(v0.encoded(), e0.to_bytes().unwrap());
-        let Payload::Event { event: json, .. } = &e0.body.payload;
-        assert_eq!(v0.event(), &EpcisEvent::from_canonical(json).unwrap().0);
+        let Payload::Event { event: json, .. } = &e0.body.payload else {
+            panic!("an event entry")
+        };
         assert_eq!(
-            v0.event().products.len(),
+            v0.event(),
+            Some(&EpcisEvent::from_canonical(json).unwrap().0)
+        );
+        assert_eq!(
+            v0.event().unwrap().products.len(),
             1,
             "products are resolved for the indexes"
         );
@@ -739,6 +804,70 @@ mod tests {
     }
 
     #[test]
+    fn purge_entries_follow_their_rules() {
+        let (g, keys) = test_consortium();
+        let v = Verifier::new(&g, NOW);
+        let e0 = entry(&g, &keys[0], "a", 0, None, event(json!({})));
+        let h0 = e0.hash().unwrap();
+        let t0 = e0.body.timestamp;
+        let purge = |seq: u64, fields: &[&str]| {
+            let mut body = UnsignedEntry::purge(
+                g.network_id(),
+                MemberId::new("a").unwrap(),
+                seq,
+                (seq > 0).then_some(h0),
+                t0,
+                h0,
+                fields.iter().map(|f| FieldName::new(*f).unwrap()).collect(),
+            );
+            if let Payload::Purge { fields: named, .. } = &mut body.payload
+                && fields.is_empty()
+            {
+                named.clear();
+            }
+            body.sign(&keys[0]).unwrap()
+        };
+        let good = v
+            .verify(
+                purge(1, &["consumer.address"]),
+                Some(&ChainTip::of(&v.verify(e0, None).unwrap())),
+            )
+            .unwrap();
+        assert!(good.event().is_none(), "a purge has no event");
+        assert_eq!(good.body().payload.name(), "purge");
+        for (bad, why) in [
+            (purge(1, &[]), "no field"),
+            (purge(0, &["consumer.address"]), "nothing earlier to purge"),
+        ] {
+            assert!(
+                matches!(v.verify_detached(&bad), Err(VerifyError::Purge(_))),
+                "{why}"
+            );
+        }
+        assert!(matches!(
+            v.verify_detached(&purge(1, &["consumer.shoe_size"])),
+            Err(VerifyError::UnknownPrivateField(_))
+        ));
+        // Unsorted names are refused, whoever built the body.
+        let mut unsorted = UnsignedEntry::purge(
+            g.network_id(),
+            MemberId::new("a").unwrap(),
+            1,
+            Some(h0),
+            t0,
+            h0,
+            vec![FieldName::new("consumer.address").unwrap()],
+        );
+        if let Payload::Purge { fields, .. } = &mut unsorted.payload {
+            fields.push(FieldName::new("consumer.address").unwrap());
+        }
+        assert!(matches!(
+            v.verify_detached(&unsorted.sign(&keys[0]).unwrap()),
+            Err(VerifyError::Purge(_))
+        ));
+    }
+
+    #[test]
     fn each_rule_is_enforced() {
         let (g, keys) = test_consortium();
         let v = Verifier::new(&g, NOW);
@@ -810,6 +939,7 @@ mod tests {
             kind: EventKind::Order,
             event: match &ok.body.payload {
                 Payload::Event { event, .. } => event.clone(),
+                Payload::Purge { .. } => panic!("an event entry"),
             },
         };
         let lie = lie.body.sign(&keys[0]).unwrap();

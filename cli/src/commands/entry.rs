@@ -189,12 +189,11 @@ fn verify(genesis: &Path, changes: Option<&Path>, file: &Path, after: Option<&Pa
         };
         check_chain(&entry, Some(&tip))?;
     }
-    let tally_sdk::entry::Payload::Event { kind, .. } = &entry.body.payload;
     println!(
         "valid: entry {} of {} ({}), hash {}",
         entry.body.seq,
         entry.body.author,
-        kind.name(),
+        entry.body.payload.name(),
         hash
     );
     Ok(())

@@ -174,7 +174,7 @@ pub(crate) fn event_input(index: usize, item: Value) -> Result<EventInput, ItemE
     })
 }
 
-fn answer(receipts: Vec<Receipt>) -> (StatusCode, Json<WriteReceipt>) {
+pub(super) fn answer(receipts: Vec<Receipt>) -> (StatusCode, Json<WriteReceipt>) {
     let created = receipts.iter().any(|r| !r.duplicate);
     let status = if created {
         StatusCode::CREATED
@@ -191,7 +191,7 @@ fn answer(receipts: Vec<Receipt>) -> (StatusCode, Json<WriteReceipt>) {
 
 /// Runs `send` (stage 1 of the pipeline, then queueing for the writer) on the blocking pool,
 /// and waits for the writer's answer.
-async fn submit<F>(state: &ApiState, send: F) -> Result<Vec<Receipt>, ApiError>
+pub(super) async fn submit<F>(state: &ApiState, send: F) -> Result<Vec<Receipt>, ApiError>
 where
     F: FnOnce(&Committer, Reply) -> Result<(), IngestError> + Send + 'static,
 {

@@ -18,6 +18,7 @@ pub mod governance;
 pub mod metrics;
 pub mod network;
 pub mod openapi;
+pub mod private;
 pub mod problem;
 pub mod query;
 pub mod views;
@@ -165,6 +166,11 @@ pub fn app(state: ApiState) -> Router {
         .route("/v1/entries", post(events::post_entries))
         .route("/v1/entries/{hash}", get(query::get_entry))
         .route("/v1/entries/{hash}/witness", get(witness::get_witness))
+        .route(
+            "/v1/entries/{hash}/disclosures",
+            post(private::post_disclosure),
+        )
+        .route("/v1/entries/{hash}/purge", post(private::post_purge))
         .route("/v1/checkpoints", get(witness::list_checkpoints))
         .route("/v1/chains/{member}", get(query::get_chain))
         .route("/v1/products/{id}/history", get(query::product_history))

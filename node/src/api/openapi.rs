@@ -11,11 +11,12 @@ use super::backups::BackupView;
 use super::forks::{ForkView, Forks};
 use super::governance::{ChangeView, GovernanceView, MemberStanding};
 use super::network::{NetworkView, PeerView};
+use super::private::{DisclosureRequest, FieldState, PrivateFieldView, PurgeRequest};
 use super::problem::{ApiError, ItemError, ProblemDetails};
 use super::query::{HeadView, Heads};
 use super::views::{EntryPage, EntryStatus, EntryView, Health, ReceiptView, WriteReceipt};
 use super::witness::{Checkpoints, WitnessView};
-use super::{backups, events, forks, governance, metrics, network, query, witness};
+use super::{backups, events, forks, governance, metrics, network, private, query, witness};
 
 struct BearerToken;
 
@@ -48,6 +49,8 @@ impl Modify for BearerToken {
         events::post_entries,
         query::get_entry,
         witness::get_witness,
+        private::post_disclosure,
+        private::post_purge,
         witness::list_checkpoints,
         query::get_chain,
         query::product_history,
@@ -64,7 +67,8 @@ impl Modify for BearerToken {
     components(schemas(
         ProblemDetails, ItemError, EntryView, EntryPage, EntryStatus, ReceiptView, WriteReceipt,
         Health, Heads, HeadView, BackupView, NetworkView, PeerView, Forks, ForkView,
-        WitnessView, Checkpoints, GovernanceView, ChangeView, MemberStanding
+        WitnessView, Checkpoints, GovernanceView, ChangeView, MemberStanding, PrivateFieldView,
+        FieldState, DisclosureRequest, PurgeRequest
     )),
     modifiers(&BearerToken),
     tags(

@@ -18,6 +18,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::ApiState;
 use super::auth::Caller;
+use super::private::entry_views;
 use super::problem::{ApiError, ProblemDetails};
 use super::views::{EntryPage, EntryView};
 use crate::ingest::IndexFacts;
@@ -72,15 +73,11 @@ fn time(name: &str, text: Option<&str>) -> Result<Option<Timestamp>, ApiError> {
     .transpose()
 }
 
-fn entry_page(page: Page) -> EntryPage {
-    EntryPage {
-        items: page
-            .entries
-            .into_iter()
-            .map(|(hash, entry)| EntryView::new(hash, entry))
-            .collect(),
+async fn entry_page(state: &ApiState, caller: &Caller, page: Page) -> Result<EntryPage, ApiError> {
+    Ok(EntryPage {
+        items: entry_views(state, caller, page.entries).await?,
         next: page.next.map(|c| c.to_string()),
-    }
+    })
 }
 
 /// Paging parameters.
@@ -108,14 +105,18 @@ pub struct Paging {
 )]
 pub async fn get_entry(
     State(state): State<ApiState>,
-    _caller: Caller,
+    caller: Caller,
     hash: Result<Path<String>, PathRejection>,
 ) -> Result<Json<EntryView>, ApiError> {
     let hash = entry_hash(hash)?;
     let store = state.store().clone();
     let found = state.blocking(move || store.entry(&hash)).await??;
     let entry = found.ok_or_else(|| ApiError::not_found(format!("no entry {hash} is stored")))?;
-    Ok(Json(EntryView::new(hash, entry)))
+    let view = entry_views(&state, &caller, vec![(hash, entry)])
+        .await?
+        .pop()
+        .ok_or_else(ApiError::internal)?;
+    Ok(Json(view))
 }
 
 /// Range of a chain.
@@ -145,7 +146,7 @@ pub struct ChainRange {
 )]
 pub async fn get_chain(
     State(state): State<ApiState>,
-    _caller: Caller,
+    caller: Caller,
     member: Result<Path<String>, PathRejection>,
     range: Result<Query<ChainRange>, QueryRejection>,
 ) -> Result<Json<EntryPage>, ApiError> {
@@ -182,10 +183,7 @@ pub async fn get_chain(
         _ => None,
     };
     Ok(Json(EntryPage {
-        items: entries
-            .into_iter()
-            .map(|(h, e)| EntryView::new(h, e))
-            .collect(),
+        items: entry_views(&state, &caller, entries).await?,
         next,
     }))
 }
@@ -206,7 +204,7 @@ pub async fn get_chain(
 )]
 pub async fn product_history(
     State(state): State<ApiState>,
-    _caller: Caller,
+    caller: Caller,
     id: Result<Path<String>, PathRejection>,
     paging: Result<Query<Paging>, QueryRejection>,
 ) -> Result<Json<EntryPage>, ApiError> {
@@ -221,7 +219,7 @@ pub async fn product_history(
     let page = state
         .blocking(move || store.history(&product, cursor.as_ref(), limit))
         .await??;
-    Ok(Json(entry_page(page)))
+    Ok(Json(entry_page(&state, &caller, page).await?))
 }
 
 /// Search criteria.
@@ -263,7 +261,7 @@ pub struct Search {
 )]
 pub async fn search_events(
     State(state): State<ApiState>,
-    _caller: Caller,
+    caller: Caller,
     search: Result<Query<Search>, QueryRejection>,
 ) -> Result<Json<EntryPage>, ApiError> {
     let search = query(search)?;
@@ -300,6 +298,9 @@ pub async fn search_events(
         .await??;
     page.entries.retain(|(_, entry)| {
         IndexFacts::of(entry).is_ok_and(|facts| {
+            let Some(facts) = facts else {
+                return false;
+            };
             biz_step
                 .as_ref()
                 .is_none_or(|s| facts.biz_step.as_ref() == Some(s))
@@ -308,7 +309,7 @@ pub async fn search_events(
                     .is_none_or(|d| facts.disposition.as_ref() == Some(d))
         })
     });
-    Ok(Json(entry_page(page)))
+    Ok(Json(entry_page(&state, &caller, page).await?))
 }
 
 /// One chain head.

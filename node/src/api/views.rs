@@ -5,10 +5,11 @@
 //! (`tally entry verify`) without trusting this node.
 
 use serde::Serialize;
-use tally_sdk::entry::{Payload, SignedEntry};
+use tally_sdk::entry::SignedEntry;
 use tally_sdk::hash::EntryHash;
 use utoipa::ToSchema;
 
+use super::private::PrivateFieldView;
 use crate::ingest::Receipt;
 
 /// What the node can say about an entry it serves.
@@ -29,21 +30,27 @@ pub struct EntryView {
     pub author: String,
     /// Its place in the author's chain, from 0.
     pub seq: u64,
-    /// The C2M kind of its event (`order`, `production_step`, ...).
+    /// The C2M kind of its event (`order`, `production_step`, ...), or `purge`.
     pub kind: String,
     /// What the node can say about it.
     pub status: EntryStatus,
     /// The signed entry as the SDK reads it (JSON form).
     #[schema(value_type = Object)]
     pub entry: SignedEntry,
+    /// The entry's private fields as the caller may see them (absent when it has none): a
+    /// value only where the caller's token may read it and this node holds it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub private: Option<Vec<PrivateFieldView>>,
 }
 
 impl EntryView {
     /// The view of a stored entry.
-    pub fn new(hash: EntryHash, entry: SignedEntry) -> Self {
-        let kind = match &entry.body.payload {
-            Payload::Event { kind, .. } => kind.name().as_str().to_owned(),
-        };
+    pub fn new(
+        hash: EntryHash,
+        entry: SignedEntry,
+        private: Option<Vec<PrivateFieldView>>,
+    ) -> Self {
+        let kind = entry.body.payload.name().to_owned();
         Self {
             hash: hash.to_hex(),
             author: entry.body.author.to_string(),
@@ -51,6 +58,7 @@ impl EntryView {
             kind,
             status: EntryStatus::Verified,
             entry,
+            private,
         }
     }
 }

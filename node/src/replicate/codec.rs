@@ -1,6 +1,6 @@
-//! The sync protocol's framing for libp2p request-response: one frame each way, a 4-byte
-//! big-endian length then the message ([`super::wire`]), with a cap checked before any body
-//! byte is read.
+//! The framing of the two request-response protocols, sync ([`SyncCodec`]) and private-field
+//! delivery ([`DeliveryCodec`]): one frame each way, a 4-byte big-endian length then the
+//! message ([`super::wire`]), with a cap checked before any body byte is read.
 //!
 //! A request that does not decode is not an IO error: request-response would drop it without
 //! telling anyone, and the engine could not hold it against its sender. It is read as
@@ -14,9 +14,17 @@ use libp2p::StreamProtocol;
 use libp2p::request_response;
 
 use super::wire::{self, SyncRequest, SyncResponse};
+use crate::private::delivery::{Delivery, DeliveryAnswer};
 
 /// The protocol name.
 pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/tally/sync/1");
+
+/// The private-field delivery protocol's name.
+pub const DELIVERY_PROTOCOL: StreamProtocol = StreamProtocol::new("/tally/private/1");
+
+/// Largest delivery frame: a signed entry and its sealed private fields (the SDK caps the
+/// sealed plaintext at 1 MiB).
+pub const MAX_DELIVERY_BYTES: usize = 4 << 20;
 
 /// Largest request frame. Requests are small; the largest is a checkpoint pull naming every
 /// member of the largest consortium (1,024 ids of up to 64 bytes, each with a number).
@@ -119,6 +127,87 @@ impl request_response::Codec for SyncCodec {
         T: AsyncWrite + Unpin + Send,
     {
         let bytes = wire::encode("sync response", &response).map_err(io::Error::other)?;
+        write_frame(io, &bytes).await
+    }
+}
+
+/// A delivery request as read: its deliveries, or why it is not well formed (answered with an
+/// empty answer, not dropped).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryInbound {
+    /// Well-formed deliveries, one per entry.
+    Ok(Vec<Delivery>),
+    /// A frame that was too large or did not decode.
+    Invalid(&'static str),
+}
+
+/// The delivery protocol's codec.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DeliveryCodec;
+
+impl request_response::Codec for DeliveryCodec {
+    type Protocol = StreamProtocol;
+    type Request = DeliveryInbound;
+    /// One answer per delivery, in order.
+    type Response = Vec<DeliveryAnswer>;
+
+    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Self::Request>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        Ok(match read_frame(io, MAX_DELIVERY_BYTES).await? {
+            Err(why) => DeliveryInbound::Invalid(why),
+            Ok(bytes) => match wire::decode::<Vec<Delivery>>("deliveries", &bytes) {
+                Ok(deliveries) => DeliveryInbound::Ok(deliveries),
+                Err(_) => DeliveryInbound::Invalid("deliveries that do not decode"),
+            },
+        })
+    }
+
+    async fn read_response<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+    ) -> io::Result<Vec<DeliveryAnswer>>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        let bytes = read_frame(io, MAX_REQUEST_BYTES)
+            .await?
+            .map_err(|why| io::Error::new(io::ErrorKind::InvalidData, why))?;
+        wire::decode("delivery answers", &bytes)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    }
+
+    async fn write_request<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        request: DeliveryInbound,
+    ) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        let DeliveryInbound::Ok(deliveries) = request else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "an invalid delivery is never sent",
+            ));
+        };
+        let bytes = wire::encode("deliveries", &deliveries).map_err(io::Error::other)?;
+        write_frame(io, &bytes).await
+    }
+
+    async fn write_response<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        answers: Vec<DeliveryAnswer>,
+    ) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        let bytes = wire::encode("delivery answers", &answers).map_err(io::Error::other)?;
         write_frame(io, &bytes).await
     }
 }

@@ -1,6 +1,6 @@
 //! The network shell: runs the replication [`Engine`] on libp2p (TCP, Noise, Yamux; gossipsub
-//! for new entries and checkpoints, request-response for sync), and the node's checkpoint work
-//! ([`checkpoints`]).
+//! for new entries and checkpoints, request-response for sync and for private fields), the
+//! node's checkpoint work ([`checkpoints`]) and the private-field courier ([`courier`]).
 //!
 //! One tokio task owns the swarm and the engine. It turns libp2p events, the writer's
 //! [`Committed`] notices and the answers of blocking work into engine inputs, and carries out
@@ -34,14 +34,14 @@ use prometheus_client::registry::Registry;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tally_sdk::codec;
-use tally_sdk::crypto::SigningKey;
+use tally_sdk::crypto::{SigningKey, X25519SecretKey};
 use tally_sdk::entry::SignedEntry;
 use tally_sdk::genesis::Genesis;
 use tally_sdk::ids::MemberId;
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
-use super::codec::{Inbound, PROTOCOL, SyncCodec};
+use super::codec::{DELIVERY_PROTOCOL, DeliveryCodec, Inbound, PROTOCOL, SyncCodec};
 use super::engine::{
     Acceptance, Engine, EngineConfig, GossipToken, IngestOutcome, Input, Output, ReplyToken,
     RequestId, Ticket,
@@ -54,8 +54,10 @@ use crate::store::Store;
 use crate::witness::book::Book;
 
 mod checkpoints;
+mod courier;
 
 use checkpoints::{CheckpointBack, CheckpointSync};
+use courier::{Courier, CourierBack};
 
 /// Most bytes of entries in one range answer (the message cap is larger).
 const RANGE_BYTES: usize = 4 << 20;
@@ -196,6 +198,10 @@ pub struct NetMetrics {
     checkpoints_made: Counter,
     checkpoints_received: Counter,
     checkpoints_refused: Counter,
+    private_sent: Counter,
+    private_failed: Counter,
+    private_refused: Counter,
+    private_received: Counter,
 }
 
 impl NetMetrics {
@@ -262,6 +268,26 @@ impl NetMetrics {
                 "Invalid checkpoints received from peers",
                 &self.checkpoints_refused,
             ),
+            (
+                "private_deliveries_sent",
+                "Entries whose private fields a reader's node acknowledged",
+                &self.private_sent,
+            ),
+            (
+                "private_delivery_failures",
+                "Requests of private fields that failed to reach a reader's node (sent again later)",
+                &self.private_failed,
+            ),
+            (
+                "private_deliveries_refused",
+                "Entries' private fields refused, by a reader's node or by this node",
+                &self.private_refused,
+            ),
+            (
+                "private_fields_received",
+                "Private fields received from authors' nodes, checked and stored",
+                &self.private_received,
+            ),
         ];
         for (name, help, counter) in counters {
             registry.register(name, help, counter.clone());
@@ -305,6 +331,7 @@ struct Behaviour {
     limits: connection_limits::Behaviour,
     gossip: gossipsub::Behaviour,
     sync: request_response::Behaviour<SyncCodec>,
+    private: request_response::Behaviour<DeliveryCodec>,
     ping: ping::Behaviour,
 }
 
@@ -324,6 +351,8 @@ pub struct NetParts {
     pub book: Arc<Book>,
     /// The member's signing key, for the node's checkpoints.
     pub signing: SigningKey,
+    /// The member's X25519 key, to open the private fields sent to it.
+    pub x25519: X25519SecretKey,
     /// The writer's notices.
     pub feed: mpsc::Receiver<Committed>,
     /// Seeds the engine's random choices.
@@ -441,11 +470,13 @@ impl Network {
             config.checkpoint_interval,
             peers.is_empty(),
         );
+        let courier = Courier::new(parts.genesis.clone(), parts.me.clone(), parts.x25519);
         let shell = Shell {
             swarm,
             engine,
             topic,
             checkpoints,
+            courier,
             me: parts.me.clone(),
             members: peers.iter().map(|(p, m)| (m.clone(), *p)).collect(),
             peers,
@@ -540,11 +571,19 @@ fn build_swarm(
                     .with_request_timeout(Duration::from_secs(30))
                     .with_max_concurrent_streams(16),
             );
+            let private = request_response::Behaviour::with_codec(
+                DeliveryCodec,
+                [(DELIVERY_PROTOCOL, ProtocolSupport::Full)],
+                request_response::Config::default()
+                    .with_request_timeout(Duration::from_secs(60))
+                    .with_max_concurrent_streams(8),
+            );
             Ok::<_, Box<dyn std::error::Error + Send + Sync>>(Behaviour {
                 allow,
                 limits,
                 gossip,
                 sync,
+                private,
                 ping: ping::Behaviour::new(ping::Config::new()),
             })
         })
@@ -574,6 +613,8 @@ enum Back {
     Fork(GossipBatch),
     /// Checkpoint work.
     Checkpoint(CheckpointBack),
+    /// Private-field deliveries.
+    Courier(CourierBack),
 }
 
 /// An ingest request's answer.
@@ -587,6 +628,7 @@ struct Shell {
     engine: Engine,
     topic: IdentTopic,
     checkpoints: CheckpointSync,
+    courier: Courier,
     me: MemberId,
     peers: BTreeMap<PeerId, MemberId>,
     members: BTreeMap<MemberId, PeerId>,
@@ -635,6 +677,7 @@ impl Shell {
                     self.inputs.push_back(Input::Tick { now });
                     self.dial_due();
                     self.checkpoint_tick();
+                    self.courier_tick();
                 }
             }
             self.drive();
@@ -713,6 +756,7 @@ impl Shell {
                     self.handle.metrics.connected.inc();
                     self.set_peer(&peer_id, |p| p.connected = true);
                     self.pull_checkpoints(member.clone());
+                    self.courier.peer_up(&member);
                     self.inputs.push_back(Input::PeerUp { peer: member });
                 }
             }
@@ -867,6 +911,7 @@ impl Shell {
                     self.inputs.push_back(Input::RequestFailed { to, id });
                 }
             }
+            BehaviourEvent::Private(event) => self.on_delivery(event),
             BehaviourEvent::Ping(ping::Event {
                 peer,
                 connection,
@@ -905,6 +950,9 @@ impl Shell {
         if committed.fresh.is_empty() {
             return;
         }
+        if committed.fresh.contains_key(&self.me) {
+            self.courier.own_committed();
+        }
         let store = self.store.clone();
         let back = self.back_tx.clone();
         tokio::task::spawn_blocking(move || {
@@ -934,6 +982,7 @@ impl Shell {
             }),
             Back::Fork(pair) => self.publish(pair),
             Back::Checkpoint(answer) => self.on_checkpoint_back(answer),
+            Back::Courier(answer) => self.on_courier_back(answer),
         }
     }
 

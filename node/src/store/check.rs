@@ -68,6 +68,20 @@ fn check_meta<S: Store + ?Sized>(store: &S, network: NetworkId) -> Result<bool, 
         Some(found) if found.as_slice() == network.as_bytes() => {
             match store.get(Cf::Meta, b"format")? {
                 Some(format) if format.as_slice() == STORE_FORMAT.to_be_bytes() => Ok(false),
+                Some(format) if format.as_slice() == 1u32.to_be_bytes() => {
+                    // Format 1 kept only the author's opened fields; one atomic batch turns
+                    // every row into a format-2 row and moves the marker, so a crash leaves
+                    // the store wholly in one format or the other.
+                    let mut batch = crate::private::upgrade_format_1(store)?;
+                    batch.put(
+                        Cf::Meta,
+                        b"format".to_vec(),
+                        STORE_FORMAT.to_be_bytes().to_vec(),
+                    );
+                    store.write(batch)?;
+                    tracing::info!("upgraded the store from storage format 1 to {STORE_FORMAT}");
+                    Ok(false)
+                }
                 Some(format) => Err(StoreError::Format {
                     found: match <[u8; 4]>::try_from(format.as_slice()) {
                         Ok(bytes) => u32::from_be_bytes(bytes).to_string(),

@@ -18,7 +18,8 @@
 //! | `by_disposition` | disposition, 0, event time (8), position | empty |
 //! | `by_time` | event time (8), position | empty |
 //! | `forks` | position, hash of the refused entry (32) | fork proof, canonical encoding |
-//! | `private` | entry hash (32) | opened private fields, canonical encoding |
+//! | `private` | entry hash (32) | private row: leaves, opened fields held, purge notes ([`crate::private::PrivateRow`]), canonical encoding |
+//! | `outbox` | reader's member id, 0, entry hash (32) | empty |
 //! | `meta` | `network_id`, `format` | network id (32), format (4) |
 
 use tally_sdk::event::KindName;

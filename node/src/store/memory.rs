@@ -72,6 +72,11 @@ impl Store for MemoryStore {
             .collect())
     }
 
+    fn erase_deleted(&self) -> Result<(), StoreError> {
+        // Nothing is on disk; a deleted value is gone once its table entry is.
+        Ok(())
+    }
+
     fn write(&self, batch: Batch) -> Result<(), StoreError> {
         if self.fail_writes.load(Ordering::SeqCst) {
             return Err(StoreError::Backend("writes are failing (test)".into()));

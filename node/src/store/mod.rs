@@ -32,7 +32,7 @@ pub const RESTORED_KEY: &[u8] = b"restored";
 
 /// The storage format this node writes (stored in `meta`; a store of another format is
 /// refused).
-pub const STORE_FORMAT: u32 = 1;
+pub const STORE_FORMAT: u32 = 2;
 
 /// Largest stored entry the node decodes.
 pub const MAX_STORED_ENTRY: usize = 1 << 20;
@@ -63,15 +63,17 @@ pub enum Cf {
     Checkpoints,
     /// Fork proofs: two entries one member signed at one position.
     Forks,
-    /// Private field values and salts, by entry hash.
+    /// Private fields held (leaves, values and salts, purge notes), by entry hash.
     Private,
+    /// Entries whose private fields are still to be sent to a reader's node.
+    Outbox,
     /// Network id and format.
     Meta,
 }
 
 impl Cf {
     /// Every column family.
-    pub const ALL: [Cf; 12] = [
+    pub const ALL: [Cf; 13] = [
         Cf::Entries,
         Cf::Chain,
         Cf::Heads,
@@ -83,6 +85,7 @@ impl Cf {
         Cf::Checkpoints,
         Cf::Forks,
         Cf::Private,
+        Cf::Outbox,
         Cf::Meta,
     ];
 
@@ -100,6 +103,7 @@ impl Cf {
             Cf::Checkpoints => "checkpoints",
             Cf::Forks => "forks",
             Cf::Private => "private",
+            Cf::Outbox => "outbox",
             Cf::Meta => "meta",
         }
     }
@@ -237,6 +241,11 @@ pub trait Store: Send + Sync {
 
     /// Applies `batch` atomically; returns once it is durable.
     fn write(&self, batch: Batch) -> Result<(), StoreError>;
+
+    /// Makes deleted and overwritten values unrecoverable from the store's files (a purge's
+    /// erased fields): every column family is flushed, so no log file still holds them, and
+    /// the private fields' files are rewritten. A store without files has nothing to do.
+    fn erase_deleted(&self) -> Result<(), StoreError>;
 
     /// An entry by hash, checked: the stored bytes must decode and hash to `hash`.
     fn entry(&self, hash: &EntryHash) -> Result<Option<SignedEntry>, StoreError> {

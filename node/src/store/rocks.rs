@@ -8,8 +8,9 @@
 use std::path::{Path, PathBuf};
 
 use rocksdb::{
-    BlockBasedOptions, Cache, ColumnFamilyDescriptor, DB, DBCompressionType, DBRecoveryMode,
-    Direction, ErrorKind, IteratorMode, Options, ReadOptions, WriteBatch, WriteOptions,
+    BlockBasedOptions, BottommostLevelCompaction, Cache, ColumnFamilyDescriptor, CompactOptions,
+    DB, DBCompressionType, DBRecoveryMode, Direction, ErrorKind, IteratorMode, Options,
+    ReadOptions, WriteBatch, WriteOptions,
 };
 use tally_sdk::hash::NetworkId;
 
@@ -215,5 +216,21 @@ impl Store for RocksStore {
         let mut options = WriteOptions::default();
         options.set_sync(true);
         self.db.write_opt(write, &options).map_err(backend)
+    }
+
+    fn erase_deleted(&self) -> Result<(), StoreError> {
+        // A log file is deleted once every column family with data in it is flushed.
+        for cf in Cf::ALL {
+            self.db.flush_cf(self.cf(cf)?).map_err(backend)?;
+        }
+        let mut options = CompactOptions::default();
+        options.set_bottommost_level_compaction(BottommostLevelCompaction::Force);
+        self.db.compact_range_cf_opt(
+            self.cf(Cf::Private)?,
+            None::<&[u8]>,
+            None::<&[u8]>,
+            &options,
+        );
+        Ok(())
     }
 }

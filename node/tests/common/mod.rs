@@ -222,8 +222,19 @@ pub fn request(
     path: &str,
     body: Option<&serde_json::Value>,
 ) -> std::io::Result<(u16, serde_json::Value)> {
+    request_as(address, TOKEN, method, path, body)
+}
+
+/// [`request`] with another bearer token.
+pub fn request_as(
+    address: std::net::SocketAddr,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> std::io::Result<(u16, serde_json::Value)> {
     let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let (status, text) = exchange(address, method, path, &body)?;
+    let (status, text) = exchange(address, token, method, path, &body)?;
     Ok((
         status,
         serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
@@ -232,11 +243,13 @@ pub fn request(
 
 /// `GET path` with the member token; the status and the body as text.
 pub fn request_text(address: std::net::SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
-    exchange(address, "GET", path, "")
+    exchange(address, TOKEN, "GET", path, "")
 }
 
-fn exchange(
+/// One HTTP/1.1 exchange with bearer `token`; the status and the body as text.
+pub fn exchange(
     address: std::net::SocketAddr,
+    token: &str,
     method: &str,
     path: &str,
     body: &str,
@@ -245,7 +258,7 @@ fn exchange(
     let mut stream = std::net::TcpStream::connect(address)?;
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )?;
     let mut answer = String::new();

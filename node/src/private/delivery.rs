@@ -1,0 +1,413 @@
+//! Private fields between nodes: what the author's node sends a reader's node, and what the
+//! reader's node checks before it keeps anything.
+//!
+//! A [`Delivery`] carries the signed entry and the reader's fields sealed to the reader's
+//! X25519 key ([`tally_sdk::sealed`]). Carrying the entry lets the reader check the fields
+//! whether or not replication has brought the entry yet. The reader keeps the fields only if
+//! the sender is the entry's author's node, the entry verifies, the fields open with its key
+//! for this entry, match the author's signed commitment, and are all fields its member may
+//! read. Both sides run on the blocking pool ([`crate::replicate::net`] drives them).
+
+use serde::{Deserialize, Serialize};
+use tally_sdk::crypto::X25519SecretKey;
+use tally_sdk::disclosure::DisclosureError;
+use tally_sdk::entry::SignedEntry;
+use tally_sdk::genesis::{Genesis, Member};
+use tally_sdk::hash::EntryHash;
+use tally_sdk::ids::{FieldName, MemberId};
+use tally_sdk::sealed::{self, SealContext, SealError, SealedFields};
+use tally_sdk::time::Timestamp;
+use tally_sdk::verify::{Verifier, VerifyError};
+
+use super::{PrivateRow, outbox_key, row};
+use crate::store::{Batch, Cf, Store, StoreError};
+
+/// One entry's fields for one reader, sealed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    /// The signed entry whose commitment the fields open.
+    pub entry: SignedEntry,
+    /// The fields the reader may read, sealed to its key.
+    pub sealed: SealedFields,
+}
+
+/// A reader's node's answer to a delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeliveryAnswer {
+    /// The fields are stored (or were already): the author's node may forget them.
+    Stored,
+    /// The reader's node could not take them now (busy, or its store failed): send again.
+    Later,
+    /// The fields were not kept, and why; sending the same again is refused again unless the
+    /// reader's node changes (e.g. installs a membership change).
+    Refused(String),
+}
+
+/// Why a reader's node refused a delivery.
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiveError {
+    /// Only the author's node sends an entry's fields.
+    #[error("{sender} sent private fields of {author}'s entry: only the author's node may")]
+    NotTheAuthor {
+        /// The node's member that sent them.
+        sender: MemberId,
+        /// The entry's author.
+        author: MemberId,
+    },
+    /// The entry does not verify.
+    #[error("the entry does not verify: {0}")]
+    Entry(#[from] VerifyError),
+    /// The entry commits to no private fields.
+    #[error("the entry commits to no private fields")]
+    NoCommitment,
+    /// This node's member is not a current member.
+    #[error("this node's member {0} is not a current member")]
+    NotAMember(MemberId),
+    /// The sealed fields cannot be opened.
+    #[error(transparent)]
+    Seal(#[from] SealError),
+    /// The fields do not match the signed commitment.
+    #[error("the fields do not match the entry's signed commitment: {0}")]
+    Mismatch(#[from] DisclosureError),
+    /// A field this node's member may not read: the author's node should not have sent it.
+    #[error("private field {0} was sent, but the policy does not let this member read it")]
+    NotReadable(FieldName),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ReceiveError {
+    /// The answer the sender gets.
+    pub fn answer(&self) -> DeliveryAnswer {
+        match self {
+            ReceiveError::Store(_) => DeliveryAnswer::Later,
+            refused => DeliveryAnswer::Refused(refused.to_string()),
+        }
+    }
+}
+
+/// Why the author's node cannot seal a delivery.
+#[derive(Debug, thiserror::Error)]
+pub enum SealForError {
+    /// Sealing failed.
+    #[error(transparent)]
+    Seal(#[from] SealError),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The delivery of entry `hash`'s fields that `reader` may read; `None` when there is nothing
+/// to send any more (the entry or its row is gone, or every such field was purged), in which
+/// case the outbox key can go.
+pub fn seal_for<S: Store + ?Sized>(
+    genesis: &Genesis,
+    store: &S,
+    reader: &Member,
+    hash: &EntryHash,
+) -> Result<Option<Delivery>, SealForError> {
+    let (Some(entry), Some(row)) = (store.entry(hash)?, row(store, hash)?) else {
+        return Ok(None);
+    };
+    let held = row.held.only(|field| genesis.may_read(reader, field));
+    if held.fields.is_empty() {
+        return Ok(None);
+    }
+    let context = SealContext {
+        network: genesis.network_id(),
+        entry: *hash,
+        reader: &reader.id,
+    };
+    let sealed = sealed::seal(&context, &reader.x25519_key, &held)?;
+    Ok(Some(Delivery { entry, sealed }))
+}
+
+/// The write that forgets a delivered (or moot) outbox item.
+pub fn delivered(reader: &MemberId, hash: &EntryHash) -> Batch {
+    let mut batch = Batch::default();
+    batch.delete(Cf::Outbox, outbox_key(reader, hash));
+    batch
+}
+
+/// Checks a delivery that `sender`'s node sent to `me`'s node and stores the fields; returns
+/// the entry hash and how many fields were new.
+pub fn receive<S: Store + ?Sized>(
+    genesis: &Genesis,
+    me: &MemberId,
+    secret: &X25519SecretKey,
+    store: &S,
+    sender: &MemberId,
+    delivery: Delivery,
+) -> Result<(EntryHash, usize), ReceiveError> {
+    let author = &delivery.entry.body.author;
+    if author != sender {
+        return Err(ReceiveError::NotTheAuthor {
+            sender: sender.clone(),
+            author: author.clone(),
+        });
+    }
+    let hash = Verifier::new(genesis, Timestamp::now()).verify_detached(&delivery.entry)?;
+    let commitment = delivery
+        .entry
+        .body
+        .private
+        .as_ref()
+        .ok_or(ReceiveError::NoCommitment)?;
+    let member = genesis
+        .active_member(me)
+        .ok_or_else(|| ReceiveError::NotAMember(me.clone()))?;
+    let context = SealContext {
+        network: genesis.network_id(),
+        entry: hash,
+        reader: me,
+    };
+    let held = sealed::open(&context, secret, &delivery.sealed)?;
+    held.verify(commitment)?;
+    if let Some(field) = held
+        .fields
+        .iter()
+        .find(|f| !genesis.may_read(member, &f.name))
+    {
+        return Err(ReceiveError::NotReadable(field.name.clone()));
+    }
+    let received = held.fields.len();
+    let row = match row(store, &hash)? {
+        Some(mut row) => {
+            let before = row.held.fields.len();
+            row.merge(held);
+            let added = row.held.fields.len() - before;
+            if added == 0 {
+                return Ok((hash, 0));
+            }
+            (row, added)
+        }
+        None => (
+            PrivateRow {
+                held,
+                purged: Vec::new(),
+            },
+            received,
+        ),
+    };
+    let (row, added) = row;
+    let bytes = row
+        .encode()
+        .map_err(|e| StoreError::Backend(e.to_string()))?;
+    let mut batch = Batch::default();
+    batch.put(Cf::Private, hash.as_bytes().to_vec(), bytes);
+    store.write(batch)?;
+    Ok((hash, added))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use serde_json::json;
+    use tally_sdk::codec::CanonicalJson;
+    use tally_sdk::disclosure::{CommitLimits, commit};
+    use tally_sdk::entry::UnsignedEntry;
+    use tally_sdk::held::HeldFields;
+    use tally_sdk::keyfile::MemberKeys;
+    use tally_sdk::template::{demo_consortium, demo_keys};
+
+    use super::*;
+    use crate::store::memory::MemoryStore;
+
+    const CANARY: &str = "canary-delivery-51c2";
+
+    struct Order {
+        genesis: Genesis,
+        hash: EntryHash,
+        /// The platform's node, holding the order's fields.
+        author: MemoryStore,
+    }
+
+    fn keys(member: &str) -> MemberKeys {
+        demo_keys(member).unwrap()
+    }
+
+    fn member<'g>(genesis: &'g Genesis, id: &str) -> &'g Member {
+        genesis.member(&MemberId::new(id).unwrap()).unwrap()
+    }
+
+    fn order() -> Order {
+        let (signed, _) = demo_consortium().unwrap();
+        let genesis = signed.verify().unwrap();
+        let mut fields = BTreeMap::new();
+        for (name, value) in [
+            ("consumer.address", json!(format!("1 {CANARY} Road"))),
+            ("order.spec", json!({"model": "sofa-3"})),
+            ("order.price", json!({"amount": "4999.00"})),
+        ] {
+            fields.insert(
+                FieldName::new(name).unwrap(),
+                CanonicalJson::from_value(&value).unwrap(),
+            );
+        }
+        let (commitment, opened) = commit(fields, &CommitLimits::default()).unwrap();
+        let platform = keys("platform");
+        let event = json!({
+            "type": "ObjectEvent", "action": "ADD", "bizStep": "commissioning",
+            "eventTime": "2026-03-01T09:00:00Z", "eventTimeZoneOffset": "+00:00",
+            "epcList": ["https://id.gs1.org/01/09506000134352/21/S1"], "tally:kind": "order",
+        });
+        let entry = UnsignedEntry::event(
+            genesis.network_id(),
+            platform.member.clone(),
+            0,
+            None,
+            Timestamp(1_000),
+            vec![],
+            &event,
+            Some(commitment.clone()),
+        )
+        .unwrap()
+        .sign(&platform.signing)
+        .unwrap();
+        let hash = entry.hash().unwrap();
+        let author = MemoryStore::new();
+        let row = PrivateRow {
+            held: HeldFields::complete(&commitment, &opened).unwrap(),
+            purged: Vec::new(),
+        };
+        let mut batch = Batch::default();
+        batch.put(
+            Cf::Entries,
+            hash.as_bytes().to_vec(),
+            entry.to_bytes().unwrap(),
+        );
+        batch.put(Cf::Private, hash.as_bytes().to_vec(), row.encode().unwrap());
+        author.write(batch).unwrap();
+        Order {
+            genesis,
+            hash,
+            author,
+        }
+    }
+
+    fn platform_id() -> MemberId {
+        MemberId::new("platform").unwrap()
+    }
+
+    #[test]
+    fn each_reader_gets_only_its_fields_and_keeps_them() {
+        let o = order();
+        for (reader, expected) in [
+            ("logistics", vec!["consumer.address"]),
+            ("manufacturer", vec!["order.spec"]),
+            ("regulator", vec!["order.price"]),
+        ] {
+            let member = member(&o.genesis, reader);
+            let delivery = seal_for(&o.genesis, &o.author, member, &o.hash)
+                .unwrap()
+                .unwrap();
+            let bytes = crate::replicate::wire::encode("delivery", &delivery).unwrap();
+            assert!(
+                !String::from_utf8_lossy(&bytes).contains(CANARY),
+                "a delivery shows a value in clear"
+            );
+            let store = MemoryStore::new();
+            let keys = keys(reader);
+            let (hash, added) = receive(
+                &o.genesis,
+                &keys.member,
+                &keys.x25519,
+                &store,
+                &platform_id(),
+                delivery.clone(),
+            )
+            .unwrap();
+            assert_eq!((hash, added), (o.hash, 1));
+            let held = row(&store, &o.hash).unwrap().unwrap().held;
+            let names: Vec<&str> = held.fields.iter().map(|f| f.name.as_str()).collect();
+            assert_eq!(names, expected);
+            held.verify(delivery.entry.body.private.as_ref().unwrap())
+                .unwrap();
+            // Delivered again (the acknowledgement was lost): nothing changes.
+            let again = receive(
+                &o.genesis,
+                &keys.member,
+                &keys.x25519,
+                &store,
+                &platform_id(),
+                delivery,
+            )
+            .unwrap();
+            assert_eq!(again, (o.hash, 0));
+        }
+        // The supplier may read none of them: nothing is sealed for it.
+        let supplier = member(&o.genesis, "supplier");
+        assert!(
+            seal_for(&o.genesis, &o.author, supplier, &o.hash)
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_delivery_is_refused_unless_everything_about_it_holds() {
+        let o = order();
+        let logistics = keys("logistics");
+        let carrier = member(&o.genesis, "logistics");
+        let delivery = seal_for(&o.genesis, &o.author, carrier, &o.hash)
+            .unwrap()
+            .unwrap();
+        let store = MemoryStore::new();
+        let receive_as = |keys: &MemberKeys, sender: &str, delivery: Delivery| {
+            receive(
+                &o.genesis,
+                &keys.member,
+                &keys.x25519,
+                &store,
+                &MemberId::new(sender).unwrap(),
+                delivery,
+            )
+        };
+        // Sent on by another member's node.
+        assert!(matches!(
+            receive_as(&logistics, "manufacturer", delivery.clone()),
+            Err(ReceiveError::NotTheAuthor { .. })
+        ));
+        // Opened by a member it was not sealed to.
+        assert!(matches!(
+            receive_as(&keys("manufacturer"), "platform", delivery.clone()),
+            Err(ReceiveError::Seal(SealError::Open))
+        ));
+        // A value that is not the committed one, sealed properly.
+        let row = row(&o.author, &o.hash).unwrap().unwrap();
+        let mut forged = row.held.only(|f| f.as_str() == "consumer.address");
+        forged.fields[0].value = CanonicalJson::from_value(&json!("2 Other Road")).unwrap();
+        let context = SealContext {
+            network: o.genesis.network_id(),
+            entry: o.hash,
+            reader: &logistics.member,
+        };
+        let sealed = sealed::seal(&context, &carrier.x25519_key, &forged).unwrap();
+        assert!(matches!(
+            receive_as(
+                &logistics,
+                "platform",
+                Delivery {
+                    entry: delivery.entry.clone(),
+                    sealed
+                }
+            ),
+            Err(ReceiveError::Mismatch(_))
+        ));
+        // More than the member may read (the price).
+        let sealed = sealed::seal(&context, &carrier.x25519_key, &row.held).unwrap();
+        assert!(matches!(
+            receive_as(&logistics, "platform", Delivery { entry: delivery.entry.clone(), sealed }),
+            Err(ReceiveError::NotReadable(f)) if f.as_str() == "order.price"
+        ));
+        // An entry whose signature does not hold.
+        let mut tampered = delivery.clone();
+        tampered.entry.body.seq = 1;
+        assert!(receive_as(&logistics, "platform", tampered).is_err());
+        // Nothing of any refused delivery was kept.
+        assert!(super::row(&store, &o.hash).unwrap().is_none());
+    }
+}

@@ -1,0 +1,229 @@
+//! Purges: carrying out a signed purge entry on this node's private rows, so the purged values
+//! and salts are gone from its disk while the chain still verifies.
+//!
+//! The writer stores a purge entry together with a marker (`meta` key `purge/` + the purge
+//! entry's hash, holding its [`PurgeOrder`]) in one atomic batch. Right after that write,
+//! [`apply`] erases the fields from the purged entry's row (leaving a [`PurgeNote`] so the API
+//! can say when and by what the value went), deletes the marker, and has the store rewrite its
+//! files ([`Store::erase_deleted`]). A node that stops in between finds the marker at its next
+//! start ([`pending`]) and finishes the job; applying an order twice changes nothing.
+//!
+//! A node that does not hold the row (it may read none of the fields) still records the notes,
+//! so a delivery sealed before the purge and arriving after it is not kept.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use tally_sdk::codec;
+use tally_sdk::entry::{Payload, VerifiedEntry};
+use tally_sdk::hash::EntryHash;
+use tally_sdk::held::HeldFields;
+use tally_sdk::ids::FieldName;
+use tally_sdk::time::Timestamp;
+
+use super::{PrivateRow, PurgeNote, row};
+use crate::store::{Batch, Cf, KeyRange, Store, StoreError, corrupted};
+
+/// The `meta` key prefix of purges stored but not yet carried out.
+const MARKER_PREFIX: &[u8] = b"purge/";
+/// Largest marker value decoded.
+const MAX_ORDER_BYTES: usize = 64 << 10;
+
+/// What a purge entry orders, as the node keeps it until it is carried out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurgeOrder {
+    /// The purge entry.
+    pub by: EntryHash,
+    /// When it was signed.
+    pub at: Timestamp,
+    /// The entry whose fields go.
+    pub target: EntryHash,
+    /// The fields.
+    pub fields: Vec<FieldName>,
+}
+
+impl PurgeOrder {
+    /// The order of a verified purge entry (`None` for other entries).
+    pub fn of(entry: &VerifiedEntry) -> Option<Self> {
+        match &entry.body().payload {
+            Payload::Purge {
+                entry: target,
+                fields,
+            } => Some(Self {
+                by: entry.hash(),
+                at: entry.body().timestamp,
+                target: *target,
+                fields: fields.clone(),
+            }),
+            Payload::Event { .. } => None,
+        }
+    }
+
+    /// The marker written with the purge entry.
+    pub fn marker(&self) -> Result<(Vec<u8>, Vec<u8>), StoreError> {
+        let value = codec::encode("purge order", self)
+            .map_err(|e| StoreError::Backend(format!("cannot encode a purge order: {e}")))?;
+        Ok((marker_key(&self.by), value))
+    }
+}
+
+fn marker_key(by: &EntryHash) -> Vec<u8> {
+    let mut key = MARKER_PREFIX.to_vec();
+    key.extend_from_slice(by.as_bytes());
+    key
+}
+
+/// The purges stored but not carried out (after a stop between the two steps).
+pub fn pending<S: Store + ?Sized>(store: &S) -> Result<Vec<PurgeOrder>, StoreError> {
+    store
+        .scan(Cf::Meta, &KeyRange::prefix(MARKER_PREFIX), usize::MAX)?
+        .into_iter()
+        .map(|(_, value)| {
+            codec::decode("purge order", &value, MAX_ORDER_BYTES)
+                .map_err(|e| corrupted(format!("a stored purge order is damaged: {e}")))
+        })
+        .collect()
+}
+
+impl PrivateRow {
+    /// Erases the ordered fields' values and salts and notes the purge (once per field).
+    pub fn erase(&mut self, order: &PurgeOrder) {
+        self.held.fields.retain(|f| !order.fields.contains(&f.name));
+        for field in &order.fields {
+            if self.purge_of(field).is_none() {
+                self.purged.push(PurgeNote {
+                    field: field.clone(),
+                    by: order.by,
+                    at: order.at,
+                });
+            }
+        }
+        self.purged.sort_by(|a, b| a.field.cmp(&b.field));
+    }
+}
+
+/// Carries out purge orders: erases the fields, deletes the markers, and has the store rewrite
+/// its files so the erased bytes are gone from disk.
+pub fn apply<S: Store + ?Sized>(store: &S, orders: &[PurgeOrder]) -> Result<(), StoreError> {
+    if orders.is_empty() {
+        return Ok(());
+    }
+    let mut rows: BTreeMap<EntryHash, PrivateRow> = BTreeMap::new();
+    let mut batch = Batch::default();
+    for order in orders {
+        let current = match rows.remove(&order.target) {
+            Some(current) => current,
+            None => row(store, &order.target)?.unwrap_or_else(|| PrivateRow {
+                held: HeldFields {
+                    leaves: Vec::new(),
+                    fields: Vec::new(),
+                },
+                purged: Vec::new(),
+            }),
+        };
+        let mut updated = current;
+        updated.erase(order);
+        rows.insert(order.target, updated);
+        batch.delete(Cf::Meta, marker_key(&order.by));
+    }
+    for (hash, updated) in rows {
+        let bytes = updated
+            .encode()
+            .map_err(|e| StoreError::Backend(format!("cannot encode a private row: {e}")))?;
+        batch.put(Cf::Private, hash.as_bytes().to_vec(), bytes);
+    }
+    store.write(batch)?;
+    store.erase_deleted()?;
+    tracing::info!(
+        purges = orders.len(),
+        "purged private fields and rewrote the store's files"
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use tally_sdk::codec::CanonicalJson;
+    use tally_sdk::disclosure::{CommitLimits, commit};
+
+    use super::*;
+    use crate::store::memory::MemoryStore;
+
+    fn name(text: &str) -> FieldName {
+        FieldName::new(text).unwrap()
+    }
+
+    fn held_row() -> (EntryHash, PrivateRow) {
+        let mut fields = std::collections::BTreeMap::new();
+        fields.insert(
+            name("consumer.address"),
+            CanonicalJson::from_value(&serde_json::json!("1 canary-purge Road")).unwrap(),
+        );
+        fields.insert(
+            name("order.spec"),
+            CanonicalJson::from_value(&serde_json::json!({"size": 3})).unwrap(),
+        );
+        let (commitment, opened) = commit(fields, &CommitLimits::default()).unwrap();
+        let held = HeldFields::complete(&commitment, &opened).unwrap();
+        (
+            EntryHash::digest(b"target"),
+            PrivateRow {
+                held,
+                purged: Vec::new(),
+            },
+        )
+    }
+
+    fn order(target: EntryHash, fields: &[&str]) -> PurgeOrder {
+        PurgeOrder {
+            by: EntryHash::digest(b"purge"),
+            at: Timestamp(42),
+            target,
+            fields: fields.iter().map(|f| name(f)).collect(),
+        }
+    }
+
+    #[test]
+    fn a_purge_erases_only_the_named_fields_and_notes_it_once() {
+        let (hash, mut row) = held_row();
+        let leaves = row.held.leaves.clone();
+        let purge = order(hash, &["consumer.address"]);
+        row.erase(&purge);
+        row.erase(&purge);
+        assert!(row.held.field(&name("consumer.address")).is_none());
+        assert!(row.held.field(&name("order.spec")).is_some());
+        assert_eq!(
+            row.held.leaves, leaves,
+            "the leaves stay: the rest stays provable"
+        );
+        assert_eq!(row.purged.len(), 1);
+        assert_eq!(
+            row.purge_of(&name("consumer.address")).unwrap().at,
+            Timestamp(42)
+        );
+        let encoded = row.encode().unwrap();
+        assert!(!String::from_utf8_lossy(&encoded).contains("canary-purge"));
+    }
+
+    #[test]
+    fn a_stored_order_is_pending_until_applied_and_a_late_delivery_is_not_kept() {
+        let store = MemoryStore::new();
+        let (hash, full) = held_row();
+        let purge = order(hash, &["consumer.address"]);
+        let mut batch = Batch::default();
+        let (key, value) = purge.marker().unwrap();
+        batch.put(Cf::Meta, key, value);
+        store.write(batch).unwrap();
+        assert_eq!(pending(&store).unwrap(), vec![purge.clone()]);
+        apply(&store, std::slice::from_ref(&purge)).unwrap();
+        assert!(pending(&store).unwrap().is_empty());
+        // This node held nothing: it keeps the note, and a late delivery adds only the rest.
+        let mut stored = row(&store, &hash).unwrap().unwrap();
+        assert!(stored.purge_of(&name("consumer.address")).is_some());
+        stored.merge(full.held);
+        assert!(stored.held.field(&name("consumer.address")).is_none());
+        assert!(stored.held.field(&name("order.spec")).is_some());
+        assert_eq!(stored.held.leaves.len(), 2);
+    }
+}
