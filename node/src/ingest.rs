@@ -33,6 +33,7 @@ use serde_json::Value;
 use tally_sdk::codec::{self, CanonicalJson};
 use tally_sdk::disclosure::{CommitLimits, OpenedField, commit};
 use tally_sdk::entry::{EntryError, Payload, SignedEntry, UnsignedEntry, VerifiedEntry};
+use tally_sdk::epcis::document::standalone_event_hash_id;
 use tally_sdk::event::{EpcisEvent, EventError, KindName};
 use tally_sdk::fork::ForkProof;
 use tally_sdk::genesis::Genesis;
@@ -46,7 +47,7 @@ use tally_sdk::verify::{ChainTip, Verifier, VerifyError, check_chain};
 use crate::private::purge::PurgeOrder;
 use crate::private::{self, PrivateRow};
 use crate::store::keys::{
-    Head, MemberCode, Position, fork_key, index_key, kind_code, string_prefix,
+    Head, MemberCode, Position, event_id_prefix, fork_key, index_key, kind_code, string_prefix,
 };
 use crate::store::{Batch, Cf, Row, Store, StoreError, corrupted};
 
@@ -196,6 +197,9 @@ pub struct IndexFacts {
     pub biz_step: Option<String>,
     /// The disposition.
     pub disposition: Option<String>,
+    /// The ids the event is found by: its EPCIS `eventID`, if it has one, and its Event Hash
+    /// ID when that differs (none if it cannot be computed).
+    pub event_ids: Vec<String>,
 }
 
 impl IndexFacts {
@@ -203,8 +207,8 @@ impl IndexFacts {
     pub fn of(entry: &SignedEntry) -> Result<Option<Self>, EventError> {
         match &entry.body.payload {
             Payload::Event { kind, event } => {
-                let (parsed, _) = EpcisEvent::from_canonical(event)?;
-                Ok(Some(Self::from_event(kind.name(), &parsed)))
+                let (parsed, value) = EpcisEvent::from_canonical(event)?;
+                Ok(Some(Self::from_event(kind.name(), &parsed, &value)))
             }
             Payload::Purge { .. } => Ok(None),
         }
@@ -214,14 +218,18 @@ impl IndexFacts {
     pub fn of_verified(entry: &VerifiedEntry) -> Option<Self> {
         match (&entry.body().payload, entry.event()) {
             (Payload::Event { kind, .. }, Some(event)) => {
-                Some(Self::from_event(kind.name(), event))
+                // The verifier checked this JSON already; should it fail to parse again, the
+                // event is still indexed, only not by its ids.
+                let value = event.json.to_value().unwrap_or(Value::Null);
+                Some(Self::from_event(kind.name(), event, &value))
             }
             _ => None,
         }
     }
 
-    fn from_event(kind: KindName, event: &EpcisEvent) -> Self {
+    fn from_event(kind: KindName, event: &EpcisEvent, value: &Value) -> Self {
         Self {
+            event_ids: event_ids(value),
             event_time: event.event_time,
             kind,
             products: event
@@ -233,6 +241,20 @@ impl IndexFacts {
             disposition: event.disposition.clone(),
         }
     }
+}
+
+/// The ids an event is found by ([`IndexFacts::event_ids`]).
+fn event_ids(event: &Value) -> Vec<String> {
+    let mut ids = Vec::with_capacity(2);
+    if let Some(id) = event.get("eventID").and_then(Value::as_str) {
+        ids.push(id.to_owned());
+    }
+    if let Ok(hash_id) = standalone_event_hash_id(event)
+        && !ids.contains(&hash_id)
+    {
+        ids.push(hash_id);
+    }
+    ids
 }
 
 /// An entry that passed every rule except its link to the chain as stored.
@@ -822,6 +844,13 @@ impl Ledger {
             }
         }
         if !rejections.is_empty() {
+            // The node links these entries itself, so a broken link can only follow an
+            // earlier event's refusal: that refusal is what the caller needs to hear.
+            let consequence =
+                |r: &Rejection| matches!(r.problem, Problem::Invalid(VerifyError::Chain(_)));
+            if !rejections.iter().all(consequence) {
+                rejections.retain(|r| !consequence(r));
+            }
             return Placement::refused(IngestError::Rejected(rejections));
         }
         self.place(store, CheckedBatch { entries: checked })
@@ -900,6 +929,13 @@ fn entry_writes(writes: &mut Batch, position: Position, item: CheckedEntry) {
         );
     }
     writes.put(Cf::ByTime, index_key(&[], time, position), Vec::new());
+    for id in &facts.event_ids {
+        writes.put(
+            Cf::ByEventId,
+            index_key(&event_id_prefix(id), time, position),
+            Vec::new(),
+        );
+    }
 }
 
 /// An entry placed earlier in the same request: author, sequence number, committed private

@@ -29,6 +29,7 @@ pub mod backup;
 pub mod commit;
 pub mod config;
 pub mod demo;
+pub mod epcis;
 pub mod ingest;
 pub mod private;
 pub mod replicate;

@@ -704,6 +704,63 @@ fn a_format_1_store_is_upgraded_in_place<B: Backend>() {
     assert!(row.purged.is_empty());
 }
 
+/// A format-2 store (no `by_event_id` index) opens as format 3 with every stored event
+/// indexed by its Event Hash ID (and eventID), as a store written in format 3 would be.
+fn a_format_2_store_gets_its_event_id_index<B: Backend>() {
+    let (genesis, keys) = demo();
+    let entries = chain(&genesis, &keys[1], 0, 5, None);
+    let mut backend = B::new();
+    let store = backend.open(&genesis).unwrap();
+    let (committer, writer) = start(&store, &genesis, None);
+    committer.submit_entries(entries.clone()).unwrap();
+    stop(committer, writer);
+    let all = tally_node::store::KeyRange {
+        start: Vec::new(),
+        end: None,
+    };
+    let indexed = store.scan(Cf::ByEventId, &all, 1_000).unwrap();
+    assert_eq!(
+        indexed.len(),
+        5,
+        "one Event Hash ID per event (none has an eventID)"
+    );
+    let mut old = Batch::default();
+    for (key, _) in &indexed {
+        old.delete(Cf::ByEventId, key.clone());
+    }
+    old.put(Cf::Meta, b"format".to_vec(), 2u32.to_be_bytes().to_vec());
+    store.write(old).unwrap();
+    backend.close(store);
+
+    let store = backend.open(&genesis).unwrap();
+    assert_eq!(
+        store.get(Cf::Meta, b"format").unwrap().unwrap(),
+        tally_node::store::STORE_FORMAT.to_be_bytes()
+    );
+    assert_eq!(store.scan(Cf::ByEventId, &all, 1_000).unwrap(), indexed);
+    for entry in &entries {
+        let tally_sdk::entry::Payload::Event { event, .. } = &entry.body.payload else {
+            panic!("an event entry")
+        };
+        let hash_id =
+            tally_sdk::epcis::document::standalone_event_hash_id(&event.to_value().unwrap())
+                .unwrap();
+        let page = store
+            .query(
+                &Query {
+                    index: Index::EventId(hash_id),
+                    from: None,
+                    to: None,
+                },
+                None,
+                10,
+            )
+            .unwrap();
+        assert_eq!(page.entries.len(), 1);
+        assert_eq!(page.entries[0].0, entry.hash().unwrap());
+    }
+}
+
 /// A purge must name an earlier entry of its author's own chain and fields it commits to;
 /// once stored, the values are gone and the API-level note is there, and the chain verifies.
 fn a_purge_erases_only_what_its_author_may_purge<B: Backend>() {
@@ -814,6 +871,10 @@ macro_rules! suite {
             #[test]
             fn a_format_1_store_is_upgraded_in_place() {
                 super::a_format_1_store_is_upgraded_in_place::<$backend>();
+            }
+            #[test]
+            fn a_format_2_store_gets_its_event_id_index() {
+                super::a_format_2_store_gets_its_event_id_index::<$backend>();
             }
             #[test]
             fn a_purge_erases_only_what_its_author_may_purge() {

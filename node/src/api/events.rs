@@ -195,6 +195,17 @@ pub(super) async fn submit<F>(state: &ApiState, send: F) -> Result<Vec<Receipt>,
 where
     F: FnOnce(&Committer, Reply) -> Result<(), IngestError> + Send + 'static,
 {
+    Ok(submit_for_answer(state, send).await??)
+}
+
+/// [`submit`], answering the pipeline's refusal apart from failures of the API itself.
+pub(super) async fn submit_for_answer<F>(
+    state: &ApiState,
+    send: F,
+) -> Result<Result<Vec<Receipt>, IngestError>, ApiError>
+where
+    F: FnOnce(&Committer, Reply) -> Result<(), IngestError> + Send + 'static,
+{
     let committer = state.committer().clone();
     let receiver = state
         .blocking(move || {
@@ -208,13 +219,16 @@ where
             )?;
             Ok::<_, IngestError>(rx)
         })
-        .await??;
-    let answer: Answer = receiver
-        .await
-        .map_err(|_| ApiError::from(IngestError::Stopped))?;
-    let receipts = answer?;
-    state.metrics().stored(&receipts);
-    Ok(receipts)
+        .await?;
+    let receiver = match receiver {
+        Ok(receiver) => receiver,
+        Err(refused) => return Ok(Err(refused)),
+    };
+    let answer: Answer = receiver.await.unwrap_or(Err(IngestError::Stopped));
+    if let Ok(receipts) = &answer {
+        state.metrics().stored(receipts);
+    }
+    Ok(answer)
 }
 
 /// Records events as the node's member: the node signs them into its member's chain.

@@ -12,6 +12,7 @@
 
 pub mod auth;
 pub mod backups;
+pub mod epcis;
 pub mod events;
 pub mod forks;
 pub mod governance;
@@ -60,6 +61,9 @@ struct Inner {
     backups: Option<Backups>,
     network: Option<NetHandle>,
     book: Arc<Book>,
+    /// Held while an EPCIS capture runs: captures run one at a time, so that duplicates are
+    /// recognised ([`crate::epcis::capture`]).
+    capture: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -93,6 +97,7 @@ impl ApiState {
                 backups,
                 network,
                 book,
+                capture: tokio::sync::Mutex::new(()),
             }),
         }
     }
@@ -142,6 +147,11 @@ impl ApiState {
         &self.inner.metrics
     }
 
+    /// The lock EPCIS captures take.
+    pub fn capture_lock(&self) -> &tokio::sync::Mutex<()> {
+        &self.inner.capture
+    }
+
     /// Runs blocking work (storage, verification) on the blocking pool.
     pub async fn blocking<T, F>(&self, work: F) -> Result<T, ApiError>
     where
@@ -182,6 +192,7 @@ pub fn app(state: ApiState) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics::serve))
         .route("/openapi.json", get(openapi::serve))
+        .nest("/epcis", epcis::router())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,

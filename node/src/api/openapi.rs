@@ -8,6 +8,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::backups::BackupView;
+use super::epcis::EpcisProblem;
 use super::forks::{ForkView, Forks};
 use super::governance::{ChangeView, GovernanceView, MemberStanding};
 use super::network::{NetworkView, PeerView};
@@ -16,7 +17,8 @@ use super::problem::{ApiError, ItemError, ProblemDetails};
 use super::query::{HeadView, Heads};
 use super::views::{EntryPage, EntryStatus, EntryView, Health, ReceiptView, WriteReceipt};
 use super::witness::{Checkpoints, WitnessView};
-use super::{backups, events, forks, governance, metrics, network, private, query, witness};
+use super::{backups, epcis, events, forks, governance, metrics, network, private, query, witness};
+use crate::epcis::capture::{CaptureJob, EventProblem};
 
 struct BearerToken;
 
@@ -63,18 +65,32 @@ impl Modify for BearerToken {
         super::health,
         metrics::serve,
         serve,
+        epcis::top_level,
+        epcis::post_capture,
+        epcis::list_capture_jobs,
+        epcis::get_capture_job,
+        epcis::query_events,
+        epcis::post_event,
+        epcis::event_by_id,
+        epcis::events_of_event_type,
+        epcis::events_of_epc,
+        epcis::events_of_biz_step,
+        epcis::events_of_biz_location,
+        epcis::events_of_read_point,
+        epcis::events_of_disposition,
     ),
     components(schemas(
         ProblemDetails, ItemError, EntryView, EntryPage, EntryStatus, ReceiptView, WriteReceipt,
         Health, Heads, HeadView, BackupView, NetworkView, PeerView, Forks, ForkView,
         WitnessView, Checkpoints, GovernanceView, ChangeView, MemberStanding, PrivateFieldView,
-        FieldState, DisclosureRequest, PurgeRequest
+        FieldState, DisclosureRequest, PurgeRequest, CaptureJob, EventProblem, EpcisProblem
     )),
     modifiers(&BearerToken),
     tags(
         (name = "write", description = "Recording events and entries"),
         (name = "read", description = "Entries, chains, product histories, search"),
         (name = "operations", description = "Health, metrics, network, governance, backups, this document"),
+        (name = "epcis", description = "GS1 EPCIS 2.0 REST binding: capture and event query (docs/epcis.md)"),
     )
 )]
 struct ApiDoc;

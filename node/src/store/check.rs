@@ -7,8 +7,11 @@ use std::collections::HashSet;
 
 use tally_sdk::hash::NetworkId;
 
-use super::keys::{Head, Position};
+use tally_sdk::hash::EntryHash;
+
+use super::keys::{Head, Position, event_id_prefix, index_key};
 use super::{Batch, Cf, KeyRange, STORE_FORMAT, Store, StoreError, corrupted};
+use crate::ingest::IndexFacts;
 
 /// What the check found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,13 +76,14 @@ fn check_meta<S: Store + ?Sized>(store: &S, network: NetworkId) -> Result<bool, 
                     // every row into a format-2 row and moves the marker, so a crash leaves
                     // the store wholly in one format or the other.
                     let mut batch = crate::private::upgrade_format_1(store)?;
-                    batch.put(
-                        Cf::Meta,
-                        b"format".to_vec(),
-                        STORE_FORMAT.to_be_bytes().to_vec(),
-                    );
+                    batch.put(Cf::Meta, b"format".to_vec(), 2u32.to_be_bytes().to_vec());
                     store.write(batch)?;
-                    tracing::info!("upgraded the store from storage format 1 to {STORE_FORMAT}");
+                    tracing::info!("upgraded the store from storage format 1 to 2");
+                    upgrade_format_2(store)?;
+                    Ok(false)
+                }
+                Some(format) if format.as_slice() == 2u32.to_be_bytes() => {
+                    upgrade_format_2(store)?;
                     Ok(false)
                 }
                 Some(format) => Err(StoreError::Format {
@@ -96,6 +100,76 @@ fn check_meta<S: Store + ?Sized>(store: &S, network: NetworkId) -> Result<bool, 
             found: hex::encode(found),
         }),
     }
+}
+
+/// Entries read per batch while upgrading.
+const UPGRADE_CHUNK: usize = 10_000;
+
+/// Format 3 added the `by_event_id` index (and the `captures` column family, which starts
+/// empty): every stored event is indexed, chunk by chunk, and the marker moves last. The
+/// writes are idempotent, so a crash part-way leaves a format-2 store that upgrades again.
+fn upgrade_format_2<S: Store + ?Sized>(store: &S) -> Result<(), StoreError> {
+    let mut start = Vec::new();
+    let mut indexed = 0_u64;
+    loop {
+        let rows = store.scan(
+            Cf::Chain,
+            &KeyRange {
+                start: start.clone(),
+                end: None,
+            },
+            UPGRADE_CHUNK,
+        )?;
+        let mut batch = Batch::default();
+        for (key, value) in &rows {
+            let position =
+                Position::from_key(key).ok_or_else(|| corrupted("a chain key is damaged"))?;
+            let hash = EntryHash::from_bytes(
+                value
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| corrupted("a chain row is damaged"))?,
+            );
+            let entry = store
+                .entry(&hash)?
+                .ok_or_else(|| corrupted(format!("entry {hash} is in a chain but not stored")))?;
+            let facts = IndexFacts::of(&entry).map_err(|e| {
+                corrupted(format!("the event of stored entry {hash} is invalid: {e}"))
+            })?;
+            if let Some(facts) = &facts {
+                for id in &facts.event_ids {
+                    batch.put(
+                        Cf::ByEventId,
+                        index_key(&event_id_prefix(id), facts.event_time, position),
+                        Vec::new(),
+                    );
+                }
+            }
+            indexed += 1;
+        }
+        if !batch.is_empty() {
+            store.write(batch)?;
+        }
+        match rows.last() {
+            Some((key, _)) if rows.len() == UPGRADE_CHUNK => {
+                start = key.clone();
+                start.push(0);
+            }
+            _ => break,
+        }
+    }
+    let mut batch = Batch::default();
+    batch.put(
+        Cf::Meta,
+        b"format".to_vec(),
+        STORE_FORMAT.to_be_bytes().to_vec(),
+    );
+    store.write(batch)?;
+    tracing::info!(
+        entries = indexed,
+        "upgraded the store from storage format 2 to {STORE_FORMAT}"
+    );
+    Ok(())
 }
 
 fn check_chain<S: Store + ?Sized>(store: &S, head: &Head, depth: u64) -> Result<(), StoreError> {

@@ -17,9 +17,11 @@
 //! | `by_biz_step` | bizStep, 0, event time (8), position | empty |
 //! | `by_disposition` | disposition, 0, event time (8), position | empty |
 //! | `by_time` | event time (8), position | empty |
+//! | `by_event_id` | SHA-256 of the EPCIS `eventID` (32), event time (8), position; and the same under the event's Event Hash ID when it differs | empty |
 //! | `forks` | position, hash of the refused entry (32) | fork proof, canonical encoding |
 //! | `private` | entry hash (32) | private row: leaves, opened fields held, purge notes ([`crate::private::PrivateRow`]), canonical encoding |
 //! | `outbox` | reader's member id, 0, entry hash (32) | empty |
+//! | `captures` | EPCIS capture id (UTF-8) | capture job, JSON ([`crate::epcis::capture::CaptureJob`]) |
 //! | `meta` | `network_id`, `format` | network id (32), format (4) |
 
 use tally_sdk::event::KindName;
@@ -144,6 +146,13 @@ pub fn string_prefix(text: &str) -> Option<Vec<u8>> {
     prefix.extend_from_slice(text.as_bytes());
     prefix.push(0);
     Some(prefix)
+}
+
+/// The prefix of an event id's `by_event_id` keys: the SHA-256 of the id, so that ids of any
+/// length (EPCIS gives none) have keys of one size.
+pub fn event_id_prefix(id: &str) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(id.as_bytes()).into()
 }
 
 /// An index key: `prefix`, event time, position.

@@ -32,7 +32,7 @@ pub const RESTORED_KEY: &[u8] = b"restored";
 
 /// The storage format this node writes (stored in `meta`; a store of another format is
 /// refused).
-pub const STORE_FORMAT: u32 = 2;
+pub const STORE_FORMAT: u32 = 3;
 
 /// Largest stored entry the node decodes.
 pub const MAX_STORED_ENTRY: usize = 1 << 20;
@@ -59,6 +59,8 @@ pub enum Cf {
     ByDisposition,
     /// Index by event time.
     ByTime,
+    /// Index by EPCIS `eventID` and Event Hash ID.
+    ByEventId,
     /// Checkpoints (written by replication).
     Checkpoints,
     /// Fork proofs: two entries one member signed at one position.
@@ -67,13 +69,15 @@ pub enum Cf {
     Private,
     /// Entries whose private fields are still to be sent to a reader's node.
     Outbox,
+    /// EPCIS capture jobs, by capture id.
+    Captures,
     /// Network id and format.
     Meta,
 }
 
 impl Cf {
     /// Every column family.
-    pub const ALL: [Cf; 13] = [
+    pub const ALL: [Cf; 15] = [
         Cf::Entries,
         Cf::Chain,
         Cf::Heads,
@@ -82,10 +86,12 @@ impl Cf {
         Cf::ByBizStep,
         Cf::ByDisposition,
         Cf::ByTime,
+        Cf::ByEventId,
         Cf::Checkpoints,
         Cf::Forks,
         Cf::Private,
         Cf::Outbox,
+        Cf::Captures,
         Cf::Meta,
     ];
 
@@ -100,10 +106,12 @@ impl Cf {
             Cf::ByBizStep => "by_biz_step",
             Cf::ByDisposition => "by_disposition",
             Cf::ByTime => "by_time",
+            Cf::ByEventId => "by_event_id",
             Cf::Checkpoints => "checkpoints",
             Cf::Forks => "forks",
             Cf::Private => "private",
             Cf::Outbox => "outbox",
+            Cf::Captures => "captures",
             Cf::Meta => "meta",
         }
     }
@@ -470,6 +478,8 @@ pub enum Index {
     Disposition(String),
     /// All events.
     Time,
+    /// Events whose EPCIS `eventID` or Event Hash ID is this.
+    EventId(String),
 }
 
 /// A query on one index, over an event-time range.
@@ -491,6 +501,7 @@ impl Query {
             Index::BizStep(_) => Cf::ByBizStep,
             Index::Disposition(_) => Cf::ByDisposition,
             Index::Time => Cf::ByTime,
+            Index::EventId(_) => Cf::ByEventId,
         }
     }
 
@@ -502,6 +513,7 @@ impl Query {
             }
             Index::Kind(kind) => vec![kind_code(*kind)],
             Index::Time => Vec::new(),
+            Index::EventId(id) => keys::event_id_prefix(id).to_vec(),
         };
         let bound = |time: Timestamp| {
             let mut key = prefix.clone();

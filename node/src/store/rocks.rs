@@ -63,7 +63,10 @@ fn cf_options(cf: Cf, cache: &Cache) -> Options {
     table.set_pin_l0_filter_and_index_blocks_in_cache(true);
     // Point lookups (by hash, by position, by member) skip files with a Bloom filter; index
     // scans do not use one.
-    if matches!(cf, Cf::Entries | Cf::Chain | Cf::Heads | Cf::Private) {
+    if matches!(
+        cf,
+        Cf::Entries | Cf::Chain | Cf::Heads | Cf::Private | Cf::Captures
+    ) {
         table.set_bloom_filter(10.0, false);
     }
     let mut options = Options::default();

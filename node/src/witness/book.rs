@@ -20,6 +20,7 @@ use tally_sdk::codec;
 use tally_sdk::genesis::Genesis;
 use tally_sdk::hash::EntryHash;
 use tally_sdk::ids::MemberId;
+use tally_sdk::witness::{counts_as_witness, witnesses_needed};
 
 use crate::store::keys::{Position, prefix_end};
 use crate::store::{Batch, Cf, KeyRange, Store, StoreError, corrupted};
@@ -204,6 +205,31 @@ impl Book {
                 "the checkpoint progress row of {witness} is damaged"
             ))),
         }
+    }
+
+    /// Whether checkpoints of enough members state `author`'s chain up to `seq` at least: the
+    /// witness rule ([`witnesses_needed`]) read from the book's progress rows, without
+    /// building the evidence. The full check, with every checkpoint's proof against the chain
+    /// as held, is [`crate::witness::evidence::witnessing`]; it agrees unless a checkpoint
+    /// stating the chain conflicts with it (a fork, reported apart).
+    pub fn witnessed(&self, author: &MemberId, seq: u64) -> Result<bool, StoreError> {
+        let needed = witnesses_needed(&self.genesis, author);
+        let mut count = 0;
+        for member in self.genesis.all_members() {
+            if !counts_as_witness(&self.genesis, author, &member.id) {
+                continue;
+            }
+            if self
+                .stated(&member.id, author)?
+                .is_some_and(|last| last >= seq)
+            {
+                count += 1;
+                if count >= needed {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
     }
 
     /// The last sequence number of `author`'s chain that `witness`'s checkpoints have stated.
