@@ -280,6 +280,41 @@ fn the_demo_consortium_runs_records_the_story_everywhere_and_restarts() {
     // sent it.
     assert!(history.contains("4999"), "{history}");
 
+    // The sofa's evidence bundle from the regulator's node: `tally verify` checks it offline
+    // and prints the custody it proves; a changed claim is caught.
+    let bundle = get(
+        regulator["api_url"].as_str().unwrap(),
+        regulator["api_token"].as_str().unwrap(),
+        &format!("/v1/products/{}/evidence", percent_encode(products[0])),
+    );
+    let bundle_file = dir.path().join("evidence.json");
+    std::fs::write(&bundle_file, &bundle).unwrap();
+    let verify_bundle = |file: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_tally"))
+            .arg("verify")
+            .arg(file)
+            .arg("--genesis")
+            .arg(&genesis_file)
+            .output()
+            .unwrap()
+    };
+    let checked = verify_bundle(&bundle_file);
+    let stdout = String::from_utf8_lossy(&checked.stdout);
+    assert!(checked.status.success(), "{stdout} {checked:?}");
+    assert!(stdout.starts_with("valid: evidence bundle of"), "{stdout}");
+    assert!(stdout.contains("manufacturer from"), "{stdout}");
+    assert!(stdout.contains("logistics since"), "{stdout}");
+    let mut tampered: Value = serde_json::from_str(&bundle).unwrap();
+    tampered["report"]["provenance"]["custody"][0]["holder"] = Value::String("platform".into());
+    std::fs::write(&bundle_file, tampered.to_string()).unwrap();
+    let refused = verify_bundle(&bundle_file);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        stderr.contains("does not verify") && stderr.contains("report does not follow"),
+        "{stderr}"
+    );
+
     let output = demo.interrupt();
     assert!(
         output.contains("stopped; everything acknowledged is stored"),

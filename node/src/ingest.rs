@@ -33,7 +33,6 @@ use serde_json::Value;
 use tally_sdk::codec::{self, CanonicalJson};
 use tally_sdk::disclosure::{CommitLimits, OpenedField, commit};
 use tally_sdk::entry::{EntryError, Payload, SignedEntry, UnsignedEntry, VerifiedEntry};
-use tally_sdk::epcis::document::standalone_event_hash_id;
 use tally_sdk::event::{EpcisEvent, EventError, KindName};
 use tally_sdk::fork::ForkProof;
 use tally_sdk::genesis::Genesis;
@@ -197,9 +196,10 @@ pub struct IndexFacts {
     pub biz_step: Option<String>,
     /// The disposition.
     pub disposition: Option<String>,
-    /// The ids the event is found by: its EPCIS `eventID`, if it has one, and its Event Hash
-    /// ID when that differs (none if it cannot be computed).
-    pub event_ids: Vec<String>,
+    /// Its EPCIS `eventID`, if it has one. (Not its Event Hash ID: computing that for every
+    /// entry would cost more than the rest of ingestion; EPCIS capture sets `eventID` to it
+    /// when an event has none.)
+    pub event_id: Option<String>,
 }
 
 impl IndexFacts {
@@ -207,8 +207,8 @@ impl IndexFacts {
     pub fn of(entry: &SignedEntry) -> Result<Option<Self>, EventError> {
         match &entry.body.payload {
             Payload::Event { kind, event } => {
-                let (parsed, value) = EpcisEvent::from_canonical(event)?;
-                Ok(Some(Self::from_event(kind.name(), &parsed, &value)))
+                let (parsed, _) = EpcisEvent::from_canonical(event)?;
+                Ok(Some(Self::from_event(kind.name(), &parsed)))
             }
             Payload::Purge { .. } => Ok(None),
         }
@@ -218,18 +218,15 @@ impl IndexFacts {
     pub fn of_verified(entry: &VerifiedEntry) -> Option<Self> {
         match (&entry.body().payload, entry.event()) {
             (Payload::Event { kind, .. }, Some(event)) => {
-                // The verifier checked this JSON already; should it fail to parse again, the
-                // event is still indexed, only not by its ids.
-                let value = event.json.to_value().unwrap_or(Value::Null);
-                Some(Self::from_event(kind.name(), event, &value))
+                Some(Self::from_event(kind.name(), event))
             }
             _ => None,
         }
     }
 
-    fn from_event(kind: KindName, event: &EpcisEvent, value: &Value) -> Self {
+    fn from_event(kind: KindName, event: &EpcisEvent) -> Self {
         Self {
-            event_ids: event_ids(value),
+            event_id: event.event_id.clone(),
             event_time: event.event_time,
             kind,
             products: event
@@ -241,20 +238,6 @@ impl IndexFacts {
             disposition: event.disposition.clone(),
         }
     }
-}
-
-/// The ids an event is found by ([`IndexFacts::event_ids`]).
-fn event_ids(event: &Value) -> Vec<String> {
-    let mut ids = Vec::with_capacity(2);
-    if let Some(id) = event.get("eventID").and_then(Value::as_str) {
-        ids.push(id.to_owned());
-    }
-    if let Ok(hash_id) = standalone_event_hash_id(event)
-        && !ids.contains(&hash_id)
-    {
-        ids.push(hash_id);
-    }
-    ids
 }
 
 /// An entry that passed every rule except its link to the chain as stored.
@@ -929,7 +912,7 @@ fn entry_writes(writes: &mut Batch, position: Position, item: CheckedEntry) {
         );
     }
     writes.put(Cf::ByTime, index_key(&[], time, position), Vec::new());
-    for id in &facts.event_ids {
+    if let Some(id) = &facts.event_id {
         writes.put(
             Cf::ByEventId,
             index_key(&event_id_prefix(id), time, position),

@@ -32,6 +32,7 @@ pub mod demo;
 pub mod epcis;
 pub mod ingest;
 pub mod private;
+pub mod products;
 pub mod replicate;
 pub mod run;
 pub mod store;

@@ -251,6 +251,8 @@ pub struct EpcisEvent {
     pub inputs: Vec<ProductId>,
     /// The outputs of a transformation.
     pub outputs: Vec<ProductId>,
+    /// The EPCIS `eventID`, if it has one.
+    pub event_id: Option<String>,
     /// The event as JSON, canonical.
     pub json: CanonicalJson,
 }
@@ -473,6 +475,12 @@ impl EpcisEvent {
             products,
             inputs,
             outputs,
+            // Read leniently: the event model has never checked eventID, and entries already
+            // signed must stay valid.
+            event_id: obj
+                .get("eventID")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
             json,
         })
     }

@@ -6,11 +6,15 @@
 //! the entry typestates ([`entry`]), the GS1 EPCIS event model ([`epcis`], [`event`]), GS1 keys
 //! ([`gs1`]), the consortium definition ([`genesis`]), validation rules ([`verify`]), Merkle
 //! trees ([`merkle`]), selective disclosure ([`disclosure`], [`held`], [`sealed`]), checkpoints ([`checkpoint`]), the
-//! witness rule ([`witness`]), fork proofs ([`fork`]) and membership changes ([`governance`]).
+//! witness rule ([`witness`]), fork proofs ([`fork`]), membership changes ([`governance`]), and
+//! what the entries say about a product: its provenance and custody ([`provenance`]), who is
+//! responsible for what ([`responsibility`]), and the evidence bundle that proves it offline
+//! ([`bundle`]).
 //!
 //! The crate does no IO beyond reading the OS random number generator: no async runtime, no
 //! database, no network.
 
+pub mod bundle;
 pub mod checkpoint;
 pub mod codec;
 pub mod crypto;
@@ -29,6 +33,8 @@ pub mod held;
 pub mod ids;
 pub mod keyfile;
 pub mod merkle;
+pub mod provenance;
+pub mod responsibility;
 pub mod sealed;
 pub mod template;
 pub mod time;

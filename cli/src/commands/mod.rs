@@ -8,6 +8,7 @@ mod genesis;
 mod governance;
 mod keygen;
 mod node;
+mod verify;
 mod witness;
 
 use anyhow::Result;
@@ -34,6 +35,8 @@ pub enum Command {
     Witness(witness::Command),
     /// Print the EPCIS Event Hash ID of every event in an EPCIS document.
     EventHash(event_hash::Args),
+    /// Verify a product's evidence bundle offline and print the responsibility it proves.
+    Verify(verify::Args),
     /// Run a member's node (the same as the `tally-node` binary).
     #[command(subcommand)]
     Node(node::Command),
@@ -50,6 +53,7 @@ pub fn run(command: Command) -> Result<()> {
         Command::Disclose(command) => disclose::run(command),
         Command::Witness(command) => witness::run(command),
         Command::EventHash(args) => event_hash::run(args),
+        Command::Verify(args) => verify::run(args),
         Command::Node(command) => node::run(command),
         Command::Demo(args) => demo::run(args),
     }

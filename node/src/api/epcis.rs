@@ -35,7 +35,7 @@ use utoipa::ToSchema;
 
 use super::ApiState;
 use super::auth::Caller;
-use super::events::submit_for_answer;
+use super::events::{custody_check, submit_for_answer};
 use super::problem::ApiError;
 use crate::epcis::capture::{self, CaptureJob, EventProblem, ROLLBACK};
 use crate::epcis::search::{self, SearchError};
@@ -429,8 +429,19 @@ async fn capture(
         duplicates: plan.duplicates,
         duplicate_events: plan.duplicate_events(None),
     };
-    if !plan.inputs.is_empty() {
-        let inputs = std::mem::take(&mut plan.inputs);
+    let (inputs, refused) = custody_check(&state, std::mem::take(&mut plan.inputs)).await?;
+    if !refused.is_empty() {
+        job.success = false;
+        job.errors = refused
+            .into_iter()
+            .map(|(input, detail)| {
+                let mut problem = EventProblem::new(EpcisException::ValidationException, detail);
+                problem.event_index = plan.indexes.get(input).copied();
+                problem.event_id = plan.event_ids.get(input).cloned();
+                problem
+            })
+            .collect();
+    } else if !inputs.is_empty() {
         let member = state.member().clone();
         let answer = submit_for_answer(&state, move |committer, reply| {
             let prepared = committer.pipeline().prepare(&member, inputs)?;
@@ -721,10 +732,10 @@ pub async fn query_events(
     answer_query(state, "/epcis/events".to_owned(), raw, None, None).await
 }
 
-/// The event with this eventID (or Event Hash ID), with its error declarations.
+/// The event with this eventID, with its error declarations.
 #[utoipa::path(
     get, path = "/epcis/events/{eventID}", tag = "epcis",
-    params(("eventID" = String, Path, description = "The eventID or Event Hash ID, percent-encoded")),
+    params(("eventID" = String, Path, description = "The eventID (capture sets it to the Event Hash ID when an event has none), percent-encoded")),
     responses(
         (status = 200, description = "An EPCISQueryDocument with the event(s)", body = Object),
         (status = 404, description = "No such event", body = EpcisProblem, content_type = "application/problem+json"),

@@ -21,6 +21,7 @@ pub mod network;
 pub mod openapi;
 pub mod private;
 pub mod problem;
+pub mod products;
 pub mod query;
 pub mod views;
 pub mod witness;
@@ -184,6 +185,15 @@ pub fn app(state: ApiState) -> Router {
         .route("/v1/checkpoints", get(witness::list_checkpoints))
         .route("/v1/chains/{member}", get(query::get_chain))
         .route("/v1/products/{id}/history", get(query::product_history))
+        .route(
+            "/v1/products/{id}/provenance",
+            get(products::get_provenance),
+        )
+        .route(
+            "/v1/products/{id}/responsibility",
+            get(products::get_responsibility),
+        )
+        .route("/v1/products/{id}/evidence", get(products::get_evidence))
         .route("/v1/heads", get(query::heads))
         .route("/v1/forks", get(forks::list_forks))
         .route("/v1/network", get(network::get_network))

@@ -17,7 +17,9 @@ use super::problem::{ApiError, ItemError, ProblemDetails};
 use super::query::{HeadView, Heads};
 use super::views::{EntryPage, EntryStatus, EntryView, Health, ReceiptView, WriteReceipt};
 use super::witness::{Checkpoints, WitnessView};
-use super::{backups, epcis, events, forks, governance, metrics, network, private, query, witness};
+use super::{
+    backups, epcis, events, forks, governance, metrics, network, private, products, query, witness,
+};
 use crate::epcis::capture::{CaptureJob, EventProblem};
 
 struct BearerToken;
@@ -56,6 +58,9 @@ impl Modify for BearerToken {
         witness::list_checkpoints,
         query::get_chain,
         query::product_history,
+        products::get_provenance,
+        products::get_responsibility,
+        products::get_evidence,
         query::search_events,
         query::heads,
         forks::list_forks,

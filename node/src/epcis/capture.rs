@@ -3,11 +3,15 @@
 //! reports it.
 //!
 //! An event already recorded (by any member, or earlier in the same document) is not recorded
-//! again: it counts as a duplicate. Recorded already means: an event with the same EPCIS
-//! Event Hash ID and the same `errorDeclaration` (the hash ID leaves the declaration out, so
-//! that an error declaration has the hash ID of the event it declares wrong; it is a new
-//! statement, and is recorded). The hash ID covers the event as recorded, so an event sent
-//! again with other private fields is still a duplicate.
+//! again: it counts as a duplicate. Recorded already means: a stored event found under the
+//! captured event's `eventID` or under its Event Hash ID as `eventID` (what capture assigns to
+//! an event without one), with the same Event Hash ID and the same `errorDeclaration` (the
+//! hash ID leaves the declaration out, so that an error declaration has the hash ID of the
+//! event it declares wrong; it is a new statement, and is recorded). So an event sent again is
+//! recognised whether it has its own `eventID` or had none; an identical event under another
+//! explicit `eventID` is recorded as the other event it says it is. The hash ID covers the
+//! event as recorded, so an event sent again with other private fields is still a
+//! duplicate.
 //! Captures run one at a time ([`crate::api::ApiState`] holds the lock), so two captures of one
 //! event cannot both miss each other.
 //!
@@ -204,7 +208,8 @@ pub fn plan(store: &dyn Store, events: Vec<CapturedEvent>) -> Result<CapturePlan
         );
         let by = match seen.get(&key) {
             Some(input) => Some(RecordedBy::Input(*input)),
-            None => recorded(store, &event.hash_id, declaration)?.map(RecordedBy::Entry),
+            None => recorded(store, &event.event_id, &event.hash_id, declaration)?
+                .map(RecordedBy::Entry),
         };
         if let Some(by) = by {
             plan.duplicates += 1;
@@ -229,15 +234,33 @@ pub fn plan(store: &dyn Store, events: Vec<CapturedEvent>) -> Result<CapturePlan
 /// The field that makes an event an error declaration.
 const ERROR_DECLARATION: &str = "errorDeclaration";
 
-/// The entry recording an event with this Event Hash ID and error declaration (none for an
-/// event that is not one), if one is stored.
+/// The entry recording, under `event_id` or under `hash_id` as eventID, an event with this
+/// Event Hash ID and error declaration (none for an event that is not one), if one is stored.
 pub fn recorded(
     store: &dyn Store,
+    event_id: &str,
+    hash_id: &str,
+    error_declaration: Option<&Value>,
+) -> Result<Option<EntryHash>, StoreError> {
+    for id in [event_id, hash_id] {
+        if let Some(found) = recorded_under(store, id, hash_id, error_declaration)? {
+            return Ok(Some(found));
+        }
+        if event_id == hash_id {
+            break;
+        }
+    }
+    Ok(None)
+}
+
+fn recorded_under(
+    store: &dyn Store,
+    id: &str,
     hash_id: &str,
     error_declaration: Option<&Value>,
 ) -> Result<Option<EntryHash>, StoreError> {
     let query = Query {
-        index: Index::EventId(hash_id.to_owned()),
+        index: Index::EventId(id.to_owned()),
         from: None,
         to: None,
     };

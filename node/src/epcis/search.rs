@@ -24,7 +24,6 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tally_sdk::entry::{Payload, SignedEntry};
 use tally_sdk::epcis::answer::answered_event;
-use tally_sdk::epcis::document::standalone_event_hash_id;
 use tally_sdk::epcis::pattern::EpcPattern;
 use tally_sdk::epcis::proof::{EventProof, PROOF_FIELD};
 use tally_sdk::epcis::query::{
@@ -245,7 +244,7 @@ pub fn fingerprint(query_string: &str, resource: &str) -> String {
 }
 
 /// Answers `query`: one page of the matching events. `id` restricts the answer to events
-/// whose `eventID` or Event Hash ID it is (the `/events/{eventID}` resource); `fingerprint`
+/// whose `eventID` it is (the `/events/{eventID}` resource); `fingerprint`
 /// ([`fingerprint`]) binds page tokens to the query.
 pub fn search(
     store: &dyn Store,
@@ -263,12 +262,8 @@ pub fn search(
             .to_value()
             .map_err(|e| crate::store::corrupted(format!("the event of entry {hash}: {e}")))?;
         let answered = answered_event(&value, Some(entry.body.timestamp), None);
-        if let Some(id) = id {
-            let named = value.get("eventID").and_then(Value::as_str) == Some(id)
-                || standalone_event_hash_id(&value).is_ok_and(|h| h == id);
-            if !named {
-                continue;
-            }
+        if id.is_some() && value.get("eventID").and_then(Value::as_str) != id {
+            continue;
         }
         if !query.matches(&answered) {
             continue;

@@ -136,14 +136,14 @@ fn upgrade_format_2<S: Store + ?Sized>(store: &S) -> Result<(), StoreError> {
             let facts = IndexFacts::of(&entry).map_err(|e| {
                 corrupted(format!("the event of stored entry {hash} is invalid: {e}"))
             })?;
-            if let Some(facts) = &facts {
-                for id in &facts.event_ids {
-                    batch.put(
-                        Cf::ByEventId,
-                        index_key(&event_id_prefix(id), facts.event_time, position),
-                        Vec::new(),
-                    );
-                }
+            if let Some(facts) = &facts
+                && let Some(id) = &facts.event_id
+            {
+                batch.put(
+                    Cf::ByEventId,
+                    index_key(&event_id_prefix(id), facts.event_time, position),
+                    Vec::new(),
+                );
             }
             indexed += 1;
         }

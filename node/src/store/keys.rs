@@ -17,7 +17,7 @@
 //! | `by_biz_step` | bizStep, 0, event time (8), position | empty |
 //! | `by_disposition` | disposition, 0, event time (8), position | empty |
 //! | `by_time` | event time (8), position | empty |
-//! | `by_event_id` | SHA-256 of the EPCIS `eventID` (32), event time (8), position; and the same under the event's Event Hash ID when it differs | empty |
+//! | `by_event_id` | SHA-256 of the EPCIS `eventID` (32), event time (8), position | empty |
 //! | `forks` | position, hash of the refused entry (32) | fork proof, canonical encoding |
 //! | `private` | entry hash (32) | private row: leaves, opened fields held, purge notes ([`crate::private::PrivateRow`]), canonical encoding |
 //! | `outbox` | reader's member id, 0, entry hash (32) | empty |

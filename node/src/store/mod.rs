@@ -59,7 +59,7 @@ pub enum Cf {
     ByDisposition,
     /// Index by event time.
     ByTime,
-    /// Index by EPCIS `eventID` and Event Hash ID.
+    /// Index by EPCIS `eventID`.
     ByEventId,
     /// Checkpoints (written by replication).
     Checkpoints,
@@ -478,7 +478,7 @@ pub enum Index {
     Disposition(String),
     /// All events.
     Time,
-    /// Events whose EPCIS `eventID` or Event Hash ID is this.
+    /// Events whose EPCIS `eventID` is this.
     EventId(String),
 }
 

@@ -1,0 +1,129 @@
+//! What the entries say about one product: `GET /v1/products/{id}/provenance` (timeline,
+//! custody, inputs, inspections, deliveries, rule violations), `/responsibility` (who is
+//! responsible for what, each claim with the entries that prove it) and `/evidence` (the
+//! bundle that proves the report offline: `tally verify BUNDLE`). The rules are the SDK's
+//! ([`tally_sdk::provenance`], [`tally_sdk::responsibility`]); `docs/provenance.md` documents
+//! them.
+
+use axum::Json;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use tally_sdk::bundle::EvidenceBundle;
+use tally_sdk::gs1::ProductId;
+use tally_sdk::provenance::Provenance;
+use tally_sdk::responsibility::Report;
+
+use super::ApiState;
+use super::auth::Caller;
+use super::problem::{ApiError, ProblemDetails};
+use crate::products::{self, ProductError};
+
+impl From<ProductError> for ApiError {
+    fn from(error: ProductError) -> Self {
+        match error {
+            ProductError::Store(store) => ApiError::from(store),
+            ProductError::TooMany => ApiError::invalid(error.to_string(), Vec::new()),
+            other => {
+                tracing::error!(error = %other, "a product's records could not be put together");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+fn product(id: Result<Path<String>, PathRejection>) -> Result<ProductId, ApiError> {
+    let Path(text) = id.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    ProductId::parse(&text).map_err(|e| {
+        ApiError::bad_request(format!("{text:?} is not a GS1 product identifier: {e}"))
+    })
+}
+
+fn unknown(product: &ProductId) -> ApiError {
+    ApiError::not_found(format!(
+        "no entry this node holds names {}",
+        product.as_str()
+    ))
+}
+
+/// The provenance of a product.
+#[utoipa::path(
+    get, path = "/v1/products/{id}/provenance", tag = "read",
+    params(("id" = String, Path, description = "A GS1 key as an EPC URI or a Digital Link URI, percent-encoded")),
+    responses(
+        (status = 200, description = "Timeline, custody intervals (with the entries proving each hand-over), inputs (recursively), inspections, deliveries and rule violations", body = Object),
+        (status = 400, description = "Not a GS1 product identifier", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown token", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No entry names the product", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "More entries than a report covers", body = ProblemDetails, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get_provenance(
+    State(state): State<ApiState>,
+    _caller: Caller,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<Provenance>, ApiError> {
+    let product = product(id)?;
+    let store = state.store().clone();
+    let book = state.book().clone();
+    let key = product.clone();
+    let found = state
+        .blocking(move || products::provenance(store.as_ref(), &book, &key))
+        .await??;
+    found.map(Json).ok_or_else(|| unknown(&product))
+}
+
+async fn bundle_of(
+    state: &ApiState,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<EvidenceBundle, ApiError> {
+    let product = product(id)?;
+    let store = state.store().clone();
+    let book = state.book().clone();
+    let genesis = state.genesis().clone();
+    let key = product.clone();
+    let found = state
+        .blocking(move || products::bundle(store.as_ref(), &book, &genesis, &key))
+        .await??;
+    found.ok_or_else(|| unknown(&product))
+}
+
+/// The responsibility report of a product.
+#[utoipa::path(
+    get, path = "/v1/products/{id}/responsibility", tag = "read",
+    params(("id" = String, Path, description = "A GS1 key as an EPC URI or a Digital Link URI, percent-encoded")),
+    responses(
+        (status = 200, description = "The report: the defect window, claims (defect, lateness, rule violations, forks) each with its entries, what is undetermined and why, and the provenance it is read from", body = Object),
+        (status = 400, description = "Not a GS1 product identifier", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No entry names the product", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "More entries than a report covers", body = ProblemDetails, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get_responsibility(
+    State(state): State<ApiState>,
+    _caller: Caller,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<Report>, ApiError> {
+    Ok(Json(bundle_of(&state, id).await?.report))
+}
+
+/// The evidence bundle of a product's report.
+#[utoipa::path(
+    get, path = "/v1/products/{id}/evidence", tag = "read",
+    params(("id" = String, Path, description = "A GS1 key as an EPC URI or a Digital Link URI, percent-encoded")),
+    responses(
+        (status = 200, description = "The evidence bundle (format 1): network, product, every entry with the checkpoints witnessing it, fork proofs, the report; `tally verify FILE --genesis G` checks it offline", body = Object),
+        (status = 400, description = "Not a GS1 product identifier", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No entry names the product", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "More entries than a report covers", body = ProblemDetails, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get_evidence(
+    State(state): State<ApiState>,
+    _caller: Caller,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<EvidenceBundle>, ApiError> {
+    Ok(Json(bundle_of(&state, id).await?))
+}

@@ -1,0 +1,446 @@
+//! Provenance, responsibility and evidence bundles through the API of a real node (RocksDB in
+//! a temporary directory, the writer thread; it writes as the manufacturer and stores the
+//! other members' chains as signed entries): the demo's story with a defect introduced in the
+//! logistics firm's custody, one present at the factory's final inspection, one that the
+//! evidence cannot place; bundles that verify with the SDK alone; and the custody rule the
+//! node applies to its own member's hand-overs.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tally_node::Node;
+use tally_node::api::app;
+use tally_node::config::{Config, UserConfig};
+use tally_sdk::bundle::EvidenceBundle;
+use tally_sdk::entry::{SignedEntry, UnsignedEntry};
+use tally_sdk::genesis::Genesis;
+use tally_sdk::hash::EntryHash;
+use tally_sdk::ids::MemberId;
+use tally_sdk::keyfile::MemberKeys;
+use tally_sdk::time::Timestamp;
+use tower::ServiceExt;
+
+const WRITER: &str = "0123456789abcdef0123456789abcdef-erp";
+const SOFA: &str = "https://id.gs1.org/01/09506000134352/21/C2M-0001";
+const LOT: &str = "https://id.gs1.org/01/09506000134369/10/LINEN-2026-07";
+
+struct TestNode {
+    dir: Option<tempfile::TempDir>,
+    node: Option<Node>,
+}
+
+impl TestNode {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = common::demo_node_dir(
+            dir.path(),
+            &format!("[[tokens]]\nname = \"erp\"\nsecret = \"{WRITER}\"\nscope = \"member\"\n"),
+        );
+        let config: Config = UserConfig::from_file(&path)
+            .unwrap()
+            .validate(dir.path())
+            .unwrap();
+        Self {
+            node: Some(Node::open(config).unwrap()),
+            dir: Some(dir),
+        }
+    }
+
+    fn app(&self) -> Router {
+        app(self.node.as_ref().unwrap().api_state())
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        if let Some(node) = self.node.take() {
+            node.shutdown();
+        }
+        self.dir.take();
+    }
+}
+
+async fn call(app: &Router, method: Method, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
+    let request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::AUTHORIZATION, format!("Bearer {WRITER}"));
+    let request = match body {
+        Some(body) => request
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap(),
+        None => request.body(Body::empty()).unwrap(),
+    };
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// The members' chains, signed step by step as the story goes, in the order they happen.
+struct Story {
+    genesis: Genesis,
+    keys: BTreeMap<String, MemberKeys>,
+    tips: BTreeMap<String, (u64, EntryHash)>,
+    entries: Vec<SignedEntry>,
+}
+
+impl Story {
+    fn new() -> Self {
+        let (genesis, keys) = common::demo();
+        Self {
+            genesis: (*genesis).clone(),
+            keys: keys
+                .into_iter()
+                .map(|k| (k.member.as_str().to_owned(), k))
+                .collect(),
+            tips: BTreeMap::new(),
+            entries: Vec::new(),
+        }
+    }
+
+    fn record(&mut self, member: &str, event: Value) -> EntryHash {
+        let (seq, prev) = match self.tips.get(member) {
+            Some((seq, hash)) => (seq + 1, Some(*hash)),
+            None => (0, None),
+        };
+        let entry = UnsignedEntry::event(
+            self.genesis.network_id(),
+            MemberId::new(member).unwrap(),
+            seq,
+            prev,
+            Timestamp(1_772_900_000_000 + self.entries.len() as u64),
+            Vec::new(),
+            &event,
+            None,
+        )
+        .unwrap()
+        .sign(&self.keys[member].signing)
+        .unwrap();
+        let hash = entry.hash().unwrap();
+        self.tips.insert(member.to_owned(), (seq, hash));
+        self.entries.push(entry);
+        hash
+    }
+}
+
+fn at(day: u32, hour: u32) -> String {
+    format!("2026-03-{day:02}T{hour:02}:00:00.000+08:00")
+}
+
+fn sofa(day: u32, hour: u32, extra: Value) -> Value {
+    let mut event = json!({
+        "type": "ObjectEvent", "action": "OBSERVE",
+        "eventTime": at(day, hour), "eventTimeZoneOffset": "+08:00", "epcList": [SOFA],
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        event[k] = v.clone();
+    }
+    event
+}
+
+fn inspected(passed: bool) -> Value {
+    json!({"bizStep": "inspecting",
+        "disposition": if passed { "conformant" } else { "non_conformant" }})
+}
+
+/// The demo's story up to the sofa's receipt by logistics; `final_inspection` is the factory's
+/// verdict. Returns the story and the hand-over to logistics.
+fn story(final_inspection: bool) -> (Story, EntryHash) {
+    let mut story = Story::new();
+    let lot = json!([{"epcClass": LOT, "quantity": 40, "uom": "MTR"}]);
+    story.record("platform", sofa(1, 9, json!({"tally:kind": "order"})));
+    story.record(
+        "supplier",
+        json!({"type": "ObjectEvent", "action": "ADD", "bizStep": "commissioning",
+            "eventTime": at(2, 10), "eventTimeZoneOffset": "+08:00", "quantityList": lot}),
+    );
+    let lot_handed = story.record(
+        "supplier",
+        json!({"type": "ObjectEvent", "action": "OBSERVE", "bizStep": "shipping",
+            "eventTime": at(3, 8), "eventTimeZoneOffset": "+08:00", "quantityList": lot,
+            "tally:handOverTo": "manufacturer"}),
+    );
+    story.record(
+        "manufacturer",
+        json!({"type": "ObjectEvent", "action": "OBSERVE", "bizStep": "receiving",
+            "eventTime": at(3, 16), "eventTimeZoneOffset": "+08:00", "quantityList": lot,
+            "tally:receiptOf": lot_handed.to_hex()}),
+    );
+    story.record(
+        "manufacturer",
+        json!({"type": "TransformationEvent", "bizStep": "assembling",
+            "eventTime": at(4, 14), "eventTimeZoneOffset": "+08:00",
+            "inputQuantityList": [{"epcClass": LOT, "quantity": 9, "uom": "MTR"}],
+            "outputEPCList": [SOFA]}),
+    );
+    story.record("manufacturer", sofa(5, 15, inspected(final_inspection)));
+    let handed = story.record(
+        "manufacturer",
+        sofa(
+            6,
+            16,
+            json!({"bizStep": "shipping", "tally:handOverTo": "logistics"}),
+        ),
+    );
+    story.record(
+        "logistics",
+        sofa(
+            6,
+            18,
+            json!({"bizStep": "receiving", "tally:receiptOf": handed.to_hex()}),
+        ),
+    );
+    (story, handed)
+}
+
+/// Stores the story in a fresh node; returns the node.
+async fn node_with(story: &Story) -> TestNode {
+    let node = TestNode::start();
+    let (status, body) = call(
+        &node.app(),
+        Method::POST,
+        "/v1/entries",
+        Some(serde_json::to_value(&story.entries).unwrap()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    node
+}
+
+async fn report(app: &Router) -> Value {
+    let (status, body) = call(
+        app,
+        Method::GET,
+        &format!("/v1/products/{}/responsibility", encode(SOFA)),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+fn claims_of<'a>(report: &'a Value, kind: &str) -> Vec<&'a Value> {
+    report["claims"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["kind"] == kind)
+        .collect()
+}
+
+/// The bundle of the sofa verifies with the SDK and the genesis alone, and proves the report
+/// the API gives.
+async fn check_bundle(app: &Router, genesis: &Genesis, report: &Value) {
+    let (status, body) = call(
+        app,
+        Method::GET,
+        &format!("/v1/products/{}/evidence", encode(SOFA)),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let bundle: EvidenceBundle = serde_json::from_value(body).unwrap();
+    let verified = bundle.verify(genesis).unwrap();
+    assert_eq!(&serde_json::to_value(&verified.report).unwrap(), report);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_defect_in_the_logistics_firms_custody_is_attributed_to_it() {
+    let (mut story, handed) = story(true);
+    story.record("logistics", sofa(6, 19, inspected(true)));
+    let failed = story.record("logistics", sofa(9, 20, inspected(false)));
+    story.record(
+        "logistics",
+        sofa(
+            10,
+            11,
+            json!({"bizStep": "arriving", "tally:kind": "delivery",
+            "tally:promisedDate": at(9, 18)}),
+        ),
+    );
+    let node = node_with(&story).await;
+    let app = node.app();
+
+    let (status, provenance) = call(
+        &app,
+        Method::GET,
+        &format!("/v1/products/{}/provenance", encode(SOFA)),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{provenance}");
+    let holders: Vec<&str> = provenance["custody"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["holder"].as_str().unwrap())
+        .collect();
+    assert_eq!(holders, ["manufacturer", "logistics"]);
+    assert_eq!(provenance["custody"][1]["since"][0], handed.to_hex());
+    // Order, assembly, final inspection, hand-over, receipt, two inspections, delivery.
+    assert_eq!(provenance["timeline"].as_array().unwrap().len(), 8);
+    assert_eq!(provenance["inputs"][0]["product"], LOT);
+    let lot_holders: Vec<&str> = provenance["inputs"][0]["provenance"]["custody"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["holder"].as_str().unwrap())
+        .collect();
+    assert_eq!(lot_holders, ["supplier", "manufacturer"]);
+    // Each timeline item with signer and witness status (a lone node has no witnesses).
+    let first = &provenance["timeline"][0];
+    assert_eq!(first["signer"], "platform");
+    assert_eq!(first["witnessed"], false);
+
+    let report = report(&app).await;
+    let defects = claims_of(&report, "defect");
+    assert_eq!(defects.len(), 1, "{report}");
+    assert_eq!(defects[0]["responsible"], "logistics");
+    assert!(
+        defects[0]["entries"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(failed.to_hex()))
+    );
+    let late = claims_of(&report, "lateness");
+    assert_eq!(late.len(), 1, "{report}");
+    assert_eq!(late[0]["responsible"], "logistics");
+    assert!(report["undetermined"].as_array().unwrap().is_empty());
+    check_bundle(&app, &story.genesis, &report).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_defect_present_at_the_factorys_final_inspection_is_attributed_to_the_factory() {
+    let (story, _) = story(false);
+    let node = node_with(&story).await;
+    let app = node.app();
+    let report = report(&app).await;
+    let defects = claims_of(&report, "defect");
+    assert_eq!(defects.len(), 1, "{report}");
+    assert_eq!(defects[0]["responsible"], "manufacturer");
+    assert!(report["undetermined"].as_array().unwrap().is_empty());
+    check_bundle(&app, &story.genesis, &report).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_evidence_leaves_responsibility_undetermined_with_the_reason() {
+    let (mut story, handed) = story(true);
+    // No inspection by logistics on receipt: the failure cannot be placed.
+    story.record("logistics", sofa(9, 20, inspected(false)));
+    let node = node_with(&story).await;
+    let app = node.app();
+    let report = report(&app).await;
+    assert!(claims_of(&report, "defect").is_empty(), "{report}");
+    let open = &report["undetermined"][0];
+    assert_eq!(open["candidates"], json!(["manufacturer", "logistics"]));
+    assert!(
+        open["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no inspection between the hand-over and the failure"),
+        "{open}"
+    );
+    assert!(
+        open["entries"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(handed.to_hex()))
+    );
+    check_bundle(&app, &story.genesis, &report).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_refuses_a_hand_over_of_an_item_its_member_no_longer_holds() {
+    let (story, _) = story(true);
+    let node = node_with(&story).await;
+    let app = node.app();
+    let before = call(&app, Method::GET, "/v1/heads", None).await.1;
+    // The manufacturer handed the sofa to logistics, which acknowledged it.
+    let again = sofa(
+        7,
+        9,
+        json!({"bizStep": "shipping", "tally:handOverTo": "platform"}),
+    );
+    let (status, body) = call(&app, Method::POST, "/v1/events", Some(again)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["errors"][0]["field"], "$.tally:handOverTo");
+    assert!(
+        body["errors"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("logistics holds it"),
+        "{body}"
+    );
+    assert_eq!(call(&app, Method::GET, "/v1/heads", None).await.1, before);
+    // Through EPCIS capture too: the job fails, naming the event.
+    let document = json!({
+        "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld",
+            {"tally": "https://ns.tally.dev/epcis/"}],
+        "type": "EPCISDocument", "schemaVersion": "2.0", "creationDate": at(7, 9),
+        "epcisBody": {"eventList": [
+            sofa(7, 9, json!({"bizStep": "shipping", "tally:handOverTo": "platform"}))
+        ]},
+    });
+    let (status, job) = call(&app, Method::POST, "/epcis/capture", Some(document)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    assert_eq!(job["success"], false, "{job}");
+    assert_eq!(job["errors"][0]["eventIndex"], 0);
+    assert_eq!(call(&app, Method::GET, "/v1/heads", None).await.1, before);
+    // An item the manufacturer does hold (the lot it received) it may hand over.
+    let lot = json!({"type": "ObjectEvent", "action": "OBSERVE", "bizStep": "shipping",
+        "eventTime": at(7, 10), "eventTimeZoneOffset": "+08:00",
+        "quantityList": [{"epcClass": LOT, "quantity": 31, "uom": "MTR"}],
+        "tally:handOverTo": "supplier"});
+    let (status, body) = call(&app, Method::POST, "/v1/events", Some(lot)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_and_invalid_products_are_refused() {
+    let node = TestNode::start();
+    let app = node.app();
+    for route in ["provenance", "responsibility", "evidence"] {
+        let (status, body) = call(
+            &app,
+            Method::GET,
+            &format!("/v1/products/{}/{route}", encode(SOFA)),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{route}: {body}");
+        let (status, body) = call(
+            &app,
+            Method::GET,
+            &format!("/v1/products/not-a-key/{route}"),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{route}: {body}");
+        assert_eq!(body["status"], 400);
+    }
+}

@@ -1,0 +1,249 @@
+//! The evidence bundle of a product: everything needed to check its responsibility report
+//! offline, with the genesis alone.
+//!
+//! A bundle (JSON, format [`BUNDLE_FORMAT`]) holds the consortium's network id (the hash of
+//! its signed genesis), the product, every entry the report reads — each with the signed
+//! checkpoints that witness it and their inclusion proofs ([`WitnessEvidence`]) — the fork
+//! proofs involving the product, and the report. [`EvidenceBundle::verify`] checks every
+//! signature, rule, checkpoint and proof, then recomputes the report from the checked entries
+//! with [`crate::responsibility::report`] and requires it to be the one in the bundle. Any
+//! change to the bundle makes one of these checks fail, and the error names which.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::fork::{ForkError, ForkProof};
+use crate::genesis::Genesis;
+use crate::gs1::{Gs1Error, ProductId};
+use crate::hash::{EntryHash, NetworkId};
+use crate::provenance::Recorded;
+use crate::responsibility::{Report, report};
+use crate::verify::Verifier;
+use crate::witness::{WitnessError, WitnessEvidence};
+
+/// The bundle format this SDK writes and reads.
+pub const BUNDLE_FORMAT: u16 = 1;
+
+/// A product's evidence bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvidenceBundle {
+    /// [`BUNDLE_FORMAT`].
+    pub format: u16,
+    /// The consortium: the hash of its signed genesis.
+    pub network: NetworkId,
+    /// The product (canonical Digital Link).
+    pub product: String,
+    /// The entries, each with the checkpoints that witness it.
+    pub entries: Vec<WitnessEvidence>,
+    /// Fork proofs involving the product.
+    pub forks: Vec<ForkProof>,
+    /// The report, as the node computed it.
+    pub report: Report,
+}
+
+/// What a bundle proves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedBundle {
+    /// The report, recomputed.
+    pub report: Report,
+    /// How many entries it holds.
+    pub entries: usize,
+    /// How many of them a quorum witnesses.
+    pub witnessed: usize,
+    /// How many fork proofs.
+    pub forks: usize,
+}
+
+/// A bundle does not verify.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    /// Unknown format.
+    #[error("bundle format {0} is not supported (this software reads format {BUNDLE_FORMAT})")]
+    Format(u16),
+    /// Another consortium's bundle.
+    #[error("the bundle is of network {found}, not of this genesis ({expected})")]
+    Network {
+        /// The genesis's network.
+        expected: NetworkId,
+        /// The bundle's.
+        found: NetworkId,
+    },
+    /// The product is not a GS1 key.
+    #[error("the bundle's product {product:?} is not a GS1 identifier: {source}")]
+    Product {
+        /// The text.
+        product: String,
+        /// Why.
+        source: Gs1Error,
+    },
+    /// An entry or its witness proofs fail.
+    #[error("entry #{index} of the bundle: {source}")]
+    Entry {
+        /// Its place in `entries`.
+        index: usize,
+        /// Why.
+        source: WitnessError,
+    },
+    /// An entry's event cannot be read.
+    #[error("entry #{index} of the bundle: its event: {detail}")]
+    Event {
+        /// Its place in `entries`.
+        index: usize,
+        /// Why.
+        detail: String,
+    },
+    /// An entry is there twice.
+    #[error("entry {0} is in the bundle twice")]
+    Duplicate(EntryHash),
+    /// A fork proof fails.
+    #[error("fork proof #{index} of the bundle: {source}")]
+    Fork {
+        /// Its place in `forks`.
+        index: usize,
+        /// Why.
+        source: ForkError,
+    },
+    /// The report is not what the entries say.
+    #[error(
+        "the report does not follow from the bundle's entries: its {field} differs from the recomputed one"
+    )]
+    Report {
+        /// The first part that differs.
+        field: &'static str,
+    },
+}
+
+impl EvidenceBundle {
+    /// Puts a bundle together, computing the report from `entries` (checked by the caller:
+    /// a node builds it from its store) and `forks`.
+    pub fn build(
+        network: NetworkId,
+        product: &ProductId,
+        entries: Vec<WitnessEvidence>,
+        witnessed: &dyn Fn(&EntryHash) -> bool,
+        forks: Vec<ForkProof>,
+    ) -> Result<Self, BundleError> {
+        let records = records(&entries, |_, hash| Ok(witnessed(hash)))?;
+        let report = report(product, &records, &forks);
+        Ok(Self {
+            format: BUNDLE_FORMAT,
+            network,
+            product: product.as_str().to_owned(),
+            entries,
+            forks,
+            report,
+        })
+    }
+
+    /// Checks the bundle against the consortium `genesis` (see the module documentation).
+    pub fn verify(&self, genesis: &Genesis) -> Result<VerifiedBundle, BundleError> {
+        if self.format != BUNDLE_FORMAT {
+            return Err(BundleError::Format(self.format));
+        }
+        let expected = genesis.network_id();
+        if self.network != expected {
+            return Err(BundleError::Network {
+                expected,
+                found: self.network,
+            });
+        }
+        let product = ProductId::parse(&self.product).map_err(|source| BundleError::Product {
+            product: self.product.chars().take(200).collect(),
+            source,
+        })?;
+        // Entries are checked as of the latest of them: a bundle is read long after.
+        let latest = self
+            .entries
+            .iter()
+            .map(|e| e.entry.body.timestamp)
+            .max()
+            .unwrap_or_default();
+        let verifier = Verifier::new(genesis, latest).with_tolerance(u64::MAX);
+        let mut statuses = Vec::with_capacity(self.entries.len());
+        for (index, evidence) in self.entries.iter().enumerate() {
+            let status = evidence
+                .verify(&verifier)
+                .map_err(|source| BundleError::Entry { index, source })?;
+            statuses.push(status);
+        }
+        for (index, fork) in self.forks.iter().enumerate() {
+            fork.verify(&verifier)
+                .map_err(|source| BundleError::Fork { index, source })?;
+        }
+        let records = records(&self.entries, |index, hash| {
+            statuses
+                .get(index)
+                .filter(|s| s.entry == *hash)
+                .map(|s| s.witnessed)
+                .ok_or(BundleError::Event {
+                    index,
+                    detail: "its witness status is missing".to_owned(),
+                })
+        })?;
+        let recomputed = report(&product, &records, &self.forks);
+        if let Some(field) = first_difference(&self.report, &recomputed) {
+            return Err(BundleError::Report { field });
+        }
+        Ok(VerifiedBundle {
+            entries: self.entries.len(),
+            witnessed: statuses.iter().filter(|s| s.witnessed).count(),
+            forks: self.forks.len(),
+            report: recomputed,
+        })
+    }
+}
+
+/// The event entries of a bundle, each once, with its witness status from `witnessed`.
+fn records(
+    entries: &[WitnessEvidence],
+    witnessed: impl Fn(usize, &EntryHash) -> Result<bool, BundleError>,
+) -> Result<Vec<Recorded>, BundleError> {
+    let mut seen = BTreeSet::new();
+    let mut records = Vec::with_capacity(entries.len());
+    for (index, evidence) in entries.iter().enumerate() {
+        let hash = evidence.entry.hash().map_err(|e| BundleError::Event {
+            index,
+            detail: e.to_string(),
+        })?;
+        if !seen.insert(hash) {
+            return Err(BundleError::Duplicate(hash));
+        }
+        let read =
+            Recorded::read(hash, &evidence.entry, witnessed(index, &hash)?).map_err(|e| {
+                BundleError::Event {
+                    index,
+                    detail: e.to_string(),
+                }
+            })?;
+        records.extend(read);
+    }
+    Ok(records)
+}
+
+/// The first top-level part of the report that differs, if any.
+fn first_difference(given: &Report, recomputed: &Report) -> Option<&'static str> {
+    if given == recomputed {
+        return None;
+    }
+    Some(if given.rules != recomputed.rules {
+        "rules"
+    } else if given.product != recomputed.product {
+        "product"
+    } else if given.defect != recomputed.defect {
+        "defect"
+    } else if given.claims != recomputed.claims {
+        "claims"
+    } else if given.undetermined != recomputed.undetermined {
+        "undetermined"
+    } else if given.provenance.timeline != recomputed.provenance.timeline {
+        "provenance.timeline"
+    } else if given.provenance.custody != recomputed.provenance.custody {
+        "provenance.custody"
+    } else if given.provenance.inputs != recomputed.provenance.inputs {
+        "provenance.inputs"
+    } else {
+        "provenance"
+    })
+}
