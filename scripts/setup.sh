@@ -7,8 +7,9 @@
 # is not needed, but libclang-common-14-dev is (it provides stdbool.h).
 set -euo pipefail
 
-# Debian packages the build, the tests or the demo need (curl: the demo's HTTP calls).
-PACKAGES=(libclang1-14 libclang-common-14-dev curl)
+# Debian packages the build, the tests or the demo need (curl: the demo's HTTP calls;
+# chromium and a font: the consumer page's test in a real headless browser).
+PACKAGES=(libclang1-14 libclang-common-14-dev curl chromium fonts-dejavu-core)
 
 if ! command -v cargo >/dev/null 2>&1; then
     echo "setup: cargo is not installed; install Rust 1.85 or later from https://rustup.rs" >&2

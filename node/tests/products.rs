@@ -444,3 +444,142 @@ async fn unknown_and_invalid_products_are_refused() {
         assert_eq!(body["status"], 400);
     }
 }
+
+async fn page(app: &Router, path: &str, accept: &str) -> (StatusCode, String, String) {
+    let request = Request::builder()
+        .uri(path)
+        .header(header::ACCEPT, accept)
+        .body(Body::empty())
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        content_type,
+        String::from_utf8(bytes.to_vec()).unwrap(),
+    )
+}
+
+const HTML: &str = "text/html,application/xhtml+xml,*/*;q=0.8";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_consumer_page_resolves_digital_links() {
+    let (mut story, _) = story(true);
+    story.record(
+        "logistics",
+        sofa(
+            8,
+            11,
+            json!({"bizStep": "arriving", "tally:kind": "delivery",
+            "tally:promisedDate": at(9, 18)}),
+        ),
+    );
+    let node = node_with(&story).await;
+    let app = node.app();
+
+    // The page: no token needed, the timeline in order, each line signed and marked.
+    let (status, content_type, html) = page(&app, "/01/09506000134352/21/C2M-0001", HTML).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    let lines: Vec<&str> = html.split("<li data-kind=").skip(1).collect();
+    let whats: Vec<&str> = lines
+        .iter()
+        .map(|l| {
+            l.split("<div class=\"what\">")
+                .nth(1)
+                .unwrap()
+                .split('<')
+                .next()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        whats,
+        [
+            "Ordered",
+            "Made: assembling",
+            "Inspected: passed",
+            "Shipped (handed over)",
+            "Received",
+            "Delivered (on time)"
+        ]
+    );
+    assert!(
+        lines[1].contains("signed by DEMO Factory Ltd. (demo only)"),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[5].contains("DEMO Logistics Ltd. (demo only)"),
+        "{}",
+        lines[5]
+    );
+    assert!(html.contains("not yet witnessed"));
+    assert!(
+        html.contains("href=\"/01/09506000134369/10/LINEN-2026-07\""),
+        "{html}"
+    );
+    // Nothing is loaded from elsewhere, and no script runs.
+    assert!(!html.contains("<script"));
+    assert!(
+        !html.contains("http://") && !html.contains("src="),
+        "{html}"
+    );
+
+    // The same as JSON; an EPC URI of the same key is the same product only through the API,
+    // the page's path is the Digital Link.
+    let (status, content_type, body) =
+        page(&app, "/01/09506000134352/21/C2M-0001", "application/json").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(content_type, "application/json");
+    let json: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["product"], SOFA);
+    assert_eq!(json["timeline"].as_array().unwrap().len(), 6);
+    assert_eq!(json["timeline"][5]["what"], "Delivered (on time)");
+    assert_eq!(
+        json["made_from"],
+        json!(["/01/09506000134369/10/LINEN-2026-07"])
+    );
+
+    // The lot's page.
+    let (status, _, html) = page(&app, "/01/09506000134369/10/LINEN-2026-07", HTML).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(
+        html.contains("GTIN 09506000134369 · lot LINEN-2026-07"),
+        "{html}"
+    );
+
+    // Invalid links: a wrong check digit, qualifiers out of order, a key that does not exist.
+    for path in [
+        "/01/09506000134353/21/C2M-0001",
+        "/01/09506000134352/21/C2M-0001/10/LOT",
+        "/01/0950600013435/21/C2M-0001",
+        "/99/abc",
+    ] {
+        let (status, content_type, html) = page(&app, path, HTML).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {html}");
+        assert!(content_type.starts_with("text/html"), "{path}");
+        assert!(html.contains("not a valid product link"), "{path}: {html}");
+        let (status, content_type, body) = page(&app, path, "application/json").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        assert_eq!(content_type, "application/problem+json", "{path}");
+    }
+    // A valid link no entry names.
+    let (status, _, html) = page(&app, "/01/09506000134352/21/NOBODY", HTML).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{html}");
+    assert!(html.contains("No record of this product"), "{html}");
+    let (status, content_type, _) =
+        page(&app, "/01/09506000134352/21/NOBODY", "application/json").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(content_type, "application/problem+json");
+    // Paths that are not Digital Links stay the API's.
+    let (status, content_type, _) = page(&app, "/v1/nothing-here", "application/json").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(content_type, "application/problem+json");
+}

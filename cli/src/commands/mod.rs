@@ -8,6 +8,7 @@ mod genesis;
 mod governance;
 mod keygen;
 mod node;
+mod qr;
 mod verify;
 mod witness;
 
@@ -37,6 +38,8 @@ pub enum Command {
     EventHash(event_hash::Args),
     /// Verify a product's evidence bundle offline and print the responsibility it proves.
     Verify(verify::Args),
+    /// Write the QR label (PNG or SVG) of a product's GS1 Digital Link.
+    Qr(qr::Args),
     /// Run a member's node (the same as the `tally-node` binary).
     #[command(subcommand)]
     Node(node::Command),
@@ -54,6 +57,7 @@ pub fn run(command: Command) -> Result<()> {
         Command::Witness(command) => witness::run(command),
         Command::EventHash(args) => event_hash::run(args),
         Command::Verify(args) => verify::run(args),
+        Command::Qr(args) => qr::run(args),
         Command::Node(command) => node::run(command),
         Command::Demo(args) => demo::run(args),
     }

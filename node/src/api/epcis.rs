@@ -254,7 +254,7 @@ async fn binding_headers(request: Request, next: Next) -> Response {
     response
 }
 
-async fn no_such_resource() -> EpcisError {
+pub(super) async fn no_such_resource() -> EpcisError {
     EpcisError::new(
         EpcisException::NoSuchResourceException,
         "there is no such EPCIS resource; GET /epcis lists the top-level resources",

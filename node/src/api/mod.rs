@@ -7,7 +7,9 @@
 //! `POST /v1/entries`, `GET /v1/entries/{hash}`, `GET /v1/chains/{member}`,
 //! `GET /v1/products/{id}/history`, `GET /v1/events` (search), `GET /v1/heads`,
 //! `GET /v1/forks`, `GET /v1/network`, `POST /v1/backups`; and, open,
-//! `/health`, `/metrics` (Prometheus) and `/openapi.json` (OpenAPI 3.1, [`openapi`]).
+//! `/health`, `/metrics` (Prometheus) and `/openapi.json` (OpenAPI 3.1, [`openapi`]); the
+//! consumer's page at GS1 Digital Link paths (`/01/{gtin}/21/{serial}`, [`resolver`]); the
+//! EPCIS 2.0 binding under `/epcis` ([`epcis`]).
 //! Every refusal is RFC 9457 problem+json ([`problem`]). `docs/api.md` documents them.
 
 pub mod auth;
@@ -23,6 +25,7 @@ pub mod private;
 pub mod problem;
 pub mod products;
 pub mod query;
+pub mod resolver;
 pub mod views;
 pub mod witness;
 
@@ -202,6 +205,7 @@ pub fn app(state: ApiState) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics::serve))
         .route("/openapi.json", get(openapi::serve))
+        .route("/{ai}/{*rest}", get(resolver::resolve))
         .nest("/epcis", epcis::router())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

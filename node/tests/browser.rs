@@ -1,0 +1,190 @@
+//! The consumer's page in a real browser: a node (real RocksDB, the API served on 127.0.0.1,
+//! a free port) holding the demo's story of a custom sofa, and Debian's Chromium, headless,
+//! opening the sofa's Digital Link as a phone would. The rendered page must show the timeline;
+//! a screenshot is kept as a test artefact (`target/tmp/consumer-page.png`).
+//!
+//! Chromium is installed by `scripts/setup.sh`; without it this test fails and says so.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::json;
+use tally_node::Node;
+use tally_node::config::{Config, UserConfig};
+use tally_sdk::entry::UnsignedEntry;
+use tally_sdk::ids::MemberId;
+use tally_sdk::time::Timestamp;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const SOFA: &str = "https://id.gs1.org/01/09506000134352/21/C2M-0001";
+
+/// Runs headless Chromium with the flags this closed network needs, and `args`.
+fn chromium(profile: &Path, args: &[String]) -> std::process::Output {
+    assert!(
+        Path::new(CHROMIUM).exists(),
+        "{CHROMIUM} is missing: run scripts/setup.sh, which installs Debian's chromium"
+    );
+    Command::new(CHROMIUM)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_consumer_page_shows_the_timeline_in_headless_chromium() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::demo_node_dir(dir.path(), "");
+    let config: Config = UserConfig::from_file(&path)
+        .unwrap()
+        .validate(dir.path())
+        .unwrap();
+    let node = Node::open(config).unwrap();
+
+    // The story's sofa entries, signed by their members.
+    let (genesis, keys) = common::demo();
+    let key = |member: &str| keys.iter().find(|k| k.member.as_str() == member).unwrap();
+    let mut prev: std::collections::BTreeMap<&str, (u64, tally_sdk::hash::EntryHash)> =
+        Default::default();
+    let mut entries = Vec::new();
+    let mut record = |member: &'static str, event: serde_json::Value| {
+        let (seq, previous) = match prev.get(member) {
+            Some((seq, hash)) => (seq + 1, Some(*hash)),
+            None => (0, None),
+        };
+        let entry = UnsignedEntry::event(
+            genesis.network_id(),
+            MemberId::new(member).unwrap(),
+            seq,
+            previous,
+            Timestamp(1_772_900_000_000 + entries.len() as u64),
+            Vec::new(),
+            &event,
+            None,
+        )
+        .unwrap()
+        .sign(&key(member).signing)
+        .unwrap();
+        let hash = entry.hash().unwrap();
+        prev.insert(member, (seq, hash));
+        entries.push(entry);
+        hash
+    };
+    let event = |day: u32, hour: u32, extra: serde_json::Value| {
+        let mut event = json!({"type": "ObjectEvent", "action": "OBSERVE",
+            "eventTime": format!("2026-03-{day:02}T{hour:02}:00:00.000+08:00"),
+            "eventTimeZoneOffset": "+08:00", "epcList": [SOFA]});
+        for (k, v) in extra.as_object().unwrap() {
+            event[k] = v.clone();
+        }
+        event
+    };
+    record("platform", event(1, 9, json!({"tally:kind": "order"})));
+    record(
+        "manufacturer",
+        event(4, 14, json!({"bizStep": "assembling"})),
+    );
+    record(
+        "manufacturer",
+        event(
+            5,
+            15,
+            json!({"bizStep": "inspecting", "disposition": "conformant"}),
+        ),
+    );
+    let handed = record(
+        "manufacturer",
+        event(
+            6,
+            16,
+            json!({"bizStep": "shipping", "tally:handOverTo": "logistics"}),
+        ),
+    );
+    record(
+        "logistics",
+        event(
+            6,
+            18,
+            json!({"bizStep": "receiving", "tally:receiptOf": handed.to_hex()}),
+        ),
+    );
+    record(
+        "logistics",
+        event(
+            8,
+            11,
+            json!({"bizStep": "arriving", "tally:kind": "delivery"}),
+        ),
+    );
+    node.committer().submit_entries(entries).unwrap();
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let address = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = runtime.spawn(tally_node::api::serve(listener, node.api_state(), async {
+        let _ = stopped.await;
+    }));
+    let url = format!("http://{address}/01/09506000134352/21/C2M-0001");
+
+    let profile = tempfile::tempdir().unwrap();
+    let dom = chromium(profile.path(), &["--dump-dom".to_owned(), url.clone()]);
+    let html = String::from_utf8_lossy(&dom.stdout);
+    assert!(
+        dom.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dom.stderr)
+    );
+    for line in [
+        "Ordered",
+        "Made: assembling",
+        "Inspected: passed",
+        "Shipped (handed over)",
+        "Received",
+        "Delivered",
+    ] {
+        assert!(html.contains(line), "{line} is not on the page: {html}");
+    }
+    assert!(html.contains("DEMO Factory Ltd."), "{html}");
+
+    // A phone-sized screenshot, kept for people to look at.
+    let artefact = Path::new(env!("CARGO_TARGET_TMPDIR")).join("consumer-page.png");
+    let _ = std::fs::remove_file(&artefact);
+    let shot = chromium(
+        profile.path(),
+        &[
+            format!("--screenshot={}", artefact.display()),
+            "--window-size=412,915".to_owned(),
+            url,
+        ],
+    );
+    assert!(
+        shot.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shot.stderr)
+    );
+    let png = std::fs::read(&artefact).unwrap();
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+    assert!(png.len() > 10_000, "a blank page? {} bytes", png.len());
+
+    let _ = stop.send(());
+    runtime.block_on(server).unwrap().unwrap();
+    node.shutdown();
+}
