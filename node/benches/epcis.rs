@@ -18,6 +18,8 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+use common::percent_encode as urlencode;
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -250,18 +252,6 @@ fn bench(c: &mut Criterion) {
     group.finish();
     drop(sender);
     node.stop(&runtime);
-}
-
-fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 criterion_group!(benches, bench);

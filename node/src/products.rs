@@ -17,6 +17,7 @@ use tally_sdk::gs1::ProductId;
 use tally_sdk::hash::EntryHash;
 use tally_sdk::ids::MemberId;
 use tally_sdk::provenance::{MAX_INPUT_DEPTH, Provenance, Recorded, derive};
+use tally_sdk::responsibility::fork_involves;
 use tally_sdk::time::Timestamp;
 use tally_sdk::verify::Verifier;
 
@@ -109,6 +110,21 @@ fn read(
     })
 }
 
+/// The event records of `entries`, each with its witness status from `witnessed`, and
+/// whether any of them is about `product`.
+fn records(
+    entries: &[(EntryHash, SignedEntry)],
+    product: &ProductId,
+    mut witnessed: impl FnMut(&SignedEntry) -> Result<bool, ProductError>,
+) -> Result<(Vec<Recorded>, bool), ProductError> {
+    let mut records = Vec::with_capacity(entries.len());
+    for (hash, entry) in entries {
+        records.extend(read(*hash, entry, witnessed(entry)?)?);
+    }
+    let about = records.iter().any(|r| r.is_about(product));
+    Ok((records, about))
+}
+
 /// The provenance of `product` (`None` if no entry names it), each event's witness status
 /// read from the checkpoint book ([`Book::witnessed`]).
 pub fn provenance(
@@ -117,15 +133,10 @@ pub fn provenance(
     product: &ProductId,
 ) -> Result<Option<Provenance>, ProductError> {
     let entries = gather(store, product)?;
-    let mut records = Vec::with_capacity(entries.len());
-    for (hash, entry) in &entries {
-        let witnessed = book.witnessed(&entry.body.author, entry.body.seq)?;
-        records.extend(read(*hash, entry, witnessed)?);
-    }
-    if !records.iter().any(|r| r.event.products.contains(product)) {
-        return Ok(None);
-    }
-    Ok(Some(derive(product, &records)))
+    let (records, about) = records(&entries, product, |entry| {
+        Ok(book.witnessed(&entry.body.author, entry.body.seq)?)
+    })?;
+    Ok(about.then(|| derive(product, &records)))
 }
 
 /// The evidence bundle of `product` (`None` if no entry names it): every gathered entry with
@@ -137,12 +148,7 @@ pub fn bundle(
     product: &ProductId,
 ) -> Result<Option<EvidenceBundle>, ProductError> {
     let entries = gather(store, product)?;
-    let mut about_product = false;
-    for (hash, entry) in &entries {
-        about_product |=
-            read(*hash, entry, false)?.is_some_and(|r| r.event.products.contains(product));
-    }
-    if !about_product {
+    if !records(&entries, product, |_| Ok(false))?.1 {
         return Ok(None);
     }
     let verifier = Verifier::new(genesis, Timestamp::now());
@@ -158,7 +164,7 @@ pub fn bundle(
     let forks: Vec<ForkProof> = store
         .forks(MAX_FORKS)?
         .into_iter()
-        .filter(|fork| names(fork, product))
+        .filter(|fork| fork_involves(fork, product))
         .collect();
     let bundle = EvidenceBundle::build(
         genesis.network_id(),
@@ -168,17 +174,6 @@ pub fn bundle(
         forks,
     )?;
     Ok(Some(bundle))
-}
-
-/// Whether either entry of a fork proof is about `product`.
-fn names(fork: &ForkProof, product: &ProductId) -> bool {
-    [&fork.first, &fork.second].into_iter().any(|entry| {
-        entry
-            .hash()
-            .ok()
-            .and_then(|hash| Recorded::read(hash, entry, false).ok().flatten())
-            .is_some_and(|r| r.event.products.contains(product))
-    })
 }
 
 /// The custody rule the node applies before signing its member's events: a hand-over of an
@@ -199,9 +194,12 @@ pub fn hand_overs_without_custody(
             continue;
         };
         for item in &parsed.products {
-            let Some(provenance) = provenance_without_witnesses(store, item)? else {
+            let entries = gather(store, item)?;
+            let (records, _) = records(&entries, item, |_| Ok(false))?;
+            if records.is_empty() {
                 continue;
-            };
+            }
+            let provenance = derive(item, &records);
             let holder = provenance
                 .custody
                 .iter()
@@ -223,19 +221,4 @@ pub fn hand_overs_without_custody(
         }
     }
     Ok(refused)
-}
-
-fn provenance_without_witnesses(
-    store: &dyn Store,
-    product: &ProductId,
-) -> Result<Option<Provenance>, ProductError> {
-    let entries = gather(store, product)?;
-    let mut records = Vec::with_capacity(entries.len());
-    for (hash, entry) in &entries {
-        records.extend(read(*hash, entry, false)?);
-    }
-    if records.is_empty() {
-        return Ok(None);
-    }
-    Ok(Some(derive(product, &records)))
 }

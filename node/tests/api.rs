@@ -7,6 +7,8 @@
 
 mod common;
 
+use common::percent_encode as encode;
+
 use std::path::Path;
 
 use axum::Router;
@@ -156,18 +158,6 @@ fn problem(reply: &Reply, status: StatusCode) -> &Value {
     assert!(reply.body["type"].as_str().unwrap().starts_with("https://"));
     assert!(!reply.body["detail"].as_str().unwrap().is_empty());
     &reply.body
-}
-
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 fn inspection(serial: u64, minute: u64, disposition: &str) -> Value {

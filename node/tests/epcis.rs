@@ -13,6 +13,8 @@
 
 mod common;
 
+use common::percent_encode as encode;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -190,18 +192,6 @@ async fn stored_event_hash(app: &Router, entry: &str) -> String {
 async fn entries(app: &Router) -> u64 {
     let reply = get(app, "/health").await;
     reply.body["entries"].as_u64().unwrap()
-}
-
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 fn files(dir: &Path, extension: &str) -> Vec<PathBuf> {

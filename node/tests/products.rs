@@ -9,6 +9,8 @@
 
 mod common;
 
+use common::percent_encode as encode;
+
 use std::collections::BTreeMap;
 
 use axum::Router;
@@ -87,18 +89,6 @@ async fn call(app: &Router, method: Method, uri: &str, body: Option<Value>) -> (
         status,
         serde_json::from_slice(&bytes).unwrap_or(Value::Null),
     )
-}
-
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 /// The members' chains, signed step by step as the story goes, in the order they happen.

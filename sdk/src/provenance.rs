@@ -78,7 +78,9 @@ impl Recorded {
         }))
     }
 
-    fn is_about(&self, product: &ProductId) -> bool {
+    /// Whether its event names `product` (in any identifier list, quantity list, input or
+    /// output).
+    pub fn is_about(&self, product: &ProductId) -> bool {
         self.event.products.contains(product)
     }
 

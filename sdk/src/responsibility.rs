@@ -157,15 +157,19 @@ pub fn report(product: &ProductId, records: &[Recorded], forks: &[ForkProof]) ->
     }
 }
 
-fn fork_claim(product: &ProductId, fork: &ForkProof) -> Option<Claim> {
-    let about = |entry: &crate::entry::SignedEntry| {
+/// Whether either entry of a fork proof records an event about `product`.
+pub fn fork_involves(fork: &ForkProof, product: &ProductId) -> bool {
+    [&fork.first, &fork.second].into_iter().any(|entry| {
         entry
             .hash()
             .ok()
             .and_then(|hash| Recorded::read(hash, entry, false).ok().flatten())
-            .is_some_and(|r| r.event.products.contains(product))
-    };
-    if !about(&fork.first) && !about(&fork.second) {
+            .is_some_and(|r| r.is_about(product))
+    })
+}
+
+fn fork_claim(product: &ProductId, fork: &ForkProof) -> Option<Claim> {
+    if !fork_involves(fork, product) {
         return None;
     }
     let author = fork.first.body.author.clone();

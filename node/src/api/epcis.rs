@@ -35,7 +35,7 @@ use utoipa::ToSchema;
 
 use super::ApiState;
 use super::auth::Caller;
-use super::events::{custody_check, submit_for_answer};
+use super::events::{custody_check, require_json_media, submit_for_answer};
 use super::problem::ApiError;
 use crate::epcis::capture::{self, CaptureJob, EventProblem, ROLLBACK};
 use crate::epcis::search::{self, SearchError};
@@ -347,19 +347,10 @@ fn check_capture_headers(headers: &HeaderMap) -> Result<(), EpcisError> {
             )));
         }
     }
-    let media = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let essence = media.split(';').next().unwrap_or("").trim();
-    let is_json = essence.eq_ignore_ascii_case("application/json")
-        || essence.to_ascii_lowercase().ends_with("+json");
-    if !is_json {
-        return Err(ApiError::unsupported_media_type(format!(
-            "the body must be JSON-LD (Content-Type: application/ld+json or application/json), not {media:?}"
-        ))
-        .into());
-    }
+    require_json_media(
+        headers,
+        "JSON-LD (Content-Type: application/ld+json or application/json)",
+    )?;
     Ok(())
 }
 

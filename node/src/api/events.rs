@@ -34,8 +34,9 @@ use super::views::{ReceiptView, WriteReceipt};
 use crate::commit::{Answer, Committer, Reply};
 use crate::ingest::{EventInput, IngestError, Receipt};
 
-/// Reads a JSON body: checks the media type and size, and parses it.
-fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
+/// Refuses a body whose media type is not JSON (`application/json` or any `+json`);
+/// `expected` says in the refusal what to send.
+pub(super) fn require_json_media(headers: &HeaderMap, expected: &str) -> Result<(), ApiError> {
     let media = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -45,9 +46,15 @@ fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result
         || essence.to_ascii_lowercase().ends_with("+json");
     if !is_json {
         return Err(ApiError::unsupported_media_type(format!(
-            "the body must be JSON (Content-Type: application/json), not {media:?}"
+            "the body must be {expected}, not {media:?}"
         )));
     }
+    Ok(())
+}
+
+/// Reads a JSON body: checks the media type and size, and parses it.
+fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
+    require_json_media(headers, "JSON (Content-Type: application/json)")?;
     let bytes = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::too_large(format!(

@@ -373,11 +373,6 @@ pub fn is_capture_id(text: &str) -> bool {
     text.len() == 28 && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// The JSON of a job, for answers.
-pub fn job_json(job: &CaptureJob) -> Value {
-    serde_json::to_value(job).unwrap_or(Value::Null)
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -271,3 +271,16 @@ pub fn exchange(
     let (_, body) = answer.split_once("\r\n\r\n").ok_or_else(broken)?;
     Ok((status, body.to_owned()))
 }
+
+/// Percent-encodes everything but `A-Z a-z 0-9 - . _ ~`, for a path segment or query value.
+pub fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
