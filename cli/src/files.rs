@@ -9,27 +9,32 @@ use anyhow::{Context, Result, bail};
 /// The largest input file the CLI reads (genesis, entries, documents, bundles).
 pub const MAX_INPUT_BYTES: u64 = 64 * 1024 * 1024;
 
+/// The largest bundle the CLI reads (a period bundle holds every entry of the period with its
+/// witness proofs).
+pub const MAX_BUNDLE_BYTES: u64 = 512 * 1024 * 1024;
+
 /// Reads a whole file (or standard input for `-`), refusing files over [`MAX_INPUT_BYTES`].
 pub fn read(path: &Path) -> Result<Vec<u8>> {
+    read_limited(path, MAX_INPUT_BYTES)
+}
+
+/// Reads a whole file (or standard input for `-`), refusing files over `limit` bytes.
+pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
     if path == Path::new("-") {
         std::io::stdin()
-            .take(MAX_INPUT_BYTES + 1)
+            .take(limit + 1)
             .read_to_end(&mut bytes)
             .context("cannot read standard input")?;
     } else {
         std::fs::File::open(path)
             .with_context(|| format!("cannot open {}", path.display()))?
-            .take(MAX_INPUT_BYTES + 1)
+            .take(limit + 1)
             .read_to_end(&mut bytes)
             .with_context(|| format!("cannot read {}", path.display()))?;
     }
-    if bytes.len() as u64 > MAX_INPUT_BYTES {
-        bail!(
-            "{} is larger than {} bytes",
-            path.display(),
-            MAX_INPUT_BYTES
-        );
+    if bytes.len() as u64 > limit {
+        bail!("{} is larger than {limit} bytes", path.display());
     }
     Ok(bytes)
 }

@@ -7,6 +7,7 @@
 
 mod commands;
 mod files;
+mod http;
 
 use std::process::ExitCode;
 
@@ -24,6 +25,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match commands::run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(error) if error.downcast_ref::<commands::FindingsFound>().is_some() => {
+            eprintln!("{error}");
+            ExitCode::from(3)
+        }
         Err(error) => {
             eprintln!("error: {error}");
             for cause in error.chain().skip(1) {

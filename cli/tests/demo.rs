@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// A bound for a failing run only: a passing one goes on as soon as the demo is ready.
 const DEADLINE: Duration = Duration::from_secs(180);
@@ -92,16 +92,25 @@ impl Drop for Demo {
 
 /// `GET path` with a bearer token; the body as text.
 fn get(api_url: &str, token: &str, path: &str) -> String {
+    request(api_url, token, "GET", path, "")
+}
+
+/// A request with a bearer token (and a JSON body, if any) that must succeed; the body.
+fn request(api_url: &str, token: &str, method: &str, path: &str, body: &str) -> String {
     let address = api_url.trim_start_matches("http://");
     let mut stream = std::net::TcpStream::connect(address).unwrap();
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
     )
     .unwrap();
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap();
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.1 201"),
+        "{answer}"
+    );
     answer.split_once("\r\n\r\n").unwrap().1.to_owned()
 }
 
@@ -112,6 +121,11 @@ fn percent_encode(text: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// `DIR/demo.json`: where the demo's nodes are.
+fn demo_file(dir: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("demo.json")).unwrap()).unwrap()
 }
 
 fn heads_of(node: &Value) -> Value {
@@ -127,9 +141,7 @@ fn heads_of(node: &Value) -> Value {
 fn the_demo_consortium_runs_records_the_story_everywhere_and_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let demo = Demo::start(dir.path());
-    let file: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("demo.json")).unwrap())
-            .unwrap();
+    let file = demo_file(dir.path());
     let nodes = file["nodes"].as_array().unwrap();
     let members: Vec<&str> = nodes
         .iter()
@@ -325,9 +337,7 @@ fn the_demo_consortium_runs_records_the_story_everywhere_and_restarts() {
     std::fs::remove_file(dir.path().join("demo.json")).unwrap();
     let demo = Demo::start(dir.path());
     assert!(demo.output().contains("the story is recorded already"));
-    let file: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("demo.json")).unwrap())
-            .unwrap();
+    let file = demo_file(dir.path());
     for node in file["nodes"].as_array().unwrap() {
         assert_eq!(heads_of(node), heads, "{}", node["member"]);
     }
@@ -355,4 +365,214 @@ fn a_directory_of_another_consortium_is_refused_untouched() {
         "format = 1\n# not the demo's\n"
     );
     assert!(!dir.path().join("demo.json").exists());
+}
+
+/// `tally` with `args` (and the token in `TALLY_TOKEN`): exit code, stdout, stderr.
+fn tally(args: &[&str], token: &str) -> (Option<i32>, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_tally"))
+        .args(args)
+        .env("TALLY_TOKEN", token)
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn an_auditor_verifies_the_ledger_scores_the_members_and_exports_a_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = Demo::start(dir.path());
+    let file = demo_file(dir.path());
+    let nodes = file["nodes"].as_array().unwrap();
+    let node = |member: &str| {
+        nodes
+            .iter()
+            .find(|n| n["member"] == member)
+            .unwrap()
+            .clone()
+    };
+    let (regulator, logistics) = (node("regulator"), node("logistics"));
+    let url = regulator["api_url"].as_str().unwrap().to_owned();
+    let token = regulator["api_token"].as_str().unwrap().to_owned();
+    let genesis = dir.path().join("genesis.toml");
+    let genesis = genesis.to_str().unwrap();
+
+    // Logistics acknowledges the sofa's hand-over a second time: a custody rule broken.
+    let sofa = "https://id.gs1.org/01/09506000134352/21/C2M-0001";
+    let history: Value = serde_json::from_str(&get(
+        &url,
+        &token,
+        &format!("/v1/products/{}/history", percent_encode(sofa)),
+    ))
+    .unwrap();
+    let hand_over = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["kind"] == "hand_over")
+        .unwrap()["hash"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let second_receipt = json!({
+        "type": "ObjectEvent", "action": "OBSERVE", "bizStep": "receiving",
+        "eventTime": "2026-03-07T09:00:00.000+08:00", "eventTimeZoneOffset": "+08:00",
+        "epcList": [sofa], "tally:receiptOf": hand_over
+    });
+    request(
+        logistics["api_url"].as_str().unwrap(),
+        logistics["api_token"].as_str().unwrap(),
+        "POST",
+        "/v1/events",
+        &second_receipt.to_string(),
+    );
+    let give_up = Instant::now() + DEADLINE;
+    while !heads_of(&regulator)
+        .to_string()
+        .contains(r#""member":"logistics","seq":2"#)
+    {
+        assert!(
+            Instant::now() < give_up,
+            "the receipt did not reach the regulator"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // The audit over the regulator's API: everything verifies, the violation is a finding
+    // (exit 3) on logistics' scorecard.
+    let (code, stdout, stderr) = tally(
+        &["audit", "verify", "--node", &url, "--genesis", genesis],
+        &token,
+    );
+    assert_eq!(code, Some(3), "{stdout}{stderr}");
+    assert!(stdout.contains("chains: 4, entries: 10"), "{stdout}");
+    assert!(stdout.contains("verified: every signature"), "{stdout}");
+    assert!(stdout.contains("receipt_already_given"), "{stdout}");
+    assert!(stderr.contains("1 custody rule violation(s)"), "{stderr}");
+    let (code, json_out, _) = tally(
+        &[
+            "audit",
+            "verify",
+            "--node",
+            &url,
+            "--genesis",
+            genesis,
+            "--json",
+        ],
+        &token,
+    );
+    assert_eq!(code, Some(3));
+    let over_http: Value = serde_json::from_str(&json_out).unwrap();
+    assert_eq!(over_http["failures"], 0, "{over_http}");
+    let card_of = |summary: &Value, member: &str| {
+        summary["scorecards"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["member"] == member)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(card_of(&over_http, "logistics")["rule_violations"], 1);
+    assert_eq!(card_of(&over_http, "manufacturer")["findings"], json!([]));
+
+    // The node's scorecard of logistics is the audit's.
+    let card: Value =
+        serde_json::from_str(&get(&url, &token, "/v1/members/logistics/scorecard")).unwrap();
+    assert_eq!(card, card_of(&over_http, "logistics"));
+
+    // A period bundle of everything, checked by `tally verify`; a changed entry is caught.
+    let period = dir.path().join("period.json");
+    let period = period.to_str().unwrap();
+    let (code, stdout, stderr) = tally(
+        &[
+            "audit",
+            "export",
+            "--node",
+            &url,
+            "--genesis",
+            genesis,
+            "--from",
+            "2000-01-01T00:00:00Z",
+            "--to",
+            "2100-01-01T00:00:00Z",
+            "-o",
+            period,
+        ],
+        &token,
+    );
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("10 entries of 4 chains"), "{stdout}");
+    let (code, stdout, stderr) = tally(&["verify", period, "--genesis", genesis], "");
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stdout.starts_with("valid: period bundle from"), "{stdout}");
+    let mut tampered: Value =
+        serde_json::from_str(&std::fs::read_to_string(period).unwrap()).unwrap();
+    tampered["chains"][0]["entries"][0]["entry"]["body"]["seq"] = json!(7);
+    std::fs::write(period, tampered.to_string()).unwrap();
+    let (code, _, stderr) = tally(&["verify", period, "--genesis", genesis], "");
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("does not verify"), "{stderr}");
+
+    demo.interrupt();
+
+    // The regulator's data directory, read from disk, gives the same audit.
+    let data_dir = regulator["data_dir"].as_str().unwrap();
+    let (code, json_out, stderr) = tally(
+        &[
+            "audit",
+            "verify",
+            "--data-dir",
+            data_dir,
+            "--genesis",
+            genesis,
+            "--json",
+        ],
+        "",
+    );
+    assert_eq!(code, Some(3), "{stderr}");
+    let on_disk: Value = serde_json::from_str(&json_out).unwrap();
+    for field in [
+        "entries",
+        "chains",
+        "products",
+        "violations",
+        "scorecards",
+        "failures",
+    ] {
+        assert_eq!(on_disk[field], over_http[field], "{field}");
+    }
+
+    // Bad sources are refused with a reason.
+    let (code, _, stderr) = tally(
+        &[
+            "audit",
+            "verify",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "--genesis",
+            genesis,
+        ],
+        "",
+    );
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("holds no store"), "{stderr}");
+    let (code, _, stderr) = tally(
+        &[
+            "audit",
+            "verify",
+            "--node",
+            "https://127.0.0.1:1",
+            "--genesis",
+            genesis,
+        ],
+        "x",
+    );
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("plain http only"), "{stderr}");
+    let (code, _, _) = tally(&["audit", "verify", "--genesis", genesis], "");
+    assert_eq!(code, Some(2));
 }

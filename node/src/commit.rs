@@ -73,6 +73,8 @@ enum Origin {
 enum Work {
     Entries(CheckedBatch, Origin),
     Events(PreparedEvents),
+    /// Evidence of a refused request to keep (rejected entries): written, nothing placed.
+    Evidence(Batch),
 }
 
 impl Work {
@@ -80,13 +82,14 @@ impl Work {
         match self {
             Work::Entries(batch, _) => batch.len(),
             Work::Events(events) => events.len(),
+            Work::Evidence(_) => 0,
         }
     }
 
     fn origin(&self) -> Origin {
         match self {
             Work::Entries(_, origin) => *origin,
-            Work::Events(_) => Origin::Local,
+            Work::Events(_) | Work::Evidence(_) => Origin::Local,
         }
     }
 }
@@ -339,15 +342,30 @@ impl Committer {
     /// Verifies entries signed elsewhere on this thread, then waits until they are durable
     /// (or refused).
     pub fn submit_entries(&self, entries: Vec<SignedEntry>) -> Answer {
-        let checked = self.pipeline.check(entries, Timestamp::now())?;
+        let checked = self.check_entries(entries)?;
         self.wait(Work::Entries(checked, Origin::Local))
     }
 
     /// As [`Self::submit_entries`], for entries received from other members' nodes: stored
     /// alike, but not gossiped again.
     pub fn submit_replicated(&self, entries: Vec<SignedEntry>) -> Answer {
-        let checked = self.pipeline.check(entries, Timestamp::now())?;
+        let checked = self.check_entries(entries)?;
         self.wait(Work::Entries(checked, Origin::Peers))
+    }
+
+    /// Stage 1 for entries signed elsewhere, on this thread; a refused request's evidence
+    /// (entries that are their authors' doing) is stored before the refusal is answered.
+    pub fn check_entries(&self, entries: Vec<SignedEntry>) -> Result<CheckedBatch, IngestError> {
+        self.pipeline
+            .check_keeping_evidence(entries, Timestamp::now())
+            .map_err(|refused| {
+                if !refused.evidence.is_empty()
+                    && let Err(error) = self.wait(Work::Evidence(refused.evidence))
+                {
+                    tracing::warn!(%error, "the evidence of refused entries was not stored");
+                }
+                refused.error
+            })
     }
 
     /// Prepares the member's events on this thread, then waits until the writer has signed,
@@ -475,6 +493,11 @@ fn run<S: Store + ?Sized>(
                 result,
             } = match job.work {
                 Work::Entries(batch, _) => ledger.place(store, batch),
+                Work::Evidence(writes) => Placement {
+                    writes,
+                    purges: Vec::new(),
+                    result: Ok(Vec::new()),
+                },
                 Work::Events(events) => match keys {
                     Some(keys) => ledger.sign(store, keys, events, now),
                     None => Placement {

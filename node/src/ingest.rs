@@ -46,7 +46,8 @@ use tally_sdk::verify::{ChainTip, Verifier, VerifyError, check_chain};
 use crate::private::purge::PurgeOrder;
 use crate::private::{self, PrivateRow};
 use crate::store::keys::{
-    Head, MemberCode, Position, event_id_prefix, fork_key, index_key, kind_code, string_prefix,
+    Head, MemberCode, Position, event_id_prefix, fork_key, index_key, kind_code, rejected_key,
+    string_prefix,
 };
 use crate::store::{Batch, Cf, Row, Store, StoreError, corrupted};
 
@@ -332,7 +333,20 @@ impl Pipeline {
         entries: Vec<SignedEntry>,
         now: Timestamp,
     ) -> Result<CheckedBatch, IngestError> {
-        self.check_count(entries.len())?;
+        self.check_keeping_evidence(entries, now)
+            .map_err(|refused| refused.error)
+    }
+
+    /// [`Pipeline::check`]; a refused request comes back with the writes that keep, as
+    /// evidence, each refused entry that is its author's doing (validly signed, breaking a
+    /// rule: [`tally_sdk::rejection`]).
+    pub fn check_keeping_evidence(
+        &self,
+        entries: Vec<SignedEntry>,
+        now: Timestamp,
+    ) -> Result<CheckedBatch, RefusedEntries> {
+        self.check_count(entries.len())
+            .map_err(RefusedEntries::without_evidence)?;
         let mut rejections = Vec::new();
         // The tip each author's first entry in the request names: the chain rule then checks
         // the request's own entries link to each other, and stage 2 checks the first one
@@ -361,11 +375,14 @@ impl Pipeline {
             implied.entry(body.author.clone()).or_insert(tip);
         }
         if !rejections.is_empty() {
-            return Err(IngestError::Rejected(rejections));
+            return Err(RefusedEntries::without_evidence(IngestError::Rejected(
+                rejections,
+            )));
         }
         let verifier = Verifier::new(&self.genesis, now);
-        let results =
-            verifier.verify_batch(entries, |author| implied.get(author).copied().flatten());
+        let verdicts = verifier
+            .verify_batch_keeping_refused(entries, |author| implied.get(author).copied().flatten());
+        let (results, refused) = (verdicts.results, verdicts.refused);
         let mut checked = Vec::with_capacity(results.len());
         for (index, result) in results.into_iter().enumerate() {
             match result
@@ -377,7 +394,10 @@ impl Pipeline {
             }
         }
         if !rejections.is_empty() {
-            return Err(IngestError::Rejected(rejections));
+            return Err(RefusedEntries {
+                error: IngestError::Rejected(rejections),
+                evidence: rejection_evidence(&verifier, refused),
+            });
         }
         Ok(CheckedBatch { entries: checked })
     }
@@ -531,6 +551,42 @@ impl Placement {
 struct ChainState {
     code: MemberCode,
     tip: Option<ChainTip>,
+}
+
+/// A refused request of entries, with the writes that keep what is evidence.
+#[derive(Debug)]
+pub struct RefusedEntries {
+    /// Why it is refused.
+    pub error: IngestError,
+    /// The `rejected` rows of the refused entries that are their authors' doing (empty if
+    /// none).
+    pub evidence: Batch,
+}
+
+impl RefusedEntries {
+    fn without_evidence(error: IngestError) -> Self {
+        Self {
+            error,
+            evidence: Batch::default(),
+        }
+    }
+}
+
+/// The `rejected` rows of `refused` entries that their authors validly signed and that break
+/// a rule ([`Verifier::broken_rule`]); the rest (bad signatures, broken links) prove nothing
+/// against anyone.
+fn rejection_evidence(verifier: &Verifier<'_>, refused: Vec<(usize, SignedEntry)>) -> Batch {
+    let mut evidence = Batch::default();
+    for (_, entry) in refused {
+        if verifier.broken_rule(&entry).is_err() {
+            continue;
+        }
+        let (Ok(hash), Ok(bytes)) = (entry.hash(), entry.to_bytes()) else {
+            continue;
+        };
+        evidence.put(Cf::Rejected, rejected_key(&entry.body.author, &hash), bytes);
+    }
+    evidence
 }
 
 /// Stage 2 of the pipeline: the chain heads (as stored, plus entries placed but not yet

@@ -10,6 +10,8 @@
 //! * [`commit`] — group commit: one writer thread, one synced write for many requests, each
 //!   acknowledged only once durable.
 //! * [`api`] — the HTTP API (axum) over the store and the writer.
+//! * [`audit`] — the auditor's view of the store: the whole-ledger audit's source, a member's
+//!   scorecard, the bundle of a period.
 //! * [`backup`] — consistent backups of the live store (RocksDB checkpoints), checked before
 //!   they are reported done.
 //! * [`replicate`] — replication: the wire messages, the engine without IO (heads, pulls,
@@ -25,6 +27,7 @@
 //! [`Node`] puts them together for the `tally-node` binary.
 
 pub mod api;
+pub mod audit;
 pub mod backup;
 pub mod commit;
 pub mod config;

@@ -2,8 +2,9 @@
 //! a temporary directory, the writer thread; it writes as the manufacturer and stores the
 //! other members' chains as signed entries): the demo's story with a defect introduced in the
 //! logistics firm's custody, one present at the factory's final inspection, one that the
-//! evidence cannot place; bundles that verify with the SDK alone; and the custody rule the
-//! node applies to its own member's hand-overs.
+//! evidence cannot place; bundles that verify with the SDK alone; the custody rule the
+//! node applies to its own member's hand-overs; and the auditors' routes — scorecards, rejected
+//! entries, period bundles — agreeing with the whole-ledger audit of the node's store.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -208,6 +209,24 @@ fn story(final_inspection: bool) -> (Story, EntryHash) {
     (story, handed)
 }
 
+/// The story after which logistics inspects the sofa on receipt (passed), then finds it
+/// defective and delivers it late; the hand-over to logistics and the failed inspection.
+fn defect_in_logistics_custody() -> (Story, EntryHash, EntryHash) {
+    let (mut story, handed) = story(true);
+    story.record("logistics", sofa(6, 19, inspected(true)));
+    let failed = story.record("logistics", sofa(9, 20, inspected(false)));
+    story.record(
+        "logistics",
+        sofa(
+            10,
+            11,
+            json!({"bizStep": "arriving", "tally:kind": "delivery",
+            "tally:promisedDate": at(9, 18)}),
+        ),
+    );
+    (story, handed, failed)
+}
+
 /// Stores the story in a fresh node; returns the node.
 async fn node_with(story: &Story) -> TestNode {
     let node = TestNode::start();
@@ -261,18 +280,7 @@ async fn check_bundle(app: &Router, genesis: &Genesis, report: &Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_defect_in_the_logistics_firms_custody_is_attributed_to_it() {
-    let (mut story, handed) = story(true);
-    story.record("logistics", sofa(6, 19, inspected(true)));
-    let failed = story.record("logistics", sofa(9, 20, inspected(false)));
-    story.record(
-        "logistics",
-        sofa(
-            10,
-            11,
-            json!({"bizStep": "arriving", "tally:kind": "delivery",
-            "tally:promisedDate": at(9, 18)}),
-        ),
-    );
+    let (story, handed, failed) = defect_in_logistics_custody();
     let node = node_with(&story).await;
     let app = node.app();
 
@@ -572,4 +580,128 @@ async fn the_consumer_page_resolves_digital_links() {
     let (status, content_type, _) = page(&app, "/v1/nothing-here", "application/json").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(content_type, "application/problem+json");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auditors_get_scorecards_rejected_entries_and_period_bundles() {
+    let (mut story, _, _) = defect_in_logistics_custody();
+    let node = node_with(&story).await;
+    let app = node.app();
+    let stored = story.entries.len() as u64;
+
+    // The supplier signs an order, which its role may not write: refused, and kept.
+    let order = story.record("supplier", sofa(11, 9, json!({"tally:kind": "order"})));
+    let signed = story.entries.last().unwrap().clone();
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        "/v1/entries",
+        Some(serde_json::to_value(vec![signed]).unwrap()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, rejected) = call(&app, Method::GET, "/v1/rejected", None).await;
+    assert_eq!(status, StatusCode::OK, "{rejected}");
+    let listed = rejected["rejected"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{rejected}");
+    assert_eq!(listed[0]["member"], "supplier");
+    assert_eq!(listed[0]["hash"], order.to_hex());
+    assert!(
+        listed[0]["rule"]
+            .as_str()
+            .unwrap()
+            .contains("may not write"),
+        "{rejected}"
+    );
+    let evidence: tally_sdk::rejection::RejectedEntry =
+        serde_json::from_value(listed[0]["rejected"].clone()).unwrap();
+    let verifier = tally_sdk::verify::Verifier::new(&story.genesis, Timestamp::now());
+    assert_eq!(evidence.verify(&verifier).unwrap().hash, order);
+
+    // The scorecards.
+    let scorecard = |member: &'static str| {
+        let app = app.clone();
+        async move {
+            let (status, card) = call(
+                &app,
+                Method::GET,
+                &format!("/v1/members/{member}/scorecard"),
+                None,
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{card}");
+            card
+        }
+    };
+    let logistics = scorecard("logistics").await;
+    assert_eq!(logistics["non_conformant_inspections"], 1, "{logistics}");
+    assert_eq!(logistics["late_deliveries"], 1, "{logistics}");
+    assert_eq!(logistics["findings"][0]["product"], SOFA);
+    let supplier = scorecard("supplier").await;
+    assert_eq!(supplier["rejected_entries"], 1, "{supplier}");
+    assert_eq!(supplier["findings"][0]["entries"][0], order.to_hex());
+    assert_eq!(scorecard("manufacturer").await["findings"], json!([]));
+    for (path, expected) in [
+        ("/v1/members/courier/scorecard", StatusCode::NOT_FOUND),
+        (
+            "/v1/members/Not%20an%20id/scorecard",
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let (status, body) = call(&app, Method::GET, path, None).await;
+        assert_eq!(status, expected, "{path}: {body}");
+        assert!(body["detail"].is_string(), "{body}");
+    }
+
+    // The whole-ledger audit of the node's store agrees with the API.
+    let state = node.node.as_ref().unwrap().api_state();
+    let mut source = tally_node::audit::StoreSource::new(state.store().as_ref(), state.book());
+    let summary = tally_sdk::audit::audit(&mut source, &story.genesis, &mut |_| {}).unwrap();
+    assert!(summary.verified(), "{:?}", summary.failures_listed);
+    assert_eq!(summary.entries, stored);
+    assert_eq!(summary.rejected, 1);
+    let audited = |member: &str| {
+        serde_json::to_value(
+            summary
+                .scorecards
+                .iter()
+                .find(|c| c.member.as_str() == member)
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    assert_eq!(audited("logistics"), logistics);
+    assert_eq!(audited("supplier"), supplier);
+
+    // A period bundle of everything, and one of a period with nothing in it.
+    let period = |from: &str, to: &str| {
+        let app = app.clone();
+        let uri = format!("/v1/audit/period?from={from}&to={to}");
+        async move { call(&app, Method::GET, &uri, None).await }
+    };
+    let (status, body) = period("2000-01-01T00:00:00Z", "2100-01-01T00:00:00Z").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let bundle: tally_sdk::period::PeriodBundle = serde_json::from_value(body).unwrap();
+    let checked = bundle.verify(&story.genesis).unwrap();
+    assert_eq!(checked.entries, stored);
+    assert_eq!(checked.chains.len(), 4);
+    assert!(bundle.chains.iter().all(|c| c.before.is_none()));
+    let (status, body) = period("2100-01-01T00:00:00Z", "2100-01-02T00:00:00Z").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let bundle: tally_sdk::period::PeriodBundle = serde_json::from_value(body).unwrap();
+    assert_eq!(bundle.verify(&story.genesis).unwrap().entries, 0);
+    assert!(bundle.chains.iter().all(|c| c.before.is_some()));
+    for (from, to) in [
+        ("2026-01-01T00:00:00Z", ""),
+        ("yesterday", "2026-01-01T00:00:00Z"),
+        ("2026-02-01T00:00:00Z", "2026-01-01T00:00:00Z"),
+    ] {
+        let uri = if to.is_empty() {
+            format!("/v1/audit/period?from={from}")
+        } else {
+            format!("/v1/audit/period?from={from}&to={to}")
+        };
+        let (status, body) = call(&app, Method::GET, &uri, None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {body}");
+    }
 }

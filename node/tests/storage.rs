@@ -491,10 +491,12 @@ fn concurrent_requests_are_group_committed<B: Backend>() {
     assert!(results[0].is_ok() && results[1].is_ok(), "{results:?}");
     assert!(results[2].is_err());
     let stats = committer.stats();
-    // The logistics firm's first request was refused before it reached the writer.
-    assert_eq!(stats.requests, 20);
-    assert!(stats.groups <= 20, "{stats:?}");
+    // The logistics firm's first request was refused before it reached the writer, which only
+    // wrote its evidence: 20 entries logistics signed of a kind its role may not write.
+    assert_eq!(stats.requests, 21);
+    assert!(stats.groups <= 21, "{stats:?}");
     stop(committer, writer);
+    assert_eq!(store.rejected(None, 100).unwrap().len(), 20);
     let heads = store.heads().unwrap();
     assert_eq!(
         heads.iter().map(|h| h.tip.seq).collect::<Vec<_>>(),
@@ -833,6 +835,64 @@ fn a_purge_erases_only_what_its_author_may_purge<B: Backend>() {
     assert_eq!(store.head(&platform.member).unwrap().unwrap().tip.seq, 1);
 }
 
+/// A refused request keeps, as evidence, each refused entry its author validly signed that
+/// breaks a rule (here an order, which the manufacturer's role may not write), and nothing
+/// else: not the request's valid entries, not an entry with a forged signature. The evidence
+/// survives the upgrade of a format-3 store, which gains the `rejected` column family.
+fn refused_entries_that_are_their_authors_doing_are_kept<B: Backend>() {
+    let (genesis, keys) = demo();
+    let manufacturer = &keys[1];
+    let mut entries = chain(&genesis, manufacturer, 0, 3, None);
+    let prev = entries.last().map(|e| e.hash().unwrap());
+    let order = chain_of(&genesis, manufacturer, 3, 1, prev, |seq| {
+        let mut e = event("commissioning", "active", seq, seq);
+        e["tally:kind"] = json!("order");
+        e
+    })
+    .remove(0);
+    let mut forged = chain_of(&genesis, manufacturer, 3, 1, prev, |seq| {
+        let mut e = event("commissioning", "active", seq + 1, seq);
+        e["tally:kind"] = json!("order");
+        e
+    })
+    .remove(0);
+    forged.signature = entries[0].signature;
+    let mut backend = B::new();
+    let store = backend.open(&genesis).unwrap();
+    let (committer, writer) = start(&store, &genesis, None);
+    entries.push(order.clone());
+    let refused = committer.submit_entries(entries.clone()).unwrap_err();
+    assert!(refused.to_string().contains("may not write"), "{refused}");
+    entries.pop();
+    entries.push(forged);
+    committer.submit_entries(entries).unwrap_err();
+    stop(committer, writer);
+    assert!(store.heads().unwrap().is_empty());
+    let kept = store.rejected(None, 100).unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].entry, order);
+    let member = order.body.author.clone();
+    assert_eq!(store.rejected(Some(&member), 100).unwrap().len(), 1);
+    assert!(
+        store
+            .rejected(Some(&keys[0].member), 100)
+            .unwrap()
+            .is_empty()
+    );
+
+    // A format-3 store opens as format 4, what it held still there.
+    let mut old = Batch::default();
+    old.put(Cf::Meta, b"format".to_vec(), 3u32.to_be_bytes().to_vec());
+    store.write(old).unwrap();
+    backend.close(store);
+    let store = backend.open(&genesis).unwrap();
+    assert_eq!(
+        store.get(Cf::Meta, b"format").unwrap().unwrap(),
+        tally_node::store::STORE_FORMAT.to_be_bytes()
+    );
+    assert_eq!(store.rejected(None, 100).unwrap()[0].entry, order);
+}
+
 macro_rules! suite {
     ($name:ident, $backend:ty) => {
         mod $name {
@@ -873,6 +933,10 @@ macro_rules! suite {
             #[test]
             fn a_format_2_store_gets_its_event_id_index() {
                 super::a_format_2_store_gets_its_event_id_index::<$backend>();
+            }
+            #[test]
+            fn refused_entries_that_are_their_authors_doing_are_kept() {
+                super::refused_entries_that_are_their_authors_doing_are_kept::<$backend>();
             }
             #[test]
             fn a_purge_erases_only_what_its_author_may_purge() {

@@ -9,11 +9,14 @@
 //! witness rule ([`witness`]), fork proofs ([`fork`]), membership changes ([`governance`]), and
 //! what the entries say about a product: its provenance and custody ([`provenance`]), who is
 //! responsible for what ([`responsibility`]), and the evidence bundle that proves it offline
-//! ([`bundle`]).
+//! ([`bundle`]); and for auditors, the audit of a whole ledger ([`audit`]), the bundle of a
+//! period ([`period`]), entries refused as their authors' doing ([`rejection`]) and the
+//! members' scorecards ([`scorecard`]).
 //!
 //! The crate does no IO beyond reading the OS random number generator: no async runtime, no
 //! database, no network.
 
+pub mod audit;
 pub mod bundle;
 pub mod checkpoint;
 pub mod codec;
@@ -33,8 +36,11 @@ pub mod held;
 pub mod ids;
 pub mod keyfile;
 pub mod merkle;
+pub mod period;
 pub mod provenance;
+pub mod rejection;
 pub mod responsibility;
+pub mod scorecard;
 pub mod sealed;
 pub mod template;
 pub mod time;

@@ -227,6 +227,30 @@ pub enum VerifyError {
     Chain(#[from] ChainError),
 }
 
+/// What [`Verifier::verify_batch_keeping_refused`] found.
+#[derive(Debug)]
+pub struct BatchVerdicts {
+    /// Each entry's verdict, in order.
+    pub results: Vec<Result<VerifiedEntry, VerifyError>>,
+    /// The refused entries, each with its place.
+    pub refused: Vec<(usize, SignedEntry)>,
+}
+
+/// An entry is not evidence of its author breaking a rule ([`Verifier::broken_rule`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotAttributable {
+    /// Its signature does not verify under the author's key, or it has no author to verify
+    /// it with: anyone could have made it.
+    #[error("not its author's doing: {0}")]
+    NotSigned(String),
+    /// Of another network or format: not this consortium's rules.
+    #[error("not under this consortium's rules: {0}")]
+    Foreign(String),
+    /// It breaks no rule (as the consortium now stands: a role may have been granted since).
+    #[error("it breaks no rule")]
+    BreaksNoRule,
+}
+
 /// Applies the rules against one genesis, at one time.
 #[derive(Debug, Clone, Copy)]
 pub struct Verifier<'g> {
@@ -522,14 +546,61 @@ impl<'g> Verifier<'g> {
         self.check_signed(entry).map(|checked| checked.hash)
     }
 
+    /// The rule a validly signed entry breaks, for an entry that is its author's doing: signed
+    /// under the author's key for its position, and breaking a rule that needs no other entry
+    /// (its role may not write the kind, its event is not valid EPCIS, a limit, ...). Not
+    /// attributable — `Err` with why — are entries whose signature does not verify (anyone
+    /// could have made them), of no member or signed after the author's removal, of another
+    /// network or format (not this consortium's rules), and entries that break no such rule.
+    /// The timestamp is not held against the clock.
+    pub fn broken_rule(&self, entry: &SignedEntry) -> Result<VerifyError, NotAttributable> {
+        let body = &entry.body;
+        let hash = body
+            .to_bytes()
+            .map(|bytes| EntryHash::digest(&bytes))
+            .map_err(|e| NotAttributable::NotSigned(format!("it cannot be encoded: {e}")))?;
+        let key = self
+            .author_key(entry)
+            .map_err(|e| NotAttributable::NotSigned(e.to_string()))?;
+        key.verify(signing::ENTRY, hash.as_bytes(), &entry.signature)
+            .map_err(|_| {
+                NotAttributable::NotSigned(format!(
+                    "its signature does not verify under {}'s key",
+                    body.author
+                ))
+            })?;
+        match self.with_tolerance(u64::MAX).check_rules(entry) {
+            Ok(_) => Err(NotAttributable::BreaksNoRule),
+            Err(error @ (VerifyError::Format(_) | VerifyError::WrongNetwork { .. })) => {
+                Err(NotAttributable::Foreign(error.to_string()))
+            }
+            Err(
+                error @ (VerifyError::Codec(_)
+                | VerifyError::UnknownAuthor(_)
+                | VerifyError::Removed { .. }),
+            ) => Err(NotAttributable::NotSigned(error.to_string())),
+            Err(broken) => Ok(broken),
+        }
+    }
+
     /// Checks many entries, in order, as [`Verifier::verify`] would one by one, with the
     /// signatures checked in one batch. `tip_of` gives each author's tip before the batch;
     /// entries earlier in the batch extend it for later ones.
     pub fn verify_batch(
         &self,
         entries: Vec<SignedEntry>,
-        mut tip_of: impl FnMut(&MemberId) -> Option<ChainTip>,
+        tip_of: impl FnMut(&MemberId) -> Option<ChainTip>,
     ) -> Vec<Result<VerifiedEntry, VerifyError>> {
+        self.verify_batch_keeping_refused(entries, tip_of).results
+    }
+
+    /// [`Verifier::verify_batch`], also giving back each refused entry with its place in
+    /// `entries` (to keep as evidence, [`Verifier::broken_rule`]).
+    pub fn verify_batch_keeping_refused(
+        &self,
+        entries: Vec<SignedEntry>,
+        mut tip_of: impl FnMut(&MemberId) -> Option<ChainTip>,
+    ) -> BatchVerdicts {
         let checked: Vec<Result<(Checked, crate::crypto::PublicKey), VerifyError>> = entries
             .iter()
             .map(|e| Ok((self.check_rules(e)?, self.author_key(e)?)))
@@ -563,20 +634,32 @@ impl<'g> Verifier<'g> {
         };
         let mut tips: HashMap<MemberId, Option<ChainTip>> = HashMap::new();
         let mut signature_results = signature_results;
-        entries
+        let mut refused = Vec::new();
+        let results = entries
             .into_iter()
             .zip(checked)
             .enumerate()
             .map(|(i, (entry, checked))| {
-                let (checked, _) = checked?;
+                let checked = match checked {
+                    Ok((checked, _)) => checked,
+                    Err(error) => {
+                        refused.push((i, entry));
+                        return Err(error);
+                    }
+                };
                 if let Some(Err(source)) = signature_results.remove(&i) {
-                    return Err(self.signature_error(&entry, &checked.hash, source));
+                    let error = self.signature_error(&entry, &checked.hash, source);
+                    refused.push((i, entry));
+                    return Err(error);
                 }
                 let author = entry.body.author.clone();
                 let tip = *tips
                     .entry(author)
                     .or_insert_with_key(|author| tip_of(author));
-                check_chain(&entry, tip.as_ref())?;
+                if let Err(error) = check_chain(&entry, tip.as_ref()) {
+                    refused.push((i, entry));
+                    return Err(error.into());
+                }
                 let verified = checked.into_verified(entry)?;
                 tips.insert(
                     verified.body().author.clone(),
@@ -584,7 +667,8 @@ impl<'g> Verifier<'g> {
                 );
                 Ok(verified)
             })
-            .collect()
+            .collect();
+        BatchVerdicts { results, refused }
     }
 }
 

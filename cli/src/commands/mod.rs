@@ -1,5 +1,6 @@
 //! The subcommands and their dispatch.
 
+mod audit;
 mod demo;
 mod disclose;
 mod entry;
@@ -13,6 +14,8 @@ mod verify;
 mod witness;
 
 use anyhow::Result;
+
+pub use audit::FindingsFound;
 use clap::Subcommand;
 
 #[derive(Debug, Subcommand)]
@@ -36,8 +39,11 @@ pub enum Command {
     Witness(witness::Command),
     /// Print the EPCIS Event Hash ID of every event in an EPCIS document.
     EventHash(event_hash::Args),
-    /// Verify a product's evidence bundle offline and print the responsibility it proves.
+    /// Verify a product's evidence bundle or a period bundle offline and print what it proves.
     Verify(verify::Args),
+    /// Audit a whole ledger (a node or a data directory) and export verifiable period bundles.
+    #[command(subcommand)]
+    Audit(audit::Command),
     /// Write the QR label (PNG or SVG) of a product's GS1 Digital Link.
     Qr(qr::Args),
     /// Run a member's node (the same as the `tally-node` binary).
@@ -57,6 +63,7 @@ pub fn run(command: Command) -> Result<()> {
         Command::Witness(command) => witness::run(command),
         Command::EventHash(args) => event_hash::run(args),
         Command::Verify(args) => verify::run(args),
+        Command::Audit(command) => audit::run(command),
         Command::Qr(args) => qr::run(args),
         Command::Node(command) => node::run(command),
         Command::Demo(args) => demo::run(args),

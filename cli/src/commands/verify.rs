@@ -1,10 +1,14 @@
-//! `tally verify BUNDLE`: check a product's evidence bundle offline, with the SDK and the
-//! genesis alone, and print the responsibility report it proves.
+//! `tally verify BUNDLE`: check a product's evidence bundle or a period bundle offline, with
+//! the SDK and the genesis alone, and print what it proves: the responsibility report of the
+//! product, or the entries of the period.
 
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use serde::Deserialize;
+use serde::de::IgnoredAny;
 use tally_sdk::bundle::EvidenceBundle;
+use tally_sdk::period::PeriodBundle;
 use tally_sdk::responsibility::Report;
 
 use super::load_consortium;
@@ -12,7 +16,8 @@ use crate::files;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The evidence bundle (JSON, from `GET /v1/products/{id}/evidence`).
+    /// The bundle (JSON): a product's evidence bundle (`GET /v1/products/{id}/evidence`) or
+    /// a period bundle (`tally audit export`, `GET /v1/audit/period`).
     pub bundle: PathBuf,
     /// The signed genesis of the consortium.
     #[arg(long)]
@@ -22,9 +27,44 @@ pub struct Args {
     pub changes: Option<PathBuf>,
 }
 
+/// Enough of a bundle to tell which kind it is.
+#[derive(Deserialize)]
+struct Kind {
+    period: Option<IgnoredAny>,
+}
+
 pub fn run(args: Args) -> Result<()> {
     let genesis = load_consortium(&args.genesis, args.changes.as_deref())?;
-    let bundle: EvidenceBundle = files::read_json(&args.bundle)?;
+    let bytes = files::read_limited(&args.bundle, files::MAX_BUNDLE_BYTES)?;
+    let not_a_bundle = || format!("{} is not a bundle", args.bundle.display());
+    let kind: Kind = serde_json::from_slice(&bytes).with_context(not_a_bundle)?;
+    if kind.period.is_some() {
+        let bundle: PeriodBundle = serde_json::from_slice(&bytes).with_context(not_a_bundle)?;
+        let summary = bundle
+            .verify(&genesis)
+            .with_context(|| format!("{} does not verify", args.bundle.display()))?;
+        println!(
+            "valid: period bundle from {} to {} ({} entries, {} witnessed by a quorum, {} fork proofs)",
+            bundle.period.from, bundle.period.to, summary.entries, summary.witnessed, summary.forks
+        );
+        for chain in &summary.chains {
+            let range = match (chain.first_seq, chain.last_seq) {
+                (Some(first), Some(last)) => format!("entries {first}..={last}"),
+                _ => "no entries".to_owned(),
+            };
+            let end = if chain.end_proven {
+                "complete"
+            } else {
+                "complete up to the exporter's head"
+            };
+            println!(
+                "  {}: {range} ({} witnessed), {end}",
+                chain.member, chain.witnessed
+            );
+        }
+        return Ok(());
+    }
+    let bundle: EvidenceBundle = serde_json::from_slice(&bytes).with_context(not_a_bundle)?;
     let verified = bundle
         .verify(&genesis)
         .with_context(|| format!("{} does not verify", args.bundle.display()))?;

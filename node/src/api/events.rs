@@ -24,7 +24,6 @@ use tally_sdk::codec::CanonicalJson;
 use tally_sdk::entry::SignedEntry;
 use tally_sdk::hash::EntryHash;
 use tally_sdk::ids::FieldName;
-use tally_sdk::time::Timestamp;
 use tokio::sync::oneshot;
 
 use super::ApiState;
@@ -341,7 +340,7 @@ pub async fn post_entries(
         })
     })?;
     let receipts = submit(&state, move |committer, reply| {
-        let checked = committer.pipeline().check(entries, Timestamp::now())?;
+        let checked = committer.check_entries(entries)?;
         committer.send_entries(checked, reply)
     })
     .await?;

@@ -6,12 +6,15 @@
 //! Routes (all under `/v1` need a bearer token, [`auth`]): `POST /v1/events`,
 //! `POST /v1/entries`, `GET /v1/entries/{hash}`, `GET /v1/chains/{member}`,
 //! `GET /v1/products/{id}/history`, `GET /v1/events` (search), `GET /v1/heads`,
-//! `GET /v1/forks`, `GET /v1/network`, `POST /v1/backups`; and, open,
+//! `GET /v1/forks`, `GET /v1/network`, `POST /v1/backups`, the auditors' routes
+//! (`GET /v1/members/{id}/scorecard`, `GET /v1/audit/period`, `GET /v1/checkpoints/{witness}`,
+//! `GET /v1/rejected`, [`audit`]); and, open,
 //! `/health`, `/metrics` (Prometheus) and `/openapi.json` (OpenAPI 3.1, [`openapi`]); the
 //! consumer's page at GS1 Digital Link paths (`/01/{gtin}/21/{serial}`, [`resolver`]); the
 //! EPCIS 2.0 binding under `/epcis` ([`epcis`]).
 //! Every refusal is RFC 9457 problem+json ([`problem`]). `docs/api.md` documents them.
 
+pub mod audit;
 pub mod auth;
 pub mod backups;
 pub mod epcis;
@@ -186,6 +189,10 @@ pub fn app(state: ApiState) -> Router {
         )
         .route("/v1/entries/{hash}/purge", post(private::post_purge))
         .route("/v1/checkpoints", get(witness::list_checkpoints))
+        .route("/v1/checkpoints/{witness}", get(audit::get_checkpoints))
+        .route("/v1/members/{id}/scorecard", get(audit::get_scorecard))
+        .route("/v1/audit/period", get(audit::get_period))
+        .route("/v1/rejected", get(audit::list_rejected))
         .route("/v1/chains/{member}", get(query::get_chain))
         .route("/v1/products/{id}/history", get(query::product_history))
         .route(

@@ -7,6 +7,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use super::audit::{CheckpointPage, Rejected, RejectedView};
 use super::backups::BackupView;
 use super::epcis::EpcisProblem;
 use super::forks::{ForkView, Forks};
@@ -18,7 +19,8 @@ use super::query::{HeadView, Heads};
 use super::views::{EntryPage, EntryStatus, EntryView, Health, ReceiptView, WriteReceipt};
 use super::witness::{Checkpoints, WitnessView};
 use super::{
-    backups, epcis, events, forks, governance, metrics, network, private, products, query, witness,
+    audit, backups, epcis, events, forks, governance, metrics, network, private, products, query,
+    witness,
 };
 use crate::epcis::capture::{CaptureJob, EventProblem};
 
@@ -56,6 +58,10 @@ impl Modify for BearerToken {
         private::post_disclosure,
         private::post_purge,
         witness::list_checkpoints,
+        audit::get_checkpoints,
+        audit::get_scorecard,
+        audit::get_period,
+        audit::list_rejected,
         query::get_chain,
         query::product_history,
         products::get_provenance,
@@ -88,13 +94,15 @@ impl Modify for BearerToken {
         ProblemDetails, ItemError, EntryView, EntryPage, EntryStatus, ReceiptView, WriteReceipt,
         Health, Heads, HeadView, BackupView, NetworkView, PeerView, Forks, ForkView,
         WitnessView, Checkpoints, GovernanceView, ChangeView, MemberStanding, PrivateFieldView,
-        FieldState, DisclosureRequest, PurgeRequest, CaptureJob, EventProblem, EpcisProblem
+        FieldState, DisclosureRequest, PurgeRequest, CaptureJob, EventProblem, EpcisProblem,
+        CheckpointPage, Rejected, RejectedView
     )),
     modifiers(&BearerToken),
     tags(
         (name = "write", description = "Recording events and entries"),
         (name = "read", description = "Entries, chains, product histories, search"),
         (name = "operations", description = "Health, metrics, network, governance, backups, this document"),
+        (name = "audit", description = "For auditors and regulators: member scorecards, period bundles, every checkpoint"),
         (name = "epcis", description = "GS1 EPCIS 2.0 REST binding: capture and event query (docs/epcis.md)"),
     )
 )]

@@ -27,7 +27,7 @@ use crate::store::{Cursor, Index, MAX_PAGE, Page, Query as StoreQuery};
 /// Items per page when `limit` is not given.
 pub const DEFAULT_PAGE: usize = 100;
 
-fn path<T>(extracted: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
+pub(super) fn path<T>(extracted: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
     extracted
         .map(|Path(value)| value)
         .map_err(|e| ApiError::bad_request(e.body_text()))
@@ -42,7 +42,7 @@ pub(super) fn entry_hash(
         .map_err(|e| ApiError::bad_request(format!("{text:?} is not an entry hash: {e}")))
 }
 
-fn query<T>(extracted: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+pub(super) fn query<T>(extracted: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     extracted
         .map(|Query(value)| value)
         .map_err(|e| ApiError::bad_request(e.body_text()))
@@ -62,7 +62,7 @@ fn cursor(text: Option<&str>) -> Result<Option<Cursor>, ApiError> {
     text.map(Cursor::parse).transpose().map_err(ApiError::from)
 }
 
-fn time(name: &str, text: Option<&str>) -> Result<Option<Timestamp>, ApiError> {
+pub(super) fn time(name: &str, text: Option<&str>) -> Result<Option<Timestamp>, ApiError> {
     text.map(|t| {
         Timestamp::parse_rfc3339(t).map_err(|e| {
             ApiError::bad_request(format!(

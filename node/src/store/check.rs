@@ -80,10 +80,16 @@ fn check_meta<S: Store + ?Sized>(store: &S, network: NetworkId) -> Result<bool, 
                     store.write(batch)?;
                     tracing::info!("upgraded the store from storage format 1 to 2");
                     upgrade_format_2(store)?;
+                    upgrade_format_3(store)?;
                     Ok(false)
                 }
                 Some(format) if format.as_slice() == 2u32.to_be_bytes() => {
                     upgrade_format_2(store)?;
+                    upgrade_format_3(store)?;
+                    Ok(false)
+                }
+                Some(format) if format.as_slice() == 3u32.to_be_bytes() => {
+                    upgrade_format_3(store)?;
                     Ok(false)
                 }
                 Some(format) => Err(StoreError::Format {
@@ -99,6 +105,28 @@ fn check_meta<S: Store + ?Sized>(store: &S, network: NetworkId) -> Result<bool, 
             expected: network,
             found: hex::encode(found),
         }),
+    }
+}
+
+/// The checks of a store opened read-only: of `network`, in this software's format (an older
+/// store is upgraded by the node when it next opens it, not here).
+pub fn check_read_only<S: Store + ?Sized>(store: &S, network: NetworkId) -> Result<(), StoreError> {
+    match store.get(Cf::Meta, b"network_id")? {
+        None => Err(corrupted("the store has no network id")),
+        Some(found) if found.as_slice() != network.as_bytes() => Err(StoreError::WrongNetwork {
+            expected: network,
+            found: hex::encode(found),
+        }),
+        Some(_) => match store.get(Cf::Meta, b"format")? {
+            Some(format) if format.as_slice() == STORE_FORMAT.to_be_bytes() => Ok(()),
+            Some(format) => Err(StoreError::Format {
+                found: match <[u8; 4]>::try_from(format.as_slice()) {
+                    Ok(bytes) => u32::from_be_bytes(bytes).to_string(),
+                    Err(_) => hex::encode(&format),
+                },
+            }),
+            None => Err(corrupted("the storage format marker is missing")),
+        },
     }
 }
 
@@ -159,16 +187,26 @@ fn upgrade_format_2<S: Store + ?Sized>(store: &S) -> Result<(), StoreError> {
         }
     }
     let mut batch = Batch::default();
+    batch.put(Cf::Meta, b"format".to_vec(), 3u32.to_be_bytes().to_vec());
+    store.write(batch)?;
+    tracing::info!(
+        entries = indexed,
+        "upgraded the store from storage format 2 to 3"
+    );
+    Ok(())
+}
+
+/// Format 4 added the `rejected` column family, which starts empty (the store creates it at
+/// open): only the marker moves.
+fn upgrade_format_3<S: Store + ?Sized>(store: &S) -> Result<(), StoreError> {
+    let mut batch = Batch::default();
     batch.put(
         Cf::Meta,
         b"format".to_vec(),
         STORE_FORMAT.to_be_bytes().to_vec(),
     );
     store.write(batch)?;
-    tracing::info!(
-        entries = indexed,
-        "upgraded the store from storage format 2 to {STORE_FORMAT}"
-    );
+    tracing::info!("upgraded the store from storage format 3 to {STORE_FORMAT}");
     Ok(())
 }
 

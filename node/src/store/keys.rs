@@ -19,6 +19,7 @@
 //! | `by_time` | event time (8), position | empty |
 //! | `by_event_id` | SHA-256 of the EPCIS `eventID` (32), event time (8), position | empty |
 //! | `forks` | position, hash of the refused entry (32) | fork proof, canonical encoding |
+//! | `rejected` | author's member id, 0, entry hash (32) | the refused signed entry, canonical encoding |
 //! | `private` | entry hash (32) | private row: leaves, opened fields held, purge notes ([`crate::private::PrivateRow`]), canonical encoding |
 //! | `outbox` | reader's member id, 0, entry hash (32) | empty |
 //! | `captures` | EPCIS capture id (UTF-8) | capture job, JSON ([`crate::epcis::capture::CaptureJob`]) |
@@ -189,6 +190,20 @@ pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
         }
     }
     None
+}
+
+/// The `rejected` keys of one author: its member id and a 0 byte (member ids hold none).
+pub fn rejected_prefix(author: &MemberId) -> Vec<u8> {
+    let mut prefix = author.as_str().as_bytes().to_vec();
+    prefix.push(0);
+    prefix
+}
+
+/// A `rejected` key: the author and the refused entry's hash.
+pub fn rejected_key(author: &MemberId, hash: &EntryHash) -> Vec<u8> {
+    let mut key = rejected_prefix(author);
+    key.extend_from_slice(hash.as_bytes());
+    key
 }
 
 #[cfg(test)]

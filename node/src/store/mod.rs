@@ -23,6 +23,7 @@ use tally_sdk::fork::ForkProof;
 use tally_sdk::gs1::ProductId;
 use tally_sdk::hash::{EntryHash, NetworkId};
 use tally_sdk::ids::MemberId;
+use tally_sdk::rejection::RejectedEntry;
 use tally_sdk::time::Timestamp;
 
 use keys::{Head, Position, index_position, kind_code, prefix_end, string_prefix};
@@ -32,7 +33,7 @@ pub const RESTORED_KEY: &[u8] = b"restored";
 
 /// The storage format this node writes (stored in `meta`; a store of another format is
 /// refused).
-pub const STORE_FORMAT: u32 = 3;
+pub const STORE_FORMAT: u32 = 4;
 
 /// Largest stored entry the node decodes.
 pub const MAX_STORED_ENTRY: usize = 1 << 20;
@@ -65,6 +66,8 @@ pub enum Cf {
     Checkpoints,
     /// Fork proofs: two entries one member signed at one position.
     Forks,
+    /// Entries refused as their authors' doing (validly signed, breaking a rule).
+    Rejected,
     /// Private fields held (leaves, values and salts, purge notes), by entry hash.
     Private,
     /// Entries whose private fields are still to be sent to a reader's node.
@@ -77,7 +80,7 @@ pub enum Cf {
 
 impl Cf {
     /// Every column family.
-    pub const ALL: [Cf; 15] = [
+    pub const ALL: [Cf; 16] = [
         Cf::Entries,
         Cf::Chain,
         Cf::Heads,
@@ -89,6 +92,7 @@ impl Cf {
         Cf::ByEventId,
         Cf::Checkpoints,
         Cf::Forks,
+        Cf::Rejected,
         Cf::Private,
         Cf::Outbox,
         Cf::Captures,
@@ -109,6 +113,7 @@ impl Cf {
             Cf::ByEventId => "by_event_id",
             Cf::Checkpoints => "checkpoints",
             Cf::Forks => "forks",
+            Cf::Rejected => "rejected",
             Cf::Private => "private",
             Cf::Outbox => "outbox",
             Cf::Captures => "captures",
@@ -290,6 +295,26 @@ pub trait Store: Send + Sync {
                 codec::decode::<ForkProof>("fork proof", value, usize::MAX).map_err(|e| {
                     corrupted(format!("the fork proof row {key:02x?} is damaged: {e}"))
                 })
+            })
+            .collect()
+    }
+
+    /// The entries refused as their authors' doing (of `author`, or of everyone), at most
+    /// `limit`, ordered by author and hash.
+    fn rejected(
+        &self,
+        author: Option<&MemberId>,
+        limit: usize,
+    ) -> Result<Vec<RejectedEntry>, StoreError> {
+        let prefix = author.map_or_else(Vec::new, keys::rejected_prefix);
+        let rows = self.scan(Cf::Rejected, &KeyRange::prefix(&prefix), limit)?;
+        rows.iter()
+            .map(|(key, value)| {
+                SignedEntry::from_bytes(value, MAX_STORED_ENTRY)
+                    .map(|entry| RejectedEntry { entry })
+                    .map_err(|e| {
+                        corrupted(format!("the rejected-entry row {key:02x?} is damaged: {e}"))
+                    })
             })
             .collect()
     }

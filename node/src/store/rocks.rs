@@ -123,6 +123,36 @@ impl RocksStore {
         Ok((store, report))
     }
 
+    /// Opens the store in `path` read-only, as it stands (a running node may hold it: a
+    /// read-only open takes no lock and writes nothing). It must be of `network` and of this
+    /// software's storage format; nothing is upgraded or repaired. Writes to it fail.
+    pub fn open_read_only(path: &Path, network: NetworkId) -> Result<Self, StoreError> {
+        if !path.join("CURRENT").is_file() {
+            return Err(StoreError::Backend(format!(
+                "{} holds no store (no RocksDB CURRENT file)",
+                path.display()
+            )));
+        }
+        let cache = Cache::new_lru_cache(BLOCK_CACHE_BYTES);
+        let cfs = Cf::ALL
+            .iter()
+            .map(|cf| ColumnFamilyDescriptor::new(cf.name(), cf_options(*cf, &cache)));
+        let mut options = options();
+        options.create_if_missing(false);
+        let db = DB::open_cf_descriptors_read_only(&options, path, cfs, false).map_err(|e| {
+            StoreError::Backend(format!(
+                "cannot open the store in {} read-only: {e}",
+                path.display()
+            ))
+        })?;
+        let store = Self {
+            db,
+            path: path.to_owned(),
+        };
+        super::check::check_read_only(&store, network)?;
+        Ok(store)
+    }
+
     /// Where the store is.
     pub fn path(&self) -> &Path {
         &self.path
