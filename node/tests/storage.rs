@@ -1240,3 +1240,47 @@ fn the_writer_tells_replication_what_it_stored_and_what_to_gossip() {
     writer.join();
     assert_eq!(notices.blocking_recv(), None);
 }
+
+/// An auditor opens a running node's store read-only (`tally audit verify --data-dir`): it
+/// sees every entry acknowledged, writes nothing, and refuses another network's store, a
+/// directory with no store, and a store of an older format (which only its node upgrades).
+#[test]
+fn a_running_nodes_store_opens_read_only_for_an_audit() {
+    let (genesis, keys) = demo();
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = RocksStore::open(dir.path(), genesis.network_id()).unwrap();
+    let store = Arc::new(store);
+    let (committer, writer) = start(&store, &genesis, None);
+    committer
+        .submit_entries(chain(&genesis, &keys[1], 0, 5, None))
+        .unwrap();
+    let read = RocksStore::open_read_only(dir.path(), genesis.network_id()).unwrap();
+    assert_eq!(read.heads().unwrap()[0].tip.seq, 4);
+    assert_eq!(read.chain_range(&keys[1].member, 0, 10).unwrap().len(), 5);
+    let mut batch = Batch::default();
+    batch.put(Cf::Meta, b"x".to_vec(), b"y".to_vec());
+    assert!(read.write(batch).is_err());
+    drop(read);
+    stop(committer, writer);
+
+    let (mut other, _) = demo_consortium().unwrap();
+    other.document.consortium.push('!');
+    let error = RocksStore::open_read_only(dir.path(), other.document.network_id().unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("belongs to network"), "{error}");
+    let empty = tempfile::tempdir().unwrap();
+    let error = RocksStore::open_read_only(empty.path(), genesis.network_id())
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("holds no store"), "{error}");
+
+    let mut old = Batch::default();
+    old.put(Cf::Meta, b"format".to_vec(), 3u32.to_be_bytes().to_vec());
+    store.write(old).unwrap();
+    drop(store);
+    let error = RocksStore::open_read_only(dir.path(), genesis.network_id())
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("storage format 3"), "{error}");
+}

@@ -184,7 +184,7 @@ impl<'g> Auditor<'g> {
         }
     }
 
-    /// Ends phase one: from now on, chains and fork proofs.
+    /// Ends phase one: from now on, chains, fork proofs and rejected entries.
     pub fn chains(self) -> ChainAuditor<'g> {
         let witnessed_up_to = self
             .stated
@@ -226,7 +226,7 @@ struct ChainState {
     witnessed: u64,
 }
 
-/// Phase two: the chains and the fork proofs.
+/// Phase two: the chains, the fork proofs and the rejected entries.
 #[derive(Debug)]
 pub struct ChainAuditor<'g> {
     genesis: &'g Genesis,

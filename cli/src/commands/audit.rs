@@ -56,7 +56,7 @@ pub struct Source {
     )]
     pub node: Option<String>,
     /// The node's API token (a read token is enough).
-    #[arg(long, env = "TALLY_TOKEN", hide_env_values = true, requires = "node")]
+    #[arg(long, env = "TALLY_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// A node's data directory or a backup of one, opened read-only (the node may be running).
     #[arg(long)]

@@ -140,10 +140,21 @@ impl RocksStore {
         let mut options = options();
         options.create_if_missing(false);
         let db = DB::open_cf_descriptors_read_only(&options, path, cfs, false).map_err(|e| {
-            StoreError::Backend(format!(
-                "cannot open the store in {} read-only: {e}",
-                path.display()
-            ))
+            let message = e.to_string();
+            // A store of an older format lacks column families added since; read-only, they
+            // cannot be created.
+            if message.contains("Column family not found") {
+                StoreError::Backend(format!(
+                    "the store in {} is of an older storage format: start its node once to \
+                     upgrade it ({message})",
+                    path.display()
+                ))
+            } else {
+                StoreError::Backend(format!(
+                    "cannot open the store in {} read-only: {message}",
+                    path.display()
+                ))
+            }
         })?;
         let store = Self {
             db,
