@@ -220,9 +220,15 @@ fn order() -> Value {
     json!({"action": "ADD", "bizStep": "commissioning", "tally:kind": "order"})
 }
 
-fn delivery(promised: u64) -> Value {
-    json!({"bizStep": "arriving", "disposition": "in_progress", "tally:kind": "delivery",
-        "tally:promisedDate": Timestamp(promised).to_rfc3339()})
+/// A hand-over with the delivery date the receiver accepts by acknowledging it.
+fn hand_over_promising(to: &str, promised: u64) -> Value {
+    let mut event = hand_over(to);
+    event["tally:promisedDate"] = json!(Timestamp(promised).to_rfc3339());
+    event
+}
+
+fn delivery() -> Value {
+    json!({"bizStep": "arriving", "disposition": "in_progress", "tally:kind": "delivery"})
 }
 
 /// The five members' chains, signed in the order the events are recorded (a receipt needs
@@ -367,7 +373,7 @@ impl Chains {
         }
         self.record(
             LOGISTICS,
-            &about(product, t0 + 70 * HOUR, "van-12", delivery(t0 + 96 * HOUR)),
+            &about(product, t0 + 70 * HOUR, "van-12", delivery()),
         );
     }
 
@@ -456,9 +462,15 @@ impl Chains {
             MANUFACTURER,
             &about(product, next(1), "factory-store", step("storing")),
         ); // 40
+        let promised = t0 + 96 * HOUR;
         let handed = self.record(
             MANUFACTURER,
-            &about(product, next(10), "factory-dock", hand_over("logistics")),
+            &about(
+                product,
+                next(10),
+                "factory-dock",
+                hand_over_promising("logistics", promised),
+            ),
         ); // 41
         self.record(
             LOGISTICS,
@@ -478,11 +490,7 @@ impl Chains {
         ] {
             self.record(LOGISTICS, &about(product, next(3), site, moving(s))); // 44..=49
         }
-        let promised = t0 + 96 * HOUR;
-        self.record(
-            LOGISTICS,
-            &about(product, next(4), "van-12", delivery(promised)),
-        ); // 50: late
+        self.record(LOGISTICS, &about(product, next(4), "van-12", delivery())); // 50: late
     }
 
     /// One-event product `n`, by member `n % 5`.
@@ -895,11 +903,13 @@ fn bench(c: &mut Criterion) {
         "records read per disputed product (its own and its lot's): {}",
         inputs[0].1.len()
     );
+    let judging = tally_sdk::provenance::Judging::of(node.node.genesis());
+    let as_of = Timestamp::now();
     let times: Vec<Duration> = (0..10_000)
         .map(|k| {
             let (id, records) = &inputs[k % inputs.len()];
             let start = Instant::now();
-            let report = tally_sdk::responsibility::report(id, records, &[]);
+            let report = tally_sdk::responsibility::report(id, records, &[], &judging, as_of);
             let took = start.elapsed();
             assert_eq!(report.claims.len(), 2);
             took
@@ -927,7 +937,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             k += 1;
             let (id, records) = &inputs[k % inputs.len()];
-            tally_sdk::responsibility::report(id, records, &[])
+            tally_sdk::responsibility::report(id, records, &[], &judging, as_of)
         });
     });
     group.finish();

@@ -15,7 +15,7 @@ use tally_sdk::genesis::Genesis;
 use tally_sdk::gs1::ProductId;
 use tally_sdk::ids::MemberId;
 use tally_sdk::period::{ChainSegment, Period, PeriodBundle};
-use tally_sdk::provenance::Recorded;
+use tally_sdk::provenance::{Judging, Recorded};
 use tally_sdk::rejection::RejectedEntry;
 use tally_sdk::responsibility::report;
 use tally_sdk::scorecard::{Scorecard, Scorecards};
@@ -166,9 +166,11 @@ pub fn scorecard(
         from = next;
     }
     let mut cards = Scorecards::new(genesis);
+    let judging = Judging::of(genesis);
+    let now = Timestamp::now();
     for product in &products {
         let records = product_records(store, product)?;
-        cards.add_report(&report(product, &records, &[]));
+        cards.add_report(&report(product, &records, &[], &judging, now));
     }
     for fork in store.forks(MAX_FORKS)? {
         if &fork.first.body.author == member {

@@ -86,6 +86,15 @@ impl Work {
         }
     }
 
+    /// Whether placing it applies the custody rule (a hand-over by the node's `member`).
+    fn needs_custody(&self, member: Option<&MemberId>) -> bool {
+        match (self, member) {
+            (Work::Events(events), Some(_)) => events.hands_over(),
+            (Work::Entries(batch, Origin::Local), Some(member)) => batch.hands_over(member),
+            _ => false,
+        }
+    }
+
     fn origin(&self) -> Origin {
         match self {
             Work::Entries(_, origin) => *origin,
@@ -463,56 +472,39 @@ fn next_group(
     Some(group)
 }
 
-fn run<S: Store + ?Sized>(
-    store: &S,
-    mut ledger: Ledger,
-    keys: Option<&MemberKeys>,
-    rx: &Receiver<Job>,
-    options: CommitOptions,
-    counters: &Counters,
-    mut notices: Notices,
-) {
-    loop {
-        let wait = notices.has_waiting().then_some(FEED_RETRY);
-        let Some(group) = next_group(rx, &options, wait) else {
-            break;
-        };
-        if group.is_empty() {
-            notices.flush();
-            continue;
+/// Requests placed and not yet written: one synced write covers them all.
+struct Segment {
+    writes: Batch,
+    purges: Vec<purge::PurgeOrder>,
+    answers: Vec<(Reply, Origin, Answer)>,
+}
+
+impl Segment {
+    fn with_capacity(requests: usize) -> Self {
+        Self {
+            writes: Batch::default(),
+            purges: Vec::new(),
+            answers: Vec::with_capacity(requests),
         }
-        let now = Timestamp::now();
-        let mut writes = Batch::default();
-        let mut purges = Vec::new();
-        let mut answers = Vec::with_capacity(group.len());
-        for job in group {
-            let origin = job.work.origin();
-            let Placement {
-                writes: more,
-                purges: ordered,
-                result,
-            } = match job.work {
-                Work::Entries(batch, _) => ledger.place(store, batch),
-                Work::Evidence(writes) => Placement {
-                    writes,
-                    purges: Vec::new(),
-                    result: Ok(Vec::new()),
-                },
-                Work::Events(events) => match keys {
-                    Some(keys) => ledger.sign(store, keys, events, now),
-                    None => Placement {
-                        writes: Batch::default(),
-                        purges: Vec::new(),
-                        result: Err(IngestError::NoKey),
-                    },
-                },
-            };
-            writes.append(more);
-            if result.is_ok() {
-                purges.extend(ordered);
-            }
-            answers.push((job.reply, origin, result));
-        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.answers.is_empty()
+    }
+
+    /// Writes the segment in one synced batch, then answers each request.
+    fn commit<S: Store + ?Sized>(
+        self,
+        store: &S,
+        ledger: &mut Ledger,
+        counters: &Counters,
+        notices: &mut Notices,
+    ) {
+        let Self {
+            writes,
+            purges,
+            mut answers,
+        } = self;
         let count = writes.len() as u64;
         let written = if writes.is_empty() {
             Ok(())
@@ -559,6 +551,68 @@ fn run<S: Store + ?Sized>(
         for (reply, _, result) in answers {
             reply(result);
         }
+    }
+}
+
+fn run<S: Store + ?Sized>(
+    store: &S,
+    mut ledger: Ledger,
+    keys: Option<&MemberKeys>,
+    rx: &Receiver<Job>,
+    options: CommitOptions,
+    counters: &Counters,
+    mut notices: Notices,
+) {
+    loop {
+        let wait = notices.has_waiting().then_some(FEED_RETRY);
+        let Some(group) = next_group(rx, &options, wait) else {
+            break;
+        };
+        if group.is_empty() {
+            notices.flush();
+            continue;
+        }
+        let now = Timestamp::now();
+        let mut segment = Segment::with_capacity(group.len());
+        for job in group {
+            // The custody rule reads the store: what this group placed before a hand-over is
+            // written first, so the rule sees it and no two requests pass it on one state.
+            if job.work.needs_custody(keys.map(|k| &k.member)) && !segment.is_empty() {
+                segment.commit(store, &mut ledger, counters, &mut notices);
+                segment = Segment::with_capacity(1);
+            }
+            let origin = job.work.origin();
+            let Placement {
+                writes: more,
+                purges: ordered,
+                result,
+            } = match job.work {
+                Work::Entries(batch, Origin::Local) => match keys {
+                    Some(keys) => ledger.place_local(store, &keys.member, batch),
+                    None => ledger.place(store, batch),
+                },
+                Work::Entries(batch, Origin::Peers) => ledger.place(store, batch),
+                Work::Evidence(writes) => Placement {
+                    writes,
+                    purges: Vec::new(),
+                    result: Ok(Vec::new()),
+                },
+                Work::Events(events) => match keys {
+                    Some(keys) => ledger.sign(store, keys, events, now),
+                    None => Placement {
+                        writes: Batch::default(),
+                        purges: Vec::new(),
+                        result: Err(IngestError::NoKey),
+                    },
+                },
+            };
+            segment.writes.append(more);
+            if result.is_ok() {
+                segment.purges.extend(ordered);
+            }
+            segment.answers.push((job.reply, origin, result));
+        }
+        segment.commit(store, &mut ledger, counters, &mut notices);
         notices.flush();
     }
     // Everything written is told before the writer stops, if the feed has room.

@@ -33,18 +33,21 @@ use serde_json::Value;
 use tally_sdk::codec::{self, CanonicalJson};
 use tally_sdk::disclosure::{CommitLimits, OpenedField, commit};
 use tally_sdk::entry::{EntryError, Payload, SignedEntry, UnsignedEntry, VerifiedEntry};
-use tally_sdk::event::{EpcisEvent, EventError, KindName};
+use tally_sdk::event::{EpcisEvent, EventError, EventKind, KindName};
 use tally_sdk::fork::ForkProof;
 use tally_sdk::genesis::Genesis;
 use tally_sdk::hash::EntryHash;
 use tally_sdk::held::HeldFields;
 use tally_sdk::ids::{FieldName, MemberId};
 use tally_sdk::keyfile::MemberKeys;
+use tally_sdk::placement::{PurgeTarget, hand_over_refusal, purge_target_refusal};
+use tally_sdk::provenance::Recorded;
 use tally_sdk::time::Timestamp;
 use tally_sdk::verify::{ChainTip, Verifier, VerifyError, check_chain};
 
 use crate::private::purge::PurgeOrder;
 use crate::private::{self, PrivateRow};
+use crate::products::{ProductError, gather};
 use crate::store::keys::{
     Head, MemberCode, Position, event_id_prefix, fork_key, index_key, kind_code, rejected_key,
     string_prefix,
@@ -111,6 +114,10 @@ pub enum Problem {
     /// The private fields of an event are not acceptable.
     #[error("private fields: {0}")]
     Private(String),
+    /// The node's member hands over an item another member holds
+    /// ([`tally_sdk::placement::hand_over_refusal`]).
+    #[error("{0}")]
+    Custody(String),
 }
 
 /// One refused item.
@@ -892,7 +899,25 @@ impl Ledger {
             }
             return Placement::refused(IngestError::Rejected(rejections));
         }
-        self.place(store, CheckedBatch { entries: checked })
+        let batch = CheckedBatch { entries: checked };
+        if let Err(error) = custody(store, &keys.member, &batch) {
+            return Placement::refused(error);
+        }
+        self.place(store, batch)
+    }
+
+    /// [`Ledger::place`] for entries from this node's own sources (`POST /v1/entries`): its
+    /// member's hand-overs are held to the custody rule first, as its signed events are.
+    pub fn place_local<S: Store + ?Sized>(
+        &mut self,
+        store: &S,
+        member: &MemberId,
+        batch: CheckedBatch,
+    ) -> Placement {
+        if let Err(error) = custody(store, member, &batch) {
+            return Placement::refused(error);
+        }
+        self.place(store, batch)
     }
 }
 
@@ -992,36 +1017,117 @@ fn purged_entry<S: Store + ?Sized>(
     }))
 }
 
-/// A purge may only name an earlier entry of its own chain, and only fields that entry
-/// commits to. `pending`: the entry is in the group being written, so only its chain is known.
+impl CheckedBatch {
+    /// Whether it holds a hand-over signed by `member`: placing it needs the custody rule,
+    /// which reads what the store holds, so it is placed after everything before it is
+    /// written.
+    pub fn hands_over(&self, member: &MemberId) -> bool {
+        self.entries.iter().any(|item| {
+            let body = item.entry.body();
+            &body.author == member && is_hand_over(&body.payload)
+        })
+    }
+}
+
+impl PreparedEvents {
+    /// Whether it holds a hand-over (see [`CheckedBatch::hands_over`]).
+    pub fn hands_over(&self) -> bool {
+        self.events.iter().any(|e| is_hand_over(&e.body.payload))
+    }
+}
+
+fn is_hand_over(payload: &Payload) -> bool {
+    matches!(
+        payload,
+        Payload::Event {
+            kind: EventKind::HandOver { .. },
+            ..
+        }
+    )
+}
+
+/// The custody rule ([`tally_sdk::placement::hand_over_refusal`]) for `member`'s hand-overs
+/// in `batch`, against what the store holds about each item and the batch's entries before
+/// it (a receipt earlier in the request gives custody to hand on later in it). The writer
+/// calls it with nothing of its group unwritten, so no two requests pass it on one state.
+fn custody<S: Store + ?Sized>(
+    store: &S,
+    member: &MemberId,
+    batch: &CheckedBatch,
+) -> Result<(), IngestError> {
+    let mut rejections = Vec::new();
+    let mut earlier: Vec<Recorded> = Vec::new();
+    for (index, item) in batch.entries.iter().enumerate() {
+        let body = item.entry.body();
+        let record = match Recorded::read(item.entry.hash(), item.entry.signed(), false) {
+            Ok(Some(record)) => record,
+            // Purges, and events the verifier read already: nothing about custody.
+            Ok(None) | Err(_) => continue,
+        };
+        if let (true, EventKind::HandOver { to }) = (&body.author == member, &record.kind) {
+            for product in &record.event.products {
+                let mut records = match gather(store, product) {
+                    Ok(entries) => entries
+                        .iter()
+                        .filter_map(|(hash, entry)| Recorded::read(*hash, entry, false).ok())
+                        .flatten()
+                        .collect::<Vec<_>>(),
+                    Err(ProductError::Store(e)) => return Err(IngestError::Store(e)),
+                    Err(other) => {
+                        rejections.push(Rejection {
+                            index,
+                            problem: Problem::Custody(format!(
+                                "cannot check custody of {product}: {other}"
+                            )),
+                        });
+                        break;
+                    }
+                };
+                records.extend(earlier.iter().filter(|r| r.is_about(product)).cloned());
+                if let Some(why) =
+                    hand_over_refusal(&records, product, member, to, record.event.event_time)
+                {
+                    rejections.push(Rejection {
+                        index,
+                        problem: Problem::Custody(why),
+                    });
+                    break;
+                }
+            }
+        }
+        earlier.push(record);
+    }
+    if rejections.is_empty() {
+        Ok(())
+    } else {
+        Err(IngestError::Rejected(rejections))
+    }
+}
+
+/// The SDK's purge-target rule ([`tally_sdk::placement::purge_target_refusal`]).
+/// `pending`: the entry is in the group being written, so only its chain is known.
 fn check_purge_target(
     order: &PurgeOrder,
     purge: &UnsignedEntry,
     target: Option<PlacedEntry>,
     pending: bool,
 ) -> Result<(), String> {
-    let Some((author, seq, fields)) = target else {
-        return if pending {
-            Ok(())
-        } else {
-            Err(format!(
-                "entry {} is not an earlier entry of {}'s chain",
-                order.target, purge.author
-            ))
-        };
-    };
-    if author != purge.author || seq >= purge.seq {
-        return Err(format!(
-            "entry {} is not an earlier entry of {}'s chain: only the author purges its data",
-            order.target, purge.author
-        ));
+    if target.is_none() && pending {
+        return Ok(());
     }
-    let committed = fields.unwrap_or_default();
-    match order.fields.iter().find(|f| !committed.contains(f)) {
-        Some(field) => Err(format!(
-            "entry {} commits to no private field {field}",
-            order.target
-        )),
+    let found = target.map(|(author, seq, fields)| PurgeTarget {
+        author,
+        seq,
+        fields: fields.unwrap_or_default(),
+    });
+    match purge_target_refusal(
+        &purge.author,
+        purge.seq,
+        &order.target,
+        &order.fields,
+        found.as_ref(),
+    ) {
+        Some(why) => Err(why),
         None => Ok(()),
     }
 }

@@ -2,22 +2,19 @@
 //! provenance and responsibility rules ([`tally_sdk::provenance`],
 //! [`tally_sdk::responsibility`]): the entries about the product and, recursively, about what
 //! it was made from, with their witness status; the evidence bundle that proves the report
-//! offline ([`tally_sdk::bundle`]); and the custody check the node applies to its own
-//! member's hand-overs before signing them.
+//! offline ([`tally_sdk::bundle`]). The custody rule for the node's own hand-overs reads the
+//! same entries ([`gather`]) from the writer ([`crate::ingest`]).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use serde_json::Value;
 use tally_sdk::bundle::{BundleError, EvidenceBundle};
 use tally_sdk::entry::SignedEntry;
-use tally_sdk::event::{EpcisEvent, EventKind, classify};
 use tally_sdk::fork::ForkProof;
 use tally_sdk::genesis::Genesis;
 use tally_sdk::gs1::ProductId;
 use tally_sdk::hash::EntryHash;
-use tally_sdk::ids::MemberId;
-use tally_sdk::provenance::{MAX_INPUT_DEPTH, Provenance, Recorded, derive};
-use tally_sdk::responsibility::fork_involves;
+use tally_sdk::provenance::{Judging, MAX_INPUT_DEPTH, Provenance, Recorded, derive};
+use tally_sdk::responsibility::{Report, fork_involves, report};
 use tally_sdk::time::Timestamp;
 use tally_sdk::verify::Verifier;
 
@@ -60,8 +57,8 @@ pub enum ProductError {
 
 /// The stored entries about `product` and, through the transformations that made it, about
 /// its inputs (to [`MAX_INPUT_DEPTH`]), each once, in no particular order.
-pub fn gather(
-    store: &dyn Store,
+pub fn gather<S: Store + ?Sized>(
+    store: &S,
     product: &ProductId,
 ) -> Result<Vec<(EntryHash, SignedEntry)>, ProductError> {
     let mut found = BTreeMap::new();
@@ -125,27 +122,73 @@ fn records(
     Ok((records, about))
 }
 
-/// The provenance of `product` (`None` if no entry names it), each event's witness status
-/// read from the checkpoint book ([`Book::witnessed`]).
-pub fn provenance(
+/// The records of the entries about `product` and its inputs, each event's witness status
+/// read from the checkpoint book ([`Book::witnessed`]); `None` if no entry names it.
+fn witnessed_records(
     store: &dyn Store,
     book: &Book,
     product: &ProductId,
-) -> Result<Option<Provenance>, ProductError> {
+) -> Result<Option<Vec<Recorded>>, ProductError> {
     let entries = gather(store, product)?;
     let (records, about) = records(&entries, product, |entry| {
         Ok(book.witnessed(&entry.body.author, entry.body.seq)?)
     })?;
-    Ok(about.then(|| derive(product, &records)))
+    Ok(about.then_some(records))
+}
+
+/// The provenance of `product` (`None` if no entry names it), judged by `genesis`'s rules,
+/// each event's witness status read from the checkpoint book.
+pub fn provenance(
+    store: &dyn Store,
+    book: &Book,
+    genesis: &Genesis,
+    product: &ProductId,
+) -> Result<Option<Provenance>, ProductError> {
+    Ok(witnessed_records(store, book, product)?
+        .map(|records| derive(product, &records, &Judging::of(genesis))))
+}
+
+/// The responsibility report of `product` as of now (`None` if no entry names it). Witness
+/// status comes from the checkpoint book, as the provenance's does: the proofs are the
+/// evidence bundle's job ([`bundle`]), and building them costs a span read per entry and
+/// witness. The report equals the bundle's.
+pub fn responsibility(
+    store: &dyn Store,
+    book: &Book,
+    genesis: &Genesis,
+    product: &ProductId,
+    as_of: Timestamp,
+) -> Result<Option<Report>, ProductError> {
+    let Some(records) = witnessed_records(store, book, product)? else {
+        return Ok(None);
+    };
+    let forks = forks_involving(store, product)?;
+    Ok(Some(report(
+        product,
+        &records,
+        &forks,
+        &Judging::of(genesis),
+        as_of,
+    )))
+}
+
+fn forks_involving(store: &dyn Store, product: &ProductId) -> Result<Vec<ForkProof>, ProductError> {
+    Ok(store
+        .forks(MAX_FORKS)?
+        .into_iter()
+        .filter(|fork| fork_involves(fork, product))
+        .collect())
 }
 
 /// The evidence bundle of `product` (`None` if no entry names it): every gathered entry with
-/// the checkpoints witnessing it, the fork proofs involving the product, and the report.
+/// the checkpoints witnessing it, the fork proofs involving the product, and the report as
+/// of `as_of`.
 pub fn bundle(
     store: &dyn Store,
     book: &Book,
     genesis: &Genesis,
     product: &ProductId,
+    as_of: Timestamp,
 ) -> Result<Option<EvidenceBundle>, ProductError> {
     let entries = gather(store, product)?;
     if !records(&entries, product, |_| Ok(false))?.1 {
@@ -161,64 +204,14 @@ pub fn bundle(
         witnessed.insert(*hash, found.witnessed);
         evidence.push(found.evidence);
     }
-    let forks: Vec<ForkProof> = store
-        .forks(MAX_FORKS)?
-        .into_iter()
-        .filter(|fork| fork_involves(fork, product))
-        .collect();
+    let forks = forks_involving(store, product)?;
     let bundle = EvidenceBundle::build(
-        genesis.network_id(),
+        genesis,
         product,
         evidence,
         &|hash| witnessed.get(hash).copied().unwrap_or(false),
         forks,
+        as_of,
     )?;
     Ok(Some(bundle))
-}
-
-/// The custody rule the node applies before signing its member's events: a hand-over of an
-/// item the member does not hold (custody is recorded and someone else holds it) is refused.
-/// Returns, for each refused event (its index in `events`), why. Events that are not
-/// hand-overs, or that fail to parse (the pipeline reports those), pass.
-pub fn hand_overs_without_custody(
-    store: &dyn Store,
-    member: &MemberId,
-    events: &[&Value],
-) -> Result<Vec<(usize, String)>, ProductError> {
-    let mut refused = Vec::new();
-    for (index, event) in events.iter().enumerate() {
-        let Ok(parsed) = EpcisEvent::from_value(event) else {
-            continue;
-        };
-        let Ok(EventKind::HandOver { to }) = classify(event, &parsed) else {
-            continue;
-        };
-        for item in &parsed.products {
-            let entries = gather(store, item)?;
-            let (records, _) = records(&entries, item, |_| Ok(false))?;
-            if records.is_empty() {
-                continue;
-            }
-            let provenance = derive(item, &records);
-            let holder = provenance
-                .custody
-                .iter()
-                .rev()
-                .find(|c| c.from <= parsed.event_time)
-                .map(|c| &c.holder);
-            if let Some(holder) = holder
-                && holder != member
-            {
-                refused.push((
-                    index,
-                    format!(
-                        "hand_over_without_custody: {member} may not hand {item} over to {to}: {holder} holds it at {}",
-                        parsed.event_time
-                    ),
-                ));
-                break;
-            }
-        }
-    }
-    Ok(refused)
 }

@@ -115,6 +115,12 @@ impl Story {
     }
 
     fn record(&mut self, member: &str, event: Value) -> EntryHash {
+        let at = Timestamp(1_772_900_000_000 + self.entries.len() as u64);
+        self.record_at(member, event, at)
+    }
+
+    /// Records `event` as `member`'s node would at `at` (its record time).
+    fn record_at(&mut self, member: &str, event: Value, at: Timestamp) -> EntryHash {
         let (seq, prev) = match self.tips.get(member) {
             Some((seq, hash)) => (seq + 1, Some(*hash)),
             None => (0, None),
@@ -124,7 +130,7 @@ impl Story {
             MemberId::new(member).unwrap(),
             seq,
             prev,
-            Timestamp(1_772_900_000_000 + self.entries.len() as u64),
+            at,
             Vec::new(),
             &event,
             None,
@@ -190,12 +196,15 @@ fn story(final_inspection: bool) -> (Story, EntryHash) {
             "outputEPCList": [SOFA]}),
     );
     story.record("manufacturer", sofa(5, 15, inspected(final_inspection)));
+    // The delivery date the factory passes on with the sofa binds logistics once it
+    // acknowledges the hand-over.
     let handed = story.record(
         "manufacturer",
         sofa(
             6,
             16,
-            json!({"bizStep": "shipping", "tally:handOverTo": "logistics"}),
+            json!({"bizStep": "shipping", "tally:handOverTo": "logistics",
+                "tally:promisedDate": at(9, 18)}),
         ),
     );
     story.record(
@@ -220,8 +229,7 @@ fn defect_in_logistics_custody() -> (Story, EntryHash, EntryHash) {
         sofa(
             10,
             11,
-            json!({"bizStep": "arriving", "tally:kind": "delivery",
-            "tally:promisedDate": at(9, 18)}),
+            json!({"bizStep": "arriving", "tally:kind": "delivery"}),
         ),
     );
     (story, handed, failed)
@@ -275,7 +283,11 @@ async fn check_bundle(app: &Router, genesis: &Genesis, report: &Value) {
     assert_eq!(status, StatusCode::OK, "{body}");
     let bundle: EvidenceBundle = serde_json::from_value(body).unwrap();
     let verified = bundle.verify(genesis).unwrap();
-    assert_eq!(&serde_json::to_value(&verified.report).unwrap(), report);
+    // Each answer is judged as of the moment it was made; the rest is the same.
+    let mut proven = serde_json::to_value(&verified.report).unwrap();
+    assert!(proven["as_of"].as_str() >= report["as_of"].as_str());
+    proven["as_of"] = report["as_of"].clone();
+    assert_eq!(&proven, report);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -474,8 +486,7 @@ async fn the_consumer_page_resolves_digital_links() {
         sofa(
             8,
             11,
-            json!({"bizStep": "arriving", "tally:kind": "delivery",
-            "tally:promisedDate": at(9, 18)}),
+            json!({"bizStep": "arriving", "tally:kind": "delivery"}),
         ),
     );
     let node = node_with(&story).await;
@@ -656,7 +667,9 @@ async fn auditors_get_scorecards_rejected_entries_and_period_bundles() {
     // The whole-ledger audit of the node's store agrees with the API.
     let state = node.node.as_ref().unwrap().api_state();
     let mut source = tally_node::audit::StoreSource::new(state.store().as_ref(), state.book());
-    let summary = tally_sdk::audit::audit(&mut source, &story.genesis, &mut |_| {}).unwrap();
+    let summary =
+        tally_sdk::audit::audit(&mut source, &story.genesis, Timestamp::now(), &mut |_| {})
+            .unwrap();
     assert!(summary.verified(), "{:?}", summary.failures_listed);
     assert_eq!(summary.entries, stored);
     assert_eq!(summary.rejected, 1);
@@ -704,4 +717,263 @@ async fn auditors_get_scorecards_rejected_entries_and_period_bundles() {
         let (status, body) = call(&app, Method::GET, &uri, None).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {body}");
     }
+}
+
+/// Stores `entries` in a fresh node, one request each; returns the node.
+async fn node_with_each(entries: &[SignedEntry]) -> TestNode {
+    let node = TestNode::start();
+    for entry in entries {
+        let (status, body) = call(
+            &node.app(),
+            Method::POST,
+            "/v1/entries",
+            Some(serde_json::to_value(entry).unwrap()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    node
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backdated_inspection_by_a_non_holder_blames_no_one() {
+    // The attack: long after the sofa was delivered, logistics signs a failing inspection
+    // dated inside the factory's custody, when logistics never held it.
+    let (mut story, _) = story(true);
+    story.record("logistics", sofa(8, 11, json!({"tally:kind": "delivery"})));
+    let lie = story.record_at("logistics", sofa(5, 17, inspected(false)), Timestamp::now());
+    let node = node_with(&story).await;
+    let app = node.app();
+    let report = report(&app).await;
+    assert!(claims_of(&report, "defect").is_empty(), "{report}");
+    assert!(report["defect"].is_null(), "{report}");
+    let set_aside = report["set_aside"].as_array().unwrap();
+    assert_eq!(set_aside.len(), 1, "{report}");
+    assert_eq!(set_aside[0]["entry"], lie.to_hex());
+    let reason = set_aside[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("backdated") && reason.contains("the genesis allows 3 days 0 h"),
+        "{reason}"
+    );
+    // The timeline shows it, flagged.
+    let step = report["provenance"]["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["entry"] == lie.to_hex())
+        .unwrap();
+    assert!(step["backdated"].is_string(), "{step}");
+    // The bundle proves the same report offline.
+    check_bundle(&app, &story.genesis, &report).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_self_set_promise_moves_no_blame_and_an_undelivered_item_is_overdue() {
+    // The factory passed the sofa on promising delivery by day 9, 18:00; logistics accepted
+    // it with its receipt. Nothing delivered a month later: overdue, against logistics.
+    let (mut story, handed) = story(true);
+    let node = node_with(&story).await;
+    let app = node.app();
+    let before = report(&app).await;
+    let overdue = claims_of(&before, "overdue");
+    assert_eq!(overdue.len(), 1, "{before}");
+    assert_eq!(overdue[0]["responsible"], "logistics");
+    assert!(
+        overdue[0]["entries"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(handed.to_hex()))
+    );
+    check_bundle(&app, &story.genesis, &before).await;
+    // Logistics then delivers on day 10, writing its own, later, date on the delivery: the
+    // date it accepted still binds it.
+    let delivered = story.record(
+        "logistics",
+        sofa(
+            10,
+            11,
+            json!({"tally:kind": "delivery", "tally:promisedDate": at(10, 18)}),
+        ),
+    );
+    let entry = story.entries.last().unwrap();
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        "/v1/entries",
+        Some(serde_json::to_value(entry).unwrap()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let after = report(&app).await;
+    assert!(claims_of(&after, "overdue").is_empty(), "{after}");
+    let late = claims_of(&after, "lateness");
+    assert_eq!(late.len(), 1, "{after}");
+    assert_eq!(late[0]["responsible"], "logistics");
+    assert!(
+        late[0]["statement"]
+            .as_str()
+            .unwrap()
+            .contains("17 h 0 min after the promised"),
+        "{after}"
+    );
+    let set_aside = &after["set_aside"][0];
+    assert_eq!(set_aside["entry"], delivered.to_hex());
+    assert!(
+        set_aside["reason"]
+            .as_str()
+            .unwrap()
+            .contains("binds no one"),
+        "{after}"
+    );
+    check_bundle(&app, &story.genesis, &after).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hand_overs_of_an_item_held_elsewhere_are_refused_on_every_path() {
+    // Logistics acknowledged the factory's hand-over of the sofa: the factory (this node's
+    // member) no longer holds it.
+    let (mut held_elsewhere, _) = story(true);
+    let node = node_with(&held_elsewhere).await;
+    let app = node.app();
+    let before = call(&app, Method::GET, "/v1/heads", None).await.1;
+    let again = sofa(
+        7,
+        9,
+        json!({"bizStep": "shipping", "tally:handOverTo": "platform"}),
+    );
+
+    // The demo's path: the node's own committer, no HTTP handler in between.
+    let input = tally_node::ingest::EventInput {
+        event: again.clone(),
+        refs: Vec::new(),
+        private: BTreeMap::new(),
+    };
+    let committer = node.node.as_ref().unwrap().committer().clone();
+    let refused = tokio::task::spawn_blocking(move || committer.submit_events(vec![input]))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("hand_over_without_custody"),
+        "{refused}"
+    );
+
+    // An entry the factory signed elsewhere, through POST /v1/entries.
+    let signed_elsewhere = held_elsewhere.record("manufacturer", again);
+    let entry = held_elsewhere.entries.last().unwrap().clone();
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        "/v1/entries",
+        Some(serde_json::to_value(&entry).unwrap()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["errors"][0]["field"], "$.tally:handOverTo", "{body}");
+    assert!(
+        body["errors"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("logistics holds it"),
+        "{body}"
+    );
+    assert_eq!(call(&app, Method::GET, "/v1/heads", None).await.1, before);
+    let (status, _) = call(
+        &app,
+        Method::GET,
+        &format!("/v1/entries/{}", signed_elsewhere.to_hex()),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // One request that brings a receipt and, after it, a hand-over that the receipt makes
+    // unlawful: the rule sees the receipt placed before the hand-over.
+    let (mut fresh, _) = story(true);
+    let mut entries: Vec<SignedEntry> = fresh.entries.clone();
+    let receipt = entries.pop().unwrap();
+    let node = node_with_each(&entries).await;
+    fresh.record(
+        "manufacturer",
+        sofa(
+            7,
+            9,
+            json!({"bizStep": "shipping", "tally:handOverTo": "platform"}),
+        ),
+    );
+    let hand_over = fresh.entries.last().unwrap().clone();
+    let (status, body) = call(
+        &node.app(),
+        Method::POST,
+        "/v1/entries",
+        Some(serde_json::to_value(vec![receipt, hand_over]).unwrap()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["errors"][0]["index"], 1, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_violation_reaches_every_node_alike_whatever_the_order_of_arrival() {
+    // Logistics hands the sofa over to the platform twice; the platform acknowledges the
+    // second one too. Two nodes get the same entries in different orders: chain by chain in
+    // opposite orders, one request each.
+    let (mut story, _) = story(true);
+    let first = story.record(
+        "logistics",
+        sofa(
+            7,
+            9,
+            json!({"bizStep": "shipping", "tally:handOverTo": "platform"}),
+        ),
+    );
+    story.record(
+        "platform",
+        sofa(7, 12, json!({"tally:receiptOf": first.to_hex()})),
+    );
+    let second = story.record(
+        "logistics",
+        sofa(
+            7,
+            13,
+            json!({"bizStep": "shipping", "tally:handOverTo": "supplier"}),
+        ),
+    );
+    let by_chain = |members: &[&str]| -> Vec<SignedEntry> {
+        members
+            .iter()
+            .flat_map(|m| {
+                story
+                    .entries
+                    .iter()
+                    .filter(move |e| e.body.author.as_str() == *m)
+                    .cloned()
+            })
+            .collect()
+    };
+    let members = ["platform", "supplier", "manufacturer", "logistics"];
+    let forwards = node_with_each(&by_chain(&members)).await;
+    let mut reversed = members;
+    reversed.reverse();
+    let backwards = node_with_each(&by_chain(&reversed)).await;
+    let one = report(&forwards.app()).await;
+    let other = report(&backwards.app()).await;
+    for part in [
+        "claims",
+        "undetermined",
+        "set_aside",
+        "provenance",
+        "defect",
+    ] {
+        assert_eq!(one[part], other[part], "{part}");
+    }
+    let violations = claims_of(&one, "rule_violation");
+    assert_eq!(violations.len(), 1, "{one}");
+    assert_eq!(violations[0]["responsible"], "logistics");
+    assert!(
+        violations[0]["entries"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(second.to_hex()))
+    );
 }

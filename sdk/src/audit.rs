@@ -6,30 +6,32 @@
 //! read; then the chains, page by page in chain order ([`ChainAuditor::entries`]), and the
 //! fork proofs ([`ChainAuditor::fork`]). [`ChainAuditor::finish`] then
 //! - checks every checkpoint span against the chain read: the Merkle root of the span's entry
-//!   hashes and its head must be those of the entries held (a span stating entries the audited
-//!   copy does not hold yet is counted, not failed);
+//!   hashes and its head must be those of the entries held; a chain tail that checkpoints
+//!   cover but the source does not serve fails the audit, named by chain and range (the
+//!   source hides it, or has not caught up yet);
 //! - derives the responsibility report of every product the entries name (its own entries:
 //!   the claims of a report do not depend on its inputs') and the member scorecards
 //!   ([`crate::scorecard`]), with the fork proofs and the rejected entries
 //!   ([`ChainAuditor::rejected`]).
 //!
 //! What *fails* an audit is what does not verify: a signature, a rule, a link, a checkpoint,
-//! a span that disagrees with the chain, a fork proof, a rejected entry that is not its
+//! a span that disagrees with the chain, a witnessed tail left out, a fork proof, a rejected entry that is not its
 //! author's doing. What members did wrong — custody rule violations, forks, rejected entries,
 //! defects, late deliveries — are *findings*, reported in the summary and the scorecards.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{ChainSpan, Checkpoint, entries_tree};
-use crate::entry::SignedEntry;
+use crate::entry::{Payload, SignedEntry};
 use crate::fork::ForkProof;
 use crate::genesis::Genesis;
 use crate::gs1::ProductId;
 use crate::hash::{EntryHash, NetworkId};
 use crate::ids::MemberId;
-use crate::provenance::Recorded;
+use crate::placement::{PurgeTarget, purge_target_refusal};
+use crate::provenance::{Judging, Recorded};
 use crate::rejection::{RejectedEntry, VerifiedRejection};
 use crate::responsibility::report;
 use crate::scorecard::{Scorecard, Scorecards};
@@ -75,7 +77,8 @@ pub struct AuditSummary {
     pub checkpoints: u64,
     /// Checkpoint spans checked against the chains.
     pub spans_checked: u64,
-    /// Spans stating entries beyond what the audited copy holds (not checkable here).
+    /// Spans stating entries beyond what the audited copy serves: each chain with such a
+    /// tail is a failure (hidden, or not caught up yet).
     pub spans_beyond: u64,
     /// Products named by the entries.
     pub products: u64,
@@ -138,6 +141,7 @@ impl Failures {
 #[derive(Debug)]
 pub struct Auditor<'g> {
     genesis: &'g Genesis,
+    as_of: Timestamp,
     verifier: Verifier<'g>,
     /// For each author, how far each witness stated its chain.
     stated: BTreeMap<MemberId, BTreeMap<MemberId, u64>>,
@@ -147,10 +151,12 @@ pub struct Auditor<'g> {
 }
 
 impl<'g> Auditor<'g> {
-    /// An audit of a ledger of `genesis` (with its change log applied, if any).
-    pub fn new(genesis: &'g Genesis) -> Self {
+    /// An audit of a ledger of `genesis` (with its change log applied, if any), whose reports
+    /// are judged at `as_of` (promises passed by then with no delivery are overdue).
+    pub fn new(genesis: &'g Genesis, as_of: Timestamp) -> Self {
         Self {
             genesis,
+            as_of,
             // Audits read old data: "now" means nothing, so no entry is from the future.
             verifier: Verifier::new(genesis, Timestamp(0)).with_tolerance(u64::MAX),
             stated: BTreeMap::new(),
@@ -203,6 +209,7 @@ impl<'g> Auditor<'g> {
             .collect();
         ChainAuditor {
             genesis: self.genesis,
+            as_of: self.as_of,
             verifier: self.verifier,
             witnessed_up_to,
             spans: self.spans,
@@ -224,12 +231,15 @@ struct ChainState {
     /// Entry hashes by sequence number.
     hashes: Vec<EntryHash>,
     witnessed: u64,
+    /// Every entry as a purge may name it.
+    targets: BTreeMap<EntryHash, PurgeTarget>,
 }
 
 /// Phase two: the chains, the fork proofs and the rejected entries.
 #[derive(Debug)]
 pub struct ChainAuditor<'g> {
     genesis: &'g Genesis,
+    as_of: Timestamp,
     verifier: Verifier<'g>,
     /// For each author, the last sequence number a quorum of witnesses stated.
     witnessed_up_to: BTreeMap<MemberId, u64>,
@@ -306,6 +316,29 @@ impl ChainAuditor<'_> {
         if witnessed {
             state.witnessed += 1;
         }
+        if let Payload::Purge {
+            entry: target,
+            fields,
+        } = &entry.body.payload
+        {
+            // Only this chain's earlier entries can be a valid target, and they are all read.
+            let found = state.targets.get(target);
+            if let Some(why) = purge_target_refusal(author, tip.seq, target, fields, found) {
+                self.failures.push(
+                    format!("entry {} of {author}", tip.seq),
+                    format!("purge: {why}"),
+                );
+            }
+        }
+        let fields = entry.body.private.as_ref().map(|p| p.fields.clone());
+        state.targets.insert(
+            hash,
+            PurgeTarget {
+                author: author.clone(),
+                seq: tip.seq,
+                fields: fields.unwrap_or_default(),
+            },
+        );
         match Recorded::read(hash, entry, witnessed) {
             Ok(Some(record)) => {
                 let index = self.records.len();
@@ -365,17 +398,21 @@ impl ChainAuditor<'_> {
     pub fn finish(mut self) -> AuditSummary {
         let mut spans_checked = 0;
         let mut spans_beyond = 0;
+        // Per author, the furthest entry a checkpoint covers that the source did not serve,
+        // and the witnesses that cover it.
+        let mut unserved: BTreeMap<MemberId, (u64, BTreeSet<MemberId>)> = BTreeMap::new();
         for (witness, number, span) in std::mem::take(&mut self.spans) {
             let author = &span.head.author;
             let held = self.chains.get(author).map_or(&[][..], |c| &c.hashes[..]);
-            let (Ok(first), Ok(head)) =
-                (usize::try_from(span.first), usize::try_from(span.head.seq))
-            else {
+            let range = usize::try_from(span.first)
+                .ok()
+                .zip(usize::try_from(span.head.seq).ok())
+                .and_then(|(first, head)| Some((first, head, held.get(first..=head)?)));
+            let Some((first, head, hashes)) = range else {
                 spans_beyond += 1;
-                continue;
-            };
-            let Some(hashes) = held.get(first..=head) else {
-                spans_beyond += 1;
+                let (furthest, witnesses) = unserved.entry(author.clone()).or_default();
+                *furthest = (*furthest).max(span.head.seq);
+                witnesses.insert(witness);
                 continue;
             };
             spans_checked += 1;
@@ -392,13 +429,27 @@ impl ChainAuditor<'_> {
                 );
             }
         }
+        for (author, (furthest, witnesses)) in &unserved {
+            let served = self.chains.get(author).map_or(0, |c| c.hashes.len() as u64);
+            let names: Vec<&str> = witnesses.iter().map(MemberId::as_str).collect();
+            self.failures.push(
+                format!("the chain of {author}"),
+                format!(
+                    "checkpoints of {} cover entries {served}..={furthest}, which the source does \
+                     not serve (it holds {served} entries): it hides them, or has not caught up \
+                     yet; audit again once it has",
+                    names.join(", ")
+                ),
+            );
+        }
         let mut scorecards = Scorecards::new(self.genesis);
+        let judging = Judging::of(self.genesis);
         for (product, indexes) in &self.by_product {
             let records: Vec<Recorded> = indexes
                 .iter()
                 .filter_map(|i| self.records.get(*i).cloned())
                 .collect();
-            scorecards.add_report(&report(product, &records, &[]));
+            scorecards.add_report(&report(product, &records, &[], &judging, self.as_of));
         }
         for fork in &self.forks {
             scorecards.add_fork(fork);
@@ -472,9 +523,10 @@ pub struct Progress {
 pub fn audit<S: LedgerSource>(
     source: &mut S,
     genesis: &Genesis,
+    as_of: Timestamp,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<AuditSummary, S::Error> {
-    let mut auditor = Auditor::new(genesis);
+    let mut auditor = Auditor::new(genesis, as_of);
     for member in genesis.all_members() {
         let mut from = 0;
         loop {

@@ -17,13 +17,16 @@ use crate::fork::{ForkError, ForkProof};
 use crate::genesis::Genesis;
 use crate::gs1::{Gs1Error, ProductId};
 use crate::hash::{EntryHash, NetworkId};
-use crate::provenance::Recorded;
+use crate::provenance::{Judging, Recorded};
 use crate::responsibility::{Report, report};
+use crate::time::Timestamp;
 use crate::verify::Verifier;
 use crate::witness::{WitnessError, WitnessEvidence};
 
-/// The bundle format this SDK writes and reads.
-pub const BUNDLE_FORMAT: u16 = 1;
+/// The bundle format this SDK writes and reads. Format 2 carries reports of rules version 2
+/// (backdating, inspectors, binding promises; [`crate::responsibility`]) with their `as_of`
+/// time; a format-1 bundle was judged by rules this SDK no longer applies.
+pub const BUNDLE_FORMAT: u16 = 2;
 
 /// A product's evidence bundle.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,6 +108,14 @@ pub enum BundleError {
         /// Why.
         source: ForkError,
     },
+    /// The report is dated before the entries it reads were recorded.
+    #[error("the report is judged as of {as_of}, before its latest entry was recorded ({latest})")]
+    AsOf {
+        /// The report's time.
+        as_of: Timestamp,
+        /// The latest entry's record time.
+        latest: Timestamp,
+    },
     /// The report is not what the entries say.
     #[error(
         "the report does not follow from the bundle's entries: its {field} differs from the recomputed one"
@@ -117,19 +128,20 @@ pub enum BundleError {
 
 impl EvidenceBundle {
     /// Puts a bundle together, computing the report from `entries` (checked by the caller:
-    /// a node builds it from its store) and `forks`.
+    /// a node builds it from its store) and `forks`, judged by `genesis`'s rules at `as_of`.
     pub fn build(
-        network: NetworkId,
+        genesis: &Genesis,
         product: &ProductId,
         entries: Vec<WitnessEvidence>,
         witnessed: &dyn Fn(&EntryHash) -> bool,
         forks: Vec<ForkProof>,
+        as_of: Timestamp,
     ) -> Result<Self, BundleError> {
         let records = records(&entries, |_, hash| Ok(witnessed(hash)))?;
-        let report = report(product, &records, &forks);
+        let report = report(product, &records, &forks, &Judging::of(genesis), as_of);
         Ok(Self {
             format: BUNDLE_FORMAT,
-            network,
+            network: genesis.network_id(),
             product: product.as_str().to_owned(),
             entries,
             forks,
@@ -160,6 +172,12 @@ impl EvidenceBundle {
             .map(|e| e.entry.body.timestamp)
             .max()
             .unwrap_or_default();
+        if self.report.as_of < latest {
+            return Err(BundleError::AsOf {
+                as_of: self.report.as_of,
+                latest,
+            });
+        }
         let verifier = Verifier::new(genesis, latest).with_tolerance(u64::MAX);
         let mut statuses = Vec::with_capacity(self.entries.len());
         for (index, evidence) in self.entries.iter().enumerate() {
@@ -182,7 +200,13 @@ impl EvidenceBundle {
                     detail: "its witness status is missing".to_owned(),
                 })
         })?;
-        let recomputed = report(&product, &records, &self.forks);
+        let recomputed = report(
+            &product,
+            &records,
+            &self.forks,
+            &Judging::of(genesis),
+            self.report.as_of,
+        );
         if let Some(field) = first_difference(&self.report, &recomputed) {
             return Err(BundleError::Report { field });
         }
@@ -237,6 +261,8 @@ fn first_difference(given: &Report, recomputed: &Report) -> Option<&'static str>
         "claims"
     } else if given.undetermined != recomputed.undetermined {
         "undetermined"
+    } else if given.set_aside != recomputed.set_aside {
+        "set_aside"
     } else if given.provenance.timeline != recomputed.provenance.timeline {
         "provenance.timeline"
     } else if given.provenance.custody != recomputed.provenance.custody {

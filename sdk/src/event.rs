@@ -14,7 +14,7 @@
 //! | `tally:kind` | explicit kind: `order`, `production_step`, `quality_inspection`, `hand_over`, `receipt`, `delivery`, `observation` |
 //! | `tally:handOverTo` | the member id custody is offered to (makes the event a hand-over) |
 //! | `tally:receiptOf` | the entry hash of the hand-over this event acknowledges (makes it a receipt) |
-//! | `tally:promisedDate` | the promised delivery date-time of a delivery |
+//! | `tally:promisedDate` | a promised delivery date-time: on an order (the platform's promise), on a hand-over (binding on the receiver once it acknowledges it), or on a delivery (stated by the deliverer, binding no one) |
 //! | `tally:inspectionResult` | `pass` or `fail`, when the disposition does not say |
 //!
 //! Without `tally:kind`: a hand-over or receipt field decides; otherwise CBV `bizStep`
@@ -253,6 +253,9 @@ pub struct EpcisEvent {
     pub outputs: Vec<ProductId>,
     /// The EPCIS `eventID`, if it has one.
     pub event_id: Option<String>,
+    /// `tally:promisedDate`: the delivery date promised, on an order, a hand-over or a
+    /// delivery ([`crate::provenance`] says which promise binds whom).
+    pub promised: Option<Timestamp>,
     /// The event as JSON, canonical.
     pub json: CanonicalJson,
 }
@@ -481,6 +484,11 @@ impl EpcisEvent {
                 .get("eventID")
                 .and_then(Value::as_str)
                 .map(str::to_owned),
+            // Lenient for the same reason; `classify` refuses a malformed date on new events.
+            promised: obj
+                .get("tally:promisedDate")
+                .and_then(Value::as_str)
+                .and_then(|text| Timestamp::parse_rfc3339(text).ok()),
             json,
         })
     }
@@ -560,6 +568,14 @@ pub fn classify(value: &Value, event: &EpcisEvent) -> Result<EventKind, EventErr
             "$.tally:receiptOf",
             format!("is only allowed on a receipt, not on a {name}"),
         ));
+    }
+    if matches!(name, KindName::Order | KindName::HandOver) {
+        // A promise made by the platform's order or offered with a hand-over; checked here
+        // so a malformed date is refused, not silently ignored.
+        tally_field(obj, "promisedDate")?
+            .map(Timestamp::parse_rfc3339)
+            .transpose()
+            .map_err(|e| EventError::new("$.tally:promisedDate", e.to_string()))?;
     }
     Ok(match name {
         KindName::Order => EventKind::Order,

@@ -26,8 +26,16 @@ use crate::hash::{ChangeHash, NetworkId};
 use crate::ids::{FieldName, MemberId, RoleName};
 use crate::time::Timestamp;
 
-/// The genesis format this SDK reads.
-pub const GENESIS_FORMAT: u16 = 1;
+/// The genesis format this SDK writes. It reads format 1 too: a format-1 document has no
+/// `disputes` section and is judged by [`DisputeRules::default`].
+pub const GENESIS_FORMAT: u16 = 2;
+
+/// The first genesis format, without a `disputes` section.
+pub const GENESIS_FORMAT_V1: u16 = 1;
+
+/// How long after an event it may be recorded before it is taken as backdated, unless the
+/// genesis says otherwise: EPCIS events are often captured hours after they happen.
+pub const DEFAULT_MAX_REPORTING_DELAY_MS: u64 = 72 * 3_600_000;
 
 /// Most members a genesis may list.
 pub const MAX_MEMBERS: usize = 1024;
@@ -40,7 +48,7 @@ pub enum GenesisError {
     Parse(String),
     /// The format number is not one this software reads.
     #[error(
-        "genesis format {found} is not supported (this software reads format {GENESIS_FORMAT})"
+        "genesis format {found} is not supported (this software reads formats {GENESIS_FORMAT_V1} and {GENESIS_FORMAT})"
     )]
     Format {
         /// The format found.
@@ -120,6 +128,29 @@ pub struct Role {
     pub may_write: Vec<KindName>,
 }
 
+/// How disputes are judged ([`crate::responsibility`]): which roles inspect items they do
+/// not hold, and how long after an event it may be recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisputeRules {
+    /// Roles whose quality inspections count for blame even when their member does not hold
+    /// the item (a regulator, an independent inspector). Any other member's inspection counts
+    /// only while it holds the item.
+    pub inspector_roles: Vec<RoleName>,
+    /// How long after its `eventTime` an event may be recorded, in milliseconds; an event
+    /// recorded later is flagged backdated and never moves blame.
+    pub max_reporting_delay_ms: u64,
+}
+
+impl Default for DisputeRules {
+    fn default() -> Self {
+        Self {
+            inspector_roles: Vec::new(),
+            max_reporting_delay_ms: DEFAULT_MAX_REPORTING_DELAY_MS,
+        }
+    }
+}
+
 /// Which roles may read one private field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -176,6 +207,11 @@ pub struct GenesisDocument {
     pub private_fields: Vec<PrivateFieldPolicy>,
     /// The members.
     pub members: Vec<Member>,
+    /// How disputes are judged (format 2; [`DisputeRules::default`] when absent). Last, and
+    /// left out of the encoding when absent, so a format-1 document keeps its network id; a
+    /// present section always adds bytes after the members, so no two documents share one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disputes: Option<DisputeRules>,
 }
 
 /// One founder's signature over the network id.
@@ -202,8 +238,13 @@ impl GenesisDocument {
 
     /// Checks every consistency rule that does not involve signatures.
     pub fn validate(&self) -> Result<(), GenesisError> {
-        if self.format != GENESIS_FORMAT {
+        if self.format != GENESIS_FORMAT && self.format != GENESIS_FORMAT_V1 {
             return Err(GenesisError::Format { found: self.format });
+        }
+        if self.format == GENESIS_FORMAT_V1 && self.disputes.is_some() {
+            return Err(invalid(
+                "a disputes section needs format 2 (format 1 predates it)",
+            ));
         }
         if self.consortium.trim().is_empty() {
             return Err(invalid("the consortium needs a name"));
@@ -241,6 +282,24 @@ impl GenesisDocument {
                         field.name
                     )));
                 }
+            }
+        }
+        if let Some(disputes) = &self.disputes {
+            let mut inspectors = BTreeSet::new();
+            for role in &disputes.inspector_roles {
+                if !roles.contains(role) {
+                    return Err(invalid(format!(
+                        "disputes: inspector role {role} is not defined"
+                    )));
+                }
+                if !inspectors.insert(role) {
+                    return Err(invalid(format!(
+                        "disputes: inspector role {role} is listed twice"
+                    )));
+                }
+            }
+            if disputes.max_reporting_delay_ms == 0 {
+                return Err(invalid("disputes: max_reporting_delay_ms must be positive"));
             }
         }
         let mut ids = BTreeSet::new();
@@ -610,6 +669,23 @@ impl Genesis {
         &self.signed.document.limits
     }
 
+    /// How disputes are judged: the document's section, or the defaults.
+    pub fn dispute_rules(&self) -> DisputeRules {
+        self.signed.document.disputes.clone().unwrap_or_default()
+    }
+
+    /// Whether `member` has a role the genesis marks as inspector.
+    pub fn is_inspector(&self, member: &MemberId) -> bool {
+        let Some(disputes) = &self.signed.document.disputes else {
+            return false;
+        };
+        self.member(member).is_some_and(|m| {
+            m.roles
+                .iter()
+                .any(|role| disputes.inspector_roles.contains(role))
+        })
+    }
+
     /// The witness quorum.
     pub fn witness_quorum(&self) -> usize {
         self.signed.document.witness_quorum as usize
@@ -805,6 +881,7 @@ pub(crate) mod tests {
                 member(1, "b", "carrier", true),
                 member(2, "c", "auditor", false),
             ],
+            disputes: None,
         };
         let signatures = vec![
             sign_document(&document, &MemberId::new("a").unwrap(), &keys[0]).unwrap(),
@@ -821,6 +898,39 @@ pub(crate) mod tests {
 
     fn signed() -> SignedGenesis {
         test_consortium().0.signed.clone()
+    }
+
+    #[test]
+    fn a_disputes_section_changes_the_network_id_and_its_absence_keeps_the_old_one() {
+        let mut document = signed().document;
+        let without = document.network_id().unwrap();
+        // The encoding without the section is the format-1 encoding: the same fields in the
+        // same order, nothing after the members.
+        let v1 = codec::encode("genesis document", &document).unwrap();
+        let members = codec::encode("members", &document.members).unwrap();
+        assert!(v1.ends_with(&members));
+        document.disputes = Some(DisputeRules::default());
+        assert_ne!(document.network_id().unwrap(), without);
+        document.disputes.as_mut().unwrap().max_reporting_delay_ms += 1;
+        let other = document.network_id().unwrap();
+        document.disputes = Some(DisputeRules::default());
+        assert_ne!(document.network_id().unwrap(), other);
+    }
+
+    #[test]
+    fn inspectors_are_the_members_with_an_inspector_role() {
+        let mut s = signed();
+        s.document.disputes = Some(DisputeRules {
+            inspector_roles: vec![RoleName::new("auditor").unwrap()],
+            ..DisputeRules::default()
+        });
+        let genesis = Genesis::new(s.clone(), s.document.network_id().unwrap()).unwrap();
+        assert!(genesis.is_inspector(&MemberId::new("c").unwrap()));
+        assert!(!genesis.is_inspector(&MemberId::new("a").unwrap()));
+        assert_eq!(
+            genesis.dispute_rules().max_reporting_delay_ms,
+            DEFAULT_MAX_REPORTING_DELAY_MS
+        );
     }
 
     fn expect_invalid(mutate: impl Fn(&mut GenesisDocument), needle: &str) {
@@ -864,7 +974,32 @@ pub(crate) mod tests {
             "unknown role",
         );
         expect_invalid(|d| d.roles.push(d.roles[0].clone()), "defined twice");
-        expect_invalid(|d| d.format = 2, "format 2");
+        expect_invalid(|d| d.format = 3, "format 3");
+        expect_invalid(
+            |d| {
+                d.format = GENESIS_FORMAT_V1;
+                d.disputes = Some(DisputeRules::default());
+            },
+            "needs format 2",
+        );
+        expect_invalid(
+            |d| {
+                d.disputes = Some(DisputeRules {
+                    inspector_roles: vec![RoleName::new("ghost").unwrap()],
+                    ..DisputeRules::default()
+                })
+            },
+            "inspector role ghost is not defined",
+        );
+        expect_invalid(
+            |d| {
+                d.disputes = Some(DisputeRules {
+                    inspector_roles: Vec::new(),
+                    max_reporting_delay_ms: 0,
+                })
+            },
+            "max_reporting_delay_ms must be positive",
+        );
         expect_invalid(|d| d.members.clear(), "no members");
     }
 

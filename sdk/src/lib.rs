@@ -9,7 +9,8 @@
 //! witness rule ([`witness`]), fork proofs ([`fork`]), membership changes ([`governance`]), and
 //! what the entries say about a product: its provenance and custody ([`provenance`]), who is
 //! responsible for what ([`responsibility`]), and the evidence bundle that proves it offline
-//! ([`bundle`]); and for auditors, the audit of a whole ledger ([`audit`]), the bundle of a
+//! ([`bundle`]); the rules that depend on the ledger already held — custody before a
+//! hand-over, the target of a purge ([`placement`]); and for auditors, the audit of a whole ledger ([`audit`]), the bundle of a
 //! period ([`period`]), entries refused as their authors' doing ([`rejection`]) and the
 //! members' scorecards ([`scorecard`]).
 //!
@@ -37,6 +38,7 @@ pub mod ids;
 pub mod keyfile;
 pub mod merkle;
 pub mod period;
+pub mod placement;
 pub mod provenance;
 pub mod rejection;
 pub mod responsibility;

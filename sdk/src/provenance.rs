@@ -22,6 +22,27 @@
 //! Events are taken in event-time order, ties broken by entry hash, so the derivation is
 //! deterministic: a node, the CLI and an auditor with the same entries get the same answer.
 //! A receipt must name the item (in `epcList` or a quantity list) to be found with it.
+//!
+//! # Times the ledger bounds
+//!
+//! An `eventTime` is its author's word. An event is flagged **backdated** (the step says why)
+//! when its event time lies
+//! * more than the genesis's reporting delay ([`crate::genesis::DisputeRules`], 72 h by
+//!   default) before the time its author's node recorded it;
+//! * before the event time of its author's previous entry about the item (chain order is
+//!   what the ledger proves);
+//! * before the hand-over that gave its author the item (the latest hand-over its author
+//!   acknowledged earlier in its chain): the giver signed that time, not the author.
+//!
+//! # Inspections and promises that count
+//!
+//! A quality inspection counts for blame only when it is not backdated and its author held
+//! the item at its event time or has a role the genesis marks as inspector; otherwise it
+//! is kept with the reason it is set aside. A delivery promise binds only the party that
+//! signed it: an order's `tally:promisedDate` binds the order's author (the platform); a
+//! hand-over's binds its receiver once the receiver acknowledged it. A promise the deliverer
+//! writes on its own delivery binds no one. A backdated delivery is judged at the time it was
+//! recorded.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -29,6 +50,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::entry::{Payload, SignedEntry};
 use crate::event::{EpcisEvent, EventError, EventKind};
+use crate::genesis::{DEFAULT_MAX_REPORTING_DELAY_MS, Genesis};
 use crate::gs1::ProductId;
 use crate::hash::EntryHash;
 use crate::ids::MemberId;
@@ -36,6 +58,40 @@ use crate::time::Timestamp;
 
 /// How deep the inputs of inputs are followed.
 pub const MAX_INPUT_DEPTH: usize = 8;
+
+/// What the rules need to know of the consortium: who inspects and how late an event may
+/// be recorded ([`crate::genesis::DisputeRules`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Judging {
+    /// Members with a role the genesis marks as inspector.
+    pub inspectors: BTreeSet<MemberId>,
+    /// How long after its event time an event may be recorded, in milliseconds.
+    pub max_reporting_delay_ms: u64,
+}
+
+impl Default for Judging {
+    fn default() -> Self {
+        Self {
+            inspectors: BTreeSet::new(),
+            max_reporting_delay_ms: DEFAULT_MAX_REPORTING_DELAY_MS,
+        }
+    }
+}
+
+impl Judging {
+    /// The rules of `genesis`, for every member ever admitted.
+    pub fn of(genesis: &Genesis) -> Self {
+        Self {
+            inspectors: genesis
+                .all_members()
+                .iter()
+                .filter(|m| genesis.is_inspector(&m.id))
+                .map(|m| m.id.clone())
+                .collect(),
+            max_reporting_delay_ms: genesis.dispute_rules().max_reporting_delay_ms,
+        }
+    }
+}
 
 /// An event entry as provenance reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,6 +168,10 @@ pub struct Step {
     pub disposition: Option<String>,
     /// Whether checkpoints of a quorum of members witness it.
     pub witnessed: bool,
+    /// Why its event time cannot be taken at its author's word, when it cannot (see the
+    /// module documentation).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub backdated: Option<String>,
 }
 
 /// A span of time one member held an item.
@@ -155,6 +215,23 @@ pub struct Inspection {
     pub at: Timestamp,
     /// Whether the item conformed.
     pub passed: bool,
+    /// Why it does not count for blame, when it does not.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub set_aside: Option<String>,
+}
+
+/// A delivery date promised, and whom it binds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Promise {
+    /// The entry that states it: an order, or a hand-over.
+    pub entry: EntryHash,
+    /// The date promised.
+    pub date: Timestamp,
+    /// The member it binds: the order's author, or the receiver of the hand-over.
+    pub binds: MemberId,
+    /// The receipt by which the receiver accepted a hand-over's promise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accepted_by: Option<EntryHash>,
 }
 
 /// A delivery to the consumer.
@@ -166,10 +243,16 @@ pub struct Delivery {
     pub by: MemberId,
     /// When (the event time).
     pub at: Timestamp,
-    /// The date promised, if one was.
+    /// The time lateness is judged at: the event time, or the record time of a backdated
+    /// delivery.
+    pub judged_at: Timestamp,
+    /// The binding promise in force at the delivery, if one was made.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub promised: Option<Timestamp>,
-    /// How late, in milliseconds, when after the promised date.
+    pub promise: Option<Promise>,
+    /// The date the deliverer itself wrote on the delivery, which binds no one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stated: Option<Timestamp>,
+    /// How late, in milliseconds, when after the binding promise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub late_by_ms: Option<u64>,
 }
@@ -218,20 +301,35 @@ pub struct Provenance {
     pub inspections: Vec<Inspection>,
     /// Its deliveries to the consumer.
     pub deliveries: Vec<Delivery>,
+    /// The binding delivery promises made for it, in the order they took effect.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub promises: Vec<Promise>,
     /// Custody rules broken.
     pub violations: Vec<Violation>,
 }
 
+impl Provenance {
+    /// Who held the item at `at`, by the custody intervals.
+    pub fn holder_at(&self, at: Timestamp) -> Option<&MemberId> {
+        self.custody
+            .iter()
+            .rev()
+            .find(|c| c.from <= at && c.to.is_none_or(|end| at < end))
+            .map(|c| &c.holder)
+    }
+}
+
 /// Derives the provenance of `product` from `records` (which may hold entries about other
-/// products: the inputs are found among them).
-pub fn derive(product: &ProductId, records: &[Recorded]) -> Provenance {
+/// products: the inputs are found among them), judged by `judging`.
+pub fn derive(product: &ProductId, records: &[Recorded], judging: &Judging) -> Provenance {
     let mut followed = BTreeSet::new();
-    derive_at(product, records, 0, &mut followed)
+    derive_at(product, records, judging, 0, &mut followed)
 }
 
 fn derive_at(
     product: &ProductId,
     records: &[Recorded],
+    judging: &Judging,
     depth: usize,
     followed: &mut BTreeSet<ProductId>,
 ) -> Provenance {
@@ -239,6 +337,7 @@ fn derive_at(
     let mut about: Vec<&Recorded> = records.iter().filter(|r| r.is_about(product)).collect();
     about.sort_by_key(|r| r.order_key());
     about.dedup_by_key(|r| r.hash);
+    let backdated = backdating(&about, judging);
     let timeline = about
         .iter()
         .map(|r| Step {
@@ -251,60 +350,210 @@ fn derive_at(
             biz_step: r.event.biz_step.clone(),
             disposition: r.event.disposition.clone(),
             witnessed: r.witnessed,
+            backdated: backdated.get(&r.hash).cloned(),
         })
         .collect();
     let custody = Custody::derive(&about);
-    let inspections = about
-        .iter()
-        .filter_map(|r| match r.kind {
-            EventKind::QualityInspection { passed } => Some(Inspection {
+    let promised = promises(&about, &custody.intervals);
+    let mut provenance = Provenance {
+        product: product.as_str().to_owned(),
+        timeline,
+        custody: custody.intervals,
+        pending: custody.pending.into_values().collect(),
+        inputs: Vec::new(),
+        inspections: Vec::new(),
+        deliveries: Vec::new(),
+        promises: promised.iter().map(|(_, p)| p.clone()).collect(),
+        violations: custody.violations,
+    };
+    for r in &about {
+        if let EventKind::QualityInspection { passed } = r.kind {
+            let at = r.event.event_time;
+            let set_aside = if let Some(why) = backdated.get(&r.hash) {
+                Some(format!("backdated: {why}"))
+            } else if judging.inspectors.contains(&r.author)
+                || provenance.holder_at(at) == Some(&r.author)
+            {
+                None
+            } else {
+                Some(format!(
+                    "{} did not hold the item at {at} (held by {}) and has no inspector role",
+                    r.author,
+                    provenance
+                        .holder_at(at)
+                        .map_or("no one".to_owned(), ToString::to_string)
+                ))
+            };
+            provenance.inspections.push(Inspection {
                 entry: r.hash,
                 inspector: r.author.clone(),
-                at: r.event.event_time,
+                at,
                 passed,
-            }),
-            _ => None,
-        })
-        .collect();
-    let deliveries = about
-        .iter()
-        .filter_map(|r| match r.kind {
-            EventKind::Delivery { promised } => Some(Delivery {
-                entry: r.hash,
-                by: r.author.clone(),
-                at: r.event.event_time,
-                promised,
-                late_by_ms: promised
-                    .filter(|p| r.event.event_time > *p)
-                    .map(|p| r.event.event_time.0 - p.0),
-            }),
-            _ => None,
-        })
-        .collect();
-    let mut inputs = Vec::new();
+                set_aside,
+            });
+        }
+    }
+    for (index, r) in about.iter().enumerate() {
+        let EventKind::Delivery { promised: stated } = r.kind else {
+            continue;
+        };
+        let judged_at = if backdated.contains_key(&r.hash) {
+            r.recorded
+        } else {
+            r.event.event_time
+        };
+        // The promise in force: the last one that took effect before the delivery.
+        let promise = promised
+            .iter()
+            .rev()
+            .find(|(took_effect, _)| *took_effect < index)
+            .map(|(_, p)| p.clone());
+        let late_by_ms = promise
+            .as_ref()
+            .filter(|p| judged_at > p.date)
+            .map(|p| judged_at.0 - p.date.0);
+        provenance.deliveries.push(Delivery {
+            entry: r.hash,
+            by: r.author.clone(),
+            at: r.event.event_time,
+            judged_at,
+            promise,
+            stated,
+            late_by_ms,
+        });
+    }
     for r in &about {
         if !r.event.outputs.contains(product) {
             continue;
         }
         for input in &r.event.inputs {
-            let provenance = (depth + 1 < MAX_INPUT_DEPTH && !followed.contains(input))
-                .then(|| Box::new(derive_at(input, records, depth + 1, followed)));
-            inputs.push(InputOrigin {
+            let origin = (depth + 1 < MAX_INPUT_DEPTH && !followed.contains(input))
+                .then(|| Box::new(derive_at(input, records, judging, depth + 1, followed)));
+            provenance.inputs.push(InputOrigin {
                 product: input.as_str().to_owned(),
                 via: r.hash,
-                provenance,
+                provenance: origin,
             });
         }
     }
-    Provenance {
-        product: product.as_str().to_owned(),
-        timeline,
-        custody: custody.intervals,
-        pending: custody.pending.into_values().collect(),
-        inputs,
-        inspections,
-        deliveries,
-        violations: custody.violations,
+    provenance
+}
+
+/// Why each backdated event of `about` (in event-time order) is (see the module
+/// documentation), by entry.
+fn backdating(about: &[&Recorded], judging: &Judging) -> BTreeMap<EntryHash, String> {
+    let by_hash: BTreeMap<EntryHash, &Recorded> = about.iter().map(|r| (r.hash, *r)).collect();
+    let mut found = BTreeMap::new();
+    for r in about {
+        let at = r.event.event_time;
+        let delay = r.recorded.0.saturating_sub(at.0);
+        if delay > judging.max_reporting_delay_ms {
+            found.insert(
+                r.hash,
+                format!(
+                    "recorded at {}, {} after its event time; the genesis allows {}",
+                    r.recorded,
+                    duration_text(delay),
+                    duration_text(judging.max_reporting_delay_ms)
+                ),
+            );
+            continue;
+        }
+        // The author's earlier entries about the item, by chain order.
+        let earlier = about
+            .iter()
+            .filter(|o| o.author == r.author && o.seq < r.seq);
+        if let Some(previous) = earlier.max_by_key(|o| o.seq)
+            && at < previous.event.event_time
+        {
+            found.insert(
+                r.hash,
+                format!(
+                    "its event time {at} is before that of {}'s previous entry about the item (place {}, at {})",
+                    r.author, previous.seq, previous.event.event_time
+                ),
+            );
+            continue;
+        }
+        // The receipt itself included: a receipt dated before its hand-over is backdated too.
+        let gave = about
+            .iter()
+            .filter(|o| o.author == r.author && o.seq <= r.seq)
+            .filter_map(|o| match &o.kind {
+                EventKind::Receipt { hand_over } => by_hash.get(hand_over).map(|h| (o.seq, *h)),
+                _ => None,
+            })
+            .max_by_key(|(seq, _)| *seq)
+            .map(|(_, hand_over)| hand_over);
+        if let Some(hand_over) = gave
+            && at < hand_over.event.event_time
+        {
+            found.insert(
+                r.hash,
+                format!(
+                    "its event time {at} is before the hand-over {} that gave {} the item (at {})",
+                    hand_over.hash.short(),
+                    r.author,
+                    hand_over.event.event_time
+                ),
+            );
+        }
+    }
+    found
+}
+
+/// The binding promises of `about`, each with the index in `about` from which it is in force:
+/// an order's from the order, a hand-over's from the receipt that accepted it (found in the
+/// custody `intervals`, so only a receipt that moved custody accepts a promise).
+fn promises(about: &[&Recorded], intervals: &[CustodyInterval]) -> Vec<(usize, Promise)> {
+    let index: BTreeMap<EntryHash, usize> =
+        about.iter().enumerate().map(|(i, r)| (r.hash, i)).collect();
+    let mut found = Vec::new();
+    for (i, r) in about.iter().enumerate() {
+        if let (EventKind::Order, Some(date)) = (&r.kind, r.event.promised) {
+            found.push((
+                i,
+                Promise {
+                    entry: r.hash,
+                    date,
+                    binds: r.author.clone(),
+                    accepted_by: None,
+                },
+            ));
+        }
+    }
+    for interval in intervals {
+        let [hand_over, receipt] = interval.since.as_slice() else {
+            continue;
+        };
+        let (Some(&offered), Some(&accepted)) = (index.get(hand_over), index.get(receipt)) else {
+            continue;
+        };
+        if let Some(date) = about[offered].event.promised {
+            found.push((
+                accepted,
+                Promise {
+                    entry: *hand_over,
+                    date,
+                    binds: interval.holder.clone(),
+                    accepted_by: Some(*receipt),
+                },
+            ));
+        }
+    }
+    found.sort_by_key(|(i, _)| *i);
+    found
+}
+
+/// A duration in words: `3 days 4 h`, `5 h 12 min`, `7 min`.
+pub fn duration_text(ms: u64) -> String {
+    let hours = ms / 3_600_000;
+    if hours >= 48 {
+        format!("{} days {} h", hours / 24, hours % 24)
+    } else if hours >= 1 {
+        format!("{hours} h {} min", (ms % 3_600_000) / 60_000)
+    } else {
+        format!("{} min", ms / 60_000)
     }
 }
 
@@ -562,7 +811,8 @@ pub(crate) mod tests {
             observe(
                 6,
                 16,
-                json!({"bizStep": "shipping", "tally:handOverTo": "logistics"}),
+                json!({"bizStep": "shipping", "tally:handOverTo": "logistics",
+                    "tally:promisedDate": at(9, 18)}),
             ),
         );
         vec![
@@ -633,7 +883,7 @@ pub(crate) mod tests {
     #[test]
     fn the_story_gives_custody_inputs_inspections_and_lateness() {
         let records = story();
-        let p = derive(&sofa(), &records);
+        let p = derive(&sofa(), &records, &Judging::default());
         assert_eq!(p.product, SOFA);
         // Order, assembly, inspection, hand-over, receipt, delivery.
         assert_eq!(p.timeline.len(), 6);
@@ -648,6 +898,11 @@ pub(crate) mod tests {
         assert_eq!(p.inspections.len(), 1);
         assert!(p.inspections[0].passed);
         assert_eq!(p.deliveries[0].late_by_ms, Some(17 * 3_600_000));
+        // The promise logistics accepted with the sofa's hand-over binds it.
+        let promise = p.deliveries[0].promise.as_ref().unwrap();
+        assert_eq!(promise.binds, member("logistics"));
+        assert_eq!(promise.entry, records[6].hash);
+        assert_eq!(promise.accepted_by, Some(records[7].hash));
         // The lot it was made of, with its own custody: supplier, then the factory.
         assert_eq!(p.inputs.len(), 1);
         assert_eq!(p.inputs[0].product, LOT);
@@ -660,18 +915,18 @@ pub(crate) mod tests {
     #[test]
     fn the_order_of_the_records_given_does_not_matter() {
         let mut records = story();
-        let expected = derive(&sofa(), &records);
+        let expected = derive(&sofa(), &records, &Judging::default());
         records.reverse();
-        assert_eq!(derive(&sofa(), &records), expected);
+        assert_eq!(derive(&sofa(), &records, &Judging::default()), expected);
         records.swap(0, 4);
-        assert_eq!(derive(&sofa(), &records), expected);
+        assert_eq!(derive(&sofa(), &records, &Judging::default()), expected);
     }
 
     #[test]
     fn until_the_receipt_the_giver_keeps_custody() {
         let mut records = story();
         records.retain(|r| r.seq != 8 && r.seq != 9);
-        let p = derive(&sofa(), &records);
+        let p = derive(&sofa(), &records, &Judging::default());
         let holders: Vec<_> = p.custody.iter().map(|c| c.holder.as_str()).collect();
         assert_eq!(holders, ["manufacturer"]);
         assert_eq!(p.pending.len(), 1);
@@ -700,7 +955,7 @@ pub(crate) mod tests {
                 json!({"bizStep": "receiving", "tally:receiptOf": again.hash.to_hex()}),
             ),
         ));
-        let p = derive(&sofa(), &records);
+        let p = derive(&sofa(), &records, &Judging::default());
         let rules: Vec<_> = p.violations.iter().map(|v| v.rule.as_str()).collect();
         assert_eq!(
             rules,
@@ -765,7 +1020,7 @@ pub(crate) mod tests {
         for (extra, rule) in cases {
             let mut with = records.clone();
             with.push(extra);
-            let p = derive(&sofa(), &with);
+            let p = derive(&sofa(), &with, &Judging::default());
             let rules: Vec<_> = p.violations.iter().map(|v| v.rule.as_str()).collect();
             assert_eq!(rules, [rule]);
         }
@@ -783,7 +1038,7 @@ pub(crate) mod tests {
                 "inputEPCList": [SOFA],
                 "outputQuantityList": [{"epcClass": LOT, "quantity": 1, "uom": "MTR"}]}),
         ));
-        let p = derive(&sofa(), &records);
+        let p = derive(&sofa(), &records, &Judging::default());
         let lot = p.inputs[0].provenance.as_ref().unwrap();
         assert_eq!(lot.inputs.len(), 1);
         assert_eq!(lot.inputs[0].product, SOFA);

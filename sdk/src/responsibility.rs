@@ -7,18 +7,27 @@
 //! Read from the product's [`Provenance`] (custody as its module defines it) and the fork
 //! proofs involving it; deterministic, so anyone with the same entries gets the same report.
 //!
-//! 1. **Defect.** The *first failing* inspection is the earliest one that failed; the *last
-//!    passing* one is the latest that passed before it. The *window* runs from the last passing
+//! Only what an adversary cannot bend counts: a quality inspection set aside by the
+//! provenance rules (backdated, or by a member that neither held the item nor inspects for
+//! the consortium) is listed in `set_aside` with the reason and moves no blame; a promise
+//! counts only when signed by the party it binds ([`crate::provenance`]).
+//!
+//! 1. **Defect.** Among the inspections that count, the *first failing* inspection is the
+//!    earliest one that failed; the *last passing* one is the latest that passed before it. The *window* runs from the last passing
 //!    inspection (or, without one, from the start of custody) to the first failing one. If one
 //!    member held the item over the whole window, it is responsible for the defect. If custody
 //!    changed inside the window, responsibility is undetermined: no inspection between the
 //!    hand-over and the failure says on whose watch the defect arose. Without custody before
 //!    the failure, it is undetermined too. Without a failing inspection there is no defect.
-//! 2. **Lateness.** A delivery after its promised date makes the member that delivered it
-//!    responsible for the delay.
-//! 3. **Rule violations.** Each custody rule broken ([`crate::provenance`]) makes the member
+//! 2. **Lateness.** A delivery after the binding promise in force makes the member that
+//!    promise binds responsible for the delay (the deliverer, when it accepted the promise
+//!    with the hand-over; the platform, for its own order's promise). A backdated delivery is
+//!    judged at the time it was recorded.
+//! 3. **Overdue.** An item whose binding promise has passed at the report's `as_of` time with
+//!    no delivery recorded makes its holder responsible.
+//! 4. **Rule violations.** Each custody rule broken ([`crate::provenance`]) makes the member
 //!    that broke it responsible.
-//! 4. **Forks.** A member that signed two different entries at one place of its chain, one of
+//! 5. **Forks.** A member that signed two different entries at one place of its chain, one of
 //!    them about the product, is responsible for the fork.
 
 use serde::{Deserialize, Serialize};
@@ -27,11 +36,13 @@ use crate::fork::ForkProof;
 use crate::gs1::ProductId;
 use crate::hash::EntryHash;
 use crate::ids::MemberId;
-use crate::provenance::{Provenance, Recorded, derive};
+use crate::provenance::{Judging, Provenance, Recorded, derive, duration_text};
 use crate::time::Timestamp;
 
-/// The version of the rules; a report names the rules it follows.
-pub const RULES_VERSION: u16 = 1;
+/// The version of the rules; a report names the rules it follows. Version 2 sets aside
+/// backdated events, inspections by non-holders and self-set promises, and reports overdue
+/// items.
+pub const RULES_VERSION: u16 = 2;
 
 /// What a claim is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -41,6 +52,8 @@ pub enum ClaimKind {
     Defect,
     /// A late delivery.
     Lateness,
+    /// A promise passed with no delivery.
+    Overdue,
     /// A custody rule broken.
     RuleViolation,
     /// Two histories signed.
@@ -74,6 +87,15 @@ pub struct Undetermined {
     pub entries: Vec<EntryHash>,
 }
 
+/// An entry that was read but moves no blame, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetAside {
+    /// The entry.
+    pub entry: EntryHash,
+    /// Why it is set aside.
+    pub reason: String,
+}
+
 /// The defect window: between the last passing and the first failing inspection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DefectWindow {
@@ -98,6 +120,8 @@ pub struct Report {
     pub rules: u16,
     /// The product (canonical Digital Link).
     pub product: String,
+    /// The time the report judges at: promises passed by then with no delivery are overdue.
+    pub as_of: Timestamp,
     /// The defect window, when an inspection failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub defect: Option<DefectWindow>,
@@ -105,32 +129,100 @@ pub struct Report {
     pub claims: Vec<Claim>,
     /// What remains open, and why.
     pub undetermined: Vec<Undetermined>,
+    /// What was read but moves no blame, and why.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub set_aside: Vec<SetAside>,
     /// The provenance the claims are read from.
     pub provenance: Provenance,
 }
 
 /// The report of `product` from `records` and the fork proofs `forks` (whose entries were
-/// checked by the caller).
-pub fn report(product: &ProductId, records: &[Recorded], forks: &[ForkProof]) -> Report {
-    let provenance = derive(product, records);
+/// checked by the caller), judged by `judging` at `as_of`.
+pub fn report(
+    product: &ProductId,
+    records: &[Recorded],
+    forks: &[ForkProof],
+    judging: &Judging,
+    as_of: Timestamp,
+) -> Report {
+    let provenance = derive(product, records, judging);
     let mut claims = Vec::new();
     let mut undetermined = Vec::new();
+    let mut set_aside: Vec<SetAside> = provenance
+        .inspections
+        .iter()
+        .filter_map(|i| {
+            i.set_aside.as_ref().map(|why| SetAside {
+                entry: i.entry,
+                reason: format!("inspection by {}: {why}", i.inspector),
+            })
+        })
+        .collect();
     let defect = defect(&provenance, &mut claims, &mut undetermined);
     for delivery in &provenance.deliveries {
-        if let (Some(late), Some(promised)) = (delivery.late_by_ms, delivery.promised) {
-            claims.push(Claim {
-                kind: ClaimKind::Lateness,
-                responsible: delivery.by.clone(),
-                statement: format!(
-                    "{} delivered at {}, {} after the promised {}",
-                    delivery.by,
-                    delivery.at,
-                    duration_text(late),
-                    promised
+        if delivery.judged_at != delivery.at {
+            set_aside.push(SetAside {
+                entry: delivery.entry,
+                reason: format!(
+                    "delivery by {} is backdated: judged at the time it was recorded, {}, not its event time {}",
+                    delivery.by, delivery.judged_at, delivery.at
                 ),
-                entries: vec![delivery.entry],
             });
         }
+        if let Some(stated) = delivery.stated
+            && delivery.promise.as_ref().is_none_or(|p| p.date != stated)
+        {
+            set_aside.push(SetAside {
+                entry: delivery.entry,
+                reason: format!(
+                    "the promised date {stated} on {}'s delivery was written by {} itself and binds no one",
+                    delivery.by, delivery.by
+                ),
+            });
+        }
+        if let (Some(late), Some(promise)) = (delivery.late_by_ms, &delivery.promise) {
+            let bound = match promise.accepted_by {
+                Some(_) => format!("which {} accepted with the hand-over", promise.binds),
+                None => format!("which {} made with the order", promise.binds),
+            };
+            let mut entries = vec![promise.entry];
+            entries.extend(promise.accepted_by);
+            entries.push(delivery.entry);
+            claims.push(Claim {
+                kind: ClaimKind::Lateness,
+                responsible: promise.binds.clone(),
+                statement: format!(
+                    "{} delivered at {}, {} after the promised {}, {bound}",
+                    delivery.by,
+                    delivery.judged_at,
+                    duration_text(late),
+                    promise.date
+                ),
+                entries,
+            });
+        }
+    }
+    if provenance.deliveries.is_empty()
+        && let Some(promise) = provenance.promises.last()
+        && promise.date < as_of
+    {
+        let holder = provenance
+            .custody
+            .last()
+            .map_or(&promise.binds, |c| &c.holder);
+        let mut entries = vec![promise.entry];
+        entries.extend(promise.accepted_by);
+        claims.push(Claim {
+            kind: ClaimKind::Overdue,
+            responsible: holder.clone(),
+            // The report's `as_of` says when; the statement does not, so that two reports of
+            // one ledger at different times agree wherever the facts do.
+            statement: format!(
+                "{holder} holds the item, promised for {} (binding {}), and no delivery is recorded",
+                promise.date, promise.binds
+            ),
+            entries,
+        });
     }
     for violation in &provenance.violations {
         claims.push(Claim {
@@ -150,9 +242,11 @@ pub fn report(product: &ProductId, records: &[Recorded], forks: &[ForkProof]) ->
     Report {
         rules: RULES_VERSION,
         product: provenance.product.clone(),
+        as_of,
         defect,
         claims,
         undetermined,
+        set_aside,
         provenance,
     }
 }
@@ -185,29 +279,21 @@ fn fork_claim(product: &ProductId, fork: &ForkProof) -> Option<Claim> {
     })
 }
 
-fn duration_text(ms: u64) -> String {
-    let hours = ms / 3_600_000;
-    if hours >= 48 {
-        format!("{} days {} h", hours / 24, hours % 24)
-    } else if hours >= 1 {
-        format!("{hours} h {} min", (ms % 3_600_000) / 60_000)
-    } else {
-        format!("{} min", ms / 60_000)
-    }
-}
-
 fn defect(
     provenance: &Provenance,
     claims: &mut Vec<Claim>,
     undetermined: &mut Vec<Undetermined>,
 ) -> Option<DefectWindow> {
-    // Inspections are in event-time order (ties by entry hash), as the timeline.
-    let fail_index = provenance.inspections.iter().position(|i| !i.passed)?;
-    let first_fail = &provenance.inspections[fail_index];
-    let last_pass = provenance.inspections[..fail_index]
+    // Inspections are in event-time order (ties by entry hash), as the timeline; only those
+    // that count are read.
+    let counted: Vec<_> = provenance
+        .inspections
         .iter()
-        .rev()
-        .find(|i| i.passed);
+        .filter(|i| i.set_aside.is_none())
+        .collect();
+    let fail_index = counted.iter().position(|i| !i.passed)?;
+    let first_fail = counted[fail_index];
+    let last_pass = counted[..fail_index].iter().rev().find(|i| i.passed);
     let from = last_pass
         .map(|p| p.at)
         .or_else(|| provenance.custody.first().map(|c| c.from));
@@ -286,11 +372,37 @@ fn defect(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::provenance::tests::{SOFA, observe, record, story};
+    use crate::provenance::tests::{SOFA, at, observe, record, story};
     use serde_json::json;
 
     fn sofa() -> ProductId {
         ProductId::parse(SOFA).unwrap()
+    }
+
+    /// When the reports below are judged: a month after the story.
+    fn as_of() -> Timestamp {
+        Timestamp::parse_rfc3339(&at(30, 0)).unwrap()
+    }
+
+    fn judge(records: &[Recorded]) -> Report {
+        report(&sofa(), records, &[], &Judging::default(), as_of())
+    }
+
+    /// `record` as its author's node recorded it at `recorded`.
+    fn recorded_at(mut record: Recorded, recorded: &str) -> Recorded {
+        record.recorded = Timestamp::parse_rfc3339(recorded).unwrap();
+        record
+    }
+
+    fn regulator_inspects() -> Judging {
+        Judging {
+            inspectors: [MemberId::new("regulator").unwrap()].into(),
+            ..Judging::default()
+        }
+    }
+
+    fn kinds(report: &Report) -> Vec<ClaimKind> {
+        report.claims.iter().map(|c| c.kind).collect()
     }
 
     fn inspection(n: u8, by: &str, day: u32, hour: u32, passed: bool) -> Recorded {
@@ -321,10 +433,12 @@ mod tests {
     #[test]
     fn a_defect_in_the_logistics_firms_custody_is_its_own() {
         let mut records = story();
-        // Logistics checks the sofa on receipt (passed); the consumer's delivery check fails.
+        // Logistics checks the sofa on receipt (passed); the consumer's delivery check fails;
+        // its chain holds the delivery after both.
+        records[8].seq = 30;
         records.push(inspection(20, "logistics", 6, 19, true));
-        records.push(inspection(21, "logistics", 10, 10, false));
-        let report = report(&sofa(), &records, &[]);
+        records.push(inspection(21, "logistics", 10, 12, false));
+        let report = judge(&records);
         let claims = defects(&report);
         assert_eq!(claims.len(), 1, "{report:#?}");
         assert_eq!(claims[0].responsible.as_str(), "logistics");
@@ -341,7 +455,7 @@ mod tests {
         let mut records = story();
         // The final inspection fails instead of passing.
         records[5] = inspection(6, "manufacturer", 5, 15, false);
-        let report = report(&sofa(), &records, &[]);
+        let report = judge(&records);
         let claims = defects(&report);
         assert_eq!(claims.len(), 1, "{report:#?}");
         assert_eq!(claims[0].responsible.as_str(), "manufacturer");
@@ -353,8 +467,8 @@ mod tests {
     #[test]
     fn without_an_inspection_between_hand_over_and_failure_it_is_undetermined() {
         let mut records = story();
-        records.push(inspection(21, "logistics", 10, 10, false));
-        let report = report(&sofa(), &records, &[]);
+        records.push(inspection(21, "logistics", 10, 12, false));
+        let report = judge(&records);
         assert!(defects(&report).is_empty());
         assert_eq!(report.undetermined.len(), 1);
         let open = &report.undetermined[0];
@@ -377,7 +491,7 @@ mod tests {
 
     #[test]
     fn no_failing_inspection_means_no_defect_and_lateness_is_the_deliverers() {
-        let report = report(&sofa(), &story(), &[]);
+        let report = judge(&story());
         assert_eq!(report.defect, None);
         assert!(report.undetermined.is_empty());
         let kinds: Vec<_> = report.claims.iter().map(|c| c.kind).collect();
@@ -402,7 +516,7 @@ mod tests {
                 json!({"bizStep": "shipping", "tally:handOverTo": "platform"}),
             ),
         ));
-        let report = report(&sofa(), &records, &[]);
+        let report = judge(&records);
         let violation = report
             .claims
             .iter()
@@ -415,9 +529,196 @@ mod tests {
     #[test]
     fn the_report_is_the_same_whatever_the_order_of_its_inputs() {
         let mut records = story();
-        records.push(inspection(21, "logistics", 10, 10, false));
-        let expected = report(&sofa(), &records, &[]);
+        records.push(inspection(21, "logistics", 10, 12, false));
+        let expected = judge(&records);
         records.reverse();
-        assert_eq!(report(&sofa(), &records, &[]), expected);
+        assert_eq!(judge(&records), expected);
+    }
+
+    #[test]
+    fn a_backdated_failing_inspection_by_a_non_holder_moves_no_blame() {
+        // The attack: months later, logistics records a failing inspection dated inside the
+        // factory's custody, when logistics never held the sofa.
+        let mut records = story();
+        let lie = recorded_at(
+            inspection(30, "logistics", 5, 10, false),
+            "2026-12-04T09:00:00.000+08:00",
+        );
+        records.push(lie.clone());
+        let report = judge(&records);
+        assert!(defects(&report).is_empty(), "{report:#?}");
+        assert_eq!(report.defect, None);
+        let set_aside = report
+            .set_aside
+            .iter()
+            .find(|s| s.entry == lie.hash)
+            .unwrap();
+        assert!(
+            set_aside.reason.contains("backdated"),
+            "{}",
+            set_aside.reason
+        );
+        assert!(
+            set_aside.reason.contains("the genesis allows 3 days 0 h"),
+            "{}",
+            set_aside.reason
+        );
+        let step = report
+            .provenance
+            .timeline
+            .iter()
+            .find(|s| s.entry == lie.hash)
+            .unwrap();
+        assert!(step.backdated.is_some());
+    }
+
+    #[test]
+    fn an_event_dated_before_its_authors_previous_entry_is_backdated() {
+        // Within the reporting delay, but logistics' chain shows it recorded the delivery
+        // (day 10) before this inspection, dated day 7.
+        let mut records = story();
+        let lie = recorded_at(
+            inspection(31, "logistics", 7, 10, false),
+            "2026-03-09T12:00:00.000+08:00",
+        );
+        records.push(lie.clone());
+        let report = judge(&records);
+        assert!(defects(&report).is_empty(), "{report:#?}");
+        let reason = &report.set_aside[0].reason;
+        assert!(reason.contains("previous entry about the item"), "{reason}");
+    }
+
+    #[test]
+    fn a_receipt_dated_before_the_hand_over_it_acknowledges_is_backdated() {
+        // The factory signed the hand-over's time; logistics cannot claim the sofa earlier.
+        let mut records = story();
+        let handed = records[6].hash.to_hex();
+        records[7] = record(
+            8,
+            "logistics",
+            observe(
+                6,
+                10,
+                json!({"bizStep": "receiving", "tally:receiptOf": handed}),
+            ),
+        );
+        let report = judge(&records);
+        let step = report
+            .provenance
+            .timeline
+            .iter()
+            .find(|s| s.entry == records[7].hash)
+            .unwrap();
+        let reason = step.backdated.as_deref().unwrap();
+        assert!(reason.contains("before the hand-over"), "{reason}");
+    }
+
+    #[test]
+    fn an_inspection_by_a_member_not_holding_the_item_counts_only_for_an_inspector() {
+        // The supplier never held the sofa: its failing inspection is set aside. The same
+        // inspection by the regulator, an inspector, finds the defect on the factory's watch.
+        let mut records = story();
+        records.push(inspection(33, "supplier", 5, 16, false));
+        let report = judge(&records);
+        assert!(defects(&report).is_empty(), "{report:#?}");
+        assert!(
+            report.set_aside[0].reason.contains("did not hold the item"),
+            "{}",
+            report.set_aside[0].reason
+        );
+        let mut records = story();
+        records.push(inspection(34, "regulator", 5, 16, false));
+        let found = super::report(&sofa(), &records, &[], &regulator_inspects(), as_of());
+        let claims = defects(&found);
+        assert_eq!(claims.len(), 1, "{found:#?}");
+        assert_eq!(claims[0].responsible.as_str(), "manufacturer");
+        assert!(found.set_aside.is_empty());
+    }
+
+    #[test]
+    fn a_promise_the_deliverer_sets_itself_binds_no_one() {
+        let mut records = story();
+        // The factory's hand-over carries no promise: only the one logistics wrote on its
+        // own delivery is left.
+        records[6] = record(
+            7,
+            "manufacturer",
+            observe(
+                6,
+                16,
+                json!({"bizStep": "shipping", "tally:handOverTo": "logistics"}),
+            ),
+        );
+        let handed = records[6].hash.to_hex();
+        records[7] = record(
+            8,
+            "logistics",
+            observe(
+                6,
+                18,
+                json!({"bizStep": "receiving", "tally:receiptOf": handed}),
+            ),
+        );
+        let report = judge(&records);
+        assert!(kinds(&report).is_empty(), "{report:#?}");
+        assert!(
+            report.set_aside[0].reason.contains("binds no one"),
+            "{}",
+            report.set_aside[0].reason
+        );
+        // The platform's order promise binds the platform, whoever delivers late.
+        records[0] = record(
+            1,
+            "platform",
+            observe(
+                1,
+                9,
+                json!({"tally:kind": "order", "tally:promisedDate": at(9, 12)}),
+            ),
+        );
+        let report = judge(&records);
+        assert_eq!(kinds(&report), [ClaimKind::Lateness]);
+        assert_eq!(report.claims[0].responsible.as_str(), "platform");
+        assert!(report.claims[0].entries.contains(&records[0].hash));
+    }
+
+    #[test]
+    fn a_backdated_delivery_is_judged_when_it_was_recorded() {
+        let mut records = story();
+        // Dated a day before the promise, recorded four days after it.
+        records[8] = recorded_at(
+            record(
+                9,
+                "logistics",
+                observe(
+                    8,
+                    18,
+                    json!({"bizStep": "arriving", "tally:kind": "delivery"}),
+                ),
+            ),
+            "2026-03-13T18:00:00.000+08:00",
+        );
+        let report = judge(&records);
+        assert_eq!(kinds(&report), [ClaimKind::Lateness], "{report:#?}");
+        assert_eq!(report.claims[0].responsible.as_str(), "logistics");
+        assert!(
+            report.claims[0].statement.contains("4 days 0 h after"),
+            "{}",
+            report.claims[0].statement
+        );
+        assert!(report.set_aside[0].reason.contains("backdated"));
+    }
+
+    #[test]
+    fn an_item_past_its_promise_without_delivery_is_overdue_against_its_holder() {
+        let mut records = story();
+        records.retain(|r| r.seq != 9);
+        let report = judge(&records);
+        assert_eq!(kinds(&report), [ClaimKind::Overdue], "{report:#?}");
+        assert_eq!(report.claims[0].responsible.as_str(), "logistics");
+        // Before the promised date, nothing is overdue.
+        let early = Timestamp::parse_rfc3339(&at(9, 0)).unwrap();
+        let found = super::report(&sofa(), &records, &[], &Judging::default(), early);
+        assert!(found.claims.is_empty(), "{found:#?}");
     }
 }

@@ -28,6 +28,8 @@ pub enum FindingKind {
     NonConformantInspection,
     /// A delivery after its promised date.
     LateDelivery,
+    /// An item held past its promised date with no delivery.
+    OverdueDelivery,
     /// A custody rule broken.
     RuleViolation,
     /// Two entries signed at one place of the member's chain.
@@ -58,6 +60,8 @@ pub struct Scorecard {
     pub non_conformant_inspections: u64,
     /// Its late deliveries.
     pub late_deliveries: u64,
+    /// Items it holds past their promised date, undelivered.
+    pub overdue_deliveries: u64,
     /// Custody rules it broke.
     pub rule_violations: u64,
     /// Places of its chain where it signed two entries.
@@ -74,6 +78,7 @@ impl Scorecard {
             member,
             non_conformant_inspections: 0,
             late_deliveries: 0,
+            overdue_deliveries: 0,
             rule_violations: 0,
             forks: 0,
             rejected_entries: 0,
@@ -90,6 +95,7 @@ impl Scorecard {
         let counter = match finding.kind {
             FindingKind::NonConformantInspection => &mut self.non_conformant_inspections,
             FindingKind::LateDelivery => &mut self.late_deliveries,
+            FindingKind::OverdueDelivery => &mut self.overdue_deliveries,
             FindingKind::RuleViolation => &mut self.rule_violations,
             FindingKind::Fork => &mut self.forks,
             FindingKind::RejectedEntry => &mut self.rejected_entries,
@@ -130,6 +136,7 @@ impl Scorecards {
             let kind = match claim.kind {
                 ClaimKind::Defect => FindingKind::NonConformantInspection,
                 ClaimKind::Lateness => FindingKind::LateDelivery,
+                ClaimKind::Overdue => FindingKind::OverdueDelivery,
                 ClaimKind::RuleViolation => FindingKind::RuleViolation,
                 ClaimKind::Fork => continue,
             };
@@ -232,7 +239,13 @@ mod tests {
     use crate::responsibility::{Claim, report};
 
     fn report_with(product: &str, claims: Vec<Claim>) -> Report {
-        let mut found = report(&ProductId::parse(product).unwrap(), &[], &[]);
+        let mut found = report(
+            &ProductId::parse(product).unwrap(),
+            &[],
+            &[],
+            &crate::provenance::Judging::default(),
+            crate::time::Timestamp(0),
+        );
         found.claims = claims;
         found
     }

@@ -7,8 +7,8 @@
 use crate::crypto::{SigningKey, X25519SecretKey};
 use crate::event::KindName;
 use crate::genesis::{
-    GENESIS_FORMAT, GenesisDocument, GenesisError, Limits, Member, PrivateFieldPolicy, Role,
-    SignedGenesis, sign_document,
+    DisputeRules, GENESIS_FORMAT, GenesisDocument, GenesisError, Limits, Member,
+    PrivateFieldPolicy, Role, SignedGenesis, sign_document,
 };
 use crate::hash::Hash;
 use crate::ids::{FieldName, InvalidName, MemberId, RoleName};
@@ -180,6 +180,12 @@ pub fn c2m_document(
                 addresses: addresses.clone(),
             })
             .collect(),
+        // The regulator's (auditor's) inspections count wherever the item is; everyone
+        // else's only while it holds the item.
+        disputes: Some(DisputeRules {
+            inspector_roles: vec![role_name("auditor").map_err(invalid)?],
+            ..DisputeRules::default()
+        }),
     })
 }
 

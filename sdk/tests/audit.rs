@@ -99,7 +99,13 @@ impl LedgerSource for Held {
 
 fn run(chains: &Chains, held: &mut Held) -> AuditSummary {
     let mut seen = Vec::new();
-    let summary = audit(held, &chains.genesis, &mut |p: Progress| seen.push(p)).unwrap();
+    let summary = audit(
+        held,
+        &chains.genesis,
+        Timestamp(1_773_000_000_000),
+        &mut |p: Progress| seen.push(p),
+    )
+    .unwrap();
     // Progress only grows, and ends at what was read.
     assert!(seen.windows(2).all(|w| w[0].done <= w[1].done));
     if let Some(last) = seen.last() {
@@ -288,6 +294,37 @@ fn every_tampering_fails_the_audit_and_says_what_failed() {
             "{name}: expected a failure of {named:?}, got:\n{listed}"
         );
     }
+}
+
+#[test]
+fn a_witnessed_tail_the_source_leaves_out_fails_the_audit_naming_it() {
+    // The source serves logistics' chain without its last two entries, and states the
+    // shorter head: every signature and link holds, but checkpoints cover the tail.
+    let chains = story();
+    let mut held = Held::of(&chains);
+    let logistics = held.chains.get_mut("logistics").unwrap();
+    let served = logistics.len() - 2;
+    logistics.truncate(served);
+    let summary = run(&chains, &mut held);
+    assert!(!summary.verified());
+    assert!(summary.spans_beyond > 0);
+    let failure = summary
+        .failures_listed
+        .iter()
+        .find(|f| f.what == "the chain of logistics")
+        .unwrap_or_else(|| panic!("no failure names the tail:\n{}", failures(&summary)));
+    assert!(
+        failure
+            .detail
+            .contains(&format!("entries {served}..={}", served + 1)),
+        "{}",
+        failure.detail
+    );
+    assert!(
+        failure.detail.contains("does not serve"),
+        "{}",
+        failure.detail
+    );
 }
 
 #[test]

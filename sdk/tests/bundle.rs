@@ -31,11 +31,12 @@ fn bundle(chains: &Chains) -> EvidenceBundle {
         })
         .collect();
     EvidenceBundle::build(
-        chains.genesis.network_id(),
+        &chains.genesis,
         &ProductId::parse(SOFA).unwrap(),
         evidence,
         &|hash| witnessed[hash],
         Vec::new(),
+        Timestamp(1_773_000_000_000),
     )
     .unwrap()
 }
@@ -114,10 +115,10 @@ fn refusals_name_what_failed() {
     let good = bundle(&chains);
 
     let mut other = good.clone();
-    other.format = 2;
+    other.format = 1;
     assert!(matches!(
         other.verify(&chains.genesis),
-        Err(BundleError::Format(2))
+        Err(BundleError::Format(1))
     ));
 
     let (mut another, _) = demo_consortium().unwrap();

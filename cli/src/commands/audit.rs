@@ -128,12 +128,12 @@ fn verify(args: VerifyArgs) -> Result<()> {
     let summary = match &args.source.node {
         Some(url) => {
             let mut source = HttpSource::new(url, &args.source)?;
-            audit(&mut source, &genesis, &mut progress)?
+            audit(&mut source, &genesis, Timestamp::now(), &mut progress)?
         }
         None => {
             let (store, book) = open_store(&args.source, &genesis)?;
             let mut source = StoreSource::new(store.as_ref(), &book);
-            audit(&mut source, &genesis, &mut progress)?
+            audit(&mut source, &genesis, Timestamp::now(), &mut progress)?
         }
     };
     bar.finish_and_clear();
@@ -354,14 +354,15 @@ fn print_summary(summary: &AuditSummary) {
         summary.products, summary.forks, summary.violations, summary.rejected
     );
     println!(
-        "scorecards (non-conformant inspections, late deliveries, rule violations, forks, rejected entries):"
+        "scorecards (non-conformant inspections, late deliveries, overdue deliveries, rule violations, forks, rejected entries):"
     );
     for card in &summary.scorecards {
         println!(
-            "  {}: {}, {}, {}, {}, {}",
+            "  {}: {}, {}, {}, {}, {}, {}",
             card.member,
             card.non_conformant_inspections,
             card.late_deliveries,
+            card.overdue_deliveries,
             card.rule_violations,
             card.forks,
             card.rejected_entries

@@ -162,6 +162,21 @@ fn show(file: &Path, json: bool) -> Result<()> {
         genesis.signatures().len(),
         doc.founders_threshold
     );
+    let disputes = genesis.dispute_rules();
+    let inspectors: Vec<&str> = disputes
+        .inspector_roles
+        .iter()
+        .map(RoleName::as_str)
+        .collect();
+    println!(
+        "disputes:       inspector roles: {}; events recorded more than {} h after they happen are backdated",
+        if inspectors.is_empty() {
+            "none".to_owned()
+        } else {
+            inspectors.join(", ")
+        },
+        disputes.max_reporting_delay_ms / 3_600_000
+    );
     println!("\nmembers:");
     for m in &doc.members {
         let roles: Vec<&str> = m.roles.iter().map(RoleName::as_str).collect();

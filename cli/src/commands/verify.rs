@@ -112,4 +112,15 @@ fn print_report(report: &Report) {
     for open in &report.undetermined {
         println!("  undetermined: {} — {}", open.question, open.reason);
     }
+    for set_aside in &report.set_aside {
+        println!(
+            "  set aside: {} [{}]",
+            set_aside.reason,
+            set_aside.entry.short()
+        );
+    }
+    println!(
+        "judged as of {} (rules version {})",
+        report.as_of, report.rules
+    );
 }

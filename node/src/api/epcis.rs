@@ -35,7 +35,7 @@ use utoipa::ToSchema;
 
 use super::ApiState;
 use super::auth::Caller;
-use super::events::{custody_check, require_json_media, submit_for_answer};
+use super::events::{require_json_media, submit_for_answer};
 use super::problem::ApiError;
 use crate::epcis::capture::{self, CaptureJob, EventProblem, ROLLBACK};
 use crate::epcis::search::{self, SearchError};
@@ -420,19 +420,8 @@ async fn capture(
         duplicates: plan.duplicates,
         duplicate_events: plan.duplicate_events(None),
     };
-    let (inputs, refused) = custody_check(&state, std::mem::take(&mut plan.inputs)).await?;
-    if !refused.is_empty() {
-        job.success = false;
-        job.errors = refused
-            .into_iter()
-            .map(|(input, detail)| {
-                let mut problem = EventProblem::new(EpcisException::ValidationException, detail);
-                problem.event_index = plan.indexes.get(input).copied();
-                problem.event_id = plan.event_ids.get(input).cloned();
-                problem
-            })
-            .collect();
-    } else if !inputs.is_empty() {
+    let inputs = std::mem::take(&mut plan.inputs);
+    if !inputs.is_empty() {
         let member = state.member().clone();
         let answer = submit_for_answer(&state, move |committer, reply| {
             let prepared = committer.pipeline().prepare(&member, inputs)?;

@@ -195,26 +195,6 @@ pub(super) fn answer(receipts: Vec<Receipt>) -> (StatusCode, Json<WriteReceipt>)
     )
 }
 
-/// The node's custody rule for its member's hand-overs
-/// ([`crate::products::hand_overs_without_custody`]): the inputs back, with the refused ones
-/// (index, why).
-pub(super) async fn custody_check(
-    state: &ApiState,
-    inputs: Vec<EventInput>,
-) -> Result<(Vec<EventInput>, Vec<(usize, String)>), ApiError> {
-    let store = state.store().clone();
-    let member = state.member().clone();
-    let (inputs, refused) = state
-        .blocking(move || {
-            let events: Vec<&Value> = inputs.iter().map(|i| &i.event).collect();
-            let refused =
-                crate::products::hand_overs_without_custody(store.as_ref(), &member, &events);
-            (inputs, refused)
-        })
-        .await?;
-    Ok((inputs, refused?))
-}
-
 /// Runs `send` (stage 1 of the pipeline, then queueing for the writer) on the blocking pool,
 /// and waits for the writer's answer.
 pub(super) async fn submit<F>(state: &ApiState, send: F) -> Result<Vec<Receipt>, ApiError>
@@ -284,15 +264,6 @@ pub async fn post_events(
 ) -> Result<(StatusCode, Json<WriteReceipt>), ApiError> {
     caller.require_member()?;
     let inputs = read_items(&state, &headers, body, "events", event_input)?;
-    let (inputs, refused) = custody_check(&state, inputs).await?;
-    if !refused.is_empty() {
-        return Err(refused_items(
-            refused
-                .into_iter()
-                .map(|(index, detail)| item_error(index, "$.tally:handOverTo", detail))
-                .collect(),
-        ));
-    }
     let member = state.member().clone();
     let receipts = submit(&state, move |committer, reply| {
         let prepared = committer.pipeline().prepare(&member, inputs)?;

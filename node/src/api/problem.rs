@@ -241,6 +241,7 @@ fn item_error(index: usize, problem: &ItemProblem) -> ItemError {
             Some(event.path.clone())
         }
         Problem::Private(_) => Some("$.private".to_owned()),
+        Problem::Custody(_) => Some("$.tally:handOverTo".to_owned()),
         _ => None,
     };
     let detail = match problem {

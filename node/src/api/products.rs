@@ -12,6 +12,7 @@ use tally_sdk::bundle::EvidenceBundle;
 use tally_sdk::gs1::ProductId;
 use tally_sdk::provenance::Provenance;
 use tally_sdk::responsibility::Report;
+use tally_sdk::time::Timestamp;
 
 use super::ApiState;
 use super::auth::Caller;
@@ -66,9 +67,10 @@ pub async fn get_provenance(
     let product = product(id)?;
     let store = state.store().clone();
     let book = state.book().clone();
+    let genesis = state.genesis().clone();
     let key = product.clone();
     let found = state
-        .blocking(move || products::provenance(store.as_ref(), &book, &key))
+        .blocking(move || products::provenance(store.as_ref(), &book, &genesis, &key))
         .await??;
     found.map(Json).ok_or_else(|| unknown(&product))
 }
@@ -83,7 +85,7 @@ async fn bundle_of(
     let genesis = state.genesis().clone();
     let key = product.clone();
     let found = state
-        .blocking(move || products::bundle(store.as_ref(), &book, &genesis, &key))
+        .blocking(move || products::bundle(store.as_ref(), &book, &genesis, &key, Timestamp::now()))
         .await??;
     found.ok_or_else(|| unknown(&product))
 }
@@ -93,7 +95,7 @@ async fn bundle_of(
     get, path = "/v1/products/{id}/responsibility", tag = "read",
     params(("id" = String, Path, description = "A GS1 key as an EPC URI or a Digital Link URI, percent-encoded")),
     responses(
-        (status = 200, description = "The report: the defect window, claims (defect, lateness, rule violations, forks) each with its entries, what is undetermined and why, and the provenance it is read from", body = Object),
+        (status = 200, description = "The report as of now (`as_of`): the defect window, claims (defect, lateness, overdue, rule violations, forks) each with its entries, what is undetermined and why, what was set aside and why (backdated events, inspections by members that did not hold the item, self-set promises), and the provenance it is read from", body = Object),
         (status = 400, description = "Not a GS1 product identifier", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 404, description = "No entry names the product", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 422, description = "More entries than a report covers", body = ProblemDetails, content_type = "application/problem+json"),
@@ -105,7 +107,17 @@ pub async fn get_responsibility(
     _caller: Caller,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Report>, ApiError> {
-    Ok(Json(bundle_of(&state, id).await?.report))
+    let product = product(id)?;
+    let store = state.store().clone();
+    let book = state.book().clone();
+    let genesis = state.genesis().clone();
+    let key = product.clone();
+    let found = state
+        .blocking(move || {
+            products::responsibility(store.as_ref(), &book, &genesis, &key, Timestamp::now())
+        })
+        .await??;
+    found.map(Json).ok_or_else(|| unknown(&product))
 }
 
 /// The evidence bundle of a product's report.
@@ -113,7 +125,7 @@ pub async fn get_responsibility(
     get, path = "/v1/products/{id}/evidence", tag = "read",
     params(("id" = String, Path, description = "A GS1 key as an EPC URI or a Digital Link URI, percent-encoded")),
     responses(
-        (status = 200, description = "The evidence bundle (format 1): network, product, every entry with the checkpoints witnessing it, fork proofs, the report; `tally verify FILE --genesis G` checks it offline", body = Object),
+        (status = 200, description = "The evidence bundle (format 2): network, product, every entry with the checkpoints witnessing it, fork proofs, the report; `tally verify FILE --genesis G` checks it offline", body = Object),
         (status = 400, description = "Not a GS1 product identifier", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 404, description = "No entry names the product", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 422, description = "More entries than a report covers", body = ProblemDetails, content_type = "application/problem+json"),

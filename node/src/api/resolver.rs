@@ -123,9 +123,10 @@ pub async fn resolve(
     };
     let store = state.store().clone();
     let book = state.book().clone();
+    let genesis = state.genesis().clone();
     let key = product.clone();
     let found = match state
-        .blocking(move || products::provenance(store.as_ref(), &book, &key))
+        .blocking(move || products::provenance(store.as_ref(), &book, &genesis, &key))
         .await
     {
         Ok(Ok(found)) => found,
@@ -173,7 +174,7 @@ fn content(state: &ApiState, product: &ProductId, provenance: &Provenance) -> Pr
         .iter()
         .map(|step| TimelineLine {
             at: step.event_time,
-            what: describe(step),
+            what: describe(step, provenance),
             kind: step.kind.name().as_str().to_owned(),
             signer: step.signer.to_string(),
             signer_name: name_of(&step.signer),
@@ -221,7 +222,7 @@ fn word(value: &str) -> String {
     }
 }
 
-fn describe(step: &Step) -> String {
+fn describe(step: &Step, provenance: &Provenance) -> String {
     let step_word = step.biz_step.as_deref().map(word);
     match &step.kind {
         EventKind::Order => "Ordered".to_owned(),
@@ -233,8 +234,15 @@ fn describe(step: &Step) -> String {
         EventKind::QualityInspection { passed: false } => "Inspected: failed".to_owned(),
         EventKind::HandOver { .. } => "Shipped (handed over)".to_owned(),
         EventKind::Receipt { .. } => "Received".to_owned(),
-        EventKind::Delivery { promised } => match promised {
-            Some(date) if step.event_time > *date => "Delivered (late)".to_owned(),
+        // Judged against the binding promise only: a date the deliverer wrote on its own
+        // delivery binds no one, so it cannot make a delivery "on time".
+        EventKind::Delivery { .. } => match provenance
+            .deliveries
+            .iter()
+            .find(|d| d.entry == step.entry)
+            .filter(|d| d.promise.is_some())
+        {
+            Some(delivery) if delivery.late_by_ms.is_some() => "Delivered (late)".to_owned(),
             Some(_) => "Delivered (on time)".to_owned(),
             None => "Delivered".to_owned(),
         },

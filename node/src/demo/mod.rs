@@ -329,12 +329,15 @@ pub fn run(dir: &Path, stop: impl std::future::Future<Output = ()>) -> Result<()
                 writer("logistics")?,
             );
             let products = tokio::task::spawn_blocking(move || {
-                scenario::play(scenario::Writers {
-                    platform: &platform,
-                    supplier: &supplier,
-                    manufacturer: &manufacturer,
-                    logistics: &logistics,
-                })
+                scenario::play(
+                    scenario::Writers {
+                        platform: &platform,
+                        supplier: &supplier,
+                        manufacturer: &manufacturer,
+                        logistics: &logistics,
+                    },
+                    Timestamp::now(),
+                )
             })
             .await
             .map_err(|e| DemoError::Runtime(e.to_string()))??;

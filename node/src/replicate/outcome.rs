@@ -27,6 +27,9 @@ pub fn classify(answer: &Answer) -> IngestOutcome {
             | VerifyError::RetiredKey { .. },
         ) => Fault::Membership,
         Problem::Conflict { .. } => Fault::Fork,
+        // Only the node's own hand-overs are held to custody, never replicated entries; were
+        // one refused for it, that depends on what this node holds, not on the sender.
+        Problem::Custody(_) => Fault::Membership,
         Problem::Invalid(_)
         | Problem::Malformed { .. }
         | Problem::Event(_)

@@ -131,7 +131,7 @@ pub fn sofa_event(day: u32, hour: u32, extra: Value) -> Value {
 }
 
 /// The demo's story, then logistics inspects the sofa on receipt (passed) and at delivery
-/// (failed), and delivers it late.
+/// (failed), and delivers it after the date it accepted with the factory's hand-over.
 pub fn story() -> Chains {
     let mut chains = Chains::new();
     let lot = json!([{"epcClass": LOT, "quantity": 40, "uom": "MTR"}]);
@@ -173,7 +173,8 @@ pub fn story() -> Chains {
         sofa_event(
             6,
             16,
-            json!({"bizStep": "shipping", "tally:handOverTo": "logistics"}),
+            json!({"bizStep": "shipping", "tally:handOverTo": "logistics",
+                "tally:promisedDate": at(9, 18)}),
         ),
     );
     chains.record(
@@ -205,8 +206,7 @@ pub fn story() -> Chains {
         sofa_event(
             10,
             11,
-            json!({"bizStep": "arriving", "tally:kind": "delivery",
-            "tally:promisedDate": at(9, 18)}),
+            json!({"bizStep": "arriving", "tally:kind": "delivery"}),
         ),
     );
     chains
