@@ -587,10 +587,9 @@ fn run<S: Store + ?Sized>(
                 purges: ordered,
                 result,
             } = match job.work {
-                Work::Entries(batch, Origin::Local) => match keys {
-                    Some(keys) => ledger.place_local(store, &keys.member, batch),
-                    None => ledger.place(store, batch),
-                },
+                Work::Entries(batch, Origin::Local) => {
+                    ledger.place_local(store, keys.map(|k| &k.member), batch)
+                }
                 Work::Entries(batch, Origin::Peers) => ledger.place(store, batch),
                 Work::Evidence(writes) => Placement {
                     writes,

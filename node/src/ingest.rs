@@ -45,6 +45,7 @@ use tally_sdk::provenance::Recorded;
 use tally_sdk::time::Timestamp;
 use tally_sdk::verify::{ChainTip, Verifier, VerifyError, check_chain};
 
+use crate::forks::fork_points;
 use crate::private::purge::PurgeOrder;
 use crate::private::{self, PrivateRow};
 use crate::products::{ProductError, gather};
@@ -118,6 +119,18 @@ pub enum Problem {
     /// ([`tally_sdk::placement::hand_over_refusal`]).
     #[error("{0}")]
     Custody(String),
+    /// The entry extends a chain a fork proof has frozen ([`crate::forks`]).
+    #[error(
+        "entry {seq} of {author}: the chain of {author} is frozen since place {fork_at}, where a fork proof shows two entries it signed (GET /v1/forks); nothing from there on is taken"
+    )]
+    Frozen {
+        /// The author.
+        author: MemberId,
+        /// The entry's place.
+        seq: u64,
+        /// Where the chain forked.
+        fork_at: u64,
+    },
 }
 
 /// One refused item.
@@ -180,7 +193,7 @@ impl IngestError {
     /// fork; HTTP 409) rather than because it is invalid.
     pub fn is_conflict(&self) -> bool {
         matches!(self, IngestError::Rejected(list)
-            if list.iter().any(|r| matches!(r.problem, Problem::Conflict { .. })))
+            if list.iter().any(|r| matches!(r.problem, Problem::Conflict { .. } | Problem::Frozen { .. })))
     }
 
     fn rejected(index: usize, problem: impl Into<Problem>) -> Self {
@@ -848,6 +861,22 @@ impl Ledger {
         now: Timestamp,
     ) -> Placement {
         let start = self.tip(&keys.member);
+        let next = start.map_or(0, |t| t.seq + 1);
+        match fork_points(store) {
+            Ok(forks) => {
+                if let Some(fork_at) = forks.of_chain(&keys.member).filter(|at| next >= *at) {
+                    return Placement::refused(IngestError::rejected(
+                        0,
+                        Problem::Frozen {
+                            author: keys.member.clone(),
+                            seq: next,
+                            fork_at,
+                        },
+                    ));
+                }
+            }
+            Err(e) => return Placement::refused(e.into()),
+        }
         let mut tip = start;
         let mut entries = Vec::with_capacity(events.events.len());
         let mut opened = Vec::with_capacity(events.events.len());
@@ -906,15 +935,20 @@ impl Ledger {
         self.place(store, batch)
     }
 
-    /// [`Ledger::place`] for entries from this node's own sources (`POST /v1/entries`): its
-    /// member's hand-overs are held to the custody rule first, as its signed events are.
+    /// [`Ledger::place`] for entries from this node's own sources (`POST /v1/entries`):
+    /// nothing extends a chain a fork proof froze, and the hand-overs of its `member` (if it
+    /// has one) are held to the custody rule, as its signed events are.
     pub fn place_local<S: Store + ?Sized>(
         &mut self,
         store: &S,
-        member: &MemberId,
+        member: Option<&MemberId>,
         batch: CheckedBatch,
     ) -> Placement {
-        if let Err(error) = custody(store, member, &batch) {
+        let checked = frozen(store, &batch).and_then(|()| match member {
+            Some(member) => custody(store, member, &batch),
+            None => Ok(()),
+        });
+        if let Err(error) = checked {
             return Placement::refused(error);
         }
         self.place(store, batch)
@@ -1044,6 +1078,36 @@ fn is_hand_over(payload: &Payload) -> bool {
             ..
         }
     )
+}
+
+/// Refuses the entries of `batch` at or after the fork point of a chain a fork proof froze.
+fn frozen<S: Store + ?Sized>(store: &S, batch: &CheckedBatch) -> Result<(), IngestError> {
+    let forks = fork_points(store)?;
+    if forks.is_empty() {
+        return Ok(());
+    }
+    let rejections: Vec<Rejection> = batch
+        .entries
+        .iter()
+        .enumerate()
+        .filter_map(|(index, item)| {
+            let body = item.entry.body();
+            let fork_at = forks.of_chain(&body.author).filter(|at| body.seq >= *at)?;
+            Some(Rejection {
+                index,
+                problem: Problem::Frozen {
+                    author: body.author.clone(),
+                    seq: body.seq,
+                    fork_at,
+                },
+            })
+        })
+        .collect();
+    if rejections.is_empty() {
+        Ok(())
+    } else {
+        Err(IngestError::Rejected(rejections))
+    }
 }
 
 /// The custody rule ([`tally_sdk::placement::hand_over_refusal`]) for `member`'s hand-overs

@@ -33,6 +33,7 @@ pub mod commit;
 pub mod config;
 pub mod demo;
 pub mod epcis;
+pub mod forks;
 pub mod ingest;
 pub mod private;
 pub mod products;

@@ -13,11 +13,13 @@ use tally_sdk::fork::ForkProof;
 use tally_sdk::genesis::Genesis;
 use tally_sdk::gs1::ProductId;
 use tally_sdk::hash::EntryHash;
-use tally_sdk::provenance::{Judging, MAX_INPUT_DEPTH, Provenance, Recorded, derive};
+use tally_sdk::ids::MemberId;
+use tally_sdk::provenance::{Judging, MAX_INPUT_DEPTH, Provenance, Recorded, derive, mark_forked};
 use tally_sdk::responsibility::{Report, fork_involves, report};
 use tally_sdk::time::Timestamp;
 use tally_sdk::verify::Verifier;
 
+use crate::forks::fork_points;
 use crate::store::{MAX_PAGE, Store, StoreError};
 use crate::witness::book::Book;
 use crate::witness::evidence::{WitnessingError, witnessing};
@@ -144,8 +146,12 @@ pub fn provenance(
     genesis: &Genesis,
     product: &ProductId,
 ) -> Result<Option<Provenance>, ProductError> {
-    Ok(witnessed_records(store, book, product)?
-        .map(|records| derive(product, &records, &Judging::of(genesis))))
+    let Some(records) = witnessed_records(store, book, product)? else {
+        return Ok(None);
+    };
+    let mut provenance = derive(product, &records, &Judging::of(genesis));
+    mark_forked(&mut provenance, &fork_points(store)?);
+    Ok(Some(provenance))
 }
 
 /// The responsibility report of `product` as of now (`None` if no entry names it). Witness
@@ -162,7 +168,7 @@ pub fn responsibility(
     let Some(records) = witnessed_records(store, book, product)? else {
         return Ok(None);
     };
-    let forks = forks_involving(store, product)?;
+    let forks = forks_about(store, product, &records)?;
     Ok(Some(report(
         product,
         &records,
@@ -172,11 +178,19 @@ pub fn responsibility(
     )))
 }
 
-fn forks_involving(store: &dyn Store, product: &ProductId) -> Result<Vec<ForkProof>, ProductError> {
+/// The fork proofs a report of `product` reads: those that involve it (each a fork claim)
+/// and those of the chains its records are in (their steps from the fork point on are
+/// marked forked).
+fn forks_about(
+    store: &dyn Store,
+    product: &ProductId,
+    records: &[Recorded],
+) -> Result<Vec<ForkProof>, ProductError> {
+    let authors: BTreeSet<&MemberId> = records.iter().map(|r| &r.author).collect();
     Ok(store
         .forks(MAX_FORKS)?
         .into_iter()
-        .filter(|fork| fork_involves(fork, product))
+        .filter(|fork| authors.contains(&fork.first.body.author) || fork_involves(fork, product))
         .collect())
 }
 
@@ -191,7 +205,8 @@ pub fn bundle(
     as_of: Timestamp,
 ) -> Result<Option<EvidenceBundle>, ProductError> {
     let entries = gather(store, product)?;
-    if !records(&entries, product, |_| Ok(false))?.1 {
+    let (unwitnessed, about) = records(&entries, product, |_| Ok(false))?;
+    if !about {
         return Ok(None);
     }
     let verifier = Verifier::new(genesis, Timestamp::now());
@@ -204,7 +219,7 @@ pub fn bundle(
         witnessed.insert(*hash, found.witnessed);
         evidence.push(found.evidence);
     }
-    let forks = forks_involving(store, product)?;
+    let forks = forks_about(store, product, &unwitnessed)?;
     let bundle = EvidenceBundle::build(
         genesis,
         product,

@@ -977,3 +977,198 @@ async fn a_violation_reaches_every_node_alike_whatever_the_order_of_arrival() {
             .contains(&json!(second.to_hex()))
     );
 }
+
+impl Story {
+    /// Another entry at `seq` of `member`'s chain than the one recorded there: `member`
+    /// signs a second history.
+    fn conflicting(&self, member: &str, seq: u64, event: Value) -> SignedEntry {
+        let chain: Vec<&SignedEntry> = self
+            .entries
+            .iter()
+            .filter(|e| e.body.author.as_str() == member)
+            .collect();
+        let prev = seq
+            .checked_sub(1)
+            .map(|before| chain[before as usize].hash().unwrap());
+        UnsignedEntry::event(
+            self.genesis.network_id(),
+            MemberId::new(member).unwrap(),
+            seq,
+            prev,
+            Timestamp(1_772_900_000_000 + 500),
+            Vec::new(),
+            &event,
+            None,
+        )
+        .unwrap()
+        .sign(&self.keys[member].signing)
+        .unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forked_chain_is_quarantined_and_every_view_says_so() {
+    // Logistics signs two different entries at place 1 of its chain: the node keeps the
+    // first, records the fork proof, and takes nothing after it.
+    let (mut story, _) = story(true);
+    let kept = story.record("logistics", sofa(6, 19, inspected(true)));
+    let node = node_with(&story).await;
+    let app = node.app();
+    let other = story.conflicting("logistics", 1, sofa(6, 19, inspected(false)));
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        "/v1/entries",
+        Some(serde_json::to_value(&other).unwrap()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (_, forks) = call(&app, Method::GET, "/v1/forks", None).await;
+    assert_eq!(forks["flagged"], json!(["logistics"]), "{forks}");
+
+    // Extending the forked chain is refused, naming the fork.
+    let next = story.record("logistics", sofa(7, 9, json!({"bizStep": "departing"})));
+    let entry = story.entries.last().unwrap();
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        "/v1/entries",
+        Some(serde_json::to_value(entry).unwrap()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("the chain of logistics is frozen since place 1"),
+        "{body}"
+    );
+    let (status, _) = call(&app, Method::GET, &format!("/v1/entries/{next}"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Entry views: the kept entry at the fork point is forked, the one before it is not.
+    let receipt = story
+        .entries
+        .iter()
+        .find(|e| e.body.author.as_str() == "logistics" && e.body.seq == 0)
+        .unwrap()
+        .hash()
+        .unwrap();
+    let (_, view) = call(&app, Method::GET, &format!("/v1/entries/{kept}"), None).await;
+    assert_eq!(view["status"], "forked", "{view}");
+    let (_, view) = call(&app, Method::GET, &format!("/v1/entries/{receipt}"), None).await;
+    assert_eq!(view["status"], "verified", "{view}");
+    let (_, history) = call(
+        &app,
+        Method::GET,
+        &format!("/v1/products/{}/history", encode(SOFA)),
+        None,
+    )
+    .await;
+    let statuses: Vec<(&str, &str)> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["author"] == "logistics")
+        .map(|i| (i["hash"].as_str().unwrap(), i["status"].as_str().unwrap()))
+        .collect();
+    assert!(
+        statuses.contains(&(kept.to_hex().as_str(), "forked")),
+        "{history}"
+    );
+    assert!(
+        statuses.contains(&(receipt.to_hex().as_str(), "verified")),
+        "{history}"
+    );
+
+    // Provenance, the report and its bundle, the consumer's page, EPCIS answers.
+    let forked_steps = |timeline: &Value| -> Vec<String> {
+        timeline
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["forked"] == true)
+            .map(|s| s["entry"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (_, provenance) = call(
+        &app,
+        Method::GET,
+        &format!("/v1/products/{}/provenance", encode(SOFA)),
+        None,
+    )
+    .await;
+    assert_eq!(forked_steps(&provenance["timeline"]), [kept.to_hex()]);
+    let report = report(&app).await;
+    assert_eq!(
+        forked_steps(&report["provenance"]["timeline"]),
+        [kept.to_hex()]
+    );
+    assert_eq!(claims_of(&report, "fork").len(), 1, "{report}");
+    check_bundle(&app, &story.genesis, &report).await;
+    let (_, _, json_page) = page(&app, "/01/09506000134352/21/C2M-0001", "application/json").await;
+    let json_page: Value = serde_json::from_str(&json_page).unwrap();
+    let forked_lines: Vec<&Value> = json_page["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["forked"] == true)
+        .collect();
+    assert_eq!(forked_lines.len(), 1, "{json_page}");
+    assert_eq!(forked_lines[0]["entry"], kept.to_hex());
+    let (_, _, html) = page(&app, "/01/09506000134352/21/C2M-0001", HTML).await;
+    assert!(html.contains("signed two histories"), "{html}");
+    let (status, answer) = call(
+        &app,
+        Method::GET,
+        &format!("/epcis/events?MATCH_anyEPC={}", encode(SOFA)),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let proofs: Vec<&Value> = answer["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["tally:proof"])
+        .collect();
+    let forked: Vec<&Value> = proofs
+        .iter()
+        .filter(|p| p["forked"] == true)
+        .copied()
+        .collect();
+    assert_eq!(forked.len(), 1, "{answer}");
+    assert_eq!(forked[0]["entry"], kept.to_hex());
+
+    // The node's own member's chain: once a fork proof of it is recorded, the node signs
+    // nothing more for it.
+    let own = story.conflicting(
+        "manufacturer",
+        3,
+        sofa(6, 17, json!({"bizStep": "storing"})),
+    );
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        "/v1/entries",
+        Some(serde_json::to_value(&own).unwrap()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        "/v1/events",
+        Some(sofa(7, 9, json!({"bizStep": "storing"}))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["errors"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("the chain of manufacturer is frozen since place 3"),
+        "{body}"
+    );
+}

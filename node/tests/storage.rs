@@ -340,6 +340,15 @@ fn resent_entries_are_acknowledged_again_and_conflicts_refused<B: Backend>() {
         Err(IngestError::Rejected(list)) => assert_eq!(list[0].index, 1),
         other => panic!("expected the second copy to be refused, got {other:?}"),
     }
+    // A gap: entry 7 when the chain ends at 4.
+    let gap = chain(&genesis, &keys[1], 7, 1, Some(entries[4].hash().unwrap()));
+    assert!(matches!(
+        committer.submit_entries(gap),
+        Err(IngestError::Rejected(list)) if matches!(
+            list[0].problem,
+            Problem::Invalid(VerifyError::Chain(ChainError::Sequence { .. }))
+        )
+    ));
     // The author signs a different entry 3: refused, the stored one kept, the fork recorded.
     let mut other = entries[3].body.clone();
     other.timestamp = Timestamp(other.timestamp.millis() + 1);
@@ -371,13 +380,13 @@ fn resent_entries_are_acknowledged_again_and_conflicts_refused<B: Backend>() {
         ))
         .unwrap();
     assert_eq!((verified.author, verified.seq), (keys[1].member.clone(), 3));
-    // A gap: entry 7 when the chain ends at 4.
-    let gap = chain(&genesis, &keys[1], 7, 1, Some(entries[4].hash().unwrap()));
+    // The chain forked at 3 is frozen: nothing from there on is taken.
+    let next = chain(&genesis, &keys[1], 5, 1, Some(entries[4].hash().unwrap()));
     assert!(matches!(
-        committer.submit_entries(gap),
+        committer.submit_entries(next),
         Err(IngestError::Rejected(list)) if matches!(
             list[0].problem,
-            Problem::Invalid(VerifyError::Chain(ChainError::Sequence { .. }))
+            Problem::Frozen { seq: 5, fork_at: 3, .. }
         )
     ));
     stop(committer, writer);

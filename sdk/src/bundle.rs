@@ -138,6 +138,10 @@ impl EvidenceBundle {
         as_of: Timestamp,
     ) -> Result<Self, BundleError> {
         let records = records(&entries, |_, hash| Ok(witnessed(hash)))?;
+        // An entry may be timestamped a little ahead of the clock that reads it (within the
+        // genesis's skew): the report is never judged before its latest entry.
+        let latest = entries.iter().map(|e| e.entry.body.timestamp).max();
+        let as_of = latest.map_or(as_of, |latest| as_of.max(latest));
         let report = report(product, &records, &forks, &Judging::of(genesis), as_of);
         Ok(Self {
             format: BUNDLE_FORMAT,

@@ -21,6 +21,42 @@ pub struct ForkProof {
     pub second: SignedEntry,
 }
 
+/// Where each forked chain forked: the earliest place of a fork proof per author. An entry
+/// of such a chain from that place on is **forked**: its author signed two histories, and no
+/// one can tell which it will stand by.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ForkPoints(std::collections::BTreeMap<MemberId, u64>);
+
+impl ForkPoints {
+    /// The fork points of `proofs` (checked by the caller).
+    pub fn of<'a>(proofs: impl IntoIterator<Item = &'a ForkProof>) -> Self {
+        let mut points = std::collections::BTreeMap::new();
+        for proof in proofs {
+            let seq = proof.first.body.seq;
+            points
+                .entry(proof.first.body.author.clone())
+                .and_modify(|at: &mut u64| *at = (*at).min(seq))
+                .or_insert(seq);
+        }
+        Self(points)
+    }
+
+    /// Where `author`'s chain forked, if it did.
+    pub fn of_chain(&self, author: &MemberId) -> Option<u64> {
+        self.0.get(author).copied()
+    }
+
+    /// Whether entry `seq` of `author`'s chain is at or after its chain's fork point.
+    pub fn is_forked(&self, author: &MemberId, seq: u64) -> bool {
+        self.of_chain(author).is_some_and(|at| seq >= at)
+    }
+
+    /// Whether no chain forked.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 /// A fork proof does not prove a fork.
 #[derive(Debug, thiserror::Error)]
 pub enum ForkError {

@@ -32,7 +32,8 @@
 //! * before the event time of its author's previous entry about the item (chain order is
 //!   what the ledger proves);
 //! * before the hand-over that gave its author the item (the latest hand-over its author
-//!   acknowledged earlier in its chain): the giver signed that time, not the author.
+//!   acknowledged, up to and including this entry): the giver signed that time, not the
+//!   author.
 //!
 //! # Inspections and promises that count
 //!
@@ -50,6 +51,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::entry::{Payload, SignedEntry};
 use crate::event::{EpcisEvent, EventError, EventKind};
+use crate::fork::ForkPoints;
 use crate::genesis::{DEFAULT_MAX_REPORTING_DELAY_MS, Genesis};
 use crate::gs1::ProductId;
 use crate::hash::EntryHash;
@@ -172,6 +174,9 @@ pub struct Step {
     /// module documentation).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub backdated: Option<String>,
+    /// Whether its signer's chain forked at or before it ([`mark_forked`]).
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub forked: bool,
 }
 
 /// A span of time one member held an item.
@@ -351,6 +356,7 @@ fn derive_at(
             disposition: r.event.disposition.clone(),
             witnessed: r.witnessed,
             backdated: backdated.get(&r.hash).cloned(),
+            forked: false,
         })
         .collect();
     let custody = Custody::derive(&about);
@@ -437,6 +443,22 @@ fn derive_at(
         }
     }
     provenance
+}
+
+/// Marks the steps of `provenance` (and of its inputs') whose signer's chain forked at or
+/// before them.
+pub fn mark_forked(provenance: &mut Provenance, points: &ForkPoints) {
+    if points.is_empty() {
+        return;
+    }
+    for step in &mut provenance.timeline {
+        step.forked = points.is_forked(&step.signer, step.seq);
+    }
+    for input in &mut provenance.inputs {
+        if let Some(inner) = input.provenance.as_mut() {
+            mark_forked(inner, points);
+        }
+    }
 }
 
 /// Why each backdated event of `about` (in event-time order) is (see the module

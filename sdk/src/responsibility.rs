@@ -32,11 +32,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::fork::ForkProof;
+use crate::fork::{ForkPoints, ForkProof};
 use crate::gs1::ProductId;
 use crate::hash::EntryHash;
 use crate::ids::MemberId;
-use crate::provenance::{Judging, Provenance, Recorded, derive, duration_text};
+use crate::provenance::{Judging, Provenance, Recorded, derive, duration_text, mark_forked};
 use crate::time::Timestamp;
 
 /// The version of the rules; a report names the rules it follows. Version 2 sets aside
@@ -137,7 +137,9 @@ pub struct Report {
 }
 
 /// The report of `product` from `records` and the fork proofs `forks` (whose entries were
-/// checked by the caller), judged by `judging` at `as_of`.
+/// checked by the caller), judged by `judging` at `as_of`. Every step of a chain that forked
+/// at or before it is marked `forked`; a fork claim is made for the forks that involve the
+/// product.
 pub fn report(
     product: &ProductId,
     records: &[Recorded],
@@ -145,7 +147,8 @@ pub fn report(
     judging: &Judging,
     as_of: Timestamp,
 ) -> Report {
-    let provenance = derive(product, records, judging);
+    let mut provenance = derive(product, records, judging);
+    mark_forked(&mut provenance, &ForkPoints::of(forks));
     let mut claims = Vec::new();
     let mut undetermined = Vec::new();
     let mut set_aside: Vec<SetAside> = provenance

@@ -21,6 +21,10 @@ use tally_sdk::time::Timestamp;
 use tally_sdk::verify::Verifier;
 
 fn bundle(chains: &Chains) -> EvidenceBundle {
+    bundle_as_of(chains, Timestamp(1_773_000_000_000))
+}
+
+fn bundle_as_of(chains: &Chains, as_of: Timestamp) -> EvidenceBundle {
     let evidence = chains.evidence();
     let verifier = Verifier::new(&chains.genesis, Timestamp(1_773_000_000_000));
     let witnessed: BTreeMap<EntryHash, bool> = evidence
@@ -36,7 +40,7 @@ fn bundle(chains: &Chains) -> EvidenceBundle {
         evidence,
         &|hash| witnessed[hash],
         Vec::new(),
-        Timestamp(1_773_000_000_000),
+        as_of,
     )
     .unwrap()
 }
@@ -70,6 +74,28 @@ fn a_bundle_verifies_and_attributes_the_defect() {
     let read: EvidenceBundle = serde_json::from_str(&text).unwrap();
     assert_eq!(read, bundle);
     read.verify(&chains.genesis).unwrap();
+}
+
+#[test]
+fn a_bundle_is_never_judged_before_its_latest_entry() {
+    // A node whose clock is behind the latest entry's timestamp (within the allowed skew)
+    // still writes a bundle that verifies; one dated before its entries is refused.
+    let chains = story();
+    let bundle = bundle_as_of(&chains, Timestamp(0));
+    let latest = bundle
+        .entries
+        .iter()
+        .map(|e| e.entry.body.timestamp)
+        .max()
+        .unwrap();
+    assert_eq!(bundle.report.as_of, latest);
+    bundle.verify(&chains.genesis).unwrap();
+    let mut early = bundle.clone();
+    early.report.as_of = Timestamp(latest.0 - 1);
+    assert!(matches!(
+        early.verify(&chains.genesis),
+        Err(BundleError::AsOf { .. })
+    ));
 }
 
 #[test]

@@ -113,6 +113,7 @@ fn proof(sequence: u64) -> EventProof {
         signer: MemberId::new("manufacturer").unwrap(),
         sequence,
         witnessed: sequence.is_multiple_of(2),
+        forked: false,
     }
 }
 

@@ -169,21 +169,16 @@ pub async fn entry_views(
     entries: Vec<(EntryHash, SignedEntry)>,
 ) -> Result<Vec<EntryView>, ApiError> {
     let rights = ReadRights::of(caller, state.member());
-    if entries.iter().all(|(_, e)| e.body.private.is_none()) {
-        return Ok(entries
-            .into_iter()
-            .map(|(hash, entry)| EntryView::new(hash, entry, None))
-            .collect());
-    }
     let genesis = state.genesis().clone();
     let store = state.store().clone();
     let views = state
         .blocking(move || -> Result<_, StoreError> {
+            let forks = crate::forks::fork_points(store.as_ref())?;
             let private = entries_private(store.as_ref(), &genesis, &rights, &entries)?;
             Ok(entries
                 .into_iter()
                 .zip(private)
-                .map(|((hash, entry), private)| EntryView::new(hash, entry, private))
+                .map(|((hash, entry), private)| EntryView::new(hash, entry, private, &forks))
                 .collect())
         })
         .await??;

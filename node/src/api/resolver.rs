@@ -46,6 +46,10 @@ pub struct TimelineLine {
     pub signer_name: String,
     /// Whether checkpoints of a quorum of members witness it.
     pub witnessed: bool,
+    /// Whether its signer's chain forked at or before it: the signer signed two histories,
+    /// so this record may not be the one it stands by.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub forked: bool,
     /// The entry (for anyone who wants to check it: `GET /v1/entries/{hash}`).
     pub entry: String,
 }
@@ -179,6 +183,7 @@ fn content(state: &ApiState, product: &ProductId, provenance: &Provenance) -> Pr
             signer: step.signer.to_string(),
             signer_name: name_of(&step.signer),
             witnessed: step.witnessed,
+            forked: step.forked,
             entry: step.entry.to_hex(),
         })
         .collect();
@@ -289,6 +294,7 @@ h1{font-size:1.4rem;margin:.5rem 0}\
 .id{color:#555;font-size:.95rem;word-break:break-all}\
 .badge{display:inline-block;padding:.15rem .5rem;border-radius:1rem;font-size:.8rem;background:#e6f4ea;color:#1e6b34}\
 .pending{background:#fff4e5;color:#8a5300}\
+.forked{background:#fde8e8;color:#9b1c1c}\
 ol{list-style:none;padding:0;margin:1rem 0}\
 li{background:#fff;border-radius:.6rem;padding:.75rem 1rem;margin:.5rem 0;box-shadow:0 1px 2px rgba(0,0,0,.08)}\
 .what{font-weight:600}\
@@ -320,7 +326,9 @@ fn message_page(title: &str, text: &str, detail: &str) -> String {
 fn product_page(page: &ProductPage) -> String {
     let mut lines = String::new();
     for line in &page.timeline {
-        let badge = if line.witnessed {
+        let badge = if line.forked {
+            "<span class=\"badge forked\">disputed: its signer signed two histories</span>"
+        } else if line.witnessed {
             "<span class=\"badge\">witnessed</span>"
         } else {
             "<span class=\"badge pending\">not yet witnessed</span>"

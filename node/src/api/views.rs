@@ -6,6 +6,7 @@
 
 use serde::Serialize;
 use tally_sdk::entry::SignedEntry;
+use tally_sdk::fork::ForkPoints;
 use tally_sdk::hash::EntryHash;
 use utoipa::ToSchema;
 
@@ -19,6 +20,10 @@ pub enum EntryStatus {
     /// Every rule of the SDK's verifier passed when the entry was stored (signature,
     /// membership, permissions, chain link), and its stored bytes still hash to its hash.
     Verified,
+    /// Verified as above, but its author's chain forked at or before it: a fork proof shows
+    /// two entries the author signed at one place (`GET /v1/forks`), so this may not be the
+    /// history it stands by.
+    Forked,
 }
 
 /// One entry.
@@ -44,19 +49,25 @@ pub struct EntryView {
 }
 
 impl EntryView {
-    /// The view of a stored entry.
+    /// The view of a stored entry, given the fork points the node holds.
     pub fn new(
         hash: EntryHash,
         entry: SignedEntry,
         private: Option<Vec<PrivateFieldView>>,
+        forks: &ForkPoints,
     ) -> Self {
         let kind = entry.body.payload.name().to_owned();
+        let status = if forks.is_forked(&entry.body.author, entry.body.seq) {
+            EntryStatus::Forked
+        } else {
+            EntryStatus::Verified
+        };
         Self {
             hash: hash.to_hex(),
             author: entry.body.author.to_string(),
             seq: entry.body.seq,
             kind,
-            status: EntryStatus::Verified,
+            status,
             entry,
             private,
         }

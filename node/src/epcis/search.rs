@@ -318,12 +318,14 @@ pub fn search(
     let end = start.saturating_add(per_page).min(total);
     let mut events = Vec::with_capacity(end.saturating_sub(start));
     let mut last = None;
+    let forks = crate::forks::fork_points(store)?;
     for item in matched.into_iter().take(end).skip(start) {
         let proof = EventProof {
             entry: item.hash,
             signer: item.entry.body.author.clone(),
             sequence: item.entry.body.seq,
             witnessed: book.witnessed(&item.entry.body.author, item.entry.body.seq)?,
+            forked: forks.is_forked(&item.entry.body.author, item.entry.body.seq),
         };
         let mut event = item.event;
         if let (Value::Object(map), Ok(proof)) = (&mut event, serde_json::to_value(&proof)) {

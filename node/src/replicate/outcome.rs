@@ -26,7 +26,7 @@ pub fn classify(answer: &Answer) -> IngestOutcome {
             | VerifyError::Removed { .. }
             | VerifyError::RetiredKey { .. },
         ) => Fault::Membership,
-        Problem::Conflict { .. } => Fault::Fork,
+        Problem::Conflict { .. } | Problem::Frozen { .. } => Fault::Fork,
         // Only the node's own hand-overs are held to custody, never replicated entries; were
         // one refused for it, that depends on what this node holds, not on the sender.
         Problem::Custody(_) => Fault::Membership,

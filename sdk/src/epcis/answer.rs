@@ -235,6 +235,7 @@ mod tests {
             signer: MemberId::new("manufacturer").unwrap(),
             sequence: 7,
             witnessed: false,
+            forked: false,
         }
     }
 

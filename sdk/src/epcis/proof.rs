@@ -14,7 +14,8 @@
 //!   signature are checked with the node's entry and evidence routes, or offline with the SDK;
 //! * `signer`: the member whose chain holds the entry, who signed it;
 //! * `sequence`: the entry's position in that chain, from 0;
-//! * `witnessed`: whether checkpoints of a quorum of members cover the entry.
+//! * `witnessed`: whether checkpoints of a quorum of members cover the entry;
+//! * `forked` (present only when true): the signer's chain forked at or before the entry.
 //!
 //! The field is added by the repository when it answers, so it is not part of the event:
 //! [`super::document::standalone_event_hash_id`] excludes it, capture drops it, and an
@@ -40,6 +41,10 @@ pub struct EventProof {
     pub sequence: u64,
     /// Whether checkpoints of a quorum of members witness the entry.
     pub witnessed: bool,
+    /// Whether the signer's chain forked at or before the entry (absent when not): its
+    /// author signed two histories, so the event may not be the one it stands by.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub forked: bool,
 }
 
 #[cfg(test)]
@@ -55,6 +60,7 @@ mod tests {
             signer: MemberId::new("manufacturer").unwrap(),
             sequence: 41,
             witnessed: true,
+            forked: false,
         };
         let value = serde_json::to_value(&proof).unwrap();
         assert_eq!(
