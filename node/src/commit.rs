@@ -27,7 +27,7 @@ use tally_sdk::time::Timestamp;
 
 use crate::ingest::{
     CheckedBatch, EventInput, IngestError, Ledger, Pipeline, Placement, PreparedEvents, Problem,
-    Receipt,
+    Receipt, RejectedRow,
 };
 use crate::private::purge;
 use crate::store::{Batch, Store};
@@ -73,8 +73,9 @@ enum Origin {
 enum Work {
     Entries(CheckedBatch, Origin),
     Events(PreparedEvents),
-    /// Evidence of a refused request to keep (rejected entries): written, nothing placed.
-    Evidence(Batch),
+    /// Evidence of a refused request to keep (rejected entries), within each author's quota:
+    /// written, nothing placed.
+    Evidence(Vec<RejectedRow>),
 }
 
 impl Work {
@@ -591,10 +592,17 @@ fn run<S: Store + ?Sized>(
                     ledger.place_local(store, keys.map(|k| &k.member), batch)
                 }
                 Work::Entries(batch, Origin::Peers) => ledger.place(store, batch),
-                Work::Evidence(writes) => Placement {
-                    writes,
-                    purges: Vec::new(),
-                    result: Ok(Vec::new()),
+                Work::Evidence(rows) => match ledger.keep_rejected(store, rows) {
+                    Ok(writes) => Placement {
+                        writes,
+                        purges: Vec::new(),
+                        result: Ok(Vec::new()),
+                    },
+                    Err(error) => Placement {
+                        writes: Batch::default(),
+                        purges: Vec::new(),
+                        result: Err(error.into()),
+                    },
                 },
                 Work::Events(events) => match keys {
                     Some(keys) => ledger.sign(store, keys, events, now),

@@ -53,7 +53,7 @@ use crate::store::keys::{
     Head, MemberCode, Position, event_id_prefix, fork_key, index_key, kind_code, rejected_key,
     string_prefix,
 };
-use crate::store::{Batch, Cf, Row, Store, StoreError, corrupted};
+use crate::store::{Batch, Cf, MAX_STORED_ENTRY, Row, Store, StoreError, corrupted};
 
 /// An event from the member's own systems, for the node to sign into the member's chain.
 #[derive(Debug, Clone)]
@@ -573,30 +573,52 @@ struct ChainState {
     tip: Option<ChainTip>,
 }
 
-/// A refused request of entries, with the writes that keep what is evidence.
+/// A refused request of entries, with what of it is evidence to keep.
 #[derive(Debug)]
 pub struct RefusedEntries {
     /// Why it is refused.
     pub error: IngestError,
-    /// The `rejected` rows of the refused entries that are their authors' doing (empty if
-    /// none).
-    pub evidence: Batch,
+    /// The refused entries that are their authors' doing (empty if none), for the writer to
+    /// keep within each author's quota ([`Ledger::keep_rejected`]).
+    pub evidence: Vec<RejectedRow>,
 }
 
 impl RefusedEntries {
     fn without_evidence(error: IngestError) -> Self {
         Self {
             error,
-            evidence: Batch::default(),
+            evidence: Vec::new(),
         }
     }
 }
 
-/// The `rejected` rows of `refused` entries that their authors validly signed and that break
-/// a rule ([`Verifier::broken_rule`]); the rest (bad signatures, broken links) prove nothing
-/// against anyone.
-fn rejection_evidence(verifier: &Verifier<'_>, refused: Vec<(usize, SignedEntry)>) -> Batch {
-    let mut evidence = Batch::default();
+/// A refused entry its author validly signed, encoded, to keep as evidence.
+#[derive(Debug, Clone)]
+pub struct RejectedRow {
+    /// Its author.
+    pub author: MemberId,
+    /// Its hash.
+    pub hash: EntryHash,
+    /// The signed entry, encoded.
+    pub bytes: Vec<u8>,
+}
+
+/// Most refused entries kept per author: evidence of its misconduct, which it could otherwise
+/// send without end to fill the node's disk.
+pub const MAX_REJECTED_PER_MEMBER: u64 = 1_000;
+
+/// Most bytes of refused entries kept per author.
+pub const MAX_REJECTED_BYTES_PER_MEMBER: u64 = 16 << 20;
+
+/// The refused entries of `refused` that their authors validly signed and that break a rule
+/// ([`Verifier::broken_rule`]); the rest (bad signatures, broken links) prove nothing
+/// against anyone. One larger than a stored entry may be ([`MAX_STORED_ENTRY`]) is not kept:
+/// it could not be read back.
+fn rejection_evidence(
+    verifier: &Verifier<'_>,
+    refused: Vec<(usize, SignedEntry)>,
+) -> Vec<RejectedRow> {
+    let mut evidence = Vec::new();
     for (_, entry) in refused {
         if verifier.broken_rule(&entry).is_err() {
             continue;
@@ -604,9 +626,56 @@ fn rejection_evidence(verifier: &Verifier<'_>, refused: Vec<(usize, SignedEntry)
         let (Ok(hash), Ok(bytes)) = (entry.hash(), entry.to_bytes()) else {
             continue;
         };
-        evidence.put(Cf::Rejected, rejected_key(&entry.body.author, &hash), bytes);
+        if bytes.len() > MAX_STORED_ENTRY {
+            tracing::warn!(
+                author = %entry.body.author,
+                bytes = bytes.len(),
+                "a refused entry is too large to keep as evidence"
+            );
+            continue;
+        }
+        evidence.push(RejectedRow {
+            author: entry.body.author.clone(),
+            hash,
+            bytes,
+        });
     }
     evidence
+}
+
+/// How much refused-entry evidence an author has kept: rows and bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct RejectedQuota {
+    rows: u64,
+    bytes: u64,
+}
+
+impl RejectedQuota {
+    fn key(author: &MemberId) -> Vec<u8> {
+        let mut key = b"rejected-quota\0".to_vec();
+        key.extend_from_slice(author.as_str().as_bytes());
+        key
+    }
+
+    fn read<S: Store + ?Sized>(store: &S, author: &MemberId) -> Result<Self, StoreError> {
+        let Some(value) = store.get(Cf::Meta, &Self::key(author))? else {
+            return Ok(Self::default());
+        };
+        let (rows, bytes) = value
+            .split_at_checked(8)
+            .and_then(|(rows, bytes)| Some((rows.try_into().ok()?, bytes.try_into().ok()?)))
+            .ok_or_else(|| corrupted(format!("the rejected-entry quota of {author} is damaged")))?;
+        Ok(Self {
+            rows: u64::from_be_bytes(rows),
+            bytes: u64::from_be_bytes(bytes),
+        })
+    }
+
+    fn value(self) -> Vec<u8> {
+        let mut value = self.rows.to_be_bytes().to_vec();
+        value.extend_from_slice(&self.bytes.to_be_bytes());
+        value
+    }
 }
 
 /// Stage 2 of the pipeline: the chain heads (as stored, plus entries placed but not yet
@@ -617,6 +686,9 @@ pub struct Ledger {
     chains: HashMap<MemberId, ChainState>,
     next_code: u32,
     pending: HashMap<Position, EntryHash>,
+    /// Each author's kept refused entries, as placed (written or not): read from the store
+    /// once, then counted here so a group's rows count before they are written.
+    rejected: HashMap<MemberId, RejectedQuota>,
 }
 
 impl Ledger {
@@ -627,6 +699,7 @@ impl Ledger {
             chains: HashMap::new(),
             next_code: 0,
             pending: HashMap::new(),
+            rejected: HashMap::new(),
         };
         ledger.reload(store)?;
         Ok(ledger)
@@ -635,6 +708,7 @@ impl Ledger {
     /// Re-reads the heads from the store, forgetting what was placed but not written (after a
     /// failed write).
     pub fn reload<S: Store + ?Sized>(&mut self, store: &S) -> Result<(), StoreError> {
+        self.rejected.clear();
         let heads = store.heads()?;
         self.next_code = heads
             .iter()
@@ -668,6 +742,48 @@ impl Ledger {
     /// Marks everything placed so far as written.
     pub fn committed(&mut self) {
         self.pending.clear();
+    }
+
+    /// The writes that keep `rows` as evidence, each author within its quota
+    /// ([`MAX_REJECTED_PER_MEMBER`] rows, [`MAX_REJECTED_BYTES_PER_MEMBER`] bytes); a row
+    /// kept already is not counted again, and rows past the quota are dropped (logged).
+    pub fn keep_rejected<S: Store + ?Sized>(
+        &mut self,
+        store: &S,
+        rows: Vec<RejectedRow>,
+    ) -> Result<Batch, StoreError> {
+        let mut writes = Batch::default();
+        let mut seen = std::collections::HashSet::new();
+        for row in rows {
+            let key = rejected_key(&row.author, &row.hash);
+            if !seen.insert(key.clone()) || store.get(Cf::Rejected, &key)?.is_some() {
+                continue;
+            }
+            let quota = match self.rejected.get(&row.author) {
+                Some(quota) => *quota,
+                None => RejectedQuota::read(store, &row.author)?,
+            };
+            let size = row.bytes.len() as u64;
+            if quota.rows >= MAX_REJECTED_PER_MEMBER
+                || quota.bytes.saturating_add(size) > MAX_REJECTED_BYTES_PER_MEMBER
+            {
+                tracing::warn!(
+                    author = %row.author,
+                    kept = quota.rows,
+                    bytes = quota.bytes,
+                    "a refused entry is not kept: its author's evidence quota is full"
+                );
+                continue;
+            }
+            let quota = RejectedQuota {
+                rows: quota.rows + 1,
+                bytes: quota.bytes + size,
+            };
+            writes.put(Cf::Meta, RejectedQuota::key(&row.author), quota.value());
+            writes.put(Cf::Rejected, key, row.bytes);
+            self.rejected.insert(row.author, quota);
+        }
+        Ok(writes)
     }
 
     /// The tip of a chain, including entries placed but not yet written.

@@ -1172,3 +1172,61 @@ async fn a_forked_chain_is_quarantined_and_every_view_says_so() {
         "{body}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_cannot_fill_a_node_with_refused_entries() {
+    let (story, _) = story(true);
+    let node = node_with(&story).await;
+    let app = node.app();
+    let supplier_tip = story
+        .entries
+        .iter()
+        .filter(|e| e.body.author.as_str() == "supplier")
+        .count() as u64;
+    // Entries the supplier validly signs but may not write (orders), at its next place.
+    let order = |n: u64, padding: usize| {
+        let mut event = sofa(
+            12,
+            9,
+            json!({"tally:kind": "order", "eventID": format!("urn:uuid:{n}")}),
+        );
+        if padding > 0 {
+            event["example:padding"] = json!("x".repeat(padding));
+        }
+        story.conflicting("supplier", supplier_tip, event)
+    };
+    let post = |entries: Vec<SignedEntry>| {
+        let app = app.clone();
+        async move {
+            let (status, body) = call(
+                &app,
+                Method::POST,
+                "/v1/entries",
+                Some(serde_json::to_value(entries).unwrap()),
+            )
+            .await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        }
+    };
+    // One larger than a stored entry may be is not kept (it could not be read back), and
+    // the evidence routes keep working.
+    post(vec![order(0, 1_100_000)]).await;
+    let (status, rejected) = call(&app, Method::GET, "/v1/rejected", None).await;
+    assert_eq!(status, StatusCode::OK, "{rejected}");
+    assert!(
+        rejected["rejected"].as_array().unwrap().is_empty(),
+        "{rejected}"
+    );
+
+    // A flood: only the first 1,000 are kept.
+    for first in (1..=1_100).step_by(100) {
+        post((first..first + 100).map(|n| order(n, 0)).collect()).await;
+    }
+    let (status, rejected) = call(&app, Method::GET, "/v1/rejected", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(rejected["rejected"].as_array().unwrap().len(), 1_000);
+    // The same entry sent again is not counted twice, and other members are unaffected.
+    post(vec![order(1, 0)]).await;
+    let (_, card) = call(&app, Method::GET, "/v1/members/supplier/scorecard", None).await;
+    assert_eq!(card["rejected_entries"], 1_000, "{card}");
+}

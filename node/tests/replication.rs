@@ -51,7 +51,9 @@ struct SimNode {
     engine: Option<Engine>,
     /// Gossip messages received, by token: the batch and who passed it on (to relay on
     /// Accept, as gossipsub does).
-    gossip: BTreeMap<u64, (GossipBatch, usize)>,
+    /// Gossip messages waiting for their verdict: the batch, the peer it came from, and the
+    /// member whose node published it.
+    gossip: BTreeMap<u64, (GossipBatch, usize, MemberId)>,
     /// Gossip message ids seen (gossipsub drops repeats).
     seen: BTreeSet<[u8; 32]>,
     /// Requests from peers waiting for this node's answer: token -> (peer, its request id).
@@ -321,6 +323,7 @@ impl Sim {
         }
         if let Input::Gossip {
             from,
+            origin,
             token,
             batch: Some(batch),
         } = &input
@@ -330,7 +333,9 @@ impl Sim {
                 return;
             }
             let source = self.index_of(from);
-            self.nodes[i].gossip.insert(*token, (batch.clone(), source));
+            self.nodes[i]
+                .gossip
+                .insert(*token, (batch.clone(), source, origin.clone()));
         }
         let Some(engine) = self.nodes[i].engine.as_mut() else {
             return;
@@ -375,12 +380,15 @@ impl Sim {
                     .collect();
                 self.reply(i, token, SyncResponse::Range(entries));
             }
-            Output::Publish(batch) => self.flood(i, None, &batch),
+            Output::Publish(batch) => {
+                let me = self.nodes[i].member.clone();
+                self.flood(i, None, &batch, &me);
+            }
             Output::Verdict { token, acceptance } => {
-                if let Some((batch, source)) = self.nodes[i].gossip.remove(&token)
+                if let Some((batch, source, origin)) = self.nodes[i].gossip.remove(&token)
                     && acceptance == Acceptance::Accept
                 {
-                    self.flood(i, Some(source), &batch);
+                    self.flood(i, Some(source), &batch, &origin);
                 }
             }
             Output::Ingest { ticket, entries } => {
@@ -446,7 +454,7 @@ impl Sim {
     }
 
     /// Passes a gossip message to every linked peer but `except`, as gossipsub floods it.
-    fn flood(&mut self, i: usize, except: Option<usize>, batch: &GossipBatch) {
+    fn flood(&mut self, i: usize, except: Option<usize>, batch: &GossipBatch, origin: &MemberId) {
         self.nodes[i].seen.insert(message_id(batch));
         let from = self.nodes[i].member.clone();
         for j in 0..self.nodes.len() {
@@ -458,6 +466,7 @@ impl Sim {
                 let token = sim.next_token;
                 Input::Gossip {
                     from: from.clone(),
+                    origin: origin.clone(),
                     token,
                     batch: Some(batch.clone()),
                 }
@@ -489,6 +498,7 @@ impl Sim {
                     sim.next_token += 1;
                     Input::Gossip {
                         from: from.clone(),
+                        origin: from.clone(),
                         token: sim.next_token,
                         batch: batch.clone(),
                     }

@@ -126,6 +126,10 @@ pub enum Input {
     Gossip {
         /// The peer that passed it on.
         from: MemberId,
+        /// The member whose node published it (gossipsub signs the source), blamed for bad
+        /// entries in it: a relay passes on a message whose entries it held already without
+        /// checking them again, so it is not the one to blame.
+        origin: MemberId,
         /// To give the verdict with.
         token: GossipToken,
         /// The batch.
@@ -360,6 +364,9 @@ enum Kept {
 struct Buffered {
     entry: SignedEntry,
     from: MemberId,
+    /// Who answers for it: the peer that sent a range, or the member that published a
+    /// gossip message.
+    blame: MemberId,
     token: Option<GossipToken>,
 }
 
@@ -575,7 +582,12 @@ impl Engine {
                 }
             }
             Input::PeerDown { peer } => self.peer_down(&peer),
-            Input::Gossip { from, token, batch } => self.gossip(from, token, batch, out),
+            Input::Gossip {
+                from,
+                origin,
+                token,
+                batch,
+            } => self.gossip(from, origin, token, batch, out),
             Input::Request {
                 from,
                 token,
@@ -765,6 +777,7 @@ impl Engine {
     fn gossip(
         &mut self,
         from: MemberId,
+        origin: MemberId,
         token: GossipToken,
         batch: Option<GossipBatch>,
         out: &mut Vec<Output>,
@@ -797,7 +810,7 @@ impl Engine {
                 self.offence(&from, INVALID_ENTRY, out);
                 return;
             }
-            match self.keep(entry, &from, Some(token)) {
+            match self.keep(entry, &from, &origin, Some(token)) {
                 Kept::New => {
                     open.insert((author, seq));
                 }
@@ -823,8 +836,15 @@ impl Engine {
         }
     }
 
-    /// Puts an entry in the buffer if it is new and there is room.
-    fn keep(&mut self, entry: SignedEntry, from: &MemberId, token: Option<GossipToken>) -> Kept {
+    /// Puts an entry in the buffer if it is new and there is room; `blame` answers for it if
+    /// it turns out bad.
+    fn keep(
+        &mut self,
+        entry: SignedEntry,
+        from: &MemberId,
+        blame: &MemberId,
+        token: Option<GossipToken>,
+    ) -> Kept {
         let author = entry.body.author.clone();
         let seq = entry.body.seq;
         let Some(chain) = self.chains.get(&author) else {
@@ -844,6 +864,7 @@ impl Engine {
                         Buffered {
                             entry,
                             from: from.clone(),
+                            blame: blame.clone(),
                             token,
                         },
                     );
@@ -865,6 +886,7 @@ impl Engine {
             Buffered {
                 entry,
                 from: from.clone(),
+                blame: blame.clone(),
                 token,
             },
         );
@@ -957,7 +979,7 @@ impl Engine {
                     return;
                 }
                 for entry in entries {
-                    self.keep(entry, from, None);
+                    self.keep(entry, from, from, None);
                 }
             }
             (
@@ -984,7 +1006,16 @@ impl Engine {
                     }
                 }
                 for entry in entries {
-                    self.keep(entry, from, None);
+                    self.keep(entry, from, from, None);
+                }
+            }
+            // A peer that will not send a range of a chain it claimed to hold loses that
+            // claim, as one that sends nothing does: otherwise it could claim a higher head
+            // of this node's own chain and refuse every request, keeping a restored node from
+            // ever signing again.
+            (Pending::Range { author, .. }, Some(SyncResponse::Refused)) => {
+                if let Some(peer) = self.peers.get_mut(from) {
+                    peer.heads.remove(&author);
                 }
             }
             (_, Some(SyncResponse::Refused)) => {}
@@ -1077,7 +1108,7 @@ impl Engine {
                         {
                             self.probe(bad.from.clone(), author.clone(), tip, out);
                         }
-                        self.offence(&bad.from, weight, out);
+                        self.offence(&bad.blame, weight, out);
                     }
                 }
             }
@@ -1525,6 +1556,7 @@ mod tests {
             engine,
             Input::Gossip {
                 from: member("supplier"),
+                origin: member("supplier"),
                 token,
                 batch: Some(GossipBatch { entries }),
             },
@@ -1601,6 +1633,7 @@ mod tests {
                 &mut engine,
                 Input::Gossip {
                     from: member("manufacturer"),
+                    origin: member("manufacturer"),
                     token,
                     batch: None,
                 },
@@ -1864,6 +1897,28 @@ mod tests {
             },
         );
         assert!(caught_up(&out), "{out:?}");
+
+        // Nor does one that claims more and refuses to send it (the restored node held
+        // hostage): it loses the claim, and the node signs again.
+        let mut engine = Engine::new(
+            EngineConfig::default(),
+            member("supplier"),
+            ["platform", "manufacturer", "supplier"].map(member),
+            Vec::new(),
+            1,
+        );
+        let out = peer_with(&mut engine, "manufacturer", 4);
+        assert!(!caught_up(&out));
+        let (id, _, _) = range_request(&out);
+        let out = run(
+            &mut engine,
+            Input::Response {
+                from: member("manufacturer"),
+                id,
+                response: Some(SyncResponse::Refused),
+            },
+        );
+        assert!(caught_up(&out), "{out:?}");
     }
 
     #[test]
@@ -1898,6 +1953,47 @@ mod tests {
             refuse(Fault::Invalid),
             "the same entries, invalid, get the sender banned"
         );
+    }
+
+    #[test]
+    fn bad_gossip_is_blamed_on_its_publisher_never_on_the_relay() {
+        // The supplier publishes entries that turn out invalid; the manufacturer's node, an
+        // honest relay that held them already, passes the message on. Each time this node
+        // refuses them, the supplier is blamed: it ends up banned, the relay never is.
+        let mut engine = engine(EngineConfig::default());
+        for peer in ["manufacturer", "supplier"] {
+            run(&mut engine, Input::PeerUp { peer: member(peer) });
+        }
+        let mut bans = Vec::new();
+        for token in 0..20 {
+            let out = run(
+                &mut engine,
+                Input::Gossip {
+                    from: member("manufacturer"),
+                    origin: member("supplier"),
+                    token,
+                    batch: Some(GossipBatch { entries: chain(1) }),
+                },
+            );
+            let Some((ticket, _)) = ingests(&out).first().copied() else {
+                continue;
+            };
+            let out = run(
+                &mut engine,
+                Input::IngestDone {
+                    ticket,
+                    outcome: IngestOutcome::Refused {
+                        index: 0,
+                        fault: Fault::Invalid,
+                    },
+                },
+            );
+            bans.extend(out.into_iter().filter_map(|o| match o {
+                Output::Ban { peer, .. } => Some(peer),
+                _ => None,
+            }));
+        }
+        assert_eq!(bans, [member("supplier")]);
     }
 
     #[test]
@@ -1981,6 +2077,7 @@ mod tests {
                 engine,
                 Input::Gossip {
                     from: member("manufacturer"),
+                    origin: member("manufacturer"),
                     token,
                     batch: None,
                 },

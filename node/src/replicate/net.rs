@@ -842,10 +842,21 @@ impl Shell {
                     entries = batch.as_ref().map(|b| b.entries.len()),
                     "gossip message"
                 );
+                // The publisher, whose signature gossipsub checked (strict validation),
+                // answers for the entries; the relay only passed them on.
+                let origin = message
+                    .source
+                    .and_then(|source| self.peers.get(&source).cloned())
+                    .unwrap_or_else(|| from.clone());
                 let token = self.token();
                 self.verdicts
                     .insert(token, (message_id, propagation_source));
-                self.inputs.push_back(Input::Gossip { from, token, batch });
+                self.inputs.push_back(Input::Gossip {
+                    from,
+                    origin,
+                    token,
+                    batch,
+                });
             }
             BehaviourEvent::Sync(request_response::Event::Message { peer, message, .. }) => {
                 match message {
