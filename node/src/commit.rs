@@ -87,13 +87,9 @@ impl Work {
         }
     }
 
-    /// Whether placing it applies the custody rule (a hand-over by the node's `member`).
-    fn needs_custody(&self, member: Option<&MemberId>) -> bool {
-        match (self, member) {
-            (Work::Events(events), Some(_)) => events.hands_over(),
-            (Work::Entries(batch, Origin::Local), Some(member)) => batch.hands_over(member),
-            _ => false,
-        }
+    /// Whether placing it applies the custody rule: a hand-over the node signs.
+    fn needs_custody(&self) -> bool {
+        matches!(self, Work::Events(events) if events.hands_over())
     }
 
     fn origin(&self) -> Origin {
@@ -578,7 +574,7 @@ fn run<S: Store + ?Sized>(
         for job in group {
             // The custody rule reads the store: what this group placed before a hand-over is
             // written first, so the rule sees it and no two requests pass it on one state.
-            if job.work.needs_custody(keys.map(|k| &k.member)) && !segment.is_empty() {
+            if job.work.needs_custody() && !segment.is_empty() {
                 segment.commit(store, &mut ledger, counters, &mut notices);
                 segment = Segment::with_capacity(1);
             }
@@ -588,9 +584,7 @@ fn run<S: Store + ?Sized>(
                 purges: ordered,
                 result,
             } = match job.work {
-                Work::Entries(batch, Origin::Local) => {
-                    ledger.place_local(store, keys.map(|k| &k.member), batch)
-                }
+                Work::Entries(batch, Origin::Local) => ledger.place_local(store, batch),
                 Work::Entries(batch, Origin::Peers) => ledger.place(store, batch),
                 Work::Evidence(rows) => match ledger.keep_rejected(store, rows) {
                     Ok(writes) => Placement {

@@ -1052,19 +1052,14 @@ impl Ledger {
     }
 
     /// [`Ledger::place`] for entries from this node's own sources (`POST /v1/entries`):
-    /// nothing extends a chain a fork proof froze, and the hand-overs of its `member` (if it
-    /// has one) are held to the custody rule, as its signed events are.
-    pub fn place_local<S: Store + ?Sized>(
-        &mut self,
-        store: &S,
-        member: Option<&MemberId>,
-        batch: CheckedBatch,
-    ) -> Placement {
-        let checked = frozen(store, &batch).and_then(|()| match member {
-            Some(member) => custody(store, member, &batch),
-            None => Ok(()),
-        });
-        if let Err(error) = checked {
+    /// nothing extends a chain a fork proof froze. These entries are signed already (by the
+    /// member's own signing system, or another member's) and may arrive before entries of
+    /// other chains they follow, so like replicated entries they are never refused for
+    /// custody: a hand-over without custody among them is recorded and reported as a
+    /// violation.
+    pub fn place_local<S: Store + ?Sized>(&mut self, store: &S, batch: CheckedBatch) -> Placement {
+        let tips = |author: &MemberId| self.tip(author).map(|t| t.seq);
+        if let Err(error) = frozen(store, &batch, tips) {
             return Placement::refused(error);
         }
         self.place(store, batch)
@@ -1167,20 +1162,9 @@ fn purged_entry<S: Store + ?Sized>(
     }))
 }
 
-impl CheckedBatch {
-    /// Whether it holds a hand-over signed by `member`: placing it needs the custody rule,
-    /// which reads what the store holds, so it is placed after everything before it is
-    /// written.
-    pub fn hands_over(&self, member: &MemberId) -> bool {
-        self.entries.iter().any(|item| {
-            let body = item.entry.body();
-            &body.author == member && is_hand_over(&body.payload)
-        })
-    }
-}
-
 impl PreparedEvents {
-    /// Whether it holds a hand-over (see [`CheckedBatch::hands_over`]).
+    /// Whether it holds a hand-over: signing it needs the custody rule, which reads what the
+    /// store holds, so it is placed after everything before it is written.
     pub fn hands_over(&self) -> bool {
         self.events.iter().any(|e| is_hand_over(&e.body.payload))
     }
@@ -1196,8 +1180,14 @@ fn is_hand_over(payload: &Payload) -> bool {
     )
 }
 
-/// Refuses the entries of `batch` at or after the fork point of a chain a fork proof froze.
-fn frozen<S: Store + ?Sized>(store: &S, batch: &CheckedBatch) -> Result<(), IngestError> {
+/// Refuses the entries of `batch` that would extend a chain a fork proof froze: at or after
+/// its fork point and past the stored tip (`tip` of an author). An entry sent again that is
+/// stored already is left to placement, which acknowledges it as a duplicate.
+fn frozen<S: Store + ?Sized>(
+    store: &S,
+    batch: &CheckedBatch,
+    tip: impl Fn(&MemberId) -> Option<u64>,
+) -> Result<(), IngestError> {
     let forks = fork_points(store)?;
     if forks.is_empty() {
         return Ok(());
@@ -1209,6 +1199,9 @@ fn frozen<S: Store + ?Sized>(store: &S, batch: &CheckedBatch) -> Result<(), Inge
         .filter_map(|(index, item)| {
             let body = item.entry.body();
             let fork_at = forks.of_chain(&body.author).filter(|at| body.seq >= *at)?;
+            if tip(&body.author).is_some_and(|stored| body.seq <= stored) {
+                return None;
+            }
             Some(Rejection {
                 index,
                 problem: Problem::Frozen {
@@ -1226,10 +1219,11 @@ fn frozen<S: Store + ?Sized>(store: &S, batch: &CheckedBatch) -> Result<(), Inge
     }
 }
 
-/// The custody rule ([`tally_sdk::placement::hand_over_refusal`]) for `member`'s hand-overs
-/// in `batch`, against what the store holds about each item and the batch's entries before
-/// it (a receipt earlier in the request gives custody to hand on later in it). The writer
-/// calls it with nothing of its group unwritten, so no two requests pass it on one state.
+/// The custody rule ([`tally_sdk::placement::hand_over_refusal`]) for the hand-overs the
+/// node signs for its `member` in `batch`, against what the store holds about each item and
+/// the batch's entries before it (a receipt earlier in the request gives custody to hand on
+/// later in it). The writer calls it with nothing of its group unwritten, so no two requests
+/// pass it on one state.
 fn custody<S: Store + ?Sized>(
     store: &S,
     member: &MemberId,

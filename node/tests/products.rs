@@ -829,7 +829,8 @@ async fn a_self_set_promise_moves_no_blame_and_an_undelivered_item_is_overdue() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hand_overs_of_an_item_held_elsewhere_are_refused_on_every_path() {
+async fn hand_overs_the_node_signs_are_refused_on_every_path_and_entries_signed_elsewhere_reported()
+{
     // Logistics acknowledged the factory's hand-over of the sofa: the factory (this node's
     // member) no longer holds it.
     let (mut held_elsewhere, _) = story(true);
@@ -857,8 +858,14 @@ async fn hand_overs_of_an_item_held_elsewhere_are_refused_on_every_path() {
         refused.to_string().contains("hand_over_without_custody"),
         "{refused}"
     );
+    assert_eq!(call(&app, Method::GET, "/v1/heads", None).await.1, before);
 
-    // An entry the factory signed elsewhere, through POST /v1/entries.
+    // Through POST /v1/events and EPCIS capture too: see
+    // the_node_refuses_a_hand_over_of_an_item_its_member_no_longer_holds.
+
+    // An entry the factory signed elsewhere, through POST /v1/entries, is signed already and
+    // may arrive before entries it follows: never refused for custody (as replicated entries
+    // are not), it is stored and reported as the violation it is.
     let signed_elsewhere = held_elsewhere.record("manufacturer", again);
     let entry = held_elsewhere.entries.last().unwrap().clone();
     let (status, body) = call(
@@ -868,49 +875,55 @@ async fn hand_overs_of_an_item_held_elsewhere_are_refused_on_every_path() {
         Some(serde_json::to_value(&entry).unwrap()),
     )
     .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert_eq!(body["errors"][0]["field"], "$.tally:handOverTo", "{body}");
-    assert!(
-        body["errors"][0]["detail"]
-            .as_str()
-            .unwrap()
-            .contains("logistics holds it"),
-        "{body}"
-    );
-    assert_eq!(call(&app, Method::GET, "/v1/heads", None).await.1, before);
-    let (status, _) = call(
-        &app,
-        Method::GET,
-        &format!("/v1/entries/{}", signed_elsewhere.to_hex()),
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let report = report(&app).await;
+    let violations = claims_of(&report, "rule_violation");
+    assert_eq!(violations.len(), 1, "{report}");
+    assert_eq!(violations[0]["responsible"], "manufacturer");
+    assert_eq!(violations[0]["entries"], json!([signed_elsewhere.to_hex()]));
 
-    // One request that brings a receipt and, after it, a hand-over that the receipt makes
-    // unlawful: the rule sees the receipt placed before the hand-over.
-    let (mut fresh, _) = story(true);
-    let mut entries: Vec<SignedEntry> = fresh.entries.clone();
-    let receipt = entries.pop().unwrap();
-    let node = node_with_each(&entries).await;
-    fresh.record(
-        "manufacturer",
+    // One request whose first event gives the factory the item back (its receipt of
+    // logistics' return) and whose second hands it on: the rule sees the receipt first.
+    let (mut returned, _) = story(true);
+    let back = returned.record(
+        "logistics",
         sofa(
             7,
-            9,
-            json!({"bizStep": "shipping", "tally:handOverTo": "platform"}),
+            8,
+            json!({"bizStep": "shipping", "tally:handOverTo": "manufacturer"}),
         ),
     );
-    let hand_over = fresh.entries.last().unwrap().clone();
+    let node = node_with(&returned).await;
+    let events = json!([
+        sofa(
+            7,
+            10,
+            json!({"bizStep": "receiving", "tally:receiptOf": back.to_hex()})
+        ),
+        sofa(
+            7,
+            12,
+            json!({"bizStep": "shipping", "tally:handOverTo": "platform"})
+        ),
+    ]);
     let (status, body) = call(
         &node.app(),
         Method::POST,
-        "/v1/entries",
-        Some(serde_json::to_value(vec![receipt, hand_over]).unwrap()),
+        "/v1/events",
+        Some(events.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // The hand-over alone, on a node that never saw the receipt, is refused.
+    let node = node_with(&returned).await;
+    let (status, body) = call(
+        &node.app(),
+        Method::POST,
+        "/v1/events",
+        Some(events[1].clone()),
     )
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert_eq!(body["errors"][0]["index"], 1, "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1046,6 +1059,21 @@ async fn a_forked_chain_is_quarantined_and_every_view_says_so() {
     );
     let (status, _) = call(&app, Method::GET, &format!("/v1/entries/{next}"), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    // The entry it kept, sent again, is acknowledged as a duplicate: nothing is extended.
+    let again = story
+        .entries
+        .iter()
+        .find(|e| e.hash().unwrap() == kept)
+        .unwrap();
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        "/v1/entries",
+        Some(serde_json::to_value(again).unwrap()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["entries"][0]["duplicate"], true, "{body}");
 
     // Entry views: the kept entry at the fork point is forked, the one before it is not.
     let receipt = story
