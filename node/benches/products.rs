@@ -10,7 +10,8 @@
 //!   a custom order: the platform's order; the factory's assembly from a linen lot (a
 //!   TransformationEvent), three more production steps, a passing inspection, storage and
 //!   the hand-over to the logistics firm; the logistics firm's receipt, inspection on
-//!   receipt, three transport observations and the delivery (on time, `tally:promisedDate`).
+//!   receipt, three transport observations and the delivery (on time against the
+//!   `tally:promisedDate` the factory's hand-over carries and logistics accepts).
 //!   Each lot (one per four products) has its own four events (the supplier's commissioning,
 //!   inspection and hand-over to the factory, the factory's receipt);
 //! - 100 *disputed* products with 50 events each: made, inspected twice, handed to logistics
@@ -348,7 +349,7 @@ impl Chains {
                 product,
                 t0 + 44 * HOUR,
                 "factory-dock",
-                hand_over("logistics"),
+                hand_over_promising("logistics", t0 + 96 * HOUR),
             ),
         );
         self.record(
