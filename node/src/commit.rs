@@ -7,6 +7,11 @@
 //! batch, and only then answers each request. One fsync thus covers many requests, and no
 //! entry is acknowledged before it is durable. A refused request writes nothing of its own.
 //!
+//! A request of events that holds a hand-over is held to the custody rule, which reads the
+//! store: the writer first writes what it placed before it in the group, so the rule sees
+//! every earlier request and no two requests pass it on one state. Refused entries kept as
+//! evidence are placed here too, within each author's quota.
+//!
 //! After each synced write the writer tells replication what it made durable ([`Committed`]:
 //! the chain heads that moved, and which entries came from this node's own sources and are
 //! to be gossiped) on a bounded channel. If replication is slow to take the notices, they are
