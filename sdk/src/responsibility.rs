@@ -16,9 +16,10 @@
 //!    earliest one that failed; the *last passing* one is the latest that passed before it.
 //!    The *window* runs from the last passing inspection (or, without one, from the start of
 //!    custody) to the first failing one. If one member held the item over the whole window, it
-//!    is responsible for the defect. If custody changed inside the window, responsibility is undetermined: no inspection between the
-//!    hand-over and the failure says on whose watch the defect arose. Without custody before
-//!    the failure, it is undetermined too. Without a failing inspection there is no defect.
+//!    is responsible for the defect. If custody changed inside the window, responsibility is
+//!    undetermined: no inspection between the hand-over and the failure says on whose watch
+//!    the defect arose. Without custody before the failure, it is undetermined too. Without a
+//!    failing inspection there is no defect.
 //! 2. **Lateness.** A delivery after the binding promise in force makes the member that
 //!    promise binds responsible for the delay (the deliverer, when it accepted the promise
 //!    with the hand-over; the platform, for its own order's promise). A backdated delivery is
