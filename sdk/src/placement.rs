@@ -34,12 +34,7 @@ pub fn hand_over_refusal(
     }
     // Custody does not depend on the dispute rules (inspectors, reporting delay).
     let provenance = derive(item, records, &Judging::default());
-    let holder = provenance
-        .custody
-        .iter()
-        .rev()
-        .find(|c| c.from <= at)
-        .map(|c| &c.holder)?;
+    let holder = provenance.holder_at(at)?;
     (holder != giver).then(|| {
         format!(
             "hand_over_without_custody: {giver} may not hand {item} over to {to}: {holder} holds it at {at}"

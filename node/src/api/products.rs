@@ -9,6 +9,7 @@ use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use tally_sdk::bundle::EvidenceBundle;
+use tally_sdk::genesis::Genesis;
 use tally_sdk::gs1::ProductId;
 use tally_sdk::provenance::Provenance;
 use tally_sdk::responsibility::Report;
@@ -18,6 +19,8 @@ use super::ApiState;
 use super::auth::Caller;
 use super::problem::{ApiError, ProblemDetails};
 use crate::products::{self, ProductError};
+use crate::store::Store;
+use crate::witness::book::Book;
 
 impl From<ProductError> for ApiError {
     fn from(error: ProductError) -> Self {
@@ -64,30 +67,45 @@ pub async fn get_provenance(
     _caller: Caller,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Provenance>, ApiError> {
+    read_product(&state, id, |store, book, genesis, product| {
+        products::provenance(store, book, genesis, product)
+    })
+    .await
+    .map(Json)
+}
+
+/// Reads what `read` says of the product `id` names on the blocking pool; `404` when no
+/// entry names it.
+async fn read_product<T, F>(
+    state: &ApiState,
+    id: Result<Path<String>, PathRejection>,
+    read: F,
+) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&dyn Store, &Book, &Genesis, &ProductId) -> Result<Option<T>, ProductError>
+        + Send
+        + 'static,
+{
     let product = product(id)?;
     let store = state.store().clone();
     let book = state.book().clone();
     let genesis = state.genesis().clone();
     let key = product.clone();
     let found = state
-        .blocking(move || products::provenance(store.as_ref(), &book, &genesis, &key))
+        .blocking(move || read(store.as_ref(), &book, &genesis, &key))
         .await??;
-    found.map(Json).ok_or_else(|| unknown(&product))
+    found.ok_or_else(|| unknown(&product))
 }
 
 async fn bundle_of(
     state: &ApiState,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<EvidenceBundle, ApiError> {
-    let product = product(id)?;
-    let store = state.store().clone();
-    let book = state.book().clone();
-    let genesis = state.genesis().clone();
-    let key = product.clone();
-    let found = state
-        .blocking(move || products::bundle(store.as_ref(), &book, &genesis, &key, Timestamp::now()))
-        .await??;
-    found.ok_or_else(|| unknown(&product))
+    read_product(state, id, |store, book, genesis, product| {
+        products::bundle(store, book, genesis, product, Timestamp::now())
+    })
+    .await
 }
 
 /// The responsibility report of a product.
@@ -107,17 +125,11 @@ pub async fn get_responsibility(
     _caller: Caller,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Report>, ApiError> {
-    let product = product(id)?;
-    let store = state.store().clone();
-    let book = state.book().clone();
-    let genesis = state.genesis().clone();
-    let key = product.clone();
-    let found = state
-        .blocking(move || {
-            products::responsibility(store.as_ref(), &book, &genesis, &key, Timestamp::now())
-        })
-        .await??;
-    found.map(Json).ok_or_else(|| unknown(&product))
+    read_product(&state, id, |store, book, genesis, product| {
+        products::responsibility(store, book, genesis, product, Timestamp::now())
+    })
+    .await
+    .map(Json)
 }
 
 /// The evidence bundle of a product's report.
