@@ -25,10 +25,12 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tally_sdk::entry::SignedEntry;
+use tally_sdk::fork::ForkProof;
 use tally_sdk::hash::EntryHash;
 use tally_sdk::ids::{FieldName, MemberId};
 use tally_sdk::keyfile::MemberKeys;
 use tally_sdk::time::Timestamp;
+use tally_sdk::verify::Verifier;
 
 use crate::ingest::{
     CheckedBatch, EventInput, IngestError, Ledger, Pipeline, Placement, PreparedEvents, Problem,
@@ -81,6 +83,8 @@ enum Work {
     /// Evidence of a refused request to keep (rejected entries), within each author's quota:
     /// written, nothing placed.
     Evidence(Vec<RejectedRow>),
+    /// A checked fork proof from another node, to keep unless one as early is stored.
+    Fork(Box<ForkProof>),
 }
 
 impl Work {
@@ -88,7 +92,7 @@ impl Work {
         match self {
             Work::Entries(batch, _) => batch.len(),
             Work::Events(events) => events.len(),
-            Work::Evidence(_) => 0,
+            Work::Evidence(_) | Work::Fork(_) => 0,
         }
     }
 
@@ -100,7 +104,7 @@ impl Work {
     fn origin(&self) -> Origin {
         match self {
             Work::Entries(_, origin) => *origin,
-            Work::Events(_) | Work::Evidence(_) => Origin::Local,
+            Work::Events(_) | Work::Evidence(_) | Work::Fork(_) => Origin::Local,
         }
     }
 }
@@ -379,6 +383,14 @@ impl Committer {
             })
     }
 
+    /// Checks a fork proof from another node on this thread, then waits until the writer has
+    /// stored it (or found one as early stored already).
+    pub fn submit_fork(&self, proof: ForkProof) -> Answer {
+        let verifier = Verifier::new(self.pipeline.genesis(), Timestamp::now());
+        proof.verify(&verifier)?;
+        self.wait(Work::Fork(Box::new(proof)))
+    }
+
     /// Prepares the member's events on this thread, then waits until the writer has signed,
     /// verified and durably stored them (or refused them).
     pub fn submit_events(&self, events: Vec<EventInput>) -> Answer {
@@ -478,6 +490,8 @@ fn next_group(
 struct Segment {
     writes: Batch,
     purges: Vec<purge::PurgeOrder>,
+    /// Fork proofs from other nodes kept: (author, place).
+    forks: Vec<(MemberId, u64)>,
     answers: Vec<(Reply, Origin, Answer)>,
 }
 
@@ -486,6 +500,7 @@ impl Segment {
         Self {
             writes: Batch::default(),
             purges: Vec::new(),
+            forks: Vec::new(),
             answers: Vec::with_capacity(requests),
         }
     }
@@ -505,6 +520,7 @@ impl Segment {
         let Self {
             writes,
             purges,
+            forks,
             mut answers,
         } = self;
         let count = writes.len() as u64;
@@ -525,7 +541,10 @@ impl Segment {
                     counters.groups.fetch_add(1, Ordering::Relaxed);
                     counters.entries.fetch_add(count, Ordering::Relaxed);
                 }
-                let mut committed = Committed::default();
+                let mut committed = Committed {
+                    forks: forks.into_iter().collect(),
+                    ..Committed::default()
+                };
                 for (_, origin, result) in &answers {
                     match result {
                         Ok(receipts) => committed.record(receipts, *origin),
@@ -591,6 +610,24 @@ fn run<S: Store + ?Sized>(
             } = match job.work {
                 Work::Entries(batch, Origin::Local) => ledger.place_local(store, batch),
                 Work::Entries(batch, Origin::Peers) => ledger.place(store, batch),
+                Work::Fork(proof) => match ledger.record_fork(store, &proof) {
+                    Ok(recorded) => {
+                        let writes = recorded.map_or_else(Batch::default, |recorded| {
+                            segment.forks.push((recorded.author, recorded.seq));
+                            recorded.writes
+                        });
+                        Placement {
+                            writes,
+                            purges: Vec::new(),
+                            result: Ok(Vec::new()),
+                        }
+                    }
+                    Err(error) => Placement {
+                        writes: Batch::default(),
+                        purges: Vec::new(),
+                        result: Err(error.into()),
+                    },
+                },
                 Work::Evidence(rows) => match ledger.keep_rejected(store, rows) {
                     Ok(writes) => Placement {
                         writes,

@@ -3,9 +3,14 @@
 //! quarantined. The writer refuses to extend it (`409`), and every view of its entries from
 //! the fork point on says `forked`: entry views, histories, provenance, the consumer's page
 //! and EPCIS answers' `tally:proof`.
+//!
+//! Replication asks the store here too: which proof to send a peer that asks for a chain's
+//! fork proof, and whether a peer's head below the stored tip is another history.
 
-use tally_sdk::fork::ForkPoints;
+use tally_sdk::fork::{ForkPoints, ForkProof};
+use tally_sdk::ids::MemberId;
 
+use crate::replicate::wire::HeadInfo;
 use crate::store::{Store, StoreError};
 
 /// Most fork proofs read to find the fork points (there is at most one fork point per chain
@@ -15,4 +20,28 @@ pub const MAX_FORK_PROOFS_READ: usize = 10_000;
 /// The fork points of the fork proofs `store` holds.
 pub fn fork_points<S: Store + ?Sized>(store: &S) -> Result<ForkPoints, StoreError> {
     Ok(ForkPoints::of(&store.forks(MAX_FORK_PROOFS_READ)?))
+}
+
+/// The fork proof of `author`'s chain at its earliest place, if the store holds one.
+pub fn earliest_proof<S: Store + ?Sized>(
+    store: &S,
+    author: &MemberId,
+) -> Result<Option<ForkProof>, StoreError> {
+    Ok(store
+        .forks(MAX_FORK_PROOFS_READ)?
+        .into_iter()
+        .filter(|p| &p.first.body.author == author)
+        .min_by_key(|p| p.first.body.seq))
+}
+
+/// Whether the store holds another entry than `head` at its place (`false` if it holds none
+/// there).
+pub fn differs_from_stored<S: Store + ?Sized>(
+    store: &S,
+    head: &HeadInfo,
+) -> Result<bool, StoreError> {
+    let stored = store.chain_range(&head.author, head.seq, 1)?;
+    Ok(stored
+        .first()
+        .is_some_and(|(hash, entry)| entry.body.seq == head.seq && *hash != head.hash))
 }

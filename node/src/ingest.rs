@@ -175,6 +175,9 @@ pub enum IngestError {
     /// The node is shutting down.
     #[error("the node is shutting down and accepts no more writes")]
     Stopped,
+    /// A fork proof from a peer does not prove a fork.
+    #[error("the fork proof does not hold: {0}")]
+    ForkProof(#[from] tally_sdk::fork::ForkError),
 }
 
 struct FirstRejection<'a>(&'a [Rejection]);
@@ -678,6 +681,17 @@ impl RejectedQuota {
     }
 }
 
+/// A fork proof from another node to keep ([`Ledger::record_fork`]).
+#[derive(Debug)]
+pub struct RecordedFork {
+    /// The write that keeps it.
+    pub writes: Batch,
+    /// The chain's author.
+    pub author: MemberId,
+    /// The fork point.
+    pub seq: u64,
+}
+
 /// Stage 2 of the pipeline: the chain heads (as stored, plus entries placed but not yet
 /// written), owned by the single writer.
 #[derive(Debug)]
@@ -784,6 +798,50 @@ impl Ledger {
             self.rejected.insert(row.author, quota);
         }
         Ok(writes)
+    }
+
+    /// The write that keeps a fork proof received from another node (checked by the caller),
+    /// unless the store holds one of the author's chain at or before its place already; and
+    /// the place, to tell replication. A proof is evidence on its own: it is kept whether or
+    /// not this node holds either entry.
+    pub fn record_fork<S: Store + ?Sized>(
+        &mut self,
+        store: &S,
+        proof: &ForkProof,
+    ) -> Result<Option<RecordedFork>, StoreError> {
+        let (author, seq) = (&proof.first.body.author, proof.first.body.seq);
+        if fork_points(store)?.is_forked(author, seq) {
+            return Ok(None);
+        }
+        // The row's key starts with the chain's place so that proofs list in chain order; a
+        // chain this node holds nothing of yet gets its code now, as its first entry would.
+        let code = match self.chains.get(author) {
+            Some(state) => state.code,
+            None => {
+                let code = MemberCode(self.next_code);
+                self.next_code = self.next_code.saturating_add(1);
+                self.chains
+                    .insert(author.clone(), ChainState { code, tip: None });
+                code
+            }
+        };
+        let second = proof
+            .second
+            .hash()
+            .map_err(|e| corrupted(format!("a checked fork proof cannot be encoded: {e}")))?;
+        let value = codec::encode("fork proof", proof)
+            .map_err(|e| corrupted(format!("a checked fork proof cannot be encoded: {e}")))?;
+        let mut writes = Batch::default();
+        writes.put(
+            Cf::Forks,
+            fork_key(Position { member: code, seq }, &second),
+            value,
+        );
+        Ok(Some(RecordedFork {
+            writes,
+            author: author.clone(),
+            seq,
+        }))
     }
 
     /// The tip of a chain, including entries placed but not yet written.
@@ -1487,6 +1545,38 @@ mod tests {
         ledger.reload(&store).unwrap();
         assert_eq!(ledger.tip(&f.pool[0].body.author), None);
         assert_eq!(ledger.chains(), 0);
+    }
+
+    #[test]
+    fn a_fork_proof_from_a_peer_is_kept_once_even_for_a_chain_held_nowhere_here() {
+        let f = fixture();
+        let store = MemoryStore::new();
+        let mut ledger = Ledger::load(f.genesis.clone(), &store).unwrap();
+        // The manufacturer's entry 3 twice: this node holds none of its chain.
+        let proof = ForkProof::new(f.pool[3].clone(), f.pool[11].clone()).unwrap();
+        let recorded = ledger.record_fork(&store, &proof).unwrap().unwrap();
+        assert_eq!(
+            (&recorded.author, recorded.seq),
+            (&f.pool[3].body.author, 3)
+        );
+        store.write(recorded.writes).unwrap();
+        assert_eq!(store.forks(10).unwrap(), vec![proof.clone()]);
+        // The same proof again, or one at a later place, adds nothing.
+        assert!(ledger.record_fork(&store, &proof).unwrap().is_none());
+        // Its chain's entries before the fork point are still placed as usual.
+        let pipeline = Pipeline::new(f.genesis.clone(), 100);
+        let checked = pipeline
+            .check(f.pool[..3].to_vec(), Timestamp(10_000_000))
+            .unwrap();
+        let placement = ledger.place(&store, checked);
+        assert_eq!(placement.result.unwrap().len(), 3);
+        store.write(placement.writes).unwrap();
+        assert_eq!(
+            fork_points(&store)
+                .unwrap()
+                .of_chain(&f.pool[0].body.author),
+            Some(3)
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use tally_node::forks;
 use tally_node::ingest::{EventInput, Ledger, Pipeline};
 use tally_node::replicate::engine::{
     Acceptance, Engine, EngineConfig, Input, Output, RequestId, SplitMix64,
@@ -433,6 +434,30 @@ impl Sim {
                 self.unlink(i, j);
             }
             Output::Unban { .. } | Output::OwnChainCaughtUp => {}
+            Output::ServeFork { token, author } => {
+                let proof = forks::earliest_proof(self.nodes[i].store.as_ref(), &author).unwrap();
+                let response =
+                    proof.map_or(SyncResponse::Refused, |p| SyncResponse::Fork(Box::new(p)));
+                self.reply(i, token, response);
+            }
+            // No member of the simulation signs two histories, so no node holds a proof to
+            // advertise or send.
+            Output::RecordFork { from, .. } => {
+                panic!("node {i} was sent a fork proof by {from}, but no member forked")
+            }
+            Output::CompareHead { peer, head } => {
+                if forks::differs_from_stored(self.nodes[i].store.as_ref(), &head).unwrap() {
+                    self.at(
+                        self.now,
+                        i,
+                        Event::Input(Input::HeadDiffers {
+                            peer,
+                            author: head.author,
+                            seq: head.seq,
+                        }),
+                    );
+                }
+            }
             // No member of the simulation signs two histories: a fork found here would be a
             // false accusation.
             Output::ForkFound { author, seq, .. } => {
@@ -582,7 +607,9 @@ fn trace_line(now: u64, node: usize, output: &Output) -> Vec<u8> {
     let what = match output {
         Output::Send { to, id, request } => format!("send {to} {id} {request:?}"),
         Output::Reply { token, response } => match response {
-            SyncResponse::Heads(h) => format!("heads {token} {}", h.len()),
+            SyncResponse::Heads { heads, forks } => {
+                format!("heads {token} {} {}", heads.len(), forks.len())
+            }
             other => format!("reply {token} {other:?}"),
         },
         Output::ServeRange {
@@ -597,6 +624,13 @@ fn trace_line(now: u64, node: usize, output: &Output) -> Vec<u8> {
         Output::Ban { peer, until } => format!("ban {peer} {until}"),
         Output::Unban { peer } => format!("unban {peer}"),
         Output::ForkFound { author, seq, .. } => format!("fork {author} {seq}"),
+        Output::ServeFork { token, author } => format!("serve fork {token} {author}"),
+        Output::RecordFork { from, proof } => {
+            format!("record fork {from} {}", proof.first.body.author)
+        }
+        Output::CompareHead { peer, head } => {
+            format!("compare {peer} {} {}", head.author, head.seq)
+        }
         Output::OwnChainCaughtUp => "own chain caught up".to_owned(),
     };
     format!("{now} {node} {what}\n").into_bytes()

@@ -51,6 +51,11 @@ impl ForkPoints {
         self.of_chain(author).is_some_and(|at| seq >= at)
     }
 
+    /// Each forked chain's author and fork point, by author.
+    pub fn iter(&self) -> impl Iterator<Item = (&MemberId, u64)> {
+        self.0.iter().map(|(author, at)| (author, *at))
+    }
+
     /// Whether no chain forked.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()

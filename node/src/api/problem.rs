@@ -278,6 +278,7 @@ impl From<IngestError> for ApiError {
                 ApiError::unavailable(error.to_string())
             }
             IngestError::Stopped => ApiError::unavailable(error.to_string()),
+            IngestError::ForkProof(_) => ApiError::invalid(error.to_string(), Vec::new()),
             IngestError::WriteFailed(reason) => {
                 tracing::error!(%reason, "a durable write failed; nothing of the request was stored");
                 ApiError::unavailable(

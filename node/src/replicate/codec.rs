@@ -17,7 +17,7 @@ use super::wire::{self, SyncRequest, SyncResponse};
 use crate::private::delivery::{Delivery, DeliveryAnswer};
 
 /// The protocol name.
-pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/tally/sync/1");
+pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/tally/sync/2");
 
 /// The private-field delivery protocol's name.
 pub const DELIVERY_PROTOCOL: StreamProtocol = StreamProtocol::new("/tally/private/1");
@@ -247,11 +247,14 @@ mod tests {
         let read = block_on(SyncCodec.read_request(&PROTOCOL, &mut Cursor::new(written))).unwrap();
         assert_eq!(read, Inbound::Ok(request));
 
-        let response = SyncResponse::Heads(vec![HeadInfo {
-            author: MemberId::new("platform").unwrap(),
-            seq: 9,
-            hash: EntryHash::digest(b"h"),
-        }]);
+        let response = SyncResponse::Heads {
+            heads: vec![HeadInfo {
+                author: MemberId::new("platform").unwrap(),
+                seq: 9,
+                hash: EntryHash::digest(b"h"),
+            }],
+            forks: Vec::new(),
+        };
         let mut written = Vec::new();
         block_on(SyncCodec.write_response(
             &PROTOCOL,

@@ -18,12 +18,19 @@
 //!   pipeline (the same verification as every other input) as contiguous runs that extend the
 //!   stored chain, one request per chain at a time.
 //! - **Forks**: an entry at the place of the last stored entry of its chain but with another
-//!   hash, a peer's head with another hash at the same place, or a range that does not link to
-//!   the stored chain, is a suspected fork. The suspect entry (fetched from the peer when only
-//!   its hash is known) goes to the pipeline alone; if the pipeline finds the author signed two
-//!   entries at one place, it stores the fork proof, and the engine announces the pair
-//!   ([`Output::ForkFound`]) and freezes the author's chain on this node (quarantine: nothing
-//!   after the fork is fetched or accepted; nothing stored is deleted).
+//!   hash, a peer's head with another hash at the same place or at a place below the stored
+//!   tip (the shell compares those with the store: [`Output::CompareHead`]), or a range that
+//!   does not link to the stored chain, is a suspected fork. The suspect entry (fetched from
+//!   the peer when only its hash is known) goes to the pipeline alone; if the pipeline finds
+//!   the author signed two entries at one place, it stores the fork proof, and the engine
+//!   freezes the author's chain from that place on this node (quarantine: nothing from the
+//!   fork point on is fetched or accepted; nothing stored is deleted).
+//! - **Fork evidence reaches every node**: each heads answer also lists the chains the node
+//!   holds as forked and where; a node that holds no fork proof of such a chain as early pulls
+//!   the proof ([`SyncRequest::Fork`]) and hands it to the node to check and store
+//!   ([`Output::RecordFork`]). A node that was offline when the fork was found, or is already
+//!   past the fork point, thus learns of it within one heads round of meeting any node that
+//!   knows; a peer that advertises a fork it cannot prove is blamed.
 //! - **Offences**: a peer that sends malformed messages, invalid entries, or answers that do not
 //!   match the request is scored; past [`EngineConfig::ban_threshold`] it is banned for
 //!   [`EngineConfig::ban_ms`]. Nothing a peer sends can make the engine wait forever: every
@@ -38,7 +45,9 @@ use tally_sdk::entry::SignedEntry;
 use tally_sdk::hash::EntryHash;
 use tally_sdk::ids::MemberId;
 
-use super::wire::{GossipBatch, HeadInfo, SyncRequest, SyncResponse};
+use tally_sdk::fork::ForkProof;
+
+use super::wire::{ForkPoint, GossipBatch, HeadInfo, SyncRequest, SyncResponse};
 
 /// How the engine paces itself and what it bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,8 +185,19 @@ pub enum Input {
         /// The place.
         seq: u64,
     },
-    /// A peer sent something invalid that the shell checked itself (a checkpoint): it counts
-    /// as an offence like an invalid entry.
+    /// The node's entry at `seq` of `author`'s chain differs from the one a peer reported as
+    /// its head (the answer to an [`Output::CompareHead`]): the peer's entry is fetched and
+    /// checked as a possible fork.
+    HeadDiffers {
+        /// The peer.
+        peer: MemberId,
+        /// The chain.
+        author: MemberId,
+        /// The place.
+        seq: u64,
+    },
+    /// A peer sent something invalid that the shell checked itself (a checkpoint, a fork
+    /// proof): it counts as an offence like an invalid entry.
     Misbehaved {
         /// The peer.
         peer: MemberId,
@@ -297,8 +317,34 @@ pub enum Output {
         /// The peer.
         peer: MemberId,
     },
-    /// `author` signed two different entries at `seq`: the node stored the fork proof; gossip
-    /// its two entries (read from the store by the shell) so that every node finds it.
+    /// Answer a peer's request for the fork proof of `author`'s chain (the earliest the store
+    /// holds) with [`SyncResponse::Fork`], or [`SyncResponse::Refused`] if none.
+    ServeFork {
+        /// To answer with.
+        token: ReplyToken,
+        /// The chain.
+        author: MemberId,
+    },
+    /// Check a fork proof a peer sent and store it; if it does not hold, answer with
+    /// [`Input::Misbehaved`] (the node's writer tells [`Input::ForkRecorded`] once it is
+    /// stored).
+    RecordFork {
+        /// The peer that sent it.
+        from: MemberId,
+        /// The proof.
+        proof: Box<ForkProof>,
+    },
+    /// A peer reported `head` as its last entry of a chain where the node holds more: compare
+    /// it with the node's entry at that place, and answer [`Input::HeadDiffers`] if they
+    /// differ.
+    CompareHead {
+        /// The peer.
+        peer: MemberId,
+        /// Its head.
+        head: HeadInfo,
+    },
+    /// `author` signed two different entries at `seq`: the node stored the fork proof (said
+    /// when the chain freezes, or its fork point moves earlier).
     ForkFound {
         /// The member that signed both.
         author: MemberId,
@@ -383,8 +429,9 @@ struct Chain {
     /// Entries from this sequence number are not ingested before this time (after a "not
     /// yet" or a failed store).
     hold: Option<(u64, u64)>,
-    /// The author signed two entries at one place: nothing more of this chain is taken.
-    forked: bool,
+    /// The author signed two entries at this place (the earliest known): nothing of this
+    /// chain from here on is taken.
+    fork_at: Option<u64>,
 }
 
 impl Chain {
@@ -406,6 +453,11 @@ impl Chain {
         next
     }
 
+    /// Whether `seq` is at or after the chain's fork point.
+    fn frozen_at(&self, seq: u64) -> bool {
+        self.fork_at.is_some_and(|at| seq >= at)
+    }
+
     /// Whether an entry at `seq` is stored, being ingested or waiting already.
     fn has(&self, seq: u64) -> bool {
         seq < self.next_seq()
@@ -418,6 +470,8 @@ impl Chain {
 struct Peer {
     connected: bool,
     heads: BTreeMap<MemberId, u64>,
+    /// The heads below the node's tips it reported last, compared with the store already.
+    compared: BTreeMap<MemberId, HeadInfo>,
     in_flight: usize,
     score: u32,
     banned_until: Option<u64>,
@@ -440,6 +494,11 @@ enum Pending {
     },
     /// The peer's entry at `seq`, which may be a fork of the stored one.
     Probe {
+        author: MemberId,
+        seq: u64,
+    },
+    /// The peer's fork proof of `author`'s chain, which it said forked at `seq`.
+    Fork {
         author: MemberId,
         seq: u64,
     },
@@ -557,10 +616,19 @@ impl Engine {
     /// The members this node found signing two entries at one place (their chains are frozen
     /// here).
     pub fn forked(&self) -> Vec<MemberId> {
+        self.forks().into_iter().map(|f| f.author).collect()
+    }
+
+    /// The chains this node holds as forked, and from where.
+    pub fn forks(&self) -> Vec<ForkPoint> {
         self.chains
             .iter()
-            .filter(|(_, c)| c.forked)
-            .map(|(m, _)| m.clone())
+            .filter_map(|(author, c)| {
+                c.fork_at.map(|seq| ForkPoint {
+                    author: author.clone(),
+                    seq,
+                })
+            })
             .collect()
     }
 
@@ -612,6 +680,7 @@ impl Engine {
             }
             Input::IngestDone { ticket, outcome } => self.ingest_done(ticket, outcome, out),
             Input::ForkRecorded { author, seq } => self.fork_found(author, seq, out),
+            Input::HeadDiffers { peer, author, seq } => self.probe(peer, author, seq, out),
             Input::Misbehaved { peer } => self.offence(&peer, INVALID_ENTRY, out),
         }
         self.pump(out);
@@ -707,6 +776,7 @@ impl Engine {
         if let Some(peer) = self.peers.get_mut(member) {
             peer.connected = false;
             peer.heads.clear();
+            peer.compared.clear();
         }
         let lost: Vec<RequestId> = self
             .sent
@@ -850,25 +920,14 @@ impl Engine {
         let Some(chain) = self.chains.get(&author) else {
             return Kept::Known;
         };
-        let (held, forked) = (chain.has(seq), chain.forked);
+        let (held, forked) = (chain.has(seq), chain.frozen_at(seq));
         if held && !forked && chain.stored.is_none_or(|s| seq >= s) {
             // Held already, unless it is another entry at that place: then it is checked alone,
             // as a possible fork (entries below the stored tip are not compared here; a range
             // that does not link finds those).
             let ours = self.held_hash(&author, seq);
             if ours.is_some_and(|h| entry.hash().is_ok_and(|e| e != h)) {
-                let key = (author, seq);
-                if self.suspects.len() < MAX_SUSPECTS && !self.suspects.contains_key(&key) {
-                    self.suspects.insert(
-                        key,
-                        Buffered {
-                            entry,
-                            from: from.clone(),
-                            blame: blame.clone(),
-                            token,
-                        },
-                    );
-                }
+                self.suspect(entry, from, blame, token);
                 return Kept::Suspect;
             }
         }
@@ -894,6 +953,29 @@ impl Engine {
         Kept::New
     }
 
+    /// Queues an entry to be checked alone as a possible fork of the stored chain (if there
+    /// is room, and none at that place waits already).
+    fn suspect(
+        &mut self,
+        entry: SignedEntry,
+        from: &MemberId,
+        blame: &MemberId,
+        token: Option<GossipToken>,
+    ) {
+        let key = (entry.body.author.clone(), entry.body.seq);
+        if self.suspects.len() < MAX_SUSPECTS && !self.suspects.contains_key(&key) {
+            self.suspects.insert(
+                key,
+                Buffered {
+                    entry,
+                    from: from.clone(),
+                    blame: blame.clone(),
+                    token,
+                },
+            );
+        }
+    }
+
     fn request(
         &mut self,
         from: &MemberId,
@@ -911,8 +993,14 @@ impl Engine {
         match request {
             Some(SyncRequest::Heads) => out.push(Output::Reply {
                 token,
-                response: SyncResponse::Heads(self.heads()),
+                response: SyncResponse::Heads {
+                    heads: self.heads(),
+                    forks: self.forks(),
+                },
             }),
+            Some(SyncRequest::Fork { author }) if self.chains.contains_key(&author) => {
+                out.push(Output::ServeFork { token, author });
+            }
             Some(SyncRequest::Range {
                 author,
                 from: first,
@@ -949,25 +1037,24 @@ impl Engine {
         }
         self.forget(&sent);
         match (sent.what, response) {
-            (Pending::Heads, Some(SyncResponse::Heads(heads))) => {
-                let mut known = BTreeMap::new();
-                for head in heads {
-                    let Some(chain) = self.chains.get(&head.author) else {
-                        continue;
-                    };
-                    let ours = self.heads.get(&head.author).map(|h| h.hash);
-                    let forked = chain.stored == Some(head.seq)
-                        && !chain.forked
-                        && ours.is_some_and(|h| h != head.hash);
-                    if forked {
-                        self.probe(from.clone(), head.author.clone(), head.seq, out);
-                    }
-                    known.insert(head.author, head.seq);
+            (Pending::Heads, Some(SyncResponse::Heads { heads, forks })) => {
+                self.heads_answer(from, heads, out);
+                self.forks_answer(from, forks, out);
+            }
+            (Pending::Fork { author, seq }, Some(SyncResponse::Fork(proof))) => {
+                let (first, second) = (&proof.first.body, &proof.second.body);
+                let matches = first.author == author
+                    && second.author == author
+                    && first.seq == seq
+                    && second.seq == seq;
+                if !matches {
+                    self.offence(from, WRONG_ANSWER, out);
+                    return;
                 }
-                self.own_heard = true;
-                if let Some(peer) = self.peers.get_mut(from) {
-                    peer.heads = known;
-                }
+                out.push(Output::RecordFork {
+                    from: from.clone(),
+                    proof,
+                });
             }
             (Pending::Probe { author, seq }, Some(SyncResponse::Range(entries))) => {
                 if entries.len() > 1
@@ -978,8 +1065,10 @@ impl Engine {
                     self.offence(from, WRONG_ANSWER, out);
                     return;
                 }
+                // Asked for because it may differ from ours, below the tip too: the pipeline
+                // compares it with the stored entry.
                 for entry in entries {
-                    self.keep(entry, from, from, None);
+                    self.suspect(entry, from, from, None);
                 }
             }
             (
@@ -1020,6 +1109,76 @@ impl Engine {
             }
             (_, Some(SyncResponse::Refused)) => {}
             _ => self.offence(from, WRONG_ANSWER, out),
+        }
+    }
+
+    /// A peer's heads: what it may be asked for, and where its history may differ from ours.
+    fn heads_answer(&mut self, from: &MemberId, heads: Vec<HeadInfo>, out: &mut Vec<Output>) {
+        let mut known = BTreeMap::new();
+        let mut below = Vec::new();
+        for head in heads {
+            let Some(chain) = self.chains.get(&head.author) else {
+                continue;
+            };
+            if !chain.frozen_at(head.seq) {
+                let ours = self.heads.get(&head.author).map(|h| h.hash);
+                if chain.stored == Some(head.seq) && ours.is_some_and(|h| h != head.hash) {
+                    self.probe(from.clone(), head.author.clone(), head.seq, out);
+                } else if chain.stored.is_some_and(|s| head.seq < s) {
+                    below.push(head.clone());
+                }
+            }
+            known.insert(head.author, head.seq);
+        }
+        self.own_heard = true;
+        let Some(peer) = self.peers.get_mut(from) else {
+            return;
+        };
+        peer.heads = known;
+        // A head below our tip is compared with the store once per head the peer reports: a
+        // peer lagging behind reports the same head over and over.
+        for head in below {
+            if peer.compared.get(&head.author) != Some(&head) {
+                peer.compared.insert(head.author.clone(), head.clone());
+                out.push(Output::CompareHead {
+                    peer: from.clone(),
+                    head,
+                });
+            }
+        }
+    }
+
+    /// The chains a peer holds as forked: pull the proof of each this node does not hold as
+    /// early (one request per chain at a time).
+    fn forks_answer(&mut self, from: &MemberId, forks: Vec<ForkPoint>, out: &mut Vec<Output>) {
+        for fork in forks {
+            let Some(chain) = self.chains.get(&fork.author) else {
+                continue;
+            };
+            if chain.frozen_at(fork.seq) {
+                continue;
+            }
+            let room = self
+                .peers
+                .get(from)
+                .is_some_and(|p| p.usable() && p.in_flight < self.config.max_in_flight);
+            let asked = self
+                .sent
+                .values()
+                .any(|s| matches!(&s.what, Pending::Fork { author, .. } if author == &fork.author));
+            if room && !asked {
+                self.send(
+                    from.clone(),
+                    Pending::Fork {
+                        author: fork.author.clone(),
+                        seq: fork.seq,
+                    },
+                    SyncRequest::Fork {
+                        author: fork.author,
+                    },
+                    out,
+                );
+            }
         }
     }
 
@@ -1209,44 +1368,45 @@ impl Engine {
         }
     }
 
-    /// A fork proof of `author` at `seq` is stored: the first time, freeze the chain and have
-    /// the proof gossiped.
+    /// A fork proof of `author` at `seq` is stored: freeze the chain from there (if it was
+    /// not frozen as early already) and say so.
     fn fork_found(&mut self, author: MemberId, seq: u64, out: &mut Vec<Output>) {
-        let newly = self
-            .chains
-            .get_mut(&author)
-            .is_some_and(|c| !std::mem::replace(&mut c.forked, true));
-        if newly {
-            self.freeze(&author);
+        if self.freeze(&author, seq) {
             out.push(Output::ForkFound { author, seq });
         }
     }
 
-    /// A fork proof of `author` the store held when the node started: the chain stays frozen
-    /// across restarts, and the proof, gossiped when it was found, is not announced again.
-    pub fn remember_fork(&mut self, author: &MemberId) {
-        if let Some(chain) = self.chains.get_mut(author) {
-            chain.forked = true;
-        }
-        self.freeze(author);
+    /// A fork proof of `author` at `seq` the store held when the node started: the chain
+    /// stays frozen across restarts.
+    pub fn remember_fork(&mut self, author: &MemberId, seq: u64) {
+        self.freeze(author, seq);
     }
 
-    /// Drops what waits of a forked chain: nothing after the fork is taken on this node.
-    fn freeze(&mut self, author: &MemberId) {
-        if let Some(chain) = self.chains.get_mut(author) {
-            let dropped = chain.waiting.len();
-            chain.waiting.clear();
+    /// Freezes `author`'s chain from `seq` on (unless it is frozen as early already), and
+    /// drops what waits of it from there: nothing from the fork point on is taken on this
+    /// node. Whether the fork point moved.
+    fn freeze(&mut self, author: &MemberId, seq: u64) -> bool {
+        let Some(chain) = self.chains.get_mut(author) else {
+            return false;
+        };
+        if chain.frozen_at(seq) {
+            return false;
+        }
+        chain.fork_at = Some(seq);
+        let dropped = chain.waiting.split_off(&seq).len();
+        if chain.hold.is_some_and(|(from, _)| from >= seq) {
             chain.hold = None;
-            self.buffered = self.buffered.saturating_sub(dropped);
         }
+        self.buffered = self.buffered.saturating_sub(dropped);
         for verdict in self.verdicts.values_mut() {
-            verdict.open.retain(|(a, _)| a != author);
+            verdict.open.retain(|(a, q)| a != author || *q < seq);
         }
+        true
     }
 
     /// Returns entries to the buffer; with `retry_at`, the first of them waits until then.
     fn put_back(&mut self, author: &MemberId, entries: Vec<Buffered>, retry_at: Option<u64>) {
-        let Some(chain) = self.chains.get_mut(author).filter(|c| !c.forked) else {
+        let Some(chain) = self.chains.get_mut(author) else {
             return;
         };
         if let (Some(first), Some(time)) = (entries.first(), retry_at) {
@@ -1254,7 +1414,7 @@ impl Engine {
         }
         for buffered in entries {
             let seq = buffered.entry.body.seq;
-            if !chain.has(seq) {
+            if !chain.has(seq) && !chain.frozen_at(seq) {
                 chain.waiting.insert(seq, buffered);
                 self.buffered += 1;
             }
@@ -1311,7 +1471,8 @@ impl Engine {
             let Some(((author, _), suspect)) = self.suspects.pop_first() else {
                 break;
             };
-            if self.chains.get(&author).is_none_or(|c| c.forked) {
+            let seq = suspect.entry.body.seq;
+            if self.chains.get(&author).is_none_or(|c| c.frozen_at(seq)) {
                 if let Some(token) = suspect.token {
                     self.verdicts.remove(&token);
                     out.push(Output::Verdict {
@@ -1388,11 +1549,18 @@ impl Engine {
             let Some(chain) = self.chains.get(&author) else {
                 continue;
             };
-            if chain.wanted.is_some() || chain.forked {
+            if chain.wanted.is_some() {
                 continue;
             }
             let from = chain.next_unknown();
-            let limit = self.config.range_limit;
+            // Entries before a fork point are history both sides share: they are taken.
+            let limit = match chain.fork_at {
+                Some(at) if from >= at => continue,
+                Some(at) => u32::try_from(at - from).map_or(self.config.range_limit, |left| {
+                    left.min(self.config.range_limit)
+                }),
+                None => self.config.range_limit,
+            };
             let max_in_flight = self.config.max_in_flight;
             let candidates: Vec<MemberId> = self
                 .peers
@@ -1525,7 +1693,10 @@ mod tests {
             Input::Response {
                 from: member(peer),
                 id,
-                response: Some(SyncResponse::Heads(vec![head])),
+                response: Some(SyncResponse::Heads {
+                    heads: vec![head],
+                    forks: Vec::new(),
+                }),
             },
         )
     }
@@ -1996,12 +2167,230 @@ mod tests {
         assert_eq!(bans, [member("supplier")]);
     }
 
+    /// Connects `peer` and answers the engine's heads request with `heads` and `forks`.
+    fn peer_answers(
+        engine: &mut Engine,
+        peer: &str,
+        heads: Vec<HeadInfo>,
+        forks: Vec<ForkPoint>,
+    ) -> Vec<Output> {
+        run(engine, Input::PeerUp { peer: member(peer) });
+        let out = run(engine, Input::Tick { now: 1 });
+        let Some(Output::Send { id, .. }) = out.first().cloned() else {
+            panic!("heads are asked first: {out:?}");
+        };
+        run(
+            engine,
+            Input::Response {
+                from: member(peer),
+                id,
+                response: Some(SyncResponse::Heads { heads, forks }),
+            },
+        )
+    }
+
+    #[test]
+    fn a_peer_head_below_the_stored_tip_is_compared_once_and_fetched_if_it_differs() {
+        let ours = chain(3);
+        let theirs = chain_about(1, "T");
+        let mut engine = stored_tip(&ours[2]);
+        let head = HeadInfo {
+            author: member("supplier"),
+            seq: 0,
+            hash: theirs[0].hash().unwrap(),
+        };
+        let out = peer_answers(&mut engine, "manufacturer", vec![head.clone()], Vec::new());
+        assert!(
+            out.contains(&Output::CompareHead {
+                peer: member("manufacturer"),
+                head: head.clone(),
+            }),
+            "{out:?}"
+        );
+        // The next heads round reports the same head: it was compared already.
+        let out = run(&mut engine, Input::Tick { now: 10_000 });
+        let Some(Output::Send { id, .. }) = out.first().cloned() else {
+            panic!("heads are asked again: {out:?}");
+        };
+        let out = run(
+            &mut engine,
+            Input::Response {
+                from: member("manufacturer"),
+                id,
+                response: Some(SyncResponse::Heads {
+                    heads: vec![head],
+                    forks: Vec::new(),
+                }),
+            },
+        );
+        assert!(
+            !out.iter().any(|o| matches!(o, Output::CompareHead { .. })),
+            "{out:?}"
+        );
+        // The store holds another entry there: the peer's is fetched and checked alone,
+        // below the tip.
+        let out = run(
+            &mut engine,
+            Input::HeadDiffers {
+                peer: member("manufacturer"),
+                author: member("supplier"),
+                seq: 0,
+            },
+        );
+        let (id, from, limit) = range_request(&out);
+        assert_eq!((from, limit), (0, 1));
+        let out = run(
+            &mut engine,
+            Input::Response {
+                from: member("manufacturer"),
+                id,
+                response: Some(SyncResponse::Range(theirs.clone())),
+            },
+        );
+        let checked = ingests(&out);
+        assert_eq!(checked.len(), 1, "{out:?}");
+        assert_eq!(checked[0].1, theirs.as_slice());
+        let out = run(
+            &mut engine,
+            Input::IngestDone {
+                ticket: checked[0].0,
+                outcome: IngestOutcome::Refused {
+                    index: 0,
+                    fault: Fault::Fork,
+                },
+            },
+        );
+        assert!(out.contains(&Output::ForkFound {
+            author: member("supplier"),
+            seq: 0,
+        }));
+        assert_eq!(
+            engine.forks(),
+            vec![ForkPoint {
+                author: member("supplier"),
+                seq: 0
+            }]
+        );
+    }
+
+    #[test]
+    fn a_fork_a_peer_advertises_is_pulled_and_handed_over_and_a_wrong_proof_blamed() {
+        let ours = chain(3);
+        let theirs = chain_about(2, "T");
+        let mut engine = stored_tip(&ours[2]);
+        let fork = ForkPoint {
+            author: member("supplier"),
+            seq: 1,
+        };
+        let out = peer_answers(&mut engine, "manufacturer", Vec::new(), vec![fork]);
+        let id = out
+            .iter()
+            .find_map(|o| match o {
+                Output::Send {
+                    id,
+                    request: SyncRequest::Fork { author },
+                    ..
+                } if author == &member("supplier") => Some(*id),
+                _ => None,
+            })
+            .expect("the proof is asked for");
+        let proof = ForkProof::new(ours[1].clone(), theirs[1].clone()).unwrap();
+        let out = run(
+            &mut engine,
+            Input::Response {
+                from: member("manufacturer"),
+                id,
+                response: Some(SyncResponse::Fork(Box::new(proof.clone()))),
+            },
+        );
+        assert!(
+            out.contains(&Output::RecordFork {
+                from: member("manufacturer"),
+                proof: Box::new(proof),
+            }),
+            "{out:?}"
+        );
+        // A proof of another place than the one advertised is a wrong answer.
+        let mut engine = stored_tip(&ours[2]);
+        let fork = ForkPoint {
+            author: member("supplier"),
+            seq: 0,
+        };
+        let out = peer_answers(&mut engine, "manufacturer", Vec::new(), vec![fork.clone()]);
+        let Some(Output::Send { id, .. }) = out.first().cloned() else {
+            panic!("{out:?}");
+        };
+        let elsewhere = ForkProof::new(ours[1].clone(), theirs[1].clone()).unwrap();
+        let out = run(
+            &mut engine,
+            Input::Response {
+                from: member("manufacturer"),
+                id,
+                response: Some(SyncResponse::Fork(Box::new(elsewhere))),
+            },
+        );
+        assert!(
+            !out.iter().any(|o| matches!(o, Output::RecordFork { .. })),
+            "{out:?}"
+        );
+        // Once this node holds a proof as early, an advertised fork is not asked for.
+        run(
+            &mut engine,
+            Input::ForkRecorded {
+                author: member("supplier"),
+                seq: 0,
+            },
+        );
+        let out = run(&mut engine, Input::Tick { now: 10_000 });
+        let Some(Output::Send { id, .. }) = out.first().cloned() else {
+            panic!("heads are asked again: {out:?}");
+        };
+        let out = run(
+            &mut engine,
+            Input::Response {
+                from: member("manufacturer"),
+                id,
+                response: Some(SyncResponse::Heads {
+                    heads: Vec::new(),
+                    forks: vec![fork],
+                }),
+            },
+        );
+        assert!(
+            !out.iter().any(|o| matches!(
+                o,
+                Output::Send {
+                    request: SyncRequest::Fork { .. },
+                    ..
+                }
+            )),
+            "{out:?}"
+        );
+    }
+
+    #[test]
+    fn entries_before_a_fork_point_are_still_pulled_and_none_from_it() {
+        let mut engine = engine(EngineConfig {
+            range_limit: 10,
+            ..EngineConfig::default()
+        });
+        engine.remember_fork(&member("supplier"), 4);
+        let out = peer_with(&mut engine, "manufacturer", 20);
+        let (_, from, limit) = range_request(&out);
+        assert_eq!((from, limit), (0, 4));
+        // Gossip from the fork point on is not kept.
+        let theirs = chain_about(6, "T");
+        let out = gossip_from_supplier(&mut engine, 3, theirs[4..].to_vec());
+        assert!(ingests(&out).is_empty(), "{out:?}");
+        assert_eq!(engine.buffered(), 0);
+    }
+
     #[test]
     fn a_fork_remembered_at_start_keeps_the_chain_frozen() {
         let ours = chain(1);
         let theirs = chain_about(3, "T");
         let mut engine = stored_tip(&ours[0]);
-        engine.remember_fork(&member("supplier"));
+        engine.remember_fork(&member("supplier"), 0);
         assert_eq!(engine.forked(), vec![member("supplier")]);
         let out = gossip_from_supplier(&mut engine, 7, theirs[1..].to_vec());
         assert!(ingests(&out).is_empty(), "{out:?}");
@@ -2041,7 +2430,10 @@ mod tests {
             Input::Response {
                 from: member("manufacturer"),
                 id,
-                response: Some(SyncResponse::Heads(vec![same])),
+                response: Some(SyncResponse::Heads {
+                    heads: vec![same],
+                    forks: Vec::new(),
+                }),
             },
         );
         assert!(

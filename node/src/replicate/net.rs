@@ -50,6 +50,7 @@ use super::identity::{self, IdentityError};
 use super::outcome::classify;
 use super::wire::{self, GossipBatch, HeadInfo, SyncRequest, SyncResponse};
 use crate::commit::{Committed, Committer};
+use crate::ingest::IngestError;
 use crate::store::Store;
 use crate::witness::book::Book;
 
@@ -71,9 +72,6 @@ const MAX_OPEN_REPLIES: usize = 256;
 const MAX_OPEN_VERDICTS: usize = 1024;
 /// Most of a chain's new local entries gossiped from one writer notice.
 const MAX_FRESH_GOSSIP: u64 = 20_000;
-/// Most fork proofs read, to find the one to gossip or, at start, the chains to keep frozen
-/// (each is a member's misconduct: few).
-const MAX_FORKS_READ: usize = 10_000;
 /// How often the engine is ticked.
 const TICK: Duration = Duration::from_millis(10);
 /// Shortest and longest wait before dialing a member again.
@@ -432,12 +430,10 @@ impl Network {
         // before the removal stay valid); only current members may connect.
         let members = parts.genesis.all_members().iter().map(|m| m.id.clone());
         let mut engine = Engine::new(config.engine, parts.me.clone(), members, stored, parts.seed);
-        let forks = parts
-            .store
-            .forks(MAX_FORKS_READ)
+        let forks = crate::forks::fork_points(parts.store.as_ref())
             .map_err(|e| NetError::Setup(format!("cannot read the fork proofs: {e}")))?;
-        for proof in &forks {
-            engine.remember_fork(&proof.first.body.author);
+        for (author, seq) in forks.iter() {
+            engine.remember_fork(author, seq);
         }
         if engine.own_chain_caught_up() && parts.committer.signing_held() {
             // No other member to get anything back from.
@@ -609,8 +605,8 @@ enum Back {
     },
     /// The node's own new entries, read to be gossiped.
     Fresh(Vec<SignedEntry>),
-    /// The two entries of a fork found here, to be gossiped.
-    Fork(GossipBatch),
+    /// An answer for the engine.
+    Input(Input),
     /// Checkpoint work.
     Checkpoint(CheckpointBack),
     /// Private-field deliveries.
@@ -991,7 +987,7 @@ impl Shell {
                 heads: Vec::new(),
                 own,
             }),
-            Back::Fork(pair) => self.publish(pair),
+            Back::Input(input) => self.inputs.push_back(input),
             Back::Checkpoint(answer) => self.on_checkpoint_back(answer),
             Back::Courier(answer) => self.on_courier_back(answer),
         }
@@ -1075,25 +1071,52 @@ impl Shell {
             Output::ForkFound { author, seq } => {
                 tracing::warn!(
                     member = %author, seq,
-                    "{author} signed two different entries at sequence number {seq}: the fork proof is stored, and {author}'s chain takes nothing more on this node"
+                    "{author} signed two different entries at sequence number {seq}: the fork proof is stored, and {author}'s chain takes nothing from there on on this node"
                 );
                 self.handle.metrics.forks.inc();
+            }
+            Output::ServeFork { token, author } => {
                 let store = self.store.clone();
                 let back = self.back_tx.clone();
-                tokio::task::spawn_blocking(move || match store.forks(MAX_FORKS_READ) {
-                    Ok(proofs) => {
-                        let proof = proofs
-                            .into_iter()
-                            .find(|p| p.first.body.author == author && p.first.body.seq == seq);
-                        match proof {
-                            Some(proof) => {
-                                let entries = vec![proof.first, proof.second];
-                                let _ = back.blocking_send(Back::Fork(GossipBatch { entries }));
-                            }
-                            None => tracing::error!(%author, seq, "the fork proof is not stored"),
+                tokio::task::spawn_blocking(move || {
+                    let response = match crate::forks::earliest_proof(store.as_ref(), &author) {
+                        Ok(Some(proof)) => SyncResponse::Fork(Box::new(proof)),
+                        Ok(None) => SyncResponse::Refused,
+                        Err(error) => {
+                            tracing::error!(%error, "cannot read a fork proof for a peer");
+                            SyncResponse::Refused
                         }
+                    };
+                    let _ = back.blocking_send(Back::Served { token, response });
+                });
+            }
+            Output::RecordFork { from, proof } => {
+                let committer = self.committer.clone();
+                let back = self.back_tx.clone();
+                tokio::task::spawn_blocking(move || match committer.submit_fork(*proof) {
+                    Ok(_) => {}
+                    Err(IngestError::ForkProof(error)) => {
+                        tracing::warn!(member = %from, %error, "{from}'s node sent a fork proof that does not hold");
+                        let _ = back.blocking_send(Back::Input(Input::Misbehaved { peer: from }));
                     }
-                    Err(error) => tracing::error!(%error, "cannot read a fork proof"),
+                    Err(error) => tracing::error!(%error, "cannot store a fork proof from a peer"),
+                });
+            }
+            Output::CompareHead { peer, head } => {
+                let store = self.store.clone();
+                let back = self.back_tx.clone();
+                tokio::task::spawn_blocking(move || {
+                    match crate::forks::differs_from_stored(store.as_ref(), &head) {
+                        Ok(false) => {}
+                        Ok(true) => {
+                            let _ = back.blocking_send(Back::Input(Input::HeadDiffers {
+                                peer,
+                                author: head.author,
+                                seq: head.seq,
+                            }));
+                        }
+                        Err(error) => tracing::error!(%error, "cannot compare a peer's head"),
+                    }
                 });
             }
             Output::Unban { peer } => {

@@ -3,14 +3,16 @@
 //! more than [`MAX_MESSAGE_BYTES`].
 //!
 //! Two channels: gossip carries batches of new entries, and checkpoints, to every node; sync is
-//! request-response (a peer's chain heads, a range of one chain, the checkpoints it holds past
-//! given numbers). Entries and checkpoints travel in their signed form and are verified by the
-//! receiver like any other input.
+//! request-response (a peer's chain heads and the chains it holds as forked, a range of one
+//! chain, the fork proof of one chain, the checkpoints it holds past given numbers). Entries,
+//! fork proofs and checkpoints travel in their signed form and are verified by the receiver
+//! like any other input.
 
 use serde::{Deserialize, Serialize};
 use tally_sdk::checkpoint::Checkpoint;
 use tally_sdk::codec::{self, CodecError};
 use tally_sdk::entry::SignedEntry;
+use tally_sdk::fork::ForkProof;
 use tally_sdk::hash::EntryHash;
 use tally_sdk::ids::MemberId;
 
@@ -26,6 +28,16 @@ pub struct HeadInfo {
     pub seq: u64,
     /// That entry's hash.
     pub hash: EntryHash,
+}
+
+/// A chain the node holds a fork proof of: its author signed two entries at `seq`, and
+/// nothing of the chain from there on is taken.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForkPoint {
+    /// The chain's author.
+    pub author: MemberId,
+    /// The earliest place where the node holds two entries the author signed.
+    pub seq: u64,
 }
 
 /// New entries, as one gossip message.
@@ -49,6 +61,11 @@ pub enum SyncRequest {
         /// The most entries wanted.
         limit: u32,
     },
+    /// "Send the fork proof you hold of `author`'s chain (the one at its earliest place)."
+    Fork {
+        /// The chain.
+        author: MemberId,
+    },
     /// "Send the checkpoints you hold of each of these witnesses, from these numbers on, at
     /// most `limit` in all."
     Checkpoints {
@@ -62,11 +79,19 @@ pub enum SyncRequest {
 /// The answer to a [`SyncRequest`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SyncResponse {
-    /// The chain heads the node holds.
-    Heads(Vec<HeadInfo>),
+    /// The chain heads the node holds, and the chains it holds as forked (each with a fork
+    /// proof the asker pulls with [`SyncRequest::Fork`] unless it holds one as early).
+    Heads {
+        /// The last entry of each chain.
+        heads: Vec<HeadInfo>,
+        /// The forked chains.
+        forks: Vec<ForkPoint>,
+    },
     /// Consecutive entries of the chain asked for, from the sequence number asked for (fewer
     /// than asked, or none, when the node holds fewer or the size cap is reached).
     Range(Vec<SignedEntry>),
+    /// The fork proof asked for.
+    Fork(Box<ForkProof>),
     /// Checkpoints asked for, by witness in the order asked and by number (fewer than asked
     /// when the node holds fewer or the size cap is reached).
     Checkpoints(Vec<Checkpoint>),
@@ -113,7 +138,13 @@ mod tests {
             seq: 41,
             hash: EntryHash::digest(b"x"),
         };
-        let heads = SyncResponse::Heads(vec![head.clone()]);
+        let heads = SyncResponse::Heads {
+            heads: vec![head.clone()],
+            forks: vec![ForkPoint {
+                author: member("regulator"),
+                seq: 3,
+            }],
+        };
         let bytes = encode("heads", &heads).unwrap();
         assert_eq!(decode::<SyncResponse>("heads", &bytes).unwrap(), heads);
         for request in [
@@ -126,6 +157,9 @@ mod tests {
             SyncRequest::Checkpoints {
                 from: vec![(member("platform"), 3), (member("regulator"), 0)],
                 limit: 64,
+            },
+            SyncRequest::Fork {
+                author: member("regulator"),
             },
         ] {
             let bytes = encode("request", &request).unwrap();

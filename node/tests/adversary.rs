@@ -1,0 +1,135 @@
+//! Attacks by a dishonest member against real `tally-node` processes on 127.0.0.1 (free ports,
+//! real RocksDB, real libp2p). The attacker holds a member's signing key and uses it as it
+//! likes: it signs two histories of its chain and hands each to different nodes. Each test
+//! states the attack and what every honest node must end up doing about it.
+//!
+//! Every wait is on a condition, with a deadline that only bounds a failing run.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::Running;
+use common::consortium::{Member, converged, p2p_address, wait_for};
+use serde_json::Value;
+use tally_sdk::entry::SignedEntry;
+use tally_sdk::fork::ForkProof;
+use tally_sdk::template::demo_consortium;
+use tally_sdk::time::Timestamp;
+use tally_sdk::verify::Verifier;
+
+/// The fork proof list of `node` once it names `member`'s chain.
+fn fork_on(node: &Running, name: &str, member: &str) -> Value {
+    wait_for(
+        &format!("the fork proof of {member} on {name}'s node"),
+        || {
+            let (status, body) = node.request("GET", "/v1/forks", None);
+            match body["flagged"].as_array() {
+                Some(flagged) if status == 200 && flagged.iter().any(|m| m == member) => {
+                    Ok(body.clone())
+                }
+                _ => Err(format!("{status} {body}")),
+            }
+        },
+    )
+}
+
+/// Posts signed entries to a node's `POST /v1/entries`.
+fn post_entries(node: &Running, entries: &[&SignedEntry]) -> (u16, Value) {
+    node.request(
+        "POST",
+        "/v1/entries",
+        Some(&serde_json::to_value(entries).unwrap()),
+    )
+}
+
+/// The attack of issue 20, item 1: the regulator's key signs entries 0 and 1 of its chain and
+/// every node stores them; then a second, different entry 0 goes to one node. That node
+/// refuses it and keeps the pair as a fork proof, but the other nodes are past the fork point
+/// and one of them is offline at the time. Every node must end up holding the proof (pulled
+/// by sync, not only gossiped once) and treat the chain as forked from entry 0: its entries
+/// shown `forked`, and nothing more taken for it.
+#[test]
+fn a_fork_below_every_tip_reaches_every_node_even_one_offline_when_it_was_found() {
+    let root = tempfile::tempdir().unwrap();
+    let (signed, keys) = demo_consortium().unwrap();
+    std::fs::write(
+        root.path().join("genesis.toml"),
+        signed.to_toml("").unwrap(),
+    )
+    .unwrap();
+    let genesis = signed.verify().unwrap();
+    // Platform, manufacturer and logistics run nodes; the regulator's key is the attacker's.
+    let members: Vec<Member> = [0, 1, 3]
+        .iter()
+        .map(|i| Member::new(root.path(), &keys[*i]))
+        .collect();
+    let mut nodes: Vec<Running> = Vec::new();
+    let mut addresses: Vec<String> = Vec::new();
+    for member in &members {
+        let node = member.start(&addresses);
+        addresses.push(p2p_address(&node));
+        nodes.push(node);
+    }
+    let regulator = &keys[4];
+    let history = common::chain_of(&genesis, regulator, 0, 2, None, |seq| {
+        common::arrival(&regulator.member, seq)
+    });
+    let other_zero = common::chain_of(&genesis, regulator, 0, 1, None, |_| {
+        common::arrival(&regulator.member, 1_000)
+    })
+    .remove(0);
+    let (status, answer) = post_entries(&nodes[0], &[&history[0], &history[1]]);
+    assert_eq!(status, 201, "{answer}");
+    converged(&nodes.iter().collect::<Vec<_>>(), &[("regulator", 2)]);
+
+    // The manufacturer's node goes down; the other entry 0 reaches the logistics node.
+    let offline = 1;
+    let mut down = nodes.remove(offline);
+    down.child.kill().unwrap();
+    drop(down.wait());
+    let (status, answer) = post_entries(&nodes[1], &[&other_zero]);
+    assert_eq!(status, 409, "{answer}");
+    for (node, name) in nodes.iter().zip(["platform", "logistics"]) {
+        fork_on(node, name, "regulator");
+    }
+
+    // It comes back, long after any gossip of the proof, and pulls the proof itself.
+    let others: Vec<String> = [0, 2].iter().map(|i| addresses[*i].clone()).collect();
+    nodes.insert(offline, members[offline].start(&others));
+
+    let verifier = Verifier::new(&genesis, Timestamp::now());
+    let mut both = [
+        history[0].hash().unwrap().to_hex(),
+        other_zero.hash().unwrap().to_hex(),
+    ];
+    both.sort();
+    let next = common::chain_of(
+        &genesis,
+        regulator,
+        2,
+        1,
+        Some(history[1].hash().unwrap()),
+        |seq| common::arrival(&regulator.member, seq),
+    )
+    .remove(0);
+    for (node, name) in nodes.iter().zip(["platform", "manufacturer", "logistics"]) {
+        let forks = fork_on(node, name, "regulator");
+        let fork = &forks["forks"][0];
+        assert_eq!(
+            (fork["member"].as_str(), fork["seq"].as_u64()),
+            (Some("regulator"), Some(0)),
+            "{forks}"
+        );
+        assert_eq!(fork["hashes"], serde_json::json!(both), "{forks}");
+        let proof: ForkProof = serde_json::from_value(fork["proof"].clone()).unwrap();
+        assert_eq!(proof.verify(&verifier).unwrap().author, regulator.member);
+        // Entry 1, stored before the fork was known, shows as forked.
+        let path = format!("/v1/entries/{}", history[1].hash().unwrap());
+        let (status, view) = node.request("GET", &path, None);
+        assert_eq!((status, view["status"].as_str()), (200, Some("forked")));
+        // The chain takes nothing more.
+        let (status, problem) = post_entries(node, &[&next]);
+        assert_eq!(status, 409, "{name}: {problem}");
+    }
+}
