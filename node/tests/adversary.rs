@@ -1,7 +1,9 @@
 //! Attacks by a dishonest member against real `tally-node` processes on 127.0.0.1 (free ports,
-//! real RocksDB, real libp2p). The attacker holds a member's signing key and uses it as it
-//! likes: it signs two histories of its chain and hands each to different nodes. Each test
-//! states the attack and what every honest node must end up doing about it.
+//! real RocksDB, real libp2p). The attacker holds a member's keys and uses them as it likes:
+//! it signs two histories of its chain and hands each to different nodes, or connects as a
+//! member's node ([`common::attacker`], built from the node's own behaviours and wire types)
+//! and sends what no honest node would. Each test states the attack and what every honest node
+//! must end up doing about it.
 //!
 //! Every wait is on a condition, with a deadline that only bounds a failing run.
 
@@ -10,10 +12,14 @@
 mod common;
 
 use common::Running;
-use common::consortium::{Member, converged, p2p_address, wait_for};
+use common::attacker::Attacker;
+use common::consortium::{
+    Member, converged, heads_of_chain, metric, p2p_address, wait_for, write_events,
+};
 use serde_json::Value;
 use tally_sdk::entry::SignedEntry;
 use tally_sdk::fork::ForkProof;
+use tally_sdk::hash::EntryHash;
 use tally_sdk::template::demo_consortium;
 use tally_sdk::time::Timestamp;
 use tally_sdk::verify::Verifier;
@@ -132,4 +138,90 @@ fn a_fork_below_every_tip_reaches_every_node_even_one_offline_when_it_was_found(
         let (status, problem) = post_entries(node, &[&next]);
         assert_eq!(status, 409, "{name}: {problem}");
     }
+}
+
+/// Whether `node` lists `member`'s node as banned.
+fn banned(node: &Running, member: &str) -> Result<(), String> {
+    let (status, body) = node.request("GET", "/v1/network", None);
+    let peer = body["peers"]
+        .as_array()
+        .and_then(|peers| peers.iter().find(|p| p["member"] == member).cloned());
+    match peer {
+        Some(peer) if status == 200 && peer["banned"] == true => Ok(()),
+        _ => Err(format!("{status} {body}")),
+    }
+}
+
+/// The attack of issue 20, item 3: a member gossips 100,000 entries of its chain far ahead of
+/// any tip (they never link, and their signatures are not even checked before they are
+/// kept), then entries it forged in another member's name. Before, the far-ahead entries
+/// filled the one buffer all chains share, after which no chain was pulled or taken from
+/// gossip again, and nobody was blamed. Now the node keeps at most a window of them, in the
+/// chain's own share, goes on replicating every chain, and bans the attacker for the forged
+/// entries, which it checks as soon as they extend a chain.
+#[test]
+fn a_member_poisoning_the_replication_buffer_is_banned_and_replication_goes_on() {
+    let root = tempfile::tempdir().unwrap();
+    let (signed, keys) = demo_consortium().unwrap();
+    std::fs::write(
+        root.path().join("genesis.toml"),
+        signed.to_toml("").unwrap(),
+    )
+    .unwrap();
+    let genesis = signed.verify().unwrap();
+    let platform = Member::new(root.path(), &keys[0]).start(&[]);
+    let platform_address = p2p_address(&platform);
+    let factory = Member::new(root.path(), &keys[1]).start(std::slice::from_ref(&platform_address));
+    write_events(&factory, "manufacturer", 0, 10);
+    converged(&[&platform, &factory], &[("manufacturer", 10)]);
+
+    let regulator = &keys[4];
+    let attacker = Attacker::connect(&genesis, regulator, &platform_address);
+    let template = common::chain_of(&genesis, regulator, 0, 1, None, |seq| {
+        common::arrival(&regulator.member, seq)
+    })
+    .remove(0);
+    let far_ahead: Vec<SignedEntry> = (10..100_010)
+        .map(|seq| {
+            let mut entry = template.clone();
+            entry.body.seq = seq;
+            entry.body.prev = Some(EntryHash::digest(&seq.to_be_bytes()));
+            entry
+        })
+        .collect();
+    let received = |node: &Running| metric(node, "tally_p2p_gossip_received_total");
+    let before = received(&platform);
+    let paced = |sent: usize| {
+        wait_for("the node to take the attacker's gossip", || {
+            let now = received(&platform);
+            if now >= before + sent as u64 {
+                Ok(())
+            } else {
+                Err(format!("{now} received, {sent} sent after {before}"))
+            }
+        });
+    };
+    let sent = attacker.gossip_entries(&far_ahead, paced);
+    // Entries in the manufacturer's name at its next place, signed with the regulator's key.
+    let (_, tip) = heads_of_chain(&platform, "manufacturer", 9);
+    for serial in [1, 2] {
+        let mut forged = common::chain_of(&genesis, regulator, 10, 1, None, |_| {
+            common::arrival(&regulator.member, 50_000 + serial)
+        })
+        .remove(0);
+        forged.body.author = keys[1].member.clone();
+        forged.body.prev = Some(tip.parse().unwrap());
+        attacker.gossip_entries(&[forged], |_| {});
+    }
+    assert!(sent >= 90, "{sent} messages");
+    wait_for("the platform's node to ban the regulator's", || {
+        banned(&platform, "regulator")
+    });
+    let buffered = metric(&platform, "tally_p2p_buffered_entries");
+    assert!(buffered <= 4_000, "{buffered} entries buffered");
+
+    // Replication goes on, for the chain under attack and every other.
+    write_events(&factory, "manufacturer", 10, 10);
+    converged(&[&platform, &factory], &[("manufacturer", 20)]);
+    drop(attacker);
 }

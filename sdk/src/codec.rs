@@ -70,6 +70,19 @@ pub fn encode<T: Serialize + ?Sized>(what: &'static str, value: &T) -> Result<Ve
     })
 }
 
+/// The length of `value`'s canonical encoding, counted without building it.
+pub fn encoded_len<T: Serialize + ?Sized>(
+    what: &'static str,
+    value: &T,
+) -> Result<usize, CodecError> {
+    postcard::serialize_with_flavor(value, postcard::ser_flavors::Size::default()).map_err(|e| {
+        CodecError::Encode {
+            what,
+            reason: e.to_string(),
+        }
+    })
+}
+
 /// Decodes exactly one canonically encoded value of at most `limit` bytes.
 pub fn decode<T: DeserializeOwned>(
     what: &'static str,
@@ -235,6 +248,7 @@ mod tests {
             let value = (a, b.clone(), c.clone());
             let bytes = encode("t", &value).unwrap();
             let back: (u64, String, Vec<u8>) = decode("t", &bytes, 1 << 20).unwrap();
+            prop_assert_eq!(encoded_len("t", &value).unwrap(), bytes.len());
             prop_assert_eq!(back, value);
         }
     }

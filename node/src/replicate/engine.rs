@@ -14,9 +14,14 @@
 //!   range is asked for as soon as one arrives, so catching up is pipelined.
 //! - **Gossip**: batches the node's own new entries into one message per
 //!   [`EngineConfig::flush_ms`] (or [`EngineConfig::flush_entries`]).
-//! - **Ingest**: entries from peers wait in a bounded per-chain buffer and go to the node's
-//!   pipeline (the same verification as every other input) as contiguous runs that extend the
-//!   stored chain, one request per chain at a time.
+//! - **Ingest**: entries from peers wait in a per-chain buffer and go to the node's pipeline
+//!   (the same verification as every other input) as contiguous runs that extend the stored
+//!   chain, one request per chain at a time. Each chain has an equal share of the buffer, in
+//!   entries and in bytes; a gossiped entry further than [`EngineConfig::gossip_window`] past
+//!   the tip is not kept, and when a chain's share is full the entries furthest ahead give way
+//!   to nearer ones. So entries that may never link (a member gossiping far ahead) can neither
+//!   fill memory nor stall any chain, and those that get near enough are checked and blamed on
+//!   whoever published them.
 //! - **Forks**: an entry at the place of the last stored entry of its chain but with another
 //!   hash, a peer's head with another hash at the same place or at a place below the stored
 //!   tip (the shell compares those with the store: [`Output::CompareHead`]), or a range that
@@ -60,8 +65,15 @@ pub struct EngineConfig {
     pub range_limit: u32,
     /// Most requests in flight to one peer.
     pub max_in_flight: usize,
-    /// Most entries waiting in the buffer, all chains together.
+    /// Most entries waiting in the buffer, all chains together; each chain has an equal
+    /// share, so that no chain's entries can crowd out another's.
     pub max_buffered: usize,
+    /// Most bytes of entries (canonical encoding) waiting in the buffer, all chains
+    /// together, shared alike.
+    pub max_buffered_bytes: usize,
+    /// How far past a chain's stored tip a gossiped entry may be and still be kept; further
+    /// ones are dropped unchecked (sync pulls them when the chain gets there).
+    pub gossip_window: u64,
     /// Most entries in one ingest request.
     pub max_ingest: usize,
     /// Most ingest requests in flight (one per chain at most).
@@ -91,6 +103,8 @@ impl Default for EngineConfig {
             range_limit: 2_000,
             max_in_flight: 2,
             max_buffered: 100_000,
+            max_buffered_bytes: 256 << 20,
+            gossip_window: 4_000,
             max_ingest: 2_000,
             max_ingesting: 4,
             flush_ms: 10,
@@ -392,8 +406,9 @@ const INVALID_ENTRY: u32 = 5;
 const WRONG_ANSWER: u32 = 3;
 const UNLINKED_ENTRY: u32 = 1;
 
-/// Most suspected fork entries waiting to be checked.
+/// Most suspected fork entries waiting to be checked, and most bytes of them.
 const MAX_SUSPECTS: usize = 64;
+const MAX_SUSPECT_BYTES: usize = 16 << 20;
 
 /// What became of an entry offered to the buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -409,6 +424,8 @@ enum Kept {
 #[derive(Debug, Clone)]
 struct Buffered {
     entry: SignedEntry,
+    /// Its canonical encoding's length.
+    bytes: usize,
     from: MemberId,
     /// Who answers for it: the peer that sent a range, or the member that published a
     /// gossip message.
@@ -416,12 +433,72 @@ struct Buffered {
     token: Option<GossipToken>,
 }
 
+/// A chain's entries waiting to be ingested, by sequence number, with their total size.
+#[derive(Debug, Default)]
+struct Waiting {
+    entries: BTreeMap<u64, Buffered>,
+    bytes: usize,
+}
+
+impl Waiting {
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    fn contains_key(&self, seq: &u64) -> bool {
+        self.entries.contains_key(seq)
+    }
+
+    fn get(&self, seq: &u64) -> Option<&Buffered> {
+        self.entries.get(seq)
+    }
+
+    fn insert(&mut self, seq: u64, buffered: Buffered) {
+        self.bytes += buffered.bytes;
+        if let Some(old) = self.entries.insert(seq, buffered) {
+            self.bytes = self.bytes.saturating_sub(old.bytes);
+        }
+    }
+
+    fn remove(&mut self, seq: &u64) -> Option<Buffered> {
+        let removed = self.entries.remove(seq)?;
+        self.bytes = self.bytes.saturating_sub(removed.bytes);
+        Some(removed)
+    }
+
+    /// Drops the entries up to `seq` (stored now).
+    fn drop_through(&mut self, seq: u64) {
+        let rest = match seq.checked_add(1) {
+            Some(next) => self.entries.split_off(&next),
+            None => BTreeMap::new(),
+        };
+        for buffered in std::mem::replace(&mut self.entries, rest).values() {
+            self.bytes = self.bytes.saturating_sub(buffered.bytes);
+        }
+    }
+
+    /// Drops the entries from `seq` on.
+    fn drop_from(&mut self, seq: u64) {
+        for buffered in self.entries.split_off(&seq).values() {
+            self.bytes = self.bytes.saturating_sub(buffered.bytes);
+        }
+    }
+
+    /// Drops the entry furthest ahead if it is past `seq`; whether one was dropped.
+    fn evict_past(&mut self, seq: u64) -> bool {
+        match self.entries.last_key_value() {
+            Some((&last, _)) if last > seq => self.remove(&last).is_some(),
+            _ => false,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Chain {
     /// The last stored entry's sequence number (`None`: nothing stored).
     stored: Option<u64>,
     /// Entries after `stored`, waiting.
-    waiting: BTreeMap<u64, Buffered>,
+    waiting: Waiting,
     /// The ingest request in flight, if any, and the last sequence number in it.
     ingesting: Option<(Ticket, u64)>,
     /// The range request in flight, if any.
@@ -538,7 +615,8 @@ pub struct Engine {
     sent: BTreeMap<RequestId, Sent>,
     next_id: u64,
     ingesting: BTreeMap<Ticket, InFlightIngest>,
-    buffered: usize,
+    /// Each chain's share of the buffer: entries and bytes.
+    share: (usize, usize),
     outbox: Vec<SignedEntry>,
     outbox_since: u64,
     verdicts: BTreeMap<GossipToken, Verdicts>,
@@ -571,6 +649,11 @@ impl Engine {
             }
         }
         let alone = peers.is_empty();
+        let count = chains.len().max(1);
+        let share = (
+            (config.max_buffered / count).max(1),
+            (config.max_buffered_bytes / count).max(1),
+        );
         let mut engine = Self {
             config,
             now: 0,
@@ -581,7 +664,7 @@ impl Engine {
             sent: BTreeMap::new(),
             next_id: 0,
             ingesting: BTreeMap::new(),
-            buffered: 0,
+            share,
             outbox: Vec::new(),
             outbox_since: 0,
             verdicts: BTreeMap::new(),
@@ -604,7 +687,12 @@ impl Engine {
 
     /// Entries waiting in the buffer.
     pub fn buffered(&self) -> usize {
-        self.buffered
+        self.chains.values().map(|c| c.waiting.len()).sum()
+    }
+
+    /// Bytes of entries waiting in the buffer.
+    pub fn buffered_bytes(&self) -> usize {
+        self.chains.values().map(|c| c.waiting.bytes).sum()
     }
 
     /// Whether the node holds its own chain as far as its peers do
@@ -829,11 +917,7 @@ impl Engine {
             return;
         }
         chain.stored = Some(head.seq);
-        let stale: Vec<u64> = chain.waiting.range(..=head.seq).map(|(s, _)| *s).collect();
-        for seq in stale {
-            chain.waiting.remove(&seq);
-            self.buffered = self.buffered.saturating_sub(1);
-        }
+        chain.waiting.drop_through(head.seq);
         let author = head.author.clone();
         self.heads.insert(author.clone(), head.clone());
         // Gossip messages whose entries are now all stored are good.
@@ -934,22 +1018,32 @@ impl Engine {
         if held || forked {
             return Kept::Known;
         }
-        if self.buffered >= self.config.max_buffered {
+        if token.is_some() && seq >= chain.next_seq().saturating_add(self.config.gossip_window) {
             return Kept::NoRoom;
         }
+        let Ok(bytes) = tally_sdk::codec::encoded_len("entry", &entry) else {
+            return Kept::NoRoom;
+        };
+        let (max_entries, max_bytes) = self.share;
         let Some(chain) = self.chains.get_mut(&author) else {
             return Kept::Known;
         };
+        // The entries furthest ahead give way to nearer ones: those are needed first.
+        while chain.waiting.len() >= max_entries || chain.waiting.bytes + bytes > max_bytes {
+            if !chain.waiting.evict_past(seq) {
+                return Kept::NoRoom;
+            }
+        }
         chain.waiting.insert(
             seq,
             Buffered {
                 entry,
+                bytes,
                 from: from.clone(),
                 blame: blame.clone(),
                 token,
             },
         );
-        self.buffered += 1;
         Kept::New
     }
 
@@ -963,11 +1057,19 @@ impl Engine {
         token: Option<GossipToken>,
     ) {
         let key = (entry.body.author.clone(), entry.body.seq);
-        if self.suspects.len() < MAX_SUSPECTS && !self.suspects.contains_key(&key) {
+        let Ok(bytes) = tally_sdk::codec::encoded_len("entry", &entry) else {
+            return;
+        };
+        let held: usize = self.suspects.values().map(|b| b.bytes).sum();
+        if self.suspects.len() < MAX_SUSPECTS
+            && held + bytes <= MAX_SUSPECT_BYTES
+            && !self.suspects.contains_key(&key)
+        {
             self.suspects.insert(
                 key,
                 Buffered {
                     entry,
+                    bytes,
                     from: from.clone(),
                     blame: blame.clone(),
                     token,
@@ -1393,11 +1495,10 @@ impl Engine {
             return false;
         }
         chain.fork_at = Some(seq);
-        let dropped = chain.waiting.split_off(&seq).len();
+        chain.waiting.drop_from(seq);
         if chain.hold.is_some_and(|(from, _)| from >= seq) {
             chain.hold = None;
         }
-        self.buffered = self.buffered.saturating_sub(dropped);
         for verdict in self.verdicts.values_mut() {
             verdict.open.retain(|(a, q)| a != author || *q < seq);
         }
@@ -1416,7 +1517,6 @@ impl Engine {
             let seq = buffered.entry.body.seq;
             if !chain.has(seq) && !chain.frozen_at(seq) {
                 chain.waiting.insert(seq, buffered);
-                self.buffered += 1;
             }
         }
     }
@@ -1521,7 +1621,6 @@ impl Engine {
             if run.is_empty() {
                 continue;
             }
-            self.buffered = self.buffered.saturating_sub(run.len());
             let ticket = self.next_id;
             self.next_id += 1;
             chain.ingesting = Some((ticket, next - 1));
@@ -1542,10 +1641,9 @@ impl Engine {
 
     fn start_ranges(&mut self, out: &mut Vec<Output>) {
         let authors: Vec<MemberId> = self.chains.keys().cloned().collect();
+        let (max_entries, _) = self.share;
+        let max_in_flight = self.config.max_in_flight;
         for author in authors {
-            if self.buffered >= self.config.max_buffered {
-                return;
-            }
             let Some(chain) = self.chains.get(&author) else {
                 continue;
             };
@@ -1561,7 +1659,6 @@ impl Engine {
                 }),
                 None => self.config.range_limit,
             };
-            let max_in_flight = self.config.max_in_flight;
             let candidates: Vec<MemberId> = self
                 .peers
                 .iter()
@@ -1575,14 +1672,25 @@ impl Engine {
             if candidates.is_empty() {
                 continue;
             }
+            let Some(chain) = self.chains.get_mut(&author) else {
+                continue;
+            };
+            // Room in the chain's share: entries waiting further ahead than the range give
+            // way (they are pulled again when the chain gets there).
+            let end = from.saturating_add(u64::from(limit));
+            while chain.waiting.len() + limit as usize > max_entries
+                && chain.waiting.evict_past(end)
+            {}
+            let room = max_entries.saturating_sub(chain.waiting.len());
+            let limit = limit.min(u32::try_from(room).unwrap_or(u32::MAX));
+            if limit == 0 {
+                continue;
+            }
             let pick = self.rng.below(candidates.len() as u64) as usize;
             let Some(to) = candidates.get(pick).cloned() else {
                 continue;
             };
-            let id = self.next_id;
-            if let Some(chain) = self.chains.get_mut(&author) {
-                chain.wanted = Some(id);
-            }
+            chain.wanted = Some(self.next_id);
             self.send(
                 to,
                 Pending::Range {
@@ -1930,8 +2038,9 @@ mod tests {
 
     #[test]
     fn the_buffer_is_bounded_and_unchecked_gossip_is_not_passed_on() {
+        // Three chains: a share of two entries each.
         let mut engine = engine(EngineConfig {
-            max_buffered: 2,
+            max_buffered: 6,
             max_ingesting: 0,
             ..EngineConfig::default()
         });
@@ -1941,6 +2050,90 @@ mod tests {
             token: 1,
             acceptance: Acceptance::Ignore
         }));
+    }
+
+    /// Issue 20, item 3: a member gossips entries far ahead of a chain's tip, which may never
+    /// link. Before, they filled the one shared buffer unchecked, and a full buffer stopped
+    /// range pulls of every chain for good.
+    #[test]
+    fn a_member_gossiping_far_ahead_neither_fills_the_buffer_nor_stalls_any_chain() {
+        let mut engine = engine(EngineConfig {
+            max_buffered: 30,
+            max_ingesting: 0,
+            range_limit: 5,
+            gossip_window: 100,
+            ..EngineConfig::default()
+        });
+        let entries = chain(160);
+        // Past the window: not kept at all.
+        gossip_from_supplier(&mut engine, 1, entries[100..160].to_vec());
+        assert_eq!(engine.buffered(), 0);
+        // Inside it but far ahead: kept up to the chain's share (10 of 30, three chains), in
+        // entries and in bytes.
+        gossip_from_supplier(&mut engine, 2, entries[50..100].to_vec());
+        assert_eq!(engine.buffered(), 10);
+        let bytes: usize = entries[50..60]
+            .iter()
+            .map(|e| tally_sdk::codec::encoded_len("entry", e).unwrap())
+            .sum();
+        assert_eq!(engine.buffered_bytes(), bytes);
+        // Every chain is still pulled: the poisoned one from its tip (what waits furthest
+        // ahead gives way), and the others as before.
+        let head = |name: &str| HeadInfo {
+            author: member(name),
+            seq: 20,
+            hash: tally_sdk::hash::EntryHash::digest(b"h"),
+        };
+        let out = peer_answers(
+            &mut engine,
+            "manufacturer",
+            vec![head("supplier"), head("platform")],
+            Vec::new(),
+        );
+        let ranges: Vec<(MemberId, u64, u32)> = out
+            .iter()
+            .filter_map(|o| match o {
+                Output::Send {
+                    request:
+                        SyncRequest::Range {
+                            author,
+                            from,
+                            limit,
+                        },
+                    ..
+                } => Some((author.clone(), *from, *limit)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            ranges,
+            vec![(member("platform"), 0, 5), (member("supplier"), 0, 5)],
+            "{out:?}"
+        );
+        assert!(engine.buffered() <= 10);
+        // What the range brings is kept: nearer entries evict those furthest ahead.
+        let id = out
+            .iter()
+            .find_map(|o| match o {
+                Output::Send {
+                    id,
+                    request: SyncRequest::Range { author, .. },
+                    ..
+                } if author == &member("supplier") => Some(*id),
+                _ => None,
+            })
+            .unwrap();
+        run(
+            &mut engine,
+            Input::Response {
+                from: member("manufacturer"),
+                id,
+                response: Some(SyncResponse::Range(entries[..5].to_vec())),
+            },
+        );
+        assert!(engine.buffered() <= 10);
+        let waiting = &engine.chains[&member("supplier")].waiting;
+        assert!((0..5).all(|seq| waiting.contains_key(&seq)), "{waiting:?}");
     }
 
     #[test]

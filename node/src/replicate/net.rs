@@ -63,7 +63,7 @@ use courier::{Courier, CourierBack};
 /// Most bytes of entries in one range answer (the message cap is larger).
 const RANGE_BYTES: usize = 4 << 20;
 /// Most bytes of entries in one gossip message.
-const GOSSIP_BYTES: usize = 512 << 10;
+pub const GOSSIP_BYTES: usize = 512 << 10;
 /// Largest gossip message accepted (a batch, with room for its envelope).
 const GOSSIP_MAX_TRANSMIT: usize = GOSSIP_BYTES + (128 << 10);
 /// Peer requests waiting for an answer; beyond, requests are refused at once.
@@ -185,6 +185,8 @@ pub struct NetStatus {
 #[derive(Debug, Clone, Default)]
 pub struct NetMetrics {
     connected: Gauge,
+    buffered_entries: Gauge,
+    buffered_bytes: Gauge,
     refused: Counter,
     published: Counter,
     publish_failed: Counter,
@@ -209,6 +211,16 @@ impl NetMetrics {
             "p2p_peers_connected",
             "Members' nodes with an open connection",
             self.connected.clone(),
+        );
+        registry.register(
+            "p2p_buffered_entries",
+            "Entries from peers waiting in the replication buffer to extend their chains",
+            self.buffered_entries.clone(),
+        );
+        registry.register(
+            "p2p_buffered_bytes",
+            "Bytes of entries waiting in the replication buffer",
+            self.buffered_bytes.clone(),
         );
         let counters = [
             (
@@ -322,15 +334,40 @@ impl NetHandle {
     }
 }
 
+/// The node's libp2p behaviours. Public so that the adversary harness
+/// (`node/tests/common/attacker.rs`) speaks to real nodes exactly as a member's node does.
+#[allow(missing_debug_implementations)] // libp2p's behaviours are not Debug.
 #[derive(NetworkBehaviour)]
-struct Behaviour {
+pub struct Behaviour {
     // First: refused peers never reach the other behaviours.
-    allow: allow_block_list::Behaviour<allow_block_list::AllowedPeers>,
-    limits: connection_limits::Behaviour,
-    gossip: gossipsub::Behaviour,
-    sync: request_response::Behaviour<SyncCodec>,
-    private: request_response::Behaviour<DeliveryCodec>,
-    ping: ping::Behaviour,
+    /// Admission: the genesis members' peer ids, less the banned.
+    pub allow: allow_block_list::Behaviour<allow_block_list::AllowedPeers>,
+    /// Connection limits.
+    pub limits: connection_limits::Behaviour,
+    /// New entries and checkpoints.
+    pub gossip: gossipsub::Behaviour,
+    /// Sync requests.
+    pub sync: request_response::Behaviour<SyncCodec>,
+    /// Private-field deliveries.
+    pub private: request_response::Behaviour<DeliveryCodec>,
+    /// Liveness.
+    pub ping: ping::Behaviour,
+}
+
+/// The gossip topic of new entries in the consortium of `genesis`.
+pub fn entries_topic(genesis: &Genesis) -> IdentTopic {
+    IdentTopic::new(format!(
+        "/tally/{}/entries/1",
+        genesis.network_id().to_hex()
+    ))
+}
+
+/// The gossip topic of checkpoints in the consortium of `genesis`.
+pub fn checkpoints_topic(genesis: &Genesis) -> IdentTopic {
+    IdentTopic::new(format!(
+        "/tally/{}/checkpoints/1",
+        genesis.network_id().to_hex()
+    ))
 }
 
 /// What the parts of the node the network works with.
@@ -378,9 +415,8 @@ impl Network {
     /// tokio runtime. `handle` is where its state and metrics are shown.
     pub fn start(parts: NetParts, config: NetConfig, handle: NetHandle) -> Result<Self, NetError> {
         let peers = identity::members(&parts.genesis, &parts.me)?;
-        let network = parts.genesis.network_id().to_hex();
-        let topic = IdentTopic::new(format!("/tally/{network}/entries/1"));
-        let checkpoint_topic = IdentTopic::new(format!("/tally/{network}/checkpoints/1"));
+        let topic = entries_topic(&parts.genesis);
+        let checkpoint_topic = checkpoints_topic(&parts.genesis);
         let mut swarm = build_swarm(parts.keypair.clone(), &peers)?;
         for topic in [&topic, &checkpoint_topic] {
             swarm
@@ -515,7 +551,8 @@ impl Network {
     }
 }
 
-fn build_swarm(
+/// The node's swarm for `keypair`, admitting only `peers` ([`identity::members`]).
+pub fn build_swarm(
     keypair: Keypair,
     peers: &BTreeMap<PeerId, MemberId>,
 ) -> Result<Swarm<Behaviour>, NetError> {
@@ -671,6 +708,9 @@ impl Shell {
                 _ = tick.tick() => {
                     let now = self.now();
                     self.inputs.push_back(Input::Tick { now });
+                    let metrics = &self.handle.metrics;
+                    metrics.buffered_entries.set(gauge_value(self.engine.buffered()));
+                    metrics.buffered_bytes.set(gauge_value(self.engine.buffered_bytes()));
                     self.dial_due();
                     self.checkpoint_tick();
                     self.courier_tick();
@@ -1227,6 +1267,11 @@ impl Shell {
 }
 
 /// Reads a range for a peer, at most [`RANGE_BYTES`] of entries (at least one entry).
+/// A count as a gauge's value.
+fn gauge_value(count: usize) -> i64 {
+    i64::try_from(count).unwrap_or(i64::MAX)
+}
+
 fn read_range(store: &dyn Store, author: &MemberId, from: u64, limit: u32) -> SyncResponse {
     let rows = match store.chain_range(author, from, limit as usize) {
         Ok(rows) => rows,
