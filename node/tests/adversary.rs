@@ -17,6 +17,8 @@ use common::consortium::{
     Member, converged, heads_of_chain, metric, p2p_address, wait_for, write_events,
 };
 use serde_json::Value;
+use tally_node::replicate::wire;
+use tally_sdk::checkpoint::{ChainSpan, Checkpoint};
 use tally_sdk::entry::SignedEntry;
 use tally_sdk::fork::ForkProof;
 use tally_sdk::hash::EntryHash;
@@ -223,5 +225,130 @@ fn a_member_poisoning_the_replication_buffer_is_banned_and_replication_goes_on()
     // Replication goes on, for the chain under attack and every other.
     write_events(&factory, "manufacturer", 10, 10);
     converged(&[&platform, &factory], &[("manufacturer", 20)]);
+    drop(attacker);
+}
+
+/// How many checkpoints of `witness` `node` holds (every page).
+fn checkpoints_held(node: &Running, witness: &str) -> usize {
+    let mut held = 0;
+    let mut from = 0;
+    loop {
+        let path = format!("/v1/checkpoints/{witness}?from={from}");
+        let (status, page) = node.request("GET", &path, None);
+        assert_eq!(status, 200, "{page}");
+        let items = page["checkpoints"].as_array().unwrap();
+        if items.is_empty() {
+            return held;
+        }
+        held += items.len();
+        from = page["next"].as_u64().unwrap();
+    }
+}
+
+/// The attack of issue 20, item 4: a witness signs checkpoints with numbers it never earned
+/// (restating the same entries over and over, and one numbered a billion), a second
+/// checkpoint with a number it used, and one stating entries of a chain that are not the
+/// chain's. Before, every one was stored and pulled by every node, the second of a number was
+/// ignored, and the false one only showed when someone asked about an entry. Now a node stores
+/// no more checkpoints of a witness than the entries it stated, keeps the conflict and the
+/// false span as evidence, and bans the witness for them.
+#[test]
+fn a_witness_flooding_resigning_or_misstating_checkpoints_is_bounded_recorded_and_banned() {
+    let root = tempfile::tempdir().unwrap();
+    let (signed, keys) = demo_consortium().unwrap();
+    std::fs::write(
+        root.path().join("genesis.toml"),
+        signed.to_toml("").unwrap(),
+    )
+    .unwrap();
+    let genesis = signed.verify().unwrap();
+    let platform = Member::new(root.path(), &keys[0]).start(&[]);
+    let platform_address = p2p_address(&platform);
+    let factory = Member::new(root.path(), &keys[1]).start(std::slice::from_ref(&platform_address));
+    write_events(&factory, "manufacturer", 0, 10);
+    converged(&[&platform, &factory], &[("manufacturer", 10)]);
+    let hashes: Vec<EntryHash> = (0..10)
+        .map(|seq| {
+            heads_of_chain(&platform, "manufacturer", seq)
+                .1
+                .parse()
+                .unwrap()
+        })
+        .collect();
+
+    let regulator = &keys[4];
+    let attacker = Attacker::connect(&genesis, regulator, &platform_address);
+    let sign = |number: u64, hashes: &[EntryHash]| {
+        let span = ChainSpan::new(keys[1].member.clone(), 0, hashes).unwrap();
+        let checkpoint = Checkpoint::sign(
+            genesis.network_id(),
+            regulator.member.clone(),
+            number,
+            Timestamp::now(),
+            vec![span],
+            &regulator.signing,
+        )
+        .unwrap();
+        wire::encode("checkpoint", &checkpoint).unwrap()
+    };
+    let topic = tally_node::replicate::net::checkpoints_topic(&genesis);
+    let received = |node: &Running| metric(node, "tally_p2p_gossip_received_total");
+    let before = received(&platform);
+    for (sent, number) in (1..).zip((0..300).chain([1_000_000_000])) {
+        attacker.publish(topic.clone(), sign(number, &hashes));
+        let expected = before + sent;
+        wait_for("the node to take the attacker's checkpoint", || {
+            let now = received(&platform);
+            if now >= expected {
+                Ok(())
+            } else {
+                Err(format!("{now} received of {expected}"))
+            }
+        });
+    }
+    // Ten entries stated: ten checkpoints at most.
+    wait_for(
+        "the regulator's first checkpoints",
+        || match checkpoints_held(&platform, "regulator") {
+            10 => Ok(()),
+            held => Err(format!("{held} held")),
+        },
+    );
+
+    let fake: Vec<EntryHash> = (0..10u8).map(|i| EntryHash::digest(&[i])).collect();
+    attacker.publish(topic.clone(), sign(0, &hashes[..5]));
+    attacker.publish(topic, sign(10, &fake));
+    wait_for("the platform's node to ban the regulator's", || {
+        banned(&platform, "regulator")
+    });
+    let (status, evidence) = platform.request("GET", "/v1/witness-misconduct", None);
+    assert_eq!(status, 200, "{evidence}");
+    let kinds: Vec<(&str, &str, u64)> = evidence["misconduct"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["witness"].as_str().unwrap(),
+                m["kind"].as_str().unwrap(),
+                m["number"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("regulator", "conflict", 0),
+            ("regulator", "false_span", 10)
+        ],
+        "{evidence}"
+    );
+    let conflict: Vec<Checkpoint> =
+        serde_json::from_value(evidence["misconduct"][0]["checkpoints"].clone()).unwrap();
+    for checkpoint in &conflict {
+        checkpoint.verify(&genesis).unwrap();
+    }
+    assert_ne!(conflict[0], conflict[1]);
+    assert_eq!(checkpoints_held(&platform, "regulator"), 10);
     drop(attacker);
 }

@@ -206,6 +206,7 @@ pub fn app(state: ApiState) -> Router {
         .route("/v1/products/{id}/evidence", get(products::get_evidence))
         .route("/v1/heads", get(query::heads))
         .route("/v1/forks", get(forks::list_forks))
+        .route("/v1/witness-misconduct", get(witness::list_misconduct))
         .route("/v1/network", get(network::get_network))
         .route("/v1/governance", get(governance::get_governance))
         .route("/v1/backups", post(backups::post_backup))

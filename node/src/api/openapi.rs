@@ -17,7 +17,7 @@ use super::private::{DisclosureRequest, FieldState, PrivateFieldView, PurgeReque
 use super::problem::{ApiError, ItemError, ProblemDetails};
 use super::query::{HeadView, Heads};
 use super::views::{EntryPage, EntryStatus, EntryView, Health, ReceiptView, WriteReceipt};
-use super::witness::{Checkpoints, WitnessView};
+use super::witness::{Checkpoints, MisconductView, Misconducts, WitnessView};
 use super::{
     audit, backups, epcis, events, forks, governance, metrics, network, private, products, query,
     witness,
@@ -70,6 +70,7 @@ impl Modify for BearerToken {
         query::search_events,
         query::heads,
         forks::list_forks,
+        witness::list_misconduct,
         network::get_network,
         governance::get_governance,
         backups::post_backup,
@@ -95,7 +96,7 @@ impl Modify for BearerToken {
         Health, Heads, HeadView, BackupView, NetworkView, PeerView, Forks, ForkView,
         WitnessView, Checkpoints, GovernanceView, ChangeView, MemberStanding, PrivateFieldView,
         FieldState, DisclosureRequest, PurgeRequest, CaptureJob, EventProblem, EpcisProblem,
-        CheckpointPage, Rejected, RejectedView
+        CheckpointPage, Rejected, RejectedView, Misconducts, MisconductView
     )),
     modifiers(&BearerToken),
     tags(

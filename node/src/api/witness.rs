@@ -1,6 +1,8 @@
 //! Witnessed checkpoints in the API: `GET /v1/entries/{hash}/witness` (is the entry witnessed,
-//! by whom, and the evidence, which the SDK checks offline: `WitnessEvidence::verify`) and
-//! `GET /v1/checkpoints` (each member's latest checkpoint this node holds).
+//! by whom, and the evidence, which the SDK checks offline: `WitnessEvidence::verify`),
+//! `GET /v1/checkpoints` (each member's latest checkpoint this node holds) and
+//! `GET /v1/witness-misconduct` (checkpoints a witness should never have signed, kept as
+//! evidence when they arrived).
 
 use axum::Json;
 use axum::extract::rejection::PathRejection;
@@ -15,6 +17,7 @@ use super::ApiState;
 use super::auth::Caller;
 use super::problem::{ApiError, ProblemDetails};
 use super::query::entry_hash;
+use crate::witness::book::Misconduct;
 use crate::witness::evidence::{WitnessingError, witnessing};
 
 /// An entry's witnessing.
@@ -118,4 +121,72 @@ pub async fn list_checkpoints(
     let book = state.book().clone();
     let checkpoints = state.blocking(move || book.latest()).await??;
     Ok(Json(Checkpoints { checkpoints }))
+}
+
+/// One piece of evidence that a witness signed what an honest node never signs.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MisconductView {
+    /// The witness.
+    pub witness: String,
+    /// `conflict` (two different checkpoints with one number) or `false_span` (a checkpoint
+    /// stating entries of a chain other than the ones this node holds at those places).
+    pub kind: String,
+    /// The checkpoint's number.
+    pub number: u64,
+    /// For `false_span`: the chain it misstates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chain: Option<String>,
+    /// The signed checkpoints: for `conflict` the one held and the other, for `false_span`
+    /// the one (each `{signed: {body, signature}, spans}`; the SDK checks the signatures
+    /// offline with the genesis).
+    #[schema(value_type = Vec<Object>)]
+    pub checkpoints: Vec<Checkpoint>,
+}
+
+/// The witness misconduct the node holds evidence of.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Misconducts {
+    /// By witness, then kind (the first of each kind found).
+    pub misconduct: Vec<MisconductView>,
+}
+
+/// Lists the evidence of witnesses' misconduct the node keeps: checkpoints found, when
+/// received, to conflict with a held one or to misstate a chain.
+#[utoipa::path(
+    get, path = "/v1/witness-misconduct", tag = "audit",
+    responses(
+        (status = 200, description = "The evidence", body = Misconducts),
+        (status = 401, description = "No or unknown token", body = ProblemDetails, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list_misconduct(
+    State(state): State<ApiState>,
+    _caller: Caller,
+) -> Result<Json<Misconducts>, ApiError> {
+    let book = state.book().clone();
+    let kept = state.blocking(move || book.misconduct()).await??;
+    let misconduct = kept
+        .into_iter()
+        .map(|found| {
+            let witness = found.witness().to_string();
+            match found {
+                Misconduct::Conflict { held, other } => MisconductView {
+                    witness,
+                    kind: "conflict".into(),
+                    number: held.body().number,
+                    chain: None,
+                    checkpoints: vec![held, other],
+                },
+                Misconduct::FalseSpan { checkpoint, author } => MisconductView {
+                    witness,
+                    kind: "false_span".into(),
+                    number: checkpoint.body().number,
+                    chain: Some(author.to_string()),
+                    checkpoints: vec![checkpoint],
+                },
+            }
+        })
+        .collect();
+    Ok(Json(Misconducts { misconduct }))
 }

@@ -9,13 +9,23 @@
 //! | `v`, author, 0, witness, 0, span's last seq (8) | span's first seq (8), checkpoint number (8) |
 //! | `s`, witness, 0, author | last seq of `author`'s chain the witness has stated (8) |
 //! | `p`, witness | numbers held without a gap from 0 (8), highest number held + 1 (8) |
+//! | `x`, witness, 0, kind (1) | the first [`Misconduct`] of that kind found of the witness |
 //!
 //! Every checkpoint is verified before it is written, and one lock serialises writers so the
 //! indexes move together with the records (each record and its index rows are one batch).
+//!
+//! A peer's checkpoint is admitted ([`Book::admit`]) only once it can be checked against the
+//! chains this node holds: each span must be exactly the entries held at those places (a
+//! witness that states others signed a lie, kept as evidence), and the witness must have
+//! stated at least as many entries in all as its checkpoint number says it made checkpoints
+//! (each honest checkpoint states at least one new entry). A checkpoint that cannot be
+//! checked yet is not stored; pulls bring it again. So a witness can neither invent numbers
+//! nor flood the book with checkpoints that state nothing new: what it can make nodes store is
+//! bounded by the entries that exist.
 
 use std::sync::{Arc, Mutex};
 
-use tally_sdk::checkpoint::{Checkpoint, CheckpointError};
+use tally_sdk::checkpoint::{ChainSpan, Checkpoint, CheckpointError};
 use tally_sdk::codec;
 use tally_sdk::genesis::Genesis;
 use tally_sdk::hash::EntryHash;
@@ -27,6 +37,9 @@ use crate::store::{Batch, Cf, KeyRange, Store, StoreError, corrupted};
 
 /// Largest stored or received checkpoint (1,024 spans fit with room to spare).
 pub const MAX_CHECKPOINT_BYTES: usize = 1 << 20;
+
+/// Most misconduct rows read (two kinds per member at most).
+const MAX_MISCONDUCT_READ: usize = 2 * tally_sdk::genesis::MAX_MEMBERS;
 
 /// A checkpoint was not recorded.
 #[derive(Debug, thiserror::Error)]
@@ -43,9 +56,83 @@ pub enum BookError {
         /// The number.
         number: u64,
     },
+    /// A span states other entries than the chain this node holds at those places: the
+    /// witness signed a lie (kept as evidence).
+    #[error(
+        "{witness}'s checkpoint {number} states entries of {author}'s chain this node holds otherwise"
+    )]
+    FalseSpan {
+        /// The witness.
+        witness: MemberId,
+        /// The checkpoint's number.
+        number: u64,
+        /// The chain.
+        author: MemberId,
+    },
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl BookError {
+    /// The member whose signed checkpoint is at fault (`None`: the checkpoint proves nothing
+    /// about its signer — it did not verify — or the fault is this node's).
+    pub fn signer_at_fault(&self) -> Option<&MemberId> {
+        match self {
+            BookError::Conflict { witness, .. } | BookError::FalseSpan { witness, .. } => {
+                Some(witness)
+            }
+            BookError::Invalid(_) | BookError::Store(_) => None,
+        }
+    }
+}
+
+/// What admitting a peer's checkpoint did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admitted {
+    /// It is new here and now stored.
+    New,
+    /// It was already held.
+    Known,
+    /// It cannot be checked yet (it states entries this node does not hold, or a number
+    /// beyond the entries its witness has stated): not stored; pulls bring it again.
+    Deferred,
+}
+
+/// Evidence that a witness signed what an honest node never signs.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Misconduct {
+    /// Two different checkpoints with one number.
+    Conflict {
+        /// The one held.
+        held: Checkpoint,
+        /// The other.
+        other: Checkpoint,
+    },
+    /// A checkpoint whose span of `author`'s chain is not the entries held at those places.
+    FalseSpan {
+        /// The checkpoint.
+        checkpoint: Checkpoint,
+        /// The chain.
+        author: MemberId,
+    },
+}
+
+impl Misconduct {
+    /// The witness that signed it.
+    pub fn witness(&self) -> &MemberId {
+        match self {
+            Misconduct::Conflict { held, .. } => &held.body().witness,
+            Misconduct::FalseSpan { checkpoint, .. } => &checkpoint.body().witness,
+        }
+    }
+
+    fn kind(&self) -> u8 {
+        match self {
+            Misconduct::Conflict { .. } => b'c',
+            Misconduct::FalseSpan { .. } => b's',
+        }
+    }
 }
 
 /// What recording a checkpoint did.
@@ -103,6 +190,12 @@ fn coverage_prefix(author: &MemberId, witness: &MemberId) -> Vec<u8> {
 fn stated_key(witness: &MemberId, author: &MemberId) -> Vec<u8> {
     let mut key = member_key(b's', witness);
     key.extend_from_slice(author.as_str().as_bytes());
+    key
+}
+
+fn misconduct_key(witness: &MemberId, kind: u8) -> Vec<u8> {
+    let mut key = member_key(b'x', witness);
+    key.push(kind);
     key
 }
 
@@ -190,6 +283,105 @@ impl Book {
         batch.put(Cf::Checkpoints, progress_key(witness), value);
         self.store.write(batch)?;
         Ok(Recorded::New)
+    }
+
+    /// Checks a peer's checkpoint against the chains this node holds and records it (see
+    /// the module doc). A conflict with a held checkpoint or a false span is kept as evidence
+    /// ([`Book::misconduct`]) and refused.
+    pub fn admit(&self, checkpoint: &Checkpoint) -> Result<Admitted, BookError> {
+        checkpoint.verify(&self.genesis)?;
+        let body = checkpoint.body();
+        let witness = &body.witness;
+        if let Some(held) = self.checkpoint(witness, body.number)? {
+            if &held == checkpoint {
+                return Ok(Admitted::Known);
+            }
+            self.keep_misconduct(&Misconduct::Conflict {
+                held,
+                other: checkpoint.clone(),
+            })?;
+            return Err(BookError::Conflict {
+                witness: witness.clone(),
+                number: body.number,
+            });
+        }
+        let forks = crate::forks::fork_points(self.store.as_ref())?;
+        for span in &checkpoint.spans {
+            let author = &span.head.author;
+            // A forked chain's history from the fork point is in dispute: a witness may
+            // honestly hold the other branch.
+            if forks.is_forked(author, span.first) {
+                continue;
+            }
+            let Some(hashes) =
+                chain_hashes(self.store.as_ref(), author, span.first, span.head.seq)?
+            else {
+                return Ok(Admitted::Deferred);
+            };
+            let held = ChainSpan::new(author.clone(), span.first, &hashes)?;
+            if &held != span {
+                self.keep_misconduct(&Misconduct::FalseSpan {
+                    checkpoint: checkpoint.clone(),
+                    author: author.clone(),
+                })?;
+                return Err(BookError::FalseSpan {
+                    witness: witness.clone(),
+                    number: body.number,
+                    author: author.clone(),
+                });
+            }
+        }
+        // Checkpoints 0..=number each stated at least one new entry.
+        let mut stated_in_all: u64 = 0;
+        for member in self.genesis.all_members() {
+            let before = self.stated(witness, &member.id)?;
+            let now = checkpoint.span(&member.id).map(|s| s.head.seq);
+            if let Some(last) = before.max(now) {
+                stated_in_all = stated_in_all.saturating_add(last.saturating_add(1));
+            }
+        }
+        if body.number >= stated_in_all {
+            return Ok(Admitted::Deferred);
+        }
+        Ok(match self.record(checkpoint)? {
+            Recorded::New => Admitted::New,
+            Recorded::Known => Admitted::Known,
+        })
+    }
+
+    /// Keeps `misconduct` unless one of its kind is kept of the witness already (one proves
+    /// it; more would let a witness fill the disk).
+    fn keep_misconduct(&self, misconduct: &Misconduct) -> Result<(), StoreError> {
+        let key = misconduct_key(misconduct.witness(), misconduct.kind());
+        let _writing = self
+            .writing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if self.store.get(Cf::Checkpoints, &key)?.is_some() {
+            return Ok(());
+        }
+        let value = codec::encode("checkpoint misconduct", misconduct)
+            .map_err(|e| corrupted(format!("misconduct evidence cannot be encoded: {e}")))?;
+        let mut batch = Batch::default();
+        batch.put(Cf::Checkpoints, key, value);
+        self.store.write(batch)
+    }
+
+    /// The evidence of witnesses' misconduct the node keeps, by witness.
+    pub fn misconduct(&self) -> Result<Vec<Misconduct>, StoreError> {
+        let range = KeyRange::prefix(b"x");
+        self.store
+            .scan(Cf::Checkpoints, &range, MAX_MISCONDUCT_READ)?
+            .iter()
+            .map(|(_, value)| {
+                codec::decode(
+                    "checkpoint misconduct",
+                    value,
+                    2 * MAX_CHECKPOINT_BYTES + 1024,
+                )
+                .map_err(|e| corrupted(format!("kept misconduct evidence is damaged: {e}")))
+            })
+            .collect()
     }
 
     /// How far the node holds `witness`'s checkpoints.

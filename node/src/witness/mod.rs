@@ -25,7 +25,7 @@ mod tests {
     use tally_sdk::time::Timestamp;
     use tally_sdk::verify::Verifier;
 
-    use super::book::{Book, BookError, Progress, Recorded};
+    use super::book::{Admitted, Book, BookError, Misconduct, Progress, Recorded};
     use super::evidence::witnessing;
     use super::own::make_checkpoint;
     use crate::ingest::{Ledger, Pipeline};
@@ -245,6 +245,97 @@ mod tests {
             other.progress(&member("regulator")).unwrap(),
             Progress::default()
         );
+    }
+
+    /// Issue 20, item 4: a witness inventing checkpoint numbers, re-signing one number, or
+    /// stating entries that are not the chain's.
+    #[test]
+    fn a_peers_checkpoint_is_admitted_only_as_far_as_the_chains_held_bear_it_out() {
+        let mut f = Fixture::new();
+        let entries = f.append("manufacturer", 3);
+        let hashes: Vec<EntryHash> = entries.iter().map(|e| e.hash().unwrap()).collect();
+        let regulator = member("regulator");
+        let signed = |number: u64, spans: Vec<ChainSpan>| {
+            Checkpoint::sign(
+                f.genesis.network_id(),
+                regulator.clone(),
+                number,
+                NOW,
+                spans,
+                &f.keys("regulator").signing,
+            )
+            .unwrap()
+        };
+        let span = |first: u64, hashes: &[EntryHash]| {
+            ChainSpan::new(member("manufacturer"), first, hashes).unwrap()
+        };
+        let true_span = span(0, &hashes);
+        assert_eq!(
+            f.book.admit(&signed(0, vec![true_span.clone()])).unwrap(),
+            Admitted::New
+        );
+        assert_eq!(
+            f.book.admit(&signed(0, vec![true_span.clone()])).unwrap(),
+            Admitted::Known
+        );
+        // A number far beyond the entries the witness stated: not stored.
+        assert_eq!(
+            f.book
+                .admit(&signed(1_000_000, vec![true_span.clone()]))
+                .unwrap(),
+            Admitted::Deferred
+        );
+        // Restating the same entries: at most as many checkpoints as entries stated.
+        for number in 1..3 {
+            assert_eq!(
+                f.book
+                    .admit(&signed(number, vec![true_span.clone()]))
+                    .unwrap(),
+                Admitted::New
+            );
+        }
+        assert_eq!(
+            f.book.admit(&signed(3, vec![true_span.clone()])).unwrap(),
+            Admitted::Deferred
+        );
+        assert_eq!(f.book.progress(&regulator).unwrap().next, 3);
+        // Entries this node does not hold yet: checkable later.
+        let ahead: Vec<EntryHash> = (0..5).map(|i| EntryHash::digest(&[i])).collect();
+        assert_eq!(
+            f.book.admit(&signed(3, vec![span(0, &ahead)])).unwrap(),
+            Admitted::Deferred
+        );
+        // Another checkpoint 0, and a span that is not the chain: refused, blamed on the
+        // witness, kept as evidence once per kind.
+        let other_zero = signed(0, vec![span(0, &hashes[..2])]);
+        let conflict = f.book.admit(&other_zero).unwrap_err();
+        assert!(matches!(conflict, BookError::Conflict { number: 0, .. }));
+        assert_eq!(conflict.signer_at_fault(), Some(&regulator));
+        let lie = signed(3, vec![span(0, &ahead[..3])]);
+        let false_span = f.book.admit(&lie).unwrap_err();
+        assert!(matches!(false_span, BookError::FalseSpan { number: 3, .. }));
+        assert!(
+            f.book
+                .admit(&signed(1, vec![span(0, &hashes[..1])]))
+                .is_err()
+        );
+        let kept = f.book.misconduct().unwrap();
+        assert_eq!(kept.len(), 2, "{kept:?}");
+        assert!(kept.contains(&Misconduct::FalseSpan {
+            checkpoint: lie,
+            author: member("manufacturer"),
+        }));
+        assert!(kept.iter().all(|m| m.witness() == &regulator));
+        // Nothing of the refused ones was recorded.
+        assert_eq!(f.book.progress(&regulator).unwrap().next, 3);
+        assert_eq!(
+            f.book.stated(&regulator, &member("manufacturer")).unwrap(),
+            Some(2)
+        );
+        // A signature that does not verify proves nothing about the witness.
+        let mut forged = signed(4, vec![true_span]);
+        forged.spans[0].head.seq += 1;
+        assert_eq!(f.book.admit(&forged).unwrap_err().signer_at_fault(), None);
     }
 
     #[test]

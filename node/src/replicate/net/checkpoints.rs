@@ -9,8 +9,11 @@
 //!
 //! Gossip is best effort; every [`PULL_EVERY`] and whenever a peer connects, the node asks each
 //! connected peer for the checkpoints it holds past the node's own gap-free progress of every
-//! witness, so a node that was down or partitioned fills its gaps. Invalid checkpoints count
-//! as offences of the peer that sent them.
+//! witness, so a node that was down or partitioned fills its gaps. A peer's checkpoint is
+//! admitted only once it checks against the chains held here ([`Book::admit`]). Checkpoints
+//! that do not verify count as offences of the peer that sent them; validly signed ones that
+//! conflict with a held one or state false spans count against their witness, whose
+//! signature proves it signed them (they are kept as evidence).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -28,7 +31,7 @@ use super::super::codec::Inbound;
 use super::super::engine::{Input, ReplyToken};
 use super::super::wire::{self, SyncRequest, SyncResponse};
 use super::{Back, RANGE_BYTES, Shell};
-use crate::witness::book::{Book, BookError, Recorded};
+use crate::witness::book::{Admitted, Book, BookError};
 use crate::witness::own::make_checkpoint;
 
 /// How often connected peers are asked for checkpoints the node lacks.
@@ -37,6 +40,10 @@ pub const PULL_EVERY: Duration = Duration::from_secs(5);
 const PULL_LIMIT: u32 = 256;
 /// Gossiped checkpoints being checked at once; beyond, new ones are ignored (pulls repair).
 const MAX_CHECKING: usize = 64;
+/// Gossiped checkpoints kept to check again when the chains grow (they stated entries the
+/// node did not hold yet), and most bytes of them; beyond, pulls bring them.
+const MAX_DEFERRED: usize = 64;
+const MAX_DEFERRED_BYTES: usize = 8 << 20;
 
 /// The checkpoint state of the shell.
 pub(super) struct CheckpointSync {
@@ -54,29 +61,46 @@ pub(super) struct CheckpointSync {
     pulling: BTreeSet<MemberId>,
     requests: HashMap<OutboundRequestId, MemberId>,
     checking: usize,
+    /// Gossiped checkpoints not checkable yet, with the peer that sent each and its size.
+    deferred: Vec<(Checkpoint, MemberId, usize)>,
+    /// The chains grew since the deferred checkpoints were last checked.
+    recheck: bool,
+    /// They are being checked again.
+    rechecking: bool,
 }
 
 /// Answers of the checkpoint work on the blocking pool.
 pub(super) enum CheckpointBack {
     /// The node's own checkpoint (none: nothing new, or it failed and was logged).
     Made(Option<Checkpoint>),
-    /// A gossiped checkpoint was checked.
+    /// A gossiped checkpoint was checked; `blame`: who answers for a bad one; `deferred`:
+    /// it is not checkable yet, to be checked again when the chains grow.
     Checked {
         message: MessageId,
         source: PeerId,
-        from: MemberId,
+        blame: MemberId,
         acceptance: MessageAcceptance,
+        deferred: Option<Box<Checkpoint>>,
+    },
+    /// Deferred checkpoints checked again: those still not checkable, and who answers for
+    /// bad ones.
+    Rechecked {
+        deferred: Vec<(Checkpoint, MemberId)>,
+        new: u64,
+        blame: Vec<MemberId>,
     },
     /// What to ask a peer for.
     PullFrom {
         peer: MemberId,
         from: Vec<(MemberId, u64)>,
     },
-    /// A pull's answer is recorded; `full`: the peer may hold more.
+    /// A pull's answer is recorded; `full`: the peer may hold more; `blame`: who sent or
+    /// signed bad checkpoints in it.
     Pulled {
         peer: MemberId,
         full: bool,
-        invalid: bool,
+        blame: BTreeSet<MemberId>,
+        deferred: Vec<Checkpoint>,
     },
 }
 
@@ -102,12 +126,35 @@ impl CheckpointSync {
             pulling: BTreeSet::new(),
             requests: HashMap::new(),
             checking: 0,
+            deferred: Vec::new(),
+            recheck: false,
+            rechecking: false,
         }
     }
 
-    /// Chains grew: a checkpoint is due at the next interval.
+    /// Chains grew: a checkpoint is due at the next interval, and the deferred checkpoints
+    /// are checked again at the next tick.
     pub(super) fn chains_grew(&mut self) {
         self.dirty = true;
+        self.recheck = !self.deferred.is_empty();
+    }
+
+    /// Keeps a checkpoint that is not checkable yet, to check again when the chains grow;
+    /// the oldest kept give way when there is no room (pulls bring them again), so checkpoints
+    /// that never become checkable cannot keep newer ones out.
+    fn defer(&mut self, checkpoint: Checkpoint, from: MemberId) {
+        let Ok(size) = tally_sdk::codec::encoded_len("checkpoint", &checkpoint) else {
+            return;
+        };
+        if size > MAX_DEFERRED_BYTES {
+            return;
+        }
+        self.deferred.push((checkpoint, from, size));
+        let mut held: usize = self.deferred.iter().map(|(_, _, size)| size).sum();
+        while self.deferred.len() > MAX_DEFERRED || held > MAX_DEFERRED_BYTES {
+            let (_, _, size) = self.deferred.remove(0);
+            held -= size;
+        }
     }
 
     /// Takes the answer to a pull request, if it was one.
@@ -123,9 +170,38 @@ impl CheckpointSync {
 }
 
 impl Shell {
-    /// Makes the node's own checkpoint and pulls from peers when due.
+    /// Makes the node's own checkpoint and pulls from peers when due; checks deferred
+    /// checkpoints again once the chains grew.
     pub(super) fn checkpoint_tick(&mut self) {
         let now = Instant::now();
+        if self.checkpoints.recheck && !self.checkpoints.rechecking {
+            self.checkpoints.recheck = false;
+            self.checkpoints.rechecking = true;
+            let waiting = std::mem::take(&mut self.checkpoints.deferred);
+            let book = self.checkpoints.book.clone();
+            let back = self.back_tx.clone();
+            tokio::task::spawn_blocking(move || {
+                let (mut deferred, mut new, mut blame) = (Vec::new(), 0, Vec::new());
+                for (checkpoint, from, _) in waiting {
+                    match book.admit(&checkpoint) {
+                        Ok(Admitted::New) => new += 1,
+                        Ok(Admitted::Known) => {}
+                        Ok(Admitted::Deferred) => deferred.push((checkpoint, from)),
+                        Err(error) => {
+                            if verdict_of(&from, &error) == MessageAcceptance::Reject {
+                                blame.push(error.signer_at_fault().cloned().unwrap_or(from));
+                            }
+                        }
+                    }
+                }
+                let answer = CheckpointBack::Rechecked {
+                    deferred,
+                    new,
+                    blame,
+                };
+                let _ = back.blocking_send(Back::Checkpoint(answer));
+            });
+        }
         let sync = &mut self.checkpoints;
         if sync.ready && sync.dirty && !sync.making && now >= sync.next_own {
             sync.making = true;
@@ -205,16 +281,25 @@ impl Shell {
         let book = self.checkpoints.book.clone();
         let back = self.back_tx.clone();
         tokio::task::spawn_blocking(move || {
-            let acceptance = match book.record(&checkpoint) {
-                Ok(Recorded::New) => MessageAcceptance::Accept,
-                Ok(Recorded::Known) => MessageAcceptance::Ignore,
-                Err(error) => verdict_of(&from, &error),
+            let mut deferred = None;
+            let (acceptance, blame) = match book.admit(&checkpoint) {
+                Ok(Admitted::New) => (MessageAcceptance::Accept, from),
+                Ok(Admitted::Known) => (MessageAcceptance::Ignore, from),
+                Ok(Admitted::Deferred) => {
+                    deferred = Some(Box::new(checkpoint));
+                    (MessageAcceptance::Ignore, from)
+                }
+                Err(error) => {
+                    let acceptance = verdict_of(&from, &error);
+                    (acceptance, error.signer_at_fault().cloned().unwrap_or(from))
+                }
             };
             let checked = CheckpointBack::Checked {
                 message,
                 source,
-                from,
+                blame,
                 acceptance,
+                deferred,
             };
             let _ = back.blocking_send(Back::Checkpoint(checked));
         });
@@ -254,23 +339,38 @@ impl Shell {
         let back = self.back_tx.clone();
         let metrics = self.handle.metrics.clone();
         tokio::task::spawn_blocking(move || {
-            let full = found.len() >= PULL_LIMIT as usize;
-            let mut invalid = false;
-            for checkpoint in &found {
-                match book.record(checkpoint) {
-                    Ok(Recorded::New) => {
+            let mut full = found.len() >= PULL_LIMIT as usize;
+            let mut blame = BTreeSet::new();
+            let mut deferred = Vec::new();
+            for checkpoint in found {
+                match book.admit(&checkpoint) {
+                    Ok(Admitted::New) => {
                         metrics.checkpoints_received.inc();
                     }
-                    Ok(Recorded::Known) => {}
+                    Ok(Admitted::Known) => {}
+                    // Not checkable yet: asking again at once would bring it again; it is
+                    // checked again when the chains grow.
+                    Ok(Admitted::Deferred) => {
+                        full = false;
+                        deferred.push(checkpoint);
+                    }
                     Err(error) => {
-                        invalid |= verdict_of(&peer, &error) == MessageAcceptance::Reject;
+                        if verdict_of(&peer, &error) == MessageAcceptance::Reject {
+                            blame.insert(
+                                error
+                                    .signer_at_fault()
+                                    .cloned()
+                                    .unwrap_or_else(|| peer.clone()),
+                            );
+                        }
                     }
                 }
             }
             let pulled = CheckpointBack::Pulled {
                 peer,
-                full: full && !invalid,
-                invalid,
+                full: full && blame.is_empty(),
+                blame,
+                deferred,
             };
             let _ = back.blocking_send(Back::Checkpoint(pulled));
         });
@@ -299,17 +399,21 @@ impl Shell {
             CheckpointBack::Checked {
                 message,
                 source,
-                from,
+                blame,
                 acceptance,
+                deferred,
             } => {
                 self.checkpoints.checking = self.checkpoints.checking.saturating_sub(1);
+                if let Some(checkpoint) = deferred {
+                    self.checkpoints.defer(*checkpoint, blame.clone());
+                }
                 match acceptance {
                     MessageAcceptance::Accept => {
                         self.handle.metrics.checkpoints_received.inc();
                     }
                     MessageAcceptance::Reject => {
                         self.handle.metrics.checkpoints_refused.inc();
-                        self.inputs.push_back(Input::Misbehaved { peer: from });
+                        self.inputs.push_back(Input::Misbehaved { peer: blame });
                     }
                     MessageAcceptance::Ignore => {}
                 }
@@ -336,16 +440,36 @@ impl Shell {
                     .send_request(&peer_id, Inbound::Ok(request));
                 self.checkpoints.requests.insert(id, peer);
             }
+            CheckpointBack::Rechecked {
+                deferred,
+                new,
+                blame,
+            } => {
+                self.checkpoints.rechecking = false;
+                self.handle.metrics.checkpoints_received.inc_by(new);
+                for member in blame {
+                    self.handle.metrics.checkpoints_refused.inc();
+                    self.inputs.push_back(Input::Misbehaved { peer: member });
+                }
+                for (checkpoint, from) in deferred {
+                    self.checkpoints.defer(checkpoint, from);
+                }
+            }
             CheckpointBack::Pulled {
                 peer,
                 full,
-                invalid,
+                blame,
+                deferred,
             } => {
                 self.checkpoints.ready = true;
-                if invalid {
+                for checkpoint in deferred {
+                    self.checkpoints.defer(checkpoint, peer.clone());
+                }
+                for member in blame {
                     self.handle.metrics.checkpoints_refused.inc();
-                    self.inputs.push_back(Input::Misbehaved { peer });
-                } else if full {
+                    self.inputs.push_back(Input::Misbehaved { peer: member });
+                }
+                if full {
                     self.pull_checkpoints(peer);
                 }
             }
@@ -375,9 +499,9 @@ fn verdict_of(from: &MemberId, error: &BookError) -> MessageAcceptance {
             tracing::warn!(%from, %error, "an invalid checkpoint from {from}'s node");
             MessageAcceptance::Reject
         }
-        BookError::Conflict { .. } => {
-            tracing::warn!(%from, %error, "a conflicting checkpoint from {from}'s node");
-            MessageAcceptance::Ignore
+        BookError::Conflict { .. } | BookError::FalseSpan { .. } => {
+            tracing::warn!(%from, %error, "a checkpoint its witness should never have signed, from {from}'s node; kept as evidence");
+            MessageAcceptance::Reject
         }
         BookError::Store(_) => {
             tracing::error!(%error, "cannot record a checkpoint");
