@@ -2,9 +2,10 @@
 //! reader's node checks before it keeps anything.
 //!
 //! A [`Delivery`] carries the signed entry and the reader's fields sealed to the reader's
-//! X25519 key ([`tally_sdk::sealed`]). Carrying the entry lets the reader check the fields
-//! whether or not replication has brought the entry yet. The reader keeps the fields only if
-//! the sender is the entry's author's node, the entry verifies, the fields open with its key
+//! X25519 key ([`tally_sdk::sealed`]). The reader keeps the fields only if it holds the entry
+//! (replication brought it: an author cannot make readers store fields of entries it never put
+//! on the ledger; until then the answer is [`DeliveryAnswer::NotHeld`] and the author's node
+//! sends them again), the sender is the entry's author's node, the fields open with its key
 //! for this entry, match the author's signed commitment, and are all fields its member may
 //! read. Both sides run on the blocking pool ([`crate::replicate::net`] drives them).
 
@@ -16,8 +17,7 @@ use tally_sdk::genesis::{Genesis, Member};
 use tally_sdk::hash::EntryHash;
 use tally_sdk::ids::{FieldName, MemberId};
 use tally_sdk::sealed::{self, SealContext, SealError, SealedFields};
-use tally_sdk::time::Timestamp;
-use tally_sdk::verify::{Verifier, VerifyError};
+use tally_sdk::verify::VerifyError;
 
 use super::{PrivateRow, outbox_key, row};
 use crate::store::{Batch, Cf, Store, StoreError};
@@ -38,6 +38,9 @@ pub enum DeliveryAnswer {
     Stored,
     /// The reader's node could not take them now (busy, or its store failed): send again.
     Later,
+    /// The reader's node does not hold the entry yet (replication has not brought it): send
+    /// again later, no fault of anyone's.
+    NotHeld,
     /// The fields were not kept, and why; sending the same again is refused again unless the
     /// reader's node changes (e.g. installs a membership change).
     Refused(String),
@@ -54,9 +57,12 @@ pub enum ReceiveError {
         /// The entry's author.
         author: MemberId,
     },
-    /// The entry does not verify.
-    #[error("the entry does not verify: {0}")]
+    /// The entry cannot be read.
+    #[error("the entry is malformed: {0}")]
     Entry(#[from] VerifyError),
+    /// This node does not hold the entry (yet).
+    #[error("this node does not hold entry {0}: its fields are taken once replication brings it")]
+    NotHeld(EntryHash),
     /// The entry commits to no private fields.
     #[error("the entry commits to no private fields")]
     NoCommitment,
@@ -82,8 +88,23 @@ impl ReceiveError {
     pub fn answer(&self) -> DeliveryAnswer {
         match self {
             ReceiveError::Store(_) => DeliveryAnswer::Later,
+            ReceiveError::NotHeld(_) => DeliveryAnswer::NotHeld,
             refused => DeliveryAnswer::Refused(refused.to_string()),
         }
+    }
+
+    /// Whether the sender's node is at fault: it sent fields of another member's entry, of
+    /// an entry with no private fields, or values that are not the ones committed. Refusals
+    /// that a membership change rolled out unevenly can explain (a key or a read policy not
+    /// the same on both nodes) blame no one.
+    pub fn blames_sender(&self) -> bool {
+        matches!(
+            self,
+            ReceiveError::NotTheAuthor { .. }
+                | ReceiveError::Entry(_)
+                | ReceiveError::NoCommitment
+                | ReceiveError::Mismatch(_)
+        )
     }
 }
 
@@ -147,9 +168,14 @@ pub fn receive<S: Store + ?Sized>(
             author: author.clone(),
         });
     }
-    let hash = Verifier::new(genesis, Timestamp::now()).verify_detached(&delivery.entry)?;
-    let commitment = delivery
+    let hash = delivery
         .entry
+        .hash()
+        .map_err(|e| ReceiveError::Entry(e.into()))?;
+    // The stored entry was verified when it was stored; the delivery's copy has its body,
+    // so the same commitment.
+    let entry = store.entry(&hash)?.ok_or(ReceiveError::NotHeld(hash))?;
+    let commitment = entry
         .body
         .private
         .as_ref()
@@ -212,6 +238,7 @@ mod tests {
     use tally_sdk::held::HeldFields;
     use tally_sdk::keyfile::MemberKeys;
     use tally_sdk::template::{demo_consortium, demo_keys};
+    use tally_sdk::time::Timestamp;
 
     use super::*;
     use crate::store::memory::MemoryStore;
@@ -292,6 +319,19 @@ mod tests {
         MemberId::new("platform").unwrap()
     }
 
+    /// A reader's store holding `entry` (replication brought it).
+    fn holding(entry: &SignedEntry) -> MemoryStore {
+        let store = MemoryStore::new();
+        let mut batch = Batch::default();
+        batch.put(
+            Cf::Entries,
+            entry.hash().unwrap().as_bytes().to_vec(),
+            entry.to_bytes().unwrap(),
+        );
+        store.write(batch).unwrap();
+        store
+    }
+
     #[test]
     fn each_reader_gets_only_its_fields_and_keeps_them() {
         let o = order();
@@ -309,7 +349,7 @@ mod tests {
                 !String::from_utf8_lossy(&bytes).contains(CANARY),
                 "a delivery shows a value in clear"
             );
-            let store = MemoryStore::new();
+            let store = holding(&delivery.entry);
             let keys = keys(reader);
             let (hash, added) = receive(
                 &o.genesis,
@@ -355,7 +395,7 @@ mod tests {
         let delivery = seal_for(&o.genesis, &o.author, carrier, &o.hash)
             .unwrap()
             .unwrap();
-        let store = MemoryStore::new();
+        let store = holding(&delivery.entry);
         let receive_as = |keys: &MemberKeys, sender: &str, delivery: Delivery| {
             receive(
                 &o.genesis,
@@ -366,16 +406,15 @@ mod tests {
                 delivery,
             )
         };
-        // Sent on by another member's node.
-        assert!(matches!(
-            receive_as(&logistics, "manufacturer", delivery.clone()),
-            Err(ReceiveError::NotTheAuthor { .. })
-        ));
-        // Opened by a member it was not sealed to.
-        assert!(matches!(
-            receive_as(&keys("manufacturer"), "platform", delivery.clone()),
-            Err(ReceiveError::Seal(SealError::Open))
-        ));
+        // Sent on by another member's node: its fault.
+        let refused = receive_as(&logistics, "manufacturer", delivery.clone()).unwrap_err();
+        assert!(matches!(refused, ReceiveError::NotTheAuthor { .. }));
+        assert!(refused.blames_sender());
+        // Opened by a member it was not sealed to (a key change not installed everywhere
+        // yet can explain it: no blame).
+        let refused = receive_as(&keys("manufacturer"), "platform", delivery.clone()).unwrap_err();
+        assert!(matches!(refused, ReceiveError::Seal(SealError::Open)));
+        assert!(!refused.blames_sender());
         // A value that is not the committed one, sealed properly.
         let row = row(&o.author, &o.hash).unwrap().unwrap();
         let mut forged = row.held.only(|f| f.as_str() == "consumer.address");
@@ -386,28 +425,61 @@ mod tests {
             reader: &logistics.member,
         };
         let sealed = sealed::seal(&context, &carrier.x25519_key, &forged).unwrap();
-        assert!(matches!(
-            receive_as(
-                &logistics,
-                "platform",
-                Delivery {
-                    entry: delivery.entry.clone(),
-                    sealed
-                }
-            ),
-            Err(ReceiveError::Mismatch(_))
-        ));
+        let refused = receive_as(
+            &logistics,
+            "platform",
+            Delivery {
+                entry: delivery.entry.clone(),
+                sealed,
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(refused, ReceiveError::Mismatch(_)));
+        assert!(refused.blames_sender());
         // More than the member may read (the price).
         let sealed = sealed::seal(&context, &carrier.x25519_key, &row.held).unwrap();
         assert!(matches!(
             receive_as(&logistics, "platform", Delivery { entry: delivery.entry.clone(), sealed }),
             Err(ReceiveError::NotReadable(f)) if f.as_str() == "order.price"
         ));
-        // An entry whose signature does not hold.
+        // An entry this node does not hold: whatever it is, nothing is kept until it is
+        // on the ledger, and the answer asks for it again.
         let mut tampered = delivery.clone();
         tampered.entry.body.seq = 1;
-        assert!(receive_as(&logistics, "platform", tampered).is_err());
+        let refused = receive_as(&logistics, "platform", tampered).unwrap_err();
+        assert!(matches!(refused, ReceiveError::NotHeld(_)));
+        assert_eq!(refused.answer(), DeliveryAnswer::NotHeld);
+        assert!(!refused.blames_sender());
         // Nothing of any refused delivery was kept.
         assert!(super::row(&store, &o.hash).unwrap().is_none());
+    }
+
+    /// Issue 20, item 8: an author signs entries it never puts on the ledger and sends their
+    /// fields to a reader. Before, the reader stored them all, without bound.
+    #[test]
+    fn fields_of_entries_the_reader_does_not_hold_are_not_kept() {
+        let o = order();
+        let carrier = member(&o.genesis, "logistics");
+        let delivery = seal_for(&o.genesis, &o.author, carrier, &o.hash)
+            .unwrap()
+            .unwrap();
+        let logistics = keys("logistics");
+        let empty = MemoryStore::new();
+        let refused = receive(
+            &o.genesis,
+            &logistics.member,
+            &logistics.x25519,
+            &empty,
+            &platform_id(),
+            delivery,
+        )
+        .unwrap_err();
+        assert!(matches!(refused, ReceiveError::NotHeld(hash) if hash == o.hash));
+        assert!(
+            empty
+                .scan(Cf::Private, &crate::store::KeyRange::prefix(&[]), 10)
+                .unwrap()
+                .is_empty()
+        );
     }
 }

@@ -15,7 +15,10 @@
 //!
 //! Receiving: each request's deliveries are checked and stored by [`receive`] on the blocking
 //! pool, at most [`MAX_RECEIVING`] requests at a time; beyond, the sender is told to try
-//! [`Later`](DeliveryAnswer::Later). Nothing here logs a private value: the log says which
+//! [`Later`](DeliveryAnswer::Later). Fields of an entry the node does not hold yet are not
+//! kept ([`NotHeld`](DeliveryAnswer::NotHeld): sent again at a later round), so a member
+//! cannot fill readers' disks with fields of entries it never put on the ledger; a request
+//! with fields the sender could not honestly have sent counts as an offence of its node. Nothing here logs a private value: the log says which
 //! entry, never what it holds.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -29,6 +32,7 @@ use tally_sdk::hash::EntryHash;
 use tally_sdk::ids::MemberId;
 
 use super::super::codec::{DeliveryInbound, MAX_DELIVERY_BYTES};
+use super::super::engine::Input;
 use super::{Back, Shell};
 use crate::private::delivery::{Delivery, DeliveryAnswer, delivered, receive, seal_for};
 use crate::private::outbox;
@@ -40,6 +44,9 @@ pub const IDLE_ROUND: Duration = Duration::from_secs(5);
 pub const BACKOFF_MAX: Duration = Duration::from_secs(60);
 /// How long an entry a reader's node refused waits before it is offered again.
 pub const PARK: Duration = Duration::from_secs(300);
+/// How soon a round follows one where the reader's node did not hold an entry yet (it gets
+/// it by replication within moments).
+pub const NOT_HELD_RETRY: Duration = Duration::from_millis(500);
 /// Most entries read from a reader's outbox in one round.
 const ROUND_LIMIT: usize = 256;
 /// Most bytes of deliveries in one request, below the frame cap.
@@ -58,6 +65,8 @@ struct Reader {
     failures: u32,
     /// Entries refused by the reader's node, and when to offer each again.
     parked: HashMap<EntryHash, Instant>,
+    /// The reader's node did not hold an entry of the round yet: the next round comes soon.
+    soon: bool,
 }
 
 /// The courier's state in the shell.
@@ -84,6 +93,8 @@ pub(super) enum CourierBack {
     Received {
         token: u64,
         answers: Vec<DeliveryAnswer>,
+        /// The sender's node sent what its member could not honestly have sent.
+        offence: Option<MemberId>,
     },
 }
 
@@ -136,6 +147,9 @@ impl Courier {
         state.busy = false;
         if ok {
             state.failures = 0;
+            if std::mem::take(&mut state.soon) {
+                state.next = Some(now + NOT_HELD_RETRY);
+            }
         } else {
             state.failures = state.failures.saturating_add(1);
             let wait = Duration::from_secs(1)
@@ -229,8 +243,15 @@ impl Shell {
                     }
                 }
             }
-            CourierBack::Received { token, answers } => {
+            CourierBack::Received {
+                token,
+                answers,
+                offence,
+            } => {
                 self.courier.receiving = self.courier.receiving.saturating_sub(1);
+                if let Some(peer) = offence {
+                    self.inputs.push_back(Input::Misbehaved { peer });
+                }
                 if let Some(channel) = self.courier.replies.remove(&token) {
                     let _ = self
                         .swarm
@@ -309,6 +330,7 @@ impl Shell {
         let metrics = self.handle.metrics.clone();
         tokio::task::spawn_blocking(move || {
             let mut answers = Vec::with_capacity(deliveries.len());
+            let mut offence = None;
             for delivery in deliveries {
                 let entry = delivery.entry.hash().ok();
                 match receive(&genesis, &me, &secret, store.as_ref(), &sender, delivery) {
@@ -318,6 +340,9 @@ impl Shell {
                     }
                     Err(error) => {
                         let answer = error.answer();
+                        if error.blames_sender() {
+                            offence = Some(sender.clone());
+                        }
                         if matches!(answer, DeliveryAnswer::Refused(_)) {
                             metrics.private_refused.inc();
                             tracing::warn!(
@@ -331,7 +356,12 @@ impl Shell {
                     }
                 }
             }
-            let _ = back.blocking_send(Back::Courier(CourierBack::Received { token, answers }));
+            let received = CourierBack::Received {
+                token,
+                answers,
+                offence,
+            };
+            let _ = back.blocking_send(Back::Courier(received));
         });
     }
 
@@ -349,6 +379,13 @@ impl Shell {
             match answer {
                 DeliveryAnswer::Stored => stored.push(*hash),
                 DeliveryAnswer::Later => ok = false,
+                // Sent again soon, without backing off: the reader's node gets the entry by
+                // replication within moments.
+                DeliveryAnswer::NotHeld => {
+                    if let Some(state) = self.courier.readers.get_mut(&reader) {
+                        state.soon = true;
+                    }
+                }
                 DeliveryAnswer::Refused(why) => {
                     tracing::warn!(
                         %reader, entry = %hash, why,
