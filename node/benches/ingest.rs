@@ -5,6 +5,12 @@
 //! five busy clients would. Prints the disk bytes per entry after compaction and how many
 //! synced writes the run took.
 //!
+//! Second group, `ingest_during_purges`: four members' chains ingested as above into a store
+//! whose platform node holds `PURGED` orders with private fields, once alone and once while
+//! the platform purges one field of each order, one purge request after the other, from a
+//! thread of its own, for as long as the ingestion runs. Purges must not stall ingestion: a
+//! purge's flush and compaction run on the eraser thread, not the writer.
+//!
 //! Run: `cargo bench -p tally-node --bench ingest`
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
@@ -16,16 +22,24 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
 use tally_node::commit::{CommitOptions, CommitStats, Committer};
-use tally_node::ingest::{Ledger, Pipeline};
+use tally_node::ingest::{EventInput, Ledger, Pipeline};
 use tally_node::store::rocks::RocksStore;
+use tally_sdk::codec::CanonicalJson;
 use tally_sdk::entry::SignedEntry;
 use tally_sdk::genesis::Genesis;
+use tally_sdk::hash::EntryHash;
+use tally_sdk::ids::FieldName;
 use tally_sdk::keyfile::MemberKeys;
 use tally_sdk::template::demo_consortium;
 
 const PER_MEMBER: u64 = 8_000;
 const REQUEST: usize = 1_000;
+/// Orders with private fields stored before the purge runs (more than a run purges).
+const PURGED: usize = 5_000;
 
 /// A member's chain of `PER_MEMBER` arrivals, signed.
 fn signed_chain(genesis: &Genesis, keys: &MemberKeys) -> Vec<SignedEntry> {
@@ -116,5 +130,151 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// A store whose platform chain holds `PURGED` orders, each with two private fields, written
+/// by the platform's node; the committer (signing as the platform) and the orders' hashes.
+fn store_with_orders(
+    genesis: &Arc<Genesis>,
+    platform: &MemberKeys,
+) -> (
+    Committer,
+    tally_node::commit::Writer,
+    Vec<EntryHash>,
+    tempfile::TempDir,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = RocksStore::open(dir.path(), genesis.network_id()).unwrap();
+    let store = Arc::new(store);
+    let ledger = Ledger::load(genesis.clone(), store.as_ref()).unwrap();
+    let pipeline = Pipeline::new(genesis.clone(), REQUEST);
+    let (committer, writer) = Committer::start(
+        store,
+        ledger,
+        pipeline,
+        Some(platform.clone()),
+        CommitOptions::default(),
+        None,
+    )
+    .unwrap();
+    let mut hashes = Vec::with_capacity(PURGED);
+    let orders: Vec<EventInput> = (0..PURGED)
+        .map(|n| {
+            let mut event = common::event("commissioning", "active", n as u64, 0);
+            event["tally:kind"] = "order".into();
+            let mut private = BTreeMap::new();
+            for (name, value) in [
+                ("consumer.address", format!("{n} Purge Road")),
+                ("order.spec", format!("spec-{n}")),
+            ] {
+                private.insert(
+                    FieldName::new(name).unwrap(),
+                    CanonicalJson::from_value(&value.into()).unwrap(),
+                );
+            }
+            EventInput {
+                event,
+                refs: Vec::new(),
+                private,
+            }
+        })
+        .collect();
+    for request in orders.chunks(REQUEST) {
+        let receipts = committer.submit_events(request.to_vec()).unwrap();
+        hashes.extend(receipts.iter().map(|r| r.hash));
+    }
+    (committer, writer, hashes, dir)
+}
+
+/// Ingests `chains` into a store holding orders; with `purging`, the platform purges one
+/// field of one order after the other meanwhile. Returns the ingestion time and the purges
+/// done during it.
+fn ingest_with_purges(
+    genesis: &Arc<Genesis>,
+    platform: &MemberKeys,
+    chains: &[Vec<SignedEntry>],
+    purging: bool,
+) -> (Duration, u64) {
+    let (committer, writer, orders, _dir) = store_with_orders(genesis, platform);
+    let done = Arc::new(AtomicBool::new(false));
+    let purged = Arc::new(AtomicU64::new(0));
+    let purger = purging.then(|| {
+        let (committer, done, purged) = (committer.clone(), done.clone(), purged.clone());
+        std::thread::spawn(move || {
+            let field = vec![FieldName::new("consumer.address").unwrap()];
+            for target in orders {
+                if done.load(Ordering::Relaxed) {
+                    break;
+                }
+                committer.submit_purge(target, field.clone()).unwrap();
+                purged.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    });
+    let start = Instant::now();
+    let threads: Vec<_> = chains
+        .iter()
+        .map(|chain| {
+            let committer = committer.clone();
+            let requests: Vec<Vec<SignedEntry>> =
+                chain.chunks(REQUEST).map(<[_]>::to_vec).collect();
+            std::thread::spawn(move || {
+                for request in requests {
+                    committer.submit_entries(request).unwrap();
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    let elapsed = start.elapsed();
+    let during = purged.load(Ordering::Relaxed);
+    done.store(true, Ordering::Relaxed);
+    if let Some(purger) = purger {
+        purger.join().unwrap();
+    }
+    drop(committer);
+    writer.join();
+    (elapsed, during)
+}
+
+fn bench_purges(c: &mut Criterion) {
+    let (signed, keys) = demo_consortium().unwrap();
+    let genesis = Arc::new(signed.verify().unwrap());
+    // Every member but the platform, whose node signs the orders and purges.
+    let chains: Vec<Vec<SignedEntry>> = keys[1..]
+        .iter()
+        .map(|k| signed_chain(&genesis, k))
+        .collect();
+    let total = chains.iter().map(Vec::len).sum::<usize>() as u64;
+    let platform = &keys[0];
+    for purging in [false, true] {
+        let (elapsed, purges) = ingest_with_purges(&genesis, platform, &chains, purging);
+        eprintln!(
+            "one run{}: {total} entries in {elapsed:.2?} ({:.0}/s), {purges} purges meanwhile ({:.0}/s)",
+            if purging { " during purges" } else { "" },
+            total as f64 / elapsed.as_secs_f64(),
+            purges as f64 / elapsed.as_secs_f64()
+        );
+    }
+    let mut group = c.benchmark_group("ingest_during_purges");
+    group.throughput(Throughput::Elements(total));
+    group.sample_size(10);
+    for purging in [false, true] {
+        let name = if purging {
+            format!("{total}_entries_4_members_while_purging")
+        } else {
+            format!("{total}_entries_4_members_alone")
+        };
+        group.bench_function(name, |b| {
+            b.iter_custom(|iterations| {
+                (0..iterations)
+                    .map(|_| ingest_with_purges(&genesis, platform, &chains, purging).0)
+                    .sum()
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, bench_purges);
 criterion_main!(benches);

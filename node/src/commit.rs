@@ -36,7 +36,7 @@ use crate::ingest::{
     CheckedBatch, EventInput, IngestError, Ledger, Pipeline, Placement, PreparedEvents, Problem,
     Receipt, RejectedRow,
 };
-use crate::private::purge;
+use crate::private::{eraser, purge};
 use crate::store::{Batch, Store};
 
 /// How the writer groups requests.
@@ -181,10 +181,12 @@ pub type CommitFeed = tokio::sync::mpsc::Sender<Committed>;
 /// How long the writer waits for work before retrying a notice the feed had no room for.
 const FEED_RETRY: Duration = Duration::from_millis(20);
 
-/// The writer's side of the feed: the notice not yet taken.
+/// Whom the writer tells after a write: replication through the feed (with the notice not
+/// yet taken), and the eraser after purges.
 struct Notices {
     feed: Option<CommitFeed>,
     waiting: Committed,
+    eraser: eraser::EraserHandle,
 }
 
 impl Notices {
@@ -258,16 +260,22 @@ impl std::fmt::Debug for Committer {
     }
 }
 
-/// The writer thread, to join at shutdown.
+/// The writer thread and its eraser, to join at shutdown.
 #[derive(Debug)]
-pub struct Writer(JoinHandle<()>);
+pub struct Writer {
+    writer: JoinHandle<()>,
+    eraser: JoinHandle<()>,
+}
 
 impl Writer {
     /// Waits until the writer has answered everything queued and stopped (every
-    /// [`Committer`] must have been dropped).
+    /// [`Committer`] must have been dropped), and the eraser has finished its run.
     pub fn join(self) {
-        if self.0.join().is_err() {
+        if self.writer.join().is_err() {
             tracing::error!("the writer thread panicked");
+        }
+        if self.eraser.join().is_err() {
+            tracing::error!("the eraser thread panicked");
         }
     }
 }
@@ -287,12 +295,14 @@ impl Committer {
         let counters = Arc::new(Counters::default());
         let member = keys.as_ref().map(|k| k.member.clone());
         let writer_counters = counters.clone();
+        let (eraser, eraser_thread) = eraser::start(store.clone())?;
         let handle = std::thread::Builder::new()
             .name("tally-writer".into())
             .spawn(move || {
                 let notices = Notices {
                     feed,
                     waiting: Committed::default(),
+                    eraser,
                 };
                 run(
                     store.as_ref(),
@@ -312,7 +322,10 @@ impl Committer {
                 counters,
                 signing_held: Arc::new(AtomicBool::new(false)),
             },
-            Writer(handle),
+            Writer {
+                writer: handle,
+                eraser: eraser_thread,
+            },
         ))
     }
 
@@ -533,9 +546,14 @@ impl Segment {
             Ok(()) => {
                 ledger.committed();
                 // The purge entries are durable with their markers: if this fails or the node
-                // stops first, the next start finishes it.
-                if let Err(error) = purge::apply(store, &purges) {
-                    tracing::error!(%error, "cannot carry out purges now; the next start will");
+                // stops first, the next start finishes it. Getting the bytes off the disk is
+                // the eraser's, in the background.
+                match purge::erase_rows(store, &purges) {
+                    Ok(true) => notices.eraser.wake(),
+                    Ok(false) => {}
+                    Err(error) => {
+                        tracing::error!(%error, "cannot carry out purges now; the next start will");
+                    }
                 }
                 if count > 0 {
                     counters.groups.fetch_add(1, Ordering::Relaxed);

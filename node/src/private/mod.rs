@@ -9,9 +9,11 @@
 //! them and when, so the API can say a value is gone rather than never existed.
 //!
 //! [`delivery`] seals a reader's fields for its node and checks what a node receives;
-//! [`purge`] carries out purge entries.
+//! [`purge`] carries out purge entries, and [`eraser`] gets purged values off the disk in the
+//! background.
 
 pub mod delivery;
+pub mod eraser;
 pub mod purge;
 
 use serde::{Deserialize, Serialize};

@@ -3,10 +3,16 @@
 //!
 //! The writer stores a purge entry together with a marker (`meta` key `purge/` + the purge
 //! entry's hash, holding its [`PurgeOrder`]) in one atomic batch. Right after that write,
-//! [`apply`] erases the fields from the purged entry's row (leaving a [`PurgeNote`] so the API
-//! can say when and by what the value went), deletes the marker, and has the store rewrite its
-//! files ([`Store::erase_deleted`]). A node that stops in between finds the marker at its next
-//! start ([`pending`]) and finishes the job; applying an order twice changes nothing.
+//! [`erase_rows`] erases the fields from the purged entry's row (leaving a [`PurgeNote`] so
+//! the API can say when and by what the value went): from then on no read shows them. Getting
+//! the bytes off the disk — flushing every column family so no log file holds them, and
+//! compacting the private rows — is slow, so it is not done on the writer: the
+//! [`eraser`](super::eraser) thread does it in the background for every marker present when
+//! it starts ([`erase_from_disk`]), then deletes those markers. However many purges arrive
+//! (from any member, repeated on one field), ingestion does not wait for a flush, and one
+//! flush and compaction covers every purge stored meanwhile. A node that stops in between
+//! finds the markers at its next start ([`pending`]) and finishes the job ([`apply`]);
+//! applying an order twice changes nothing.
 //!
 //! A node that does not hold the row (it may read none of the fields) still records the notes,
 //! so a delivery sealed before the purge and arriving after it is not kept.
@@ -102,14 +108,29 @@ impl PrivateRow {
     }
 }
 
-/// Carries out purge orders: erases the fields, deletes the markers, and has the store rewrite
-/// its files so the erased bytes are gone from disk.
+/// Carries out purge orders at once: erases the fields from the rows, has the store rewrite its
+/// files so the erased bytes are gone from disk, and deletes the markers (at start, for purges
+/// a stop interrupted).
 pub fn apply<S: Store + ?Sized>(store: &S, orders: &[PurgeOrder]) -> Result<(), StoreError> {
     if orders.is_empty() {
         return Ok(());
     }
+    erase_rows(store, orders)?;
+    erase_from_disk(store)?;
+    Ok(())
+}
+
+/// Erases the ordered fields from their rows (no read shows them from now on); the markers
+/// stay until [`erase_from_disk`] has run. An order that erases nothing new (the fields were
+/// purged already, or the node holds none of them) loses its marker here: there is nothing
+/// to get off the disk. Returns whether some marker waits for the disk to be rewritten.
+pub fn erase_rows<S: Store + ?Sized>(store: &S, orders: &[PurgeOrder]) -> Result<bool, StoreError> {
+    if orders.is_empty() {
+        return Ok(false);
+    }
     let mut rows: BTreeMap<EntryHash, PrivateRow> = BTreeMap::new();
     let mut batch = Batch::default();
+    let mut waiting = false;
     for order in orders {
         let current = match rows.remove(&order.target) {
             Some(current) => current,
@@ -122,9 +143,14 @@ pub fn apply<S: Store + ?Sized>(store: &S, orders: &[PurgeOrder]) -> Result<(), 
             }),
         };
         let mut updated = current;
+        let held_before = updated.held.fields.len();
         updated.erase(order);
+        if updated.held.fields.len() == held_before {
+            batch.delete(Cf::Meta, marker_key(&order.by));
+        } else {
+            waiting = true;
+        }
         rows.insert(order.target, updated);
-        batch.delete(Cf::Meta, marker_key(&order.by));
     }
     for (hash, updated) in rows {
         let bytes = updated
@@ -133,12 +159,31 @@ pub fn apply<S: Store + ?Sized>(store: &S, orders: &[PurgeOrder]) -> Result<(), 
         batch.put(Cf::Private, hash.as_bytes().to_vec(), bytes);
     }
     store.write(batch)?;
+    Ok(waiting)
+}
+
+/// Rewrites the store's files so that values erased by the purges whose markers are present
+/// now are gone from disk, then deletes those markers. Returns how many it covered.
+pub fn erase_from_disk<S: Store + ?Sized>(store: &S) -> Result<usize, StoreError> {
+    let keys: Vec<Vec<u8>> = store
+        .scan(Cf::Meta, &KeyRange::prefix(MARKER_PREFIX), usize::MAX)?
+        .into_iter()
+        .map(|(key, _)| key)
+        .collect();
+    if keys.is_empty() {
+        return Ok(0);
+    }
     store.erase_deleted()?;
+    let mut batch = Batch::default();
+    for key in &keys {
+        batch.delete(Cf::Meta, key.clone());
+    }
+    store.write(batch)?;
     tracing::info!(
-        purges = orders.len(),
-        "purged private fields and rewrote the store's files"
+        purges = keys.len(),
+        "purged private fields are gone from the store's files"
     );
-    Ok(())
+    Ok(keys.len())
 }
 
 #[cfg(test)]
