@@ -1038,6 +1038,20 @@ async fn a_forked_chain_is_quarantined_and_every_view_says_so() {
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     let (_, forks) = call(&app, Method::GET, "/v1/forks", None).await;
     assert_eq!(forks["flagged"], json!(["logistics"]), "{forks}");
+    // A page of one proof: the member stays flagged on a page that holds none of its proofs.
+    let (_, first) = call(&app, Method::GET, "/v1/forks?limit=1", None).await;
+    assert_eq!(first["forks"].as_array().unwrap().len(), 1, "{first}");
+    let cursor = first["next"].as_str().unwrap();
+    let (_, rest) = call(
+        &app,
+        Method::GET,
+        &format!("/v1/forks?cursor={cursor}"),
+        None,
+    )
+    .await;
+    assert_eq!(rest["forks"], json!([]), "{rest}");
+    assert_eq!(rest["flagged"], json!(["logistics"]), "{rest}");
+    assert!(rest.get("next").is_none(), "{rest}");
 
     // Extending the forked chain is refused, naming the fork.
     let next = story.record("logistics", sofa(7, 9, json!({"bizStep": "departing"})));
@@ -1250,9 +1264,37 @@ async fn a_member_cannot_fill_a_node_with_refused_entries() {
     for first in (1..=1_100).step_by(100) {
         post((first..first + 100).map(|n| order(n, 0)).collect()).await;
     }
-    let (status, rejected) = call(&app, Method::GET, "/v1/rejected", None).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(rejected["rejected"].as_array().unwrap().len(), 1_000);
+    // Listed a page at a time: every kept entry once, in order.
+    let mut listed: Vec<String> = Vec::new();
+    let mut path = "/v1/rejected?limit=300".to_owned();
+    loop {
+        let (status, page) = call(&app, Method::GET, &path, None).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let items = page["rejected"].as_array().unwrap();
+        assert!(items.len() <= 300);
+        listed.extend(items.iter().map(|r| r["hash"].as_str().unwrap().to_owned()));
+        match page["next"].as_str() {
+            Some(next) => path = format!("/v1/rejected?limit=300&cursor={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(listed.len(), 1_000);
+    let mut unique = listed.clone();
+    unique.dedup();
+    assert_eq!(unique.len(), 1_000);
+    for (bad, why) in [
+        ("/v1/rejected?limit=0", "limit"),
+        ("/v1/rejected?limit=1001", "limit"),
+        ("/v1/rejected?cursor=zz", "cursor"),
+        ("/v1/forks?cursor=", "cursor"),
+    ] {
+        let (status, problem) = call(&app, Method::GET, bad, None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {problem}");
+        assert!(
+            problem["detail"].as_str().unwrap().contains(why),
+            "{problem}"
+        );
+    }
     // The same entry sent again is not counted twice, and other members are unaffected.
     post(vec![order(1, 0)]).await;
     let (_, card) = call(&app, Method::GET, "/v1/members/supplier/scorecard", None).await;

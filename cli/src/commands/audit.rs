@@ -31,6 +31,8 @@ const PROGRESS_FROM: u64 = 10_000;
 
 /// Chain entries per page read from a node.
 const CHAIN_PAGE: usize = 1_000;
+/// Fork proofs or rejected entries asked for per request (the API's largest page).
+const EVIDENCE_PAGE: usize = 1_000;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -276,6 +278,7 @@ struct ChainItem {
 #[derive(Deserialize)]
 struct ForksAnswer {
     forks: Vec<ForkAnswer>,
+    next: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -286,6 +289,7 @@ struct ForkAnswer {
 #[derive(Deserialize)]
 struct RejectedAnswer {
     rejected: Vec<RejectedItem>,
+    next: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -320,13 +324,31 @@ impl LedgerSource for HttpSource {
     }
 
     fn forks(&mut self) -> Result<Vec<ForkProof>> {
-        let answer: ForksAnswer = self.client.get_json("/v1/forks")?;
-        Ok(answer.forks.into_iter().map(|f| f.proof).collect())
+        let mut proofs = Vec::new();
+        let mut path = format!("/v1/forks?limit={EVIDENCE_PAGE}");
+        loop {
+            let answer: ForksAnswer = self.client.get_json(&path)?;
+            proofs.extend(answer.forks.into_iter().map(|f| f.proof));
+            match answer.next {
+                Some(next) => path = format!("/v1/forks?limit={EVIDENCE_PAGE}&cursor={next}"),
+                None => return Ok(proofs),
+            }
+        }
     }
 
     fn rejected(&mut self) -> Result<Vec<RejectedEntry>> {
-        let answer: RejectedAnswer = self.client.get_json("/v1/rejected")?;
-        Ok(answer.rejected.into_iter().map(|r| r.rejected).collect())
+        let mut rejected = Vec::new();
+        let mut path = format!("/v1/rejected?limit={EVIDENCE_PAGE}");
+        loop {
+            let answer: RejectedAnswer = self.client.get_json(&path)?;
+            rejected.extend(answer.rejected.into_iter().map(|r| r.rejected));
+            match answer.next {
+                Some(next) => {
+                    path = format!("/v1/rejected?limit={EVIDENCE_PAGE}&cursor={next}");
+                }
+                None => return Ok(rejected),
+            }
+        }
     }
 }
 

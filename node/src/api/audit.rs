@@ -18,8 +18,8 @@ use utoipa::{IntoParams, ToSchema};
 use super::ApiState;
 use super::auth::Caller;
 use super::problem::{ApiError, ProblemDetails};
-use super::query::{path, query, time};
-use crate::audit::{self, AuditError, MAX_REJECTED};
+use super::query::{Paging, page_limit, path, query, time};
+use crate::audit::{self, AuditError};
 use crate::witness::book::MAX_CHECKPOINT_BYTES;
 
 /// Most checkpoints one page lists.
@@ -207,19 +207,35 @@ pub struct RejectedView {
     pub rejected: RejectedEntry,
 }
 
-/// The entries refused as their authors' doing.
+/// A page of the entries refused as their authors' doing.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Rejected {
     /// Ordered by author and hash.
     pub rejected: Vec<RejectedView>,
+    /// Pass as `cursor` for the next page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+/// The key a page's `cursor` names: the hex of the last row's key of the page before.
+pub(super) fn key_cursor(text: Option<&str>) -> Result<Option<Vec<u8>>, ApiError> {
+    text.map(|text| {
+        hex::decode(text)
+            .ok()
+            .filter(|key| !key.is_empty() && key.len() <= 1_024)
+            .ok_or_else(|| ApiError::bad_request("the cursor is not one this list returned"))
+    })
+    .transpose()
 }
 
 /// Lists the entries this node refused as their authors' doing: validly signed, breaking a
 /// rule (its role may not write the kind, an invalid event, a limit).
 #[utoipa::path(
     get, path = "/v1/rejected", tag = "audit",
+    params(Paging),
     responses(
-        (status = 200, description = "The rejected entries", body = Rejected),
+        (status = 200, description = "A page of the rejected entries", body = Rejected),
+        (status = 400, description = "A limit out of range or a cursor this list did not return", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 401, description = "No or unknown token", body = ProblemDetails, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -227,16 +243,23 @@ pub struct Rejected {
 pub async fn list_rejected(
     State(state): State<ApiState>,
     _caller: Caller,
+    paging: Result<Query<Paging>, QueryRejection>,
 ) -> Result<Json<Rejected>, ApiError> {
+    let paging = query(paging)?;
+    let limit = page_limit(paging.limit)?;
+    let after = key_cursor(paging.cursor.as_deref())?;
     let store = state.store().clone();
     let genesis = state.genesis().clone();
-    let views = state
+    let (views, next) = state
         .blocking(move || {
             let verifier = Verifier::new(&genesis, Timestamp::now());
-            store.rejected(None, MAX_REJECTED).map(|found| {
-                found
+            store.rejected_page(after.as_deref(), limit).map(|found| {
+                let next = (found.len() == limit)
+                    .then(|| found.last().map(|(key, _)| hex::encode(key)))
+                    .flatten();
+                let views = found
                     .into_iter()
-                    .filter_map(|rejected| {
+                    .filter_map(|(_, rejected)| {
                         let verified = rejected.verify(&verifier).ok()?;
                         Some(RejectedView {
                             member: verified.author.to_string(),
@@ -246,9 +269,13 @@ pub async fn list_rejected(
                             rejected,
                         })
                     })
-                    .collect::<Vec<_>>()
+                    .collect::<Vec<_>>();
+                (views, next)
             })
         })
         .await??;
-    Ok(Json(Rejected { rejected: views }))
+    Ok(Json(Rejected {
+        rejected: views,
+        next,
+    }))
 }

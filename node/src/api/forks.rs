@@ -1,20 +1,21 @@
-//! `GET /v1/forks`: the fork proofs this node holds, each two validly signed entries one
-//! member signed at one place of its chain — proof, checkable by anyone with the genesis, that
-//! the member showed different histories to different parties. Replication finds them and
-//! gossips them so every node holds them (`docs/protocol.md`).
+//! `GET /v1/forks`: the fork proofs this node holds, a page at a time, each two validly signed
+//! entries one member signed at one place of its chain — proof, checkable by anyone with the
+//! genesis, that the member showed different histories to different parties. Replication
+//! finds them and every node pulls them (`docs/protocol.md`).
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use serde::Serialize;
 use tally_sdk::fork::ForkProof;
 use utoipa::ToSchema;
 
 use super::ApiState;
+use super::audit::key_cursor;
 use super::auth::Caller;
 use super::problem::{ApiError, ProblemDetails};
-
-/// Most fork proofs listed (each is evidence of a member's misconduct: there are few).
-const MAX_FORKS: usize = 1_000;
+use super::query::{Paging, page_limit, query};
+use crate::forks::fork_points;
 
 /// One fork proof.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -30,20 +31,26 @@ pub struct ForkView {
     pub proof: ForkProof,
 }
 
-/// The fork proofs the node holds.
+/// A page of the fork proofs the node holds.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Forks {
-    /// Ordered by member and place.
+    /// Ordered by chain and place.
     pub forks: Vec<ForkView>,
-    /// The members found equivocating (their chains take nothing after the fork).
+    /// Every member found equivocating, whichever page its proofs are on (their chains take
+    /// nothing from the fork point on).
     pub flagged: Vec<String>,
+    /// Pass as `cursor` for the next page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 /// Lists the fork proofs the node holds and the members they flag.
 #[utoipa::path(
     get, path = "/v1/forks", tag = "read",
+    params(Paging),
     responses(
-        (status = 200, description = "The fork proofs", body = Forks),
+        (status = 200, description = "A page of the fork proofs", body = Forks),
+        (status = 400, description = "A limit out of range or a cursor this list did not return", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 401, description = "No or unknown token", body = ProblemDetails, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -51,11 +58,23 @@ pub struct Forks {
 pub async fn list_forks(
     State(state): State<ApiState>,
     _caller: Caller,
+    paging: Result<Query<Paging>, QueryRejection>,
 ) -> Result<Json<Forks>, ApiError> {
+    let paging = query(paging)?;
+    let limit = page_limit(paging.limit)?;
+    let after = key_cursor(paging.cursor.as_deref())?;
     let store = state.store().clone();
-    let proofs = state.blocking(move || store.forks(MAX_FORKS)).await??;
-    let mut forks = Vec::with_capacity(proofs.len());
-    for proof in proofs {
+    let (page, points) = state
+        .blocking(move || {
+            let page = store.forks_page(after.as_deref(), limit)?;
+            Ok::<_, crate::store::StoreError>((page, fork_points(store.as_ref())?))
+        })
+        .await??;
+    let next = (page.len() == limit)
+        .then(|| page.last().map(|(key, _)| hex::encode(key)))
+        .flatten();
+    let mut forks = Vec::with_capacity(page.len());
+    for (_, proof) in page {
         let hashes = [proof.first.hash(), proof.second.hash()];
         let [Ok(first), Ok(second)] = hashes else {
             return Err(ApiError::internal());
@@ -67,7 +86,13 @@ pub async fn list_forks(
             proof,
         });
     }
-    let mut flagged: Vec<String> = forks.iter().map(|f| f.member.clone()).collect();
-    flagged.dedup();
-    Ok(Json(Forks { forks, flagged }))
+    let flagged = points
+        .iter()
+        .map(|(member, _)| member.to_string())
+        .collect();
+    Ok(Json(Forks {
+        forks,
+        flagged,
+        next,
+    }))
 }

@@ -48,7 +48,7 @@ pub(super) fn query<T>(extracted: Result<Query<T>, QueryRejection>) -> Result<T,
         .map_err(|e| ApiError::bad_request(e.body_text()))
 }
 
-fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
+pub(super) fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
     match limit {
         None => Ok(DEFAULT_PAGE),
         Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),

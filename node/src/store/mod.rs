@@ -234,6 +234,12 @@ impl KeyRange {
         }
     }
 
+    /// Every key after `after` (every key without).
+    pub fn after(after: Option<&[u8]>) -> Self {
+        let start = after.map_or_else(Vec::new, |key| [key, &[0]].concat());
+        Self { start, end: None }
+    }
+
     /// Whether `key` is in the range.
     pub fn contains(&self, key: &[u8]) -> bool {
         key >= self.start.as_slice() && self.end.as_deref().is_none_or(|end| key < end)
@@ -295,6 +301,44 @@ pub trait Store: Send + Sync {
                 codec::decode::<ForkProof>("fork proof", value, usize::MAX).map_err(|e| {
                     corrupted(format!("the fork proof row {key:02x?} is damaged: {e}"))
                 })
+            })
+            .collect()
+    }
+
+    /// One page of the entries refused as their authors' doing: at most `limit`, by author
+    /// and hash, after the row keyed `after` (from the first without), each with its key (the
+    /// next page's `after`).
+    fn rejected_page(
+        &self,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, RejectedEntry)>, StoreError> {
+        self.scan(Cf::Rejected, &KeyRange::after(after), limit)?
+            .into_iter()
+            .map(|(key, value)| {
+                let entry = SignedEntry::from_bytes(&value, MAX_STORED_ENTRY).map_err(|e| {
+                    corrupted(format!("the rejected-entry row {key:02x?} is damaged: {e}"))
+                })?;
+                Ok((key, RejectedEntry { entry }))
+            })
+            .collect()
+    }
+
+    /// One page of the fork proofs: at most `limit`, by chain and place, after the row keyed
+    /// `after`, each with its key.
+    fn forks_page(
+        &self,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, ForkProof)>, StoreError> {
+        self.scan(Cf::Forks, &KeyRange::after(after), limit)?
+            .into_iter()
+            .map(|(key, value)| {
+                let proof =
+                    codec::decode::<ForkProof>("fork proof", &value, usize::MAX).map_err(|e| {
+                        corrupted(format!("the fork proof row {key:02x?} is damaged: {e}"))
+                    })?;
+                Ok((key, proof))
             })
             .collect()
     }
