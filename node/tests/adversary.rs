@@ -17,7 +17,7 @@ use common::consortium::{
     Member, converged, heads_of_chain, metric, p2p_address, wait_for, write_events,
 };
 use serde_json::Value;
-use tally_node::replicate::wire;
+use tally_node::replicate::wire::{self, HeadInfo, SyncRequest, SyncResponse};
 use tally_sdk::checkpoint::{ChainSpan, Checkpoint};
 use tally_sdk::entry::SignedEntry;
 use tally_sdk::fork::ForkProof;
@@ -351,4 +351,89 @@ fn a_witness_flooding_resigning_or_misstating_checkpoints_is_bounded_recorded_an
     assert_ne!(conflict[0], conflict[1]);
     assert_eq!(checkpoints_held(&platform, "regulator"), 10);
     drop(attacker);
+}
+
+/// The attack of issue 20, item 7: a node is restored from a backup and must not sign until it
+/// has back what it signed after the backup. A member's node claims a far higher head of the
+/// restored node's own chain and refuses every range of it. Before, that claim held the node
+/// back (503) for good; now a claim its maker will not back loses its weight, and the node
+/// signs again, without forking its chain, as soon as an honest peer has given it back its
+/// entries.
+#[test]
+fn a_restored_node_signs_again_once_an_honest_peer_answered_whatever_a_liar_claims() {
+    let root = tempfile::tempdir().unwrap();
+    let (signed, keys) = demo_consortium().unwrap();
+    std::fs::write(
+        root.path().join("genesis.toml"),
+        signed.to_toml("").unwrap(),
+    )
+    .unwrap();
+    let genesis = signed.verify().unwrap();
+    let manufacturer = Member::new(root.path(), &keys[1]);
+    let supplier = Member::new(root.path(), &keys[2]);
+    let factory = manufacturer.start(&[]);
+    let factory_address = p2p_address(&factory);
+    let other = supplier.start(std::slice::from_ref(&factory_address));
+    write_events(&factory, "manufacturer", 0, 10);
+    let (status, backup) = factory.request("POST", "/v1/backups", None);
+    assert_eq!(status, 201, "{backup}");
+    let backup = std::path::PathBuf::from(backup["path"].as_str().unwrap());
+    write_events(&factory, "manufacturer", 10, 5);
+    converged(&[&factory, &other], &[("manufacturer", 15)]);
+    for node in [factory, other] {
+        let mut node = node;
+        node.child.kill().unwrap();
+        drop(node.wait());
+    }
+    let data = manufacturer.config.parent().unwrap().join("data");
+    std::fs::remove_dir_all(&data).unwrap();
+    std::fs::rename(&backup, &data).unwrap();
+    let restored = manufacturer.start(&[]);
+    let restored_address = p2p_address(&restored);
+
+    // The liar connects first: it claims entry 1,000 of the manufacturer's chain and sends
+    // none of it.
+    let claimed = HeadInfo {
+        author: keys[1].member.clone(),
+        seq: 1_000,
+        hash: EntryHash::digest(b"never signed"),
+    };
+    let liar = Attacker::connect_answering(&genesis, &keys[4], &restored_address, move |request| {
+        match request {
+            SyncRequest::Heads => SyncResponse::Heads {
+                heads: vec![claimed.clone()],
+                forks: Vec::new(),
+            },
+            _ => SyncResponse::Refused,
+        }
+    });
+    // Once the node has asked the liar for its chain and been refused, it still does not
+    // sign: the liar is not an answer.
+    wait_for("the node to ask the liar for its own chain", || {
+        let asked = liar.seen().asked;
+        let range = asked
+            .iter()
+            .any(|r| matches!(r, SyncRequest::Range { author, .. } if author == &keys[1].member));
+        if range {
+            Ok(())
+        } else {
+            Err(format!("{asked:?}"))
+        }
+    });
+    let one = Value::Array(vec![common::arrival(&keys[1].member, 99)]);
+    let (status, problem) = restored.request("POST", "/v1/events", Some(&one));
+    assert_eq!(status, 503, "{problem}");
+
+    // The honest supplier comes back: the node gets entries 10..15 and signs entry 15.
+    let other = supplier.start(std::slice::from_ref(&restored_address));
+    let receipt = wait_for("the restored node to sign again", || {
+        match restored.request("POST", "/v1/events", Some(&one)) {
+            (201, body) => Ok(body),
+            (status, body) => Err(format!("{status} {body}")),
+        }
+    });
+    assert_eq!(receipt["entries"][0]["seq"], 15, "{receipt}");
+    converged(&[&restored, &other], &[("manufacturer", 16)]);
+    let (_, forks) = restored.request("GET", "/v1/forks", None);
+    assert_eq!(forks["forks"], serde_json::json!([]), "{forks}");
 }

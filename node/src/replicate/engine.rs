@@ -549,6 +549,10 @@ struct Peer {
     heads: BTreeMap<MemberId, u64>,
     /// The heads below the node's tips it reported last, compared with the store already.
     compared: BTreeMap<MemberId, HeadInfo>,
+    /// It answered with its heads since it connected.
+    answered: bool,
+    /// It claimed more of this node's own chain than it would send (until it reconnects).
+    discredited: bool,
     in_flight: usize,
     score: u32,
     banned_until: Option<u64>,
@@ -623,8 +627,6 @@ pub struct Engine {
     suspects: BTreeMap<(MemberId, u64), Buffered>,
     forgiven_at: u64,
     me: MemberId,
-    /// A peer has answered with its heads since the engine started.
-    own_heard: bool,
     /// [`Output::OwnChainCaughtUp`] was said (or there is no peer to ask).
     own_caught_up: bool,
 }
@@ -672,7 +674,6 @@ impl Engine {
             forgiven_at: 0,
             own_caught_up: alone,
             me,
-            own_heard: false,
         };
         for head in stored {
             engine.stored(head);
@@ -775,21 +776,28 @@ impl Engine {
         self.check_own_chain(out);
     }
 
-    /// Says [`Output::OwnChainCaughtUp`] once a peer has answered with its heads and the node
-    /// stores its own chain as far as any peer reported it.
+    /// Says [`Output::OwnChainCaughtUp`] once a peer in good standing has answered with its
+    /// heads and the node stores its own chain as far as every such peer reported it.
+    ///
+    /// A peer that claimed more of the node's own chain than it would send (an empty range, or
+    /// `Refused`) is discredited until it reconnects: its claim neither holds the node back
+    /// (a liar could keep it from signing forever) nor counts as an answer (alone, a liar
+    /// would have it sign again before an honest peer gave back what it signed after its
+    /// backup: a fork of its own chain). A banned peer does not count either.
     fn check_own_chain(&mut self, out: &mut Vec<Output>) {
         if self.own_caught_up {
             return;
         }
-        if !self.own_heard {
-            return;
-        }
-        // What the peers in good standing say now: a peer that claimed more than it could
-        // send loses that head, and a banned one does not count, so none can hold this back.
-        let target = self
+        let confirmers: Vec<&Peer> = self
             .peers
             .values()
-            .filter(|p| p.usable())
+            .filter(|p| p.usable() && p.answered && !p.discredited)
+            .collect();
+        if confirmers.is_empty() {
+            return;
+        }
+        let target = confirmers
+            .iter()
             .filter_map(|p| p.heads.get(&self.me).copied())
             .max();
         let stored = self.chains.get(&self.me).and_then(|c| c.stored);
@@ -865,6 +873,8 @@ impl Engine {
             peer.connected = false;
             peer.heads.clear();
             peer.compared.clear();
+            peer.answered = false;
+            peer.discredited = false;
         }
         let lost: Vec<RequestId> = self
             .sent
@@ -1192,8 +1202,10 @@ impl Engine {
                 }
                 if entries.is_empty() {
                     // It has less than it said: ask it for its heads again before trusting them.
+                    let me = author == self.me;
                     if let Some(peer) = self.peers.get_mut(from) {
                         peer.heads.remove(&author);
+                        peer.discredited |= me;
                     }
                 }
                 for entry in entries {
@@ -1205,7 +1217,9 @@ impl Engine {
             // of this node's own chain and refuse every request, keeping a restored node from
             // ever signing again.
             (Pending::Range { author, .. }, Some(SyncResponse::Refused)) => {
+                let me = author == self.me;
                 if let Some(peer) = self.peers.get_mut(from) {
+                    peer.discredited |= me;
                     peer.heads.remove(&author);
                 }
             }
@@ -1232,10 +1246,10 @@ impl Engine {
             }
             known.insert(head.author, head.seq);
         }
-        self.own_heard = true;
         let Some(peer) = self.peers.get_mut(from) else {
             return;
         };
+        peer.answered = true;
         peer.heads = known;
         // A head below our tip is compared with the store once per head the peer reports: a
         // peer lagging behind reports the same head over and over.
@@ -2260,10 +2274,15 @@ mod tests {
                 response: Some(SyncResponse::Range(Vec::new())),
             },
         );
+        // Nor does it count as an answer: alone with it, the node would sign before an
+        // honest peer gave back what it signed after the backup.
+        assert!(!caught_up(&out), "{out:?}");
+        let out = peer_answers(&mut engine, "platform", Vec::new(), Vec::new());
         assert!(caught_up(&out), "{out:?}");
 
         // Nor does one that claims more and refuses to send it (the restored node held
-        // hostage): it loses the claim, and the node signs again.
+        // hostage): it loses the claim, and the node signs again once an honest peer
+        // answered.
         let mut engine = Engine::new(
             EngineConfig::default(),
             member("supplier"),
@@ -2282,6 +2301,8 @@ mod tests {
                 response: Some(SyncResponse::Refused),
             },
         );
+        assert!(!caught_up(&out), "{out:?}");
+        let out = peer_answers(&mut engine, "platform", Vec::new(), Vec::new());
         assert!(caught_up(&out), "{out:?}");
     }
 

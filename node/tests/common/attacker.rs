@@ -5,7 +5,7 @@
 //! own, so the test talks to nodes over HTTP meanwhile.
 //!
 //! Sync requests the node sends it are answered like an empty node would (no heads, `Refused`
-//! to anything else), unless the test sets other answers.
+//! to anything else), unless the test gives other answers ([`Attacker::connect_answering`]).
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
@@ -66,6 +66,22 @@ impl Attacker {
     /// Connects to the node at `address` (ending with `/p2p/<peer id>`) as `keys`' member and
     /// waits until the connection is up and the node listens to both gossip topics.
     pub fn connect(genesis: &Genesis, keys: &MemberKeys, address: &str) -> Self {
+        Self::connect_answering(genesis, keys, address, |request| match request {
+            SyncRequest::Heads => SyncResponse::Heads {
+                heads: Vec::new(),
+                forks: Vec::new(),
+            },
+            _ => SyncResponse::Refused,
+        })
+    }
+
+    /// As [`Attacker::connect`], answering the node's sync requests with `answer`.
+    pub fn connect_answering(
+        genesis: &Genesis,
+        keys: &MemberKeys,
+        address: &str,
+        answer: impl Fn(&SyncRequest) -> SyncResponse + Send + 'static,
+    ) -> Self {
         let address: Multiaddr = address.parse().unwrap();
         let keypair = identity::keypair(keys, genesis).unwrap();
         let peers = identity::members(genesis, &keys.member).unwrap();
@@ -137,17 +153,14 @@ impl Attacker {
                                 request_response::Event::Message { message, .. },
                             )) => match message {
                                 request_response::Message::Request { request, channel, .. } => {
-                                    let answer = match &request {
-                                        Inbound::Ok(SyncRequest::Heads) => SyncResponse::Heads {
-                                            heads: Vec::new(),
-                                            forks: Vec::new(),
-                                        },
-                                        _ => SyncResponse::Refused,
+                                    let reply = match &request {
+                                        Inbound::Ok(request) => answer(request),
+                                        Inbound::Invalid(_) => SyncResponse::Refused,
                                     };
                                     if let Inbound::Ok(request) = request {
                                         seen_by_swarm.lock().unwrap().asked.push(request);
                                     }
-                                    let _ = swarm.behaviour_mut().sync.send_response(channel, answer);
+                                    let _ = swarm.behaviour_mut().sync.send_response(channel, reply);
                                 }
                                 request_response::Message::Response { request_id, response } => {
                                     if let Some(done) = asked.remove(&request_id) {
