@@ -636,3 +636,108 @@ async fn the_served_openapi_document_is_the_committed_one() {
     drop(app);
     node.stop();
 }
+
+/// Issue 21: a consumer's name sent as `tally:private` (the spelling EPCIS capture uses) to
+/// `POST /v1/events` was signed into the public entry, replicated and never purgeable; a typo
+/// in a `tally:` field name did the same. Now both spellings mean private fields on this
+/// route, and any other `tally:` member is refused before anything is signed.
+#[tokio::test]
+async fn no_spelling_of_a_private_field_ends_up_in_a_public_entry() {
+    let node = TestNode::start("");
+    let app = node.app();
+    let canary = "Ada Canary-7f3e";
+    let with = |member: &str, value: Value| {
+        let mut event = common::event("assembling", "in_progress", 7, 0);
+        event[member] = value;
+        event
+    };
+    // The EPCIS spelling: taken as private fields.
+    let event = with("tally:private", json!({"order.spec": {"name": canary}}));
+    let reply = post(&app, "/v1/events", &event).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    let hash = reply.body["entries"][0]["hash"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let reply = get(&app, &format!("/v1/entries/{hash}")).await;
+    assert!(!reply.text.contains("Canary"), "{}", reply.text);
+    assert_eq!(
+        reply.body["private"],
+        json!([{"name": "order.spec", "state": "withheld"}])
+    );
+    let stored = node
+        .node()
+        .store()
+        .entry(&hash.parse().unwrap())
+        .unwrap()
+        .unwrap();
+    assert!(!serde_json::to_string(&stored).unwrap().contains("Canary"));
+
+    // Typos and unknown members of the namespace, at the top or nested, and both spellings at
+    // once: refused with 422 naming the member, nothing signed.
+    let mut nested = common::event("assembling", "in_progress", 8, 0);
+    nested["ilmd"] = json!({"tally:consumerName": canary});
+    for (event, named) in [
+        (
+            with("tally:privat", json!({"order.spec": canary})),
+            "tally:privat",
+        ),
+        (
+            with("tally:consumer_name", json!(canary)),
+            "tally:consumer_name",
+        ),
+        (nested, "tally:consumerName"),
+        (
+            {
+                let mut both = with("private", json!({"order.spec": canary}));
+                both["tally:private"] = json!({"order.spec": canary});
+                both
+            },
+            "tally:private",
+        ),
+    ] {
+        let reply = post(&app, "/v1/events", &event).await;
+        let body = problem(&reply, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(reply.text.contains(named), "{body}");
+    }
+    let reply = get(&app, "/v1/chains/manufacturer").await;
+    assert_eq!(
+        reply.body["items"].as_array().unwrap().len(),
+        1,
+        "{}",
+        reply.text
+    );
+    assert!(!reply.text.contains("Canary"), "{}", reply.text);
+    drop(app);
+    node.stop();
+}
+
+/// Issue 21: every made-up HTTP method became a permanent metric label, so 200 requests with
+/// 60 KB methods grew `/metrics` from 13 KB to 12 MB, without a token. Now labels come from a
+/// closed set.
+#[tokio::test]
+async fn made_up_methods_and_paths_do_not_grow_the_metrics() {
+    let node = TestNode::start("");
+    let app = node.app();
+    let before = call(&app, Method::GET, "/metrics", None, None)
+        .await
+        .text
+        .len();
+    for n in 0..200 {
+        let method = Method::from_bytes(format!("X{n}{}", "M".repeat(2_000)).as_bytes()).unwrap();
+        for uri in ["/epcis/events", "/v1/heads", &format!("/no/such/{n}")] {
+            call(&app, method.clone(), uri, None, None).await;
+        }
+    }
+    let after = call(&app, Method::GET, "/metrics", None, None).await;
+    assert!(
+        after.text.len() < before + 4_000,
+        "{} bytes before, {} after:\n{}",
+        before,
+        after.text.len(),
+        &after.text[..after.text.len().min(3_000)]
+    );
+    assert!(after.text.contains("method=\"other\""), "{}", after.text);
+    drop(app);
+    node.stop();
+}

@@ -34,6 +34,45 @@ use crate::hash::EntryHash;
 use crate::ids::MemberId;
 use crate::time::Timestamp;
 
+/// The `tally:` members an event may carry, at its top level: Tally's event fields above.
+pub const EVENT_FIELDS: [&str; 5] = [
+    "tally:kind",
+    "tally:handOverTo",
+    "tally:receiptOf",
+    "tally:promisedDate",
+    "tally:inspectionResult",
+];
+
+/// The JSON paths of the `tally:` members of `event` that are not Tally's event fields at its
+/// top level ([`EVENT_FIELDS`]), or that sit anywhere below it. Whoever signs an event refuses
+/// such members: a misspelt field (`tally:privat`, `tally:consumer_name`) would otherwise be
+/// signed into the public entry as an extension, replicated to every node and never purgeable.
+pub fn unknown_tally_members(event: &Value) -> Vec<String> {
+    fn walk(value: &Value, path: &str, top: bool, found: &mut Vec<String>) {
+        match value {
+            Value::Object(members) => {
+                for (name, member) in members {
+                    let here = format!("{path}.{name}");
+                    if name.starts_with("tally:") && !(top && EVENT_FIELDS.contains(&name.as_str()))
+                    {
+                        found.push(here.clone());
+                    }
+                    walk(member, &here, false, found);
+                }
+            }
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    walk(item, &format!("{path}[{i}]"), false, found);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    walk(event, "$", true, &mut found);
+    found
+}
+
 /// The JSON-LD namespace of Tally's EPCIS extension fields (prefix `tally:`).
 pub const TALLY_NS: &str = "https://ns.tally.dev/epcis/";
 
@@ -640,6 +679,25 @@ pub fn classify(value: &Value, event: &EpcisEvent) -> Result<EventKind, EventErr
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_tally_members_are_found_wherever_they_are() {
+        let event = json!({
+            "type": "ObjectEvent", "tally:kind": "order", "tally:privat": {"a": 1},
+            "ilmd": {"tally:kind": "x", "list": [{"tally:consumer_name": "Ada"}]},
+            "example:tally:kind": 1,
+        });
+        assert_eq!(
+            unknown_tally_members(&event),
+            [
+                "$.tally:privat",
+                "$.ilmd.tally:kind",
+                "$.ilmd.list[0].tally:consumer_name"
+            ]
+        );
+        let known = json!({"tally:kind": "order", "tally:promisedDate": "2026-05-03T00:00:00Z"});
+        assert!(unknown_tally_members(&known).is_empty());
+    }
     use serde_json::json;
 
     fn parse(v: &Value) -> Result<(EpcisEvent, EventKind), EventError> {

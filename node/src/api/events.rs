@@ -22,6 +22,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use serde_json::Value;
 use tally_sdk::codec::CanonicalJson;
 use tally_sdk::entry::SignedEntry;
+use tally_sdk::event::{EVENT_FIELDS, unknown_tally_members};
 use tally_sdk::hash::EntryHash;
 use tally_sdk::ids::FieldName;
 use tokio::sync::oneshot;
@@ -132,7 +133,7 @@ pub(crate) fn event_input(index: usize, item: Value) -> Result<EventInput, ItemE
         return Err(item_error(index, "$", "an event must be a JSON object"));
     };
     let mut private = BTreeMap::new();
-    match object.remove("private") {
+    match one_of(index, &mut object, "private", "tally:private")? {
         None => {}
         Some(Value::Object(fields)) => {
             for (name, value) in fields {
@@ -152,7 +153,7 @@ pub(crate) fn event_input(index: usize, item: Value) -> Result<EventInput, ItemE
             ));
         }
     }
-    let refs = match object.remove("refs") {
+    let refs = match one_of(index, &mut object, "refs", "tally:refs")? {
         None => Vec::new(),
         Some(Value::Array(list)) => list
             .iter()
@@ -173,11 +174,40 @@ pub(crate) fn event_input(index: usize, item: Value) -> Result<EventInput, ItemE
             ));
         }
     };
+    let event = Value::Object(object);
+    if let Some(path) = unknown_tally_members(&event).into_iter().next() {
+        let known = EVENT_FIELDS.join(", ");
+        return Err(item_error(
+            index,
+            path.clone(),
+            format!(
+                "{path} is not a Tally field: an event's tally: members are {known} at its top                  level; private fields go in \"private\" (or \"tally:private\"), never in the                  public event"
+            ),
+        ));
+    }
     Ok(EventInput {
-        event: Value::Object(object),
+        event,
         refs,
         private,
     })
+}
+
+/// Takes the member spelt `plain` or `namespaced` (the EPCIS capture spelling) off a posted
+/// event; both at once is refused, naming them.
+fn one_of(
+    index: usize,
+    object: &mut serde_json::Map<String, Value>,
+    plain: &str,
+    namespaced: &str,
+) -> Result<Option<Value>, ItemError> {
+    match (object.remove(plain), object.remove(namespaced)) {
+        (Some(_), Some(_)) => Err(item_error(
+            index,
+            format!("$.{namespaced}"),
+            format!("give {plain} or {namespaced}, not both"),
+        )),
+        (one, None) | (None, one) => Ok(one),
+    }
 }
 
 pub(super) fn answer(receipts: Vec<Receipt>) -> (StatusCode, Json<WriteReceipt>) {

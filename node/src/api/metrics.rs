@@ -1,7 +1,8 @@
 //! Prometheus metrics: what `/metrics` serves.
 //!
 //! Counted as requests are answered: requests by route and status, their durations, entries
-//! stored. Read at scrape time: the chains and entries held and the writer's synced writes.
+//! stored. Every label comes from a closed set (route templates or `unmatched`, standard
+//! methods or `other`, status codes), so nothing a client sends can grow the metrics. Read at scrape time: the chains and entries held and the writer's synced writes.
 //! Replication's counters (peers, refused connections, gossip, bans) are registered here too.
 
 use std::sync::Arc;
@@ -134,7 +135,7 @@ pub async fn track(State(state): State<ApiState>, request: Request, next: Next) 
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method()).to_owned();
     let started = Instant::now();
     let response = next.run(request).await;
     let metrics = state.metrics();
@@ -153,6 +154,23 @@ pub async fn track(State(state): State<ApiState>, request: Request, next: Next) 
         })
         .inc();
     response
+}
+
+/// A method as a label: one of the standard methods or `other`. Labels come from closed sets
+/// (methods, route templates, status codes): nothing a client sends becomes a label, so no
+/// client can grow the metrics.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
 }
 
 /// Serves the metrics in the Prometheus text format.

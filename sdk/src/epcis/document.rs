@@ -55,7 +55,7 @@ use super::exception::EpcisException;
 use super::proof::PROOF_FIELD;
 use super::schema::{self, SchemaError};
 use crate::codec::CanonicalJson;
-use crate::event::{EpcisEvent, TALLY_NS, classify};
+use crate::event::{EVENT_FIELDS, EpcisEvent, TALLY_NS, classify, unknown_tally_members};
 use crate::hash::EntryHash;
 use crate::ids::FieldName;
 
@@ -613,6 +613,17 @@ fn standalone(index: usize, raw: Value, context: &[Value]) -> Result<CapturedEve
     fields.remove(PROOF_FIELD);
     let private = private_fields(fields.remove(PRIVATE_FIELD), &mut problem);
     let refs = refs(fields.remove(REFS_FIELD), &mut problem);
+    for path in unknown_tally_members(&Value::Object(fields.clone())) {
+        problem(
+            path.clone(),
+            format!(
+                "{path} is not a Tally field: an event's tally: members are {} at its top level, \
+                 and {PRIVATE_FIELD} and {REFS_FIELD} on capture; a misspelt field would be \
+                 signed into the public event",
+                EVENT_FIELDS.join(", ")
+            ),
+        );
+    }
 
     let own = context_items(fields.remove("@context").as_ref());
     if let Some(message) = tally_prefix_problem(&own) {
@@ -894,6 +905,28 @@ mod tests {
         .unwrap_err();
         let found = problems(err);
         assert_eq!((found[0].index, found[0].path.as_str()), (Some(0), "$"));
+    }
+
+    #[test]
+    fn an_unknown_tally_member_is_refused_so_no_typo_becomes_public_data() {
+        let mut typo = event(1);
+        typo["@context"] = json!([{"tally": TALLY_NS}]);
+        typo["tally:privat"] = json!({"consumer.name": "Ada"});
+        let mut nested = event(2);
+        nested["@context"] = json!([{"tally": TALLY_NS}, {"ex": "https://ns.example.com/"}]);
+        nested["ex:order"] = json!({"tally:consumerName": "Ada"});
+        let err = capture(&document(vec![typo, nested])).unwrap_err();
+        assert_eq!(err.exception(), EpcisException::ValidationException);
+        let found = problems(err);
+        let summary: Vec<(Option<usize>, &str)> =
+            found.iter().map(|p| (p.index, p.path.as_str())).collect();
+        assert_eq!(
+            summary,
+            [
+                (Some(0), "$.tally:privat"),
+                (Some(1), "$.ex:order.tally:consumerName")
+            ]
+        );
     }
 
     #[test]
