@@ -20,6 +20,12 @@
 //! | `p2p.checkpoint_interval_ms` | `TALLY_CHECKPOINT_INTERVAL_MS` | 1,000 (a checkpoint at most this often, only when chains grew) |
 //! | `limits.max_body_bytes` | `TALLY_MAX_BODY_BYTES` | 8 MiB |
 //! | `limits.max_batch` | `TALLY_MAX_BATCH` | 10,000 items per request |
+//! | `limits.header_read_timeout_ms` | `TALLY_HEADER_READ_TIMEOUT_MS` | 10,000 (a client that has not sent a request's head by then is dropped) |
+//! | `limits.request_timeout_ms` | `TALLY_REQUEST_TIMEOUT_MS` | 60,000 (a request not answered by then gets 408) |
+//! | `limits.max_connections` | `TALLY_MAX_CONNECTIONS` | 1,024 HTTP connections (more are closed at once) |
+//! | `limits.max_concurrent_writes` | `TALLY_MAX_CONCURRENT_WRITES` | 64 write requests at once (more get 503 with `Retry-After`) |
+//! | `limits.max_concurrent_queries` | `TALLY_MAX_CONCURRENT_QUERIES` | 64 member and auditor reads at once (likewise) |
+//! | `limits.max_concurrent_public` | `TALLY_MAX_CONCURRENT_PUBLIC` | 128 consumer page and resolver requests at once (likewise) |
 //! | `commit.max_entries` | `TALLY_COMMIT_MAX_ENTRIES` | 20,000 per synced write |
 //! | `commit.max_delay_ms` | `TALLY_COMMIT_MAX_DELAY_MS` | 0 |
 //! | `commit.queue` | `TALLY_COMMIT_QUEUE` | 256 requests |
@@ -159,6 +165,18 @@ pub struct UserLimits {
     pub max_body_bytes: Option<u64>,
     /// Most events or entries in one request.
     pub max_batch: Option<u64>,
+    /// How long a client may take to send a request's head, in milliseconds.
+    pub header_read_timeout_ms: Option<u64>,
+    /// How long a request may take to be answered, in milliseconds.
+    pub request_timeout_ms: Option<u64>,
+    /// Most HTTP connections open at once.
+    pub max_connections: Option<u64>,
+    /// Most write requests handled at once.
+    pub max_concurrent_writes: Option<u64>,
+    /// Most member and auditor reads handled at once.
+    pub max_concurrent_queries: Option<u64>,
+    /// Most consumer page and resolver requests handled at once.
+    pub max_concurrent_public: Option<u64>,
 }
 
 /// `[commit]`.
@@ -252,6 +270,18 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Most events or entries in one request.
     pub max_batch: usize,
+    /// How long a client may take to send a request's head.
+    pub header_read_timeout: Duration,
+    /// How long a request may take to be answered.
+    pub request_timeout: Duration,
+    /// Most HTTP connections open at once.
+    pub max_connections: usize,
+    /// Most write requests handled at once.
+    pub max_concurrent_writes: usize,
+    /// Most member and auditor reads handled at once.
+    pub max_concurrent_queries: usize,
+    /// Most consumer page and resolver requests handled at once.
+    pub max_concurrent_public: usize,
 }
 
 /// Validated group-commit settings.
@@ -300,7 +330,7 @@ pub struct Config {
 }
 
 /// The environment variables that set one key each.
-const ENV_KEYS: [(&str, &str); 16] = [
+const ENV_KEYS: [(&str, &str); 22] = [
     ("TALLY_DATA_DIR", "data_dir"),
     ("TALLY_GENESIS", "genesis"),
     ("TALLY_KEY_FILE", "key_file"),
@@ -312,6 +342,24 @@ const ENV_KEYS: [(&str, &str); 16] = [
     ("TALLY_CHECKPOINT_INTERVAL_MS", "p2p.checkpoint_interval_ms"),
     ("TALLY_MAX_BODY_BYTES", "limits.max_body_bytes"),
     ("TALLY_MAX_BATCH", "limits.max_batch"),
+    (
+        "TALLY_HEADER_READ_TIMEOUT_MS",
+        "limits.header_read_timeout_ms",
+    ),
+    ("TALLY_REQUEST_TIMEOUT_MS", "limits.request_timeout_ms"),
+    ("TALLY_MAX_CONNECTIONS", "limits.max_connections"),
+    (
+        "TALLY_MAX_CONCURRENT_WRITES",
+        "limits.max_concurrent_writes",
+    ),
+    (
+        "TALLY_MAX_CONCURRENT_QUERIES",
+        "limits.max_concurrent_queries",
+    ),
+    (
+        "TALLY_MAX_CONCURRENT_PUBLIC",
+        "limits.max_concurrent_public",
+    ),
     ("TALLY_COMMIT_MAX_ENTRIES", "commit.max_entries"),
     ("TALLY_COMMIT_MAX_DELAY_MS", "commit.max_delay_ms"),
     ("TALLY_COMMIT_QUEUE", "commit.queue"),
@@ -376,6 +424,20 @@ impl UserConfig {
                 "TALLY_CHECKPOINT_INTERVAL_MS" => self.p2p.checkpoint_interval_ms = Some(number()?),
                 "TALLY_MAX_BODY_BYTES" => self.limits.max_body_bytes = Some(number()?),
                 "TALLY_MAX_BATCH" => self.limits.max_batch = Some(number()?),
+                "TALLY_HEADER_READ_TIMEOUT_MS" => {
+                    self.limits.header_read_timeout_ms = Some(number()?);
+                }
+                "TALLY_REQUEST_TIMEOUT_MS" => self.limits.request_timeout_ms = Some(number()?),
+                "TALLY_MAX_CONNECTIONS" => self.limits.max_connections = Some(number()?),
+                "TALLY_MAX_CONCURRENT_WRITES" => {
+                    self.limits.max_concurrent_writes = Some(number()?);
+                }
+                "TALLY_MAX_CONCURRENT_QUERIES" => {
+                    self.limits.max_concurrent_queries = Some(number()?);
+                }
+                "TALLY_MAX_CONCURRENT_PUBLIC" => {
+                    self.limits.max_concurrent_public = Some(number()?);
+                }
                 "TALLY_COMMIT_MAX_ENTRIES" => self.commit.max_entries = Some(number()?),
                 "TALLY_COMMIT_MAX_DELAY_MS" => self.commit.max_delay_ms = Some(number()?),
                 "TALLY_COMMIT_QUEUE" => self.commit.queue = Some(number()?),
@@ -475,6 +537,48 @@ impl UserConfig {
                 1,
                 1_000_000,
             )?,
+            header_read_timeout: millis(
+                "limits.header_read_timeout_ms",
+                self.limits.header_read_timeout_ms,
+                10_000,
+                100,
+                600_000,
+            )?,
+            request_timeout: millis(
+                "limits.request_timeout_ms",
+                self.limits.request_timeout_ms,
+                60_000,
+                100,
+                3_600_000,
+            )?,
+            max_connections: bounded(
+                "limits.max_connections",
+                self.limits.max_connections,
+                1_024,
+                1,
+                100_000,
+            )?,
+            max_concurrent_writes: bounded(
+                "limits.max_concurrent_writes",
+                self.limits.max_concurrent_writes,
+                64,
+                1,
+                100_000,
+            )?,
+            max_concurrent_queries: bounded(
+                "limits.max_concurrent_queries",
+                self.limits.max_concurrent_queries,
+                64,
+                1,
+                100_000,
+            )?,
+            max_concurrent_public: bounded(
+                "limits.max_concurrent_public",
+                self.limits.max_concurrent_public,
+                128,
+                1,
+                100_000,
+            )?,
         };
         let checkpoint_interval = Duration::from_millis(bounded(
             "p2p.checkpoint_interval_ms",
@@ -573,6 +677,17 @@ fn bounded(
     }
     usize::try_from(value)
         .map_err(|_| invalid(key, format!("{value} is too large for this machine")))
+}
+
+/// A duration in milliseconds within bounds, as [`bounded`].
+fn millis(
+    key: &str,
+    value: Option<u64>,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<Duration, ConfigError> {
+    bounded(key, value, default, min, max).map(|ms| Duration::from_millis(ms as u64))
 }
 
 /// `TALLY_TOKEN_<NAME>` = `member:<secret>` or `read:<role>:<secret>`.
@@ -709,6 +824,17 @@ scope = "member"
         assert_eq!(c.commit.max_delay, Duration::ZERO);
         assert_eq!(c.checkpoint_interval, Duration::from_secs(1));
         assert_eq!(c.limits.max_batch, 10_000);
+        assert_eq!(c.limits.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.limits.request_timeout, Duration::from_secs(60));
+        assert_eq!(
+            (
+                c.limits.max_connections,
+                c.limits.max_concurrent_writes,
+                c.limits.max_concurrent_queries,
+                c.limits.max_concurrent_public
+            ),
+            (1_024, 64, 64, 128)
+        );
         assert_eq!(c.changes, None);
         let c = parse(GOOD, &[("TALLY_CHANGES", "changes.json")]).unwrap();
         assert_eq!(c.changes, Some(PathBuf::from("/srv/tally/changes.json")));

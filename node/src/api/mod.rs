@@ -29,10 +29,13 @@ pub mod problem;
 pub mod products;
 pub mod query;
 pub mod resolver;
+pub mod server;
+pub mod shed;
+
+pub use server::serve;
 pub mod views;
 pub mod witness;
 
-use std::future::Future;
 use std::sync::Arc;
 
 use axum::Json;
@@ -71,6 +74,8 @@ struct Inner {
     /// Held while an EPCIS capture runs: captures run one at a time, so that duplicates are
     /// recognised ([`crate::epcis::capture`]).
     capture: tokio::sync::Mutex<()>,
+    /// The concurrency limits of the route classes.
+    shedding: shed::Shedding,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -93,6 +98,7 @@ impl ApiState {
         network: Option<NetHandle>,
         book: Arc<Book>,
     ) -> Self {
+        let shedding = shed::Shedding::new(&config.limits);
         Self {
             inner: Arc::new(Inner {
                 config,
@@ -105,6 +111,7 @@ impl ApiState {
                 network,
                 book,
                 capture: tokio::sync::Mutex::new(()),
+                shedding,
             }),
         }
     }
@@ -152,6 +159,11 @@ impl ApiState {
     /// The metrics.
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// The concurrency limits of the route classes.
+    pub fn shedding(&self) -> &shed::Shedding {
+        &self.inner.shedding
     }
 
     /// The lock EPCIS captures take.
@@ -217,6 +229,10 @@ pub fn app(state: ApiState) -> Router {
         .nest("/epcis", epcis::router())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
+            shed::limit,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
             metrics::track,
         ));
     v1.fallback(not_found)
@@ -251,16 +267,4 @@ pub async fn health(State(state): State<ApiState>) -> Result<Json<Health>, ApiEr
         chains: heads.len(),
         entries: heads.iter().map(|h| h.tip.seq + 1).sum(),
     }))
-}
-
-/// Serves `app(state)` on `listener` until `shutdown` completes, then lets requests in
-/// flight finish.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    state: ApiState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
 }

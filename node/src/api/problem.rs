@@ -56,6 +56,8 @@ pub struct ApiError {
     detail: String,
     errors: Vec<ItemError>,
     challenge: bool,
+    /// Seconds to send as `Retry-After`.
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -67,7 +69,32 @@ impl ApiError {
             detail,
             errors: Vec::new(),
             challenge: false,
+            retry_after: None,
         }
+    }
+
+    /// 503 with `Retry-After`: as many requests of this kind as the node handles at once are
+    /// in progress; the request was not started.
+    pub fn busy(detail: impl Into<String>, retry_after_seconds: u64) -> Self {
+        let mut error = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "Too many requests at once",
+            detail.into(),
+        );
+        error.retry_after = Some(retry_after_seconds);
+        error
+    }
+
+    /// 408: the request was not answered in time (a slow client, or slow work); a write may
+    /// still complete, and sending it again is safe (a stored entry is acknowledged again).
+    pub fn timed_out(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "timeout",
+            "Request timeout",
+            detail.into(),
+        )
     }
 
     /// 400: the request is malformed (syntax, a bad parameter).
@@ -215,6 +242,9 @@ impl IntoResponse for ApiError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"tally\""),
             );
+        }
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

@@ -1,0 +1,92 @@
+//! Per-request limits: each request gets at most `request_timeout` to be answered (then
+//! `408`), and each class of routes handles at most so many requests at once — writes, member
+//! and auditor reads, and the public consumer page and resolver — beyond which a request is
+//! refused at once with `503` and `Retry-After` instead of queueing without bound
+//! ([`Limits`](crate::config::Limits)). `/health` and `/metrics` are not limited, so operators
+//! see a loaded node.
+//!
+//! A request that times out stops being answered, but blocking work it started (a store read,
+//! a write queued to the writer) runs to its end: a write may still be stored, and sending it
+//! again is safe.
+
+use std::sync::Arc;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tokio::sync::Semaphore;
+
+use super::ApiState;
+use super::problem::ApiError;
+
+/// How long a refused client is told to wait, in seconds.
+const RETRY_AFTER: u64 = 1;
+
+/// The concurrency limits of the route classes.
+#[derive(Debug)]
+pub struct Shedding {
+    writes: Arc<Semaphore>,
+    queries: Arc<Semaphore>,
+    public: Arc<Semaphore>,
+}
+
+impl Shedding {
+    /// Limits from the node's configuration.
+    pub fn new(limits: &crate::config::Limits) -> Self {
+        Self {
+            writes: Arc::new(Semaphore::new(limits.max_concurrent_writes)),
+            queries: Arc::new(Semaphore::new(limits.max_concurrent_queries)),
+            public: Arc::new(Semaphore::new(limits.max_concurrent_public)),
+        }
+    }
+}
+
+/// The class of a request, by its route template and method (`None`: not limited).
+fn class<'a>(
+    shedding: &'a Shedding,
+    route: &str,
+    method: &Method,
+) -> Option<(&'a Arc<Semaphore>, &'static str)> {
+    match route {
+        "/health" | "/metrics" => None,
+        "/{ai}/{*rest}" => Some((&shedding.public, "consumer page")),
+        _ if *method == Method::GET || *method == Method::HEAD => Some((&shedding.queries, "read")),
+        _ => Some((&shedding.writes, "write")),
+    }
+}
+
+/// Middleware: the request's class admits it or it is refused at once; it is answered within
+/// the request timeout or gets `408`.
+pub async fn limit(State(state): State<ApiState>, request: Request, next: Next) -> Response {
+    let timeout = state.config().limits.request_timeout;
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(String::new, |p| p.as_str().to_owned());
+    let permit = match class(state.shedding(), &route, request.method()) {
+        None => None,
+        Some((semaphore, what)) => match semaphore.clone().try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            Err(_) => {
+                return ApiError::busy(
+                    format!(
+                        "the node is handling as many {what} requests as it takes at once; send it again shortly"
+                    ),
+                    RETRY_AFTER,
+                )
+                .into_response();
+            }
+        },
+    };
+    let answer = tokio::time::timeout(timeout, next.run(request)).await;
+    drop(permit);
+    match answer {
+        Ok(response) => response,
+        Err(_) => ApiError::timed_out(format!(
+            "the request was not answered within {} ms (a body sent too slowly, or slow work); a write may still be stored, and sending it again is safe",
+            timeout.as_millis()
+        ))
+        .into_response(),
+    }
+}
