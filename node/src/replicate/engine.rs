@@ -1154,11 +1154,13 @@ impl Engine {
                 self.forks_answer(from, forks, out);
             }
             (Pending::Fork { author, seq }, Some(SyncResponse::Fork(proof))) => {
+                // A proof of an earlier place than advertised is as good (the peer may have
+                // found it since).
                 let (first, second) = (&proof.first.body, &proof.second.body);
                 let matches = first.author == author
                     && second.author == author
-                    && first.seq == seq
-                    && second.seq == seq;
+                    && first.seq <= seq
+                    && second.seq == first.seq;
                 if !matches {
                     self.offence(from, WRONG_ANSWER, out);
                     return;

@@ -1174,7 +1174,7 @@ impl Shell {
         let mut chunk = Vec::new();
         let mut bytes = 0;
         for entry in batch.entries {
-            let size = codec::encode("entry", &entry).map_or(GOSSIP_BYTES, |b| b.len());
+            let size = codec::encoded_len("entry", &entry).unwrap_or(GOSSIP_BYTES);
             if !chunk.is_empty() && bytes + size > GOSSIP_BYTES {
                 self.publish_one(std::mem::take(&mut chunk));
                 bytes = 0;
@@ -1283,7 +1283,7 @@ fn read_range(store: &dyn Store, author: &MemberId, from: u64, limit: u32) -> Sy
     let mut entries = Vec::with_capacity(rows.len());
     let mut bytes = 0;
     for (_, entry) in rows {
-        let size = codec::encode("entry", &entry).map_or(RANGE_BYTES, |b| b.len());
+        let size = codec::encoded_len("entry", &entry).unwrap_or(RANGE_BYTES);
         if !entries.is_empty() && bytes + size > RANGE_BYTES {
             break;
         }
