@@ -350,6 +350,20 @@ fn a_witness_flooding_resigning_or_misstating_checkpoints_is_bounded_recorded_an
     }
     assert_ne!(conflict[0], conflict[1]);
     assert_eq!(checkpoints_held(&platform, "regulator"), 10);
+    // The conflict reaches the factory's node, which the attacker never spoke to, by pull.
+    let seen = wait_for("the conflict proof on the factory's node", || {
+        let (status, evidence) = factory.request("GET", "/v1/witness-misconduct", None);
+        let found = evidence["misconduct"]
+            .as_array()
+            .is_some_and(|list| !list.is_empty());
+        if status == 200 && found {
+            Ok(evidence)
+        } else {
+            Err(format!("{status} {evidence}"))
+        }
+    });
+    assert_eq!(seen["misconduct"][0]["kind"], "conflict", "{seen}");
+    assert_eq!(seen["misconduct"][0]["witness"], "regulator", "{seen}");
     drop(attacker);
 }
 

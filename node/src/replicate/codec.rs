@@ -27,8 +27,9 @@ pub const DELIVERY_PROTOCOL: StreamProtocol = StreamProtocol::new("/tally/privat
 pub const MAX_DELIVERY_BYTES: usize = 4 << 20;
 
 /// Largest request frame. Requests are small; the largest is a checkpoint pull naming every
-/// member of the largest consortium (1,024 ids of up to 64 bytes, each with a number).
-pub const MAX_REQUEST_BYTES: usize = 80 << 10;
+/// member of the largest consortium twice (1,024 ids of up to 64 bytes, each with a number,
+/// and the witnesses whose conflict proofs the asker holds).
+pub const MAX_REQUEST_BYTES: usize = 160 << 10;
 
 /// A request as read: decoded, or why not.
 #[derive(Debug, Clone, PartialEq, Eq)]

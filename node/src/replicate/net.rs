@@ -914,8 +914,12 @@ impl Shell {
                         let token = self.token();
                         self.replies.insert(token, channel);
                         let request = match request {
-                            Inbound::Ok(SyncRequest::Checkpoints { from, limit }) => {
-                                self.serve_checkpoints(token, from, limit);
+                            Inbound::Ok(SyncRequest::Checkpoints {
+                                from,
+                                limit,
+                                conflicts_held,
+                            }) => {
+                                self.serve_checkpoints(token, from, limit, conflicts_held);
                                 return;
                             }
                             Inbound::Ok(request) => Some(request),

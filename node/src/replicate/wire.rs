@@ -40,6 +40,16 @@ pub struct ForkPoint {
     pub seq: u64,
 }
 
+/// Two different checkpoints one witness signed with one number: proof, checkable with the
+/// genesis alone, that it showed different statements to different nodes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointConflict {
+    /// The one the sender held first.
+    pub held: Checkpoint,
+    /// The other.
+    pub other: Checkpoint,
+}
+
 /// New entries, as one gossip message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GossipBatch {
@@ -67,12 +77,15 @@ pub enum SyncRequest {
         author: MemberId,
     },
     /// "Send the checkpoints you hold of each of these witnesses, from these numbers on, at
-    /// most `limit` in all."
+    /// most `limit` in all, and the proofs you hold of witnesses that signed two checkpoints
+    /// with one number, but for these witnesses'."
     Checkpoints {
         /// Witness and first checkpoint number wanted.
         from: Vec<(MemberId, u64)>,
         /// The most checkpoints wanted.
         limit: u32,
+        /// The witnesses the asker holds such a proof of already.
+        conflicts_held: Vec<MemberId>,
     },
 }
 
@@ -93,8 +106,14 @@ pub enum SyncResponse {
     /// The fork proof asked for.
     Fork(Box<ForkProof>),
     /// Checkpoints asked for, by witness in the order asked and by number (fewer than asked
-    /// when the node holds fewer or the size cap is reached).
-    Checkpoints(Vec<Checkpoint>),
+    /// when the node holds fewer or the size cap is reached), and the conflict proofs asked
+    /// for (within the size cap).
+    Checkpoints {
+        /// The checkpoints.
+        checkpoints: Vec<Checkpoint>,
+        /// Proofs that a witness signed two checkpoints with one number.
+        conflicts: Vec<CheckpointConflict>,
+    },
     /// The request was malformed or refused.
     Refused,
 }
@@ -157,6 +176,7 @@ mod tests {
             SyncRequest::Checkpoints {
                 from: vec![(member("platform"), 3), (member("regulator"), 0)],
                 limit: 64,
+                conflicts_held: vec![member("supplier")],
             },
             SyncRequest::Fork {
                 author: member("regulator"),
@@ -168,11 +188,19 @@ mod tests {
     }
 
     #[test]
-    fn a_checkpoint_pull_naming_every_member_of_the_largest_consortium_fits_a_request_frame() {
+    fn a_checkpoint_pull_naming_every_member_of_the_largest_consortium_twice_fits_a_request_frame()
+    {
         let from = (0..tally_sdk::genesis::MAX_MEMBERS)
             .map(|i| (member(&format!("{i:0>64}")), u64::MAX))
             .collect();
-        let request = SyncRequest::Checkpoints { from, limit: 64 };
+        let conflicts_held = (0..tally_sdk::genesis::MAX_MEMBERS)
+            .map(|i| member(&format!("{i:0>64}")))
+            .collect();
+        let request = SyncRequest::Checkpoints {
+            from,
+            limit: 64,
+            conflicts_held,
+        };
         let bytes = encode("request", &request).unwrap();
         assert!(
             bytes.len() <= super::super::codec::MAX_REQUEST_BYTES,

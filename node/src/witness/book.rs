@@ -69,6 +69,10 @@ pub enum BookError {
         /// The chain.
         author: MemberId,
     },
+    /// A conflict proof from another node is not one: the two checkpoints are not one
+    /// witness's two different checkpoints with one number.
+    #[error("the two checkpoints are not one witness's two different checkpoints with one number")]
+    NotAConflict,
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -82,7 +86,7 @@ impl BookError {
             BookError::Conflict { witness, .. } | BookError::FalseSpan { witness, .. } => {
                 Some(witness)
             }
-            BookError::Invalid(_) | BookError::Store(_) => None,
+            BookError::Invalid(_) | BookError::NotAConflict | BookError::Store(_) => None,
         }
     }
 }
@@ -365,6 +369,69 @@ impl Book {
         let mut batch = Batch::default();
         batch.put(Cf::Checkpoints, key, value);
         self.store.write(batch)
+    }
+
+    /// Keeps a proof, received from another node, that a witness signed two checkpoints with
+    /// one number: both must verify with the genesis, be the same witness's with one number,
+    /// and differ. Returns the witness if the proof is new here (`None`: one is kept already).
+    pub fn admit_conflict(
+        &self,
+        held: &Checkpoint,
+        other: &Checkpoint,
+    ) -> Result<Option<MemberId>, BookError> {
+        held.verify(&self.genesis)?;
+        other.verify(&self.genesis)?;
+        let (a, b) = (held.body(), other.body());
+        if a.witness != b.witness || a.number != b.number || held == other {
+            return Err(BookError::NotAConflict);
+        }
+        let key = misconduct_key(&a.witness, b'c');
+        if self.store.get(Cf::Checkpoints, &key)?.is_some() {
+            return Ok(None);
+        }
+        self.keep_misconduct(&Misconduct::Conflict {
+            held: held.clone(),
+            other: other.clone(),
+        })?;
+        Ok(Some(a.witness.clone()))
+    }
+
+    /// The witnesses the node holds a conflict proof of.
+    pub fn conflicted(&self) -> Result<Vec<MemberId>, StoreError> {
+        Ok(self
+            .misconduct()?
+            .into_iter()
+            .filter(|m| matches!(m, Misconduct::Conflict { .. }))
+            .map(|m| m.witness().clone())
+            .collect())
+    }
+
+    /// The conflict proofs the node holds but of `except`, within `max_bytes` (at least one
+    /// if any).
+    pub fn conflicts(
+        &self,
+        except: &[MemberId],
+        max_bytes: usize,
+    ) -> Result<Vec<(Checkpoint, Checkpoint)>, StoreError> {
+        let mut found = Vec::new();
+        let mut bytes = 0;
+        for misconduct in self.misconduct()? {
+            let Misconduct::Conflict { held, other } = misconduct else {
+                continue;
+            };
+            if except.contains(&held.body().witness) {
+                continue;
+            }
+            let size = codec::encoded_len("checkpoint", &held)
+                .and_then(|a| codec::encoded_len("checkpoint", &other).map(|b| a + b))
+                .unwrap_or(usize::MAX);
+            if !found.is_empty() && bytes + size > max_bytes {
+                break;
+            }
+            bytes = bytes.saturating_add(size);
+            found.push((held, other));
+        }
+        Ok(found)
     }
 
     /// The evidence of witnesses' misconduct the node keeps, by witness.

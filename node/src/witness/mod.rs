@@ -333,9 +333,29 @@ mod tests {
             Some(2)
         );
         // A signature that does not verify proves nothing about the witness.
-        let mut forged = signed(4, vec![true_span]);
+        let mut forged = signed(4, vec![true_span.clone()]);
         forged.spans[0].head.seq += 1;
         assert_eq!(f.book.admit(&forged).unwrap_err().signer_at_fault(), None);
+
+        // The conflict proof travels: another node admits it once, and only a real one.
+        let other = Book::new(Arc::new(MemoryStore::new()), f.genesis.clone());
+        let zero = signed(0, vec![true_span.clone()]);
+        assert!(matches!(
+            other.admit_conflict(&zero, &zero),
+            Err(BookError::NotAConflict)
+        ));
+        assert!(matches!(
+            other.admit_conflict(&zero, &signed(1, vec![span(0, &hashes[..2])])),
+            Err(BookError::NotAConflict)
+        ));
+        assert_eq!(
+            other.admit_conflict(&zero, &other_zero).unwrap(),
+            Some(regulator.clone())
+        );
+        assert_eq!(other.admit_conflict(&other_zero, &zero).unwrap(), None);
+        assert_eq!(other.conflicted().unwrap(), vec![regulator.clone()]);
+        assert_eq!(other.conflicts(&[], 1 << 20).unwrap().len(), 1);
+        assert!(other.conflicts(&[regulator], 1 << 20).unwrap().is_empty());
     }
 
     #[test]

@@ -29,7 +29,7 @@ use tally_sdk::time::Timestamp;
 
 use super::super::codec::Inbound;
 use super::super::engine::{Input, ReplyToken};
-use super::super::wire::{self, SyncRequest, SyncResponse};
+use super::super::wire::{self, CheckpointConflict, SyncRequest, SyncResponse};
 use super::{Back, RANGE_BYTES, Shell};
 use crate::witness::book::{Admitted, Book, BookError};
 use crate::witness::own::make_checkpoint;
@@ -93,6 +93,7 @@ pub(super) enum CheckpointBack {
     PullFrom {
         peer: MemberId,
         from: Vec<(MemberId, u64)>,
+        conflicts_held: Vec<MemberId>,
     },
     /// A pull's answer is recorded; `full`: the peer may hold more; `blame`: who sent or
     /// signed bad checkpoints in it.
@@ -255,7 +256,19 @@ impl Shell {
                     }
                 }
             }
-            let _ = back.blocking_send(Back::Checkpoint(CheckpointBack::PullFrom { peer, from }));
+            let conflicts_held = match book.conflicted() {
+                Ok(held) => held,
+                Err(error) => {
+                    tracing::error!(%error, "cannot read the checkpoint conflicts held");
+                    return;
+                }
+            };
+            let pull = CheckpointBack::PullFrom {
+                peer,
+                from,
+                conflicts_held,
+            };
+            let _ = back.blocking_send(Back::Checkpoint(pull));
         });
     }
 
@@ -305,19 +318,33 @@ impl Shell {
         });
     }
 
-    /// Serves a peer's checkpoint pull from the book.
+    /// Serves a peer's checkpoint pull from the book, with the conflict proofs it lacks.
     pub(super) fn serve_checkpoints(
         &mut self,
         token: ReplyToken,
         from: Vec<(MemberId, u64)>,
         limit: u32,
+        conflicts_held: Vec<MemberId>,
     ) {
         let book = self.checkpoints.book.clone();
         let back = self.back_tx.clone();
         let limit = limit.min(PULL_LIMIT) as usize;
         tokio::task::spawn_blocking(move || {
-            let response = match book.since(&from, limit, RANGE_BYTES) {
-                Ok(found) => SyncResponse::Checkpoints(found),
+            let found = book
+                .since(&from, limit, RANGE_BYTES)
+                .and_then(|checkpoints| {
+                    let conflicts = book
+                        .conflicts(&conflicts_held, RANGE_BYTES)?
+                        .into_iter()
+                        .map(|(held, other)| CheckpointConflict { held, other })
+                        .collect();
+                    Ok((checkpoints, conflicts))
+                });
+            let response = match found {
+                Ok((checkpoints, conflicts)) => SyncResponse::Checkpoints {
+                    checkpoints,
+                    conflicts,
+                },
                 Err(error) => {
                     tracing::error!(%error, "cannot read checkpoints for a peer");
                     SyncResponse::Refused
@@ -329,7 +356,11 @@ impl Shell {
 
     /// Records what a peer sent in answer to a pull.
     pub(super) fn on_pulled(&mut self, peer: MemberId, response: SyncResponse) {
-        let SyncResponse::Checkpoints(found) = response else {
+        let SyncResponse::Checkpoints {
+            checkpoints: found,
+            conflicts,
+        } = response
+        else {
             if !matches!(response, SyncResponse::Refused) {
                 self.inputs.push_back(Input::Misbehaved { peer });
             }
@@ -342,6 +373,24 @@ impl Shell {
             let mut full = found.len() >= PULL_LIMIT as usize;
             let mut blame = BTreeSet::new();
             let mut deferred = Vec::new();
+            // Proofs that a witness signed two checkpoints with one number reach every node
+            // this way; a new one counts against the witness, a false one against the peer.
+            for conflict in conflicts {
+                match book.admit_conflict(&conflict.held, &conflict.other) {
+                    Ok(Some(witness)) => {
+                        tracing::warn!(%witness, "{witness} signed two checkpoints with one number (the proof came from {peer}'s node); kept as evidence");
+                        blame.insert(witness);
+                    }
+                    Ok(None) => {}
+                    Err(BookError::Store(error)) => {
+                        tracing::error!(%error, "cannot keep a checkpoint conflict proof");
+                    }
+                    Err(error) => {
+                        tracing::warn!(%peer, %error, "a false checkpoint conflict proof from {peer}'s node");
+                        blame.insert(peer.clone());
+                    }
+                }
+            }
             for checkpoint in found {
                 match book.admit(&checkpoint) {
                     Ok(Admitted::New) => {
@@ -419,7 +468,11 @@ impl Shell {
                 }
                 self.report(&message, &source, acceptance);
             }
-            CheckpointBack::PullFrom { peer, from } => {
+            CheckpointBack::PullFrom {
+                peer,
+                from,
+                conflicts_held,
+            } => {
                 let connected = self
                     .members
                     .get(&peer)
@@ -432,6 +485,7 @@ impl Shell {
                 let request = SyncRequest::Checkpoints {
                     from,
                     limit: PULL_LIMIT,
+                    conflicts_held,
                 };
                 let id = self
                     .swarm
@@ -495,7 +549,7 @@ impl Shell {
 /// The gossip verdict on a checkpoint that was not recorded, logged.
 fn verdict_of(from: &MemberId, error: &BookError) -> MessageAcceptance {
     match error {
-        BookError::Invalid(_) => {
+        BookError::Invalid(_) | BookError::NotAConflict => {
             tracing::warn!(%from, %error, "an invalid checkpoint from {from}'s node");
             MessageAcceptance::Reject
         }
