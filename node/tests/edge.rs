@@ -114,20 +114,23 @@ fn writes_over_the_limit_are_shed_and_a_slow_body_times_out() {
     let mut held = connect(node.address);
     held.write_all(post_head(body.len()).as_bytes()).unwrap();
     held.write_all(&body.as_bytes()[..10]).unwrap();
-    let mut serial = 100;
-    let refused = wait_for("a write to be refused as one too many", || {
-        serial += 1;
-        let mut other = connect(node.address);
-        let body = event_body(serial);
-        other.write_all(post_head(body.len()).as_bytes()).unwrap();
-        other.write_all(body.as_bytes()).unwrap();
-        let answer = read_to_close(&mut other);
-        if answer.starts_with("HTTP/1.1 503") {
-            Ok(answer)
+    wait_for("the held write to be in progress", || {
+        let (_, text) =
+            common::request_text(node.address, "/metrics").map_err(|e| e.to_string())?;
+        if text.contains("tally_http_requests_in_flight{class=\"write\"} 1") {
+            Ok(())
         } else {
-            Err(answer)
+            Err(text)
         }
     });
+    let mut other = connect(node.address);
+    let other_body = event_body(100);
+    other
+        .write_all(post_head(other_body.len()).as_bytes())
+        .unwrap();
+    other.write_all(other_body.as_bytes()).unwrap();
+    let refused = read_to_close(&mut other);
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
     let lower = refused.to_ascii_lowercase();
     assert!(lower.contains("\r\nretry-after: 1\r\n"), "{refused}");
     assert!(

@@ -37,6 +37,11 @@ struct RouteLabels {
     route: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ClassLabels {
+    class: &'static str,
+}
+
 type Durations = Family<RouteLabels, Histogram, fn() -> Histogram>;
 
 fn duration_histogram() -> Histogram {
@@ -55,6 +60,7 @@ pub struct Metrics {
     entries: Gauge,
     synced_writes: Gauge,
     write_requests: Gauge,
+    in_flight: Family<ClassLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -101,6 +107,12 @@ impl Metrics {
             "Write requests the writer answered since start",
             write_requests.clone(),
         );
+        let in_flight = Family::<ClassLabels, Gauge>::default();
+        registry.register(
+            "http_requests_in_flight",
+            "HTTP requests being handled, by class (write, read, public; each limited)",
+            in_flight.clone(),
+        );
         if let Some(network) = network {
             network.register(&mut registry);
         }
@@ -113,6 +125,7 @@ impl Metrics {
             entries,
             synced_writes,
             write_requests,
+            in_flight,
         }
     }
 
@@ -192,6 +205,12 @@ pub async fn serve(State(state): State<ApiState>) -> Result<Response, ApiError> 
     metrics
         .write_requests
         .set(i64::try_from(stats.requests).unwrap_or(i64::MAX));
+    for (class, count) in state.shedding().in_flight() {
+        metrics
+            .in_flight
+            .get_or_create(&ClassLabels { class })
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
     let text = metrics.encode().map_err(|_| ApiError::internal())?;
     let mut response = text.into_response();
     response.headers_mut().insert(

@@ -29,16 +29,36 @@ pub struct Shedding {
     writes: Arc<Semaphore>,
     queries: Arc<Semaphore>,
     public: Arc<Semaphore>,
+    limits: [usize; 3],
 }
 
 impl Shedding {
     /// Limits from the node's configuration.
     pub fn new(limits: &crate::config::Limits) -> Self {
+        let counts = [
+            limits.max_concurrent_writes,
+            limits.max_concurrent_queries,
+            limits.max_concurrent_public,
+        ];
         Self {
-            writes: Arc::new(Semaphore::new(limits.max_concurrent_writes)),
-            queries: Arc::new(Semaphore::new(limits.max_concurrent_queries)),
-            public: Arc::new(Semaphore::new(limits.max_concurrent_public)),
+            writes: Arc::new(Semaphore::new(counts[0])),
+            queries: Arc::new(Semaphore::new(counts[1])),
+            public: Arc::new(Semaphore::new(counts[2])),
+            limits: counts,
         }
+    }
+
+    /// How many requests of each class are being handled (`write`, `read`, `public`).
+    pub fn in_flight(&self) -> [(&'static str, usize); 3] {
+        let [writes, queries, public] = self.limits;
+        let busy = |semaphore: &Semaphore, limit: usize| {
+            limit.saturating_sub(semaphore.available_permits())
+        };
+        [
+            ("write", busy(&self.writes, writes)),
+            ("read", busy(&self.queries, queries)),
+            ("public", busy(&self.public, public)),
+        ]
     }
 }
 
