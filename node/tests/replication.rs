@@ -15,7 +15,7 @@ use std::sync::Arc;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use tally_node::forks;
-use tally_node::ingest::{EventInput, Ledger, Pipeline};
+use tally_node::ingest::{EventInput, IngestError, Ledger, Pipeline, Problem};
 use tally_node::replicate::engine::{
     Acceptance, Engine, EngineConfig, Input, Output, RequestId, SplitMix64,
 };
@@ -81,6 +81,9 @@ struct Sim {
     written: u64,
     /// Nodes that send garbage instead of running an engine.
     byzantine: BTreeSet<usize>,
+    /// The member that signs two histories of its chain, if one does: only it may be found
+    /// forking.
+    equivocator: Option<MemberId>,
 }
 
 fn config() -> EngineConfig {
@@ -147,6 +150,7 @@ impl Sim {
             trace: Sha256::new(),
             written: 0,
             byzantine: BTreeSet::new(),
+            equivocator: None,
         };
         for i in 0..sim.nodes.len() {
             sim.at(0, i, Event::Tick);
@@ -250,6 +254,31 @@ impl Sim {
             Event::Input(Input::Committed {
                 heads: vec![head],
                 own,
+            }),
+        );
+    }
+
+    /// Entries signed elsewhere, posted to node `i`'s API: stored, then gossiped by it.
+    fn hand(&mut self, i: usize, entries: Vec<SignedEntry>) {
+        let now = Timestamp(EPOCH + self.now);
+        let node = &mut self.nodes[i];
+        let checked = node.pipeline.check(entries.clone(), now).unwrap();
+        let placement = node.ledger.place(node.store.as_ref(), checked);
+        node.store.write(placement.writes).unwrap();
+        node.ledger.committed();
+        let receipts = placement.result.unwrap();
+        let last = receipts.last().unwrap();
+        let head = HeadInfo {
+            author: last.author.clone(),
+            seq: last.seq,
+            hash: last.hash,
+        };
+        self.at(
+            self.now,
+            i,
+            Event::Input(Input::Committed {
+                heads: vec![head],
+                own: entries,
             }),
         );
     }
@@ -402,6 +431,18 @@ impl Sim {
                     placement.result
                 });
                 let outcome = classify(&answer);
+                // The node's writer tells replication of a fork proof the pipeline stored.
+                if let Err(IngestError::Rejected(list)) = &answer {
+                    for rejection in list {
+                        if let Problem::Conflict { author, seq, .. } = &rejection.problem {
+                            let recorded = Input::ForkRecorded {
+                                author: author.clone(),
+                                seq: *seq,
+                            };
+                            self.at(self.now, i, Event::Input(recorded));
+                        }
+                    }
+                }
                 let heads: Vec<HeadInfo> = answer
                     .iter()
                     .flatten()
@@ -440,10 +481,28 @@ impl Sim {
                     proof.map_or(SyncResponse::Refused, |p| SyncResponse::Fork(Box::new(p)));
                 self.reply(i, token, response);
             }
-            // No member of the simulation signs two histories, so no node holds a proof to
-            // advertise or send.
-            Output::RecordFork { from, .. } => {
-                panic!("node {i} was sent a fork proof by {from}, but no member forked")
+            // As the node's shell and writer do: check the proof with the genesis, keep it
+            // unless one as early is held, and tell the engine.
+            Output::RecordFork { from, proof } => {
+                let verifier = Verifier::new(&self.genesis, Timestamp(EPOCH + self.now));
+                if proof.verify(&verifier).is_err() {
+                    self.at(self.now, i, Event::Input(Input::Misbehaved { peer: from }));
+                    return;
+                }
+                let node = &mut self.nodes[i];
+                if let Some(recorded) = node
+                    .ledger
+                    .record_fork(node.store.as_ref(), &proof)
+                    .unwrap()
+                {
+                    node.store.write(recorded.writes).unwrap();
+                    node.ledger.committed();
+                    let input = Input::ForkRecorded {
+                        author: recorded.author,
+                        seq: recorded.seq,
+                    };
+                    self.at(self.now, i, Event::Input(input));
+                }
             }
             Output::CompareHead { peer, head } => {
                 if forks::differs_from_stored(self.nodes[i].store.as_ref(), &head).unwrap() {
@@ -458,10 +517,13 @@ impl Sim {
                     );
                 }
             }
-            // No member of the simulation signs two histories: a fork found here would be a
-            // false accusation.
+            // Only the equivocator, if there is one, signs two histories: any other fork found
+            // here would be a false accusation.
             Output::ForkFound { author, seq, .. } => {
-                panic!("node {i} accuses {author} of a fork at {seq}, but no member forked")
+                assert!(
+                    self.equivocator.as_ref() == Some(&author),
+                    "node {i} accuses {author} of a fork at {seq}, but it did not fork"
+                );
             }
         }
     }
@@ -757,5 +819,83 @@ fn a_node_that_sends_garbage_is_banned_and_the_others_converge() {
         for head in stored_heads(sim.nodes[i].store.as_ref()) {
             assert_ne!(head.author, regulator);
         }
+    }
+}
+
+/// Issue 20, item 1, in the simulated network: the regulator (which runs no node) signs two
+/// histories of its chain from entry 1 and hands each to one side of a partition, while every
+/// node writes and the network loses, duplicates and delays messages. Once the partition
+/// heals, every node holds the fork proof and has frozen the chain from entry 1; the other
+/// chains converge and verify.
+#[test]
+fn a_member_signing_two_histories_is_found_by_every_node_through_loss_and_partition() {
+    for seed in [21, 22, 23] {
+        let faults = Faults {
+            loss_per_mille: 50,
+            duplicate_per_mille: 50,
+            max_delay_ms: 40,
+        };
+        let mut sim = Sim::new(seed, faults, 4);
+        let (genesis, keys) = common::demo();
+        let regulator = keys[4].clone();
+        sim.equivocator = Some(regulator.member.clone());
+        let one = common::chain_of(&genesis, &regulator, 0, 3, None, |seq| {
+            common::arrival(&regulator.member, seq)
+        });
+        let other = common::chain_of(
+            &genesis,
+            &regulator,
+            1,
+            2,
+            Some(one[0].hash().unwrap()),
+            |seq| common::arrival(&regulator.member, 100 + seq),
+        );
+        for (a, b) in [(0, 2), (0, 3), (1, 2), (1, 3)] {
+            sim.unlink(a, b);
+        }
+        sim.hand(0, one);
+        let mut second = vec![
+            common::chain_of(&genesis, &regulator, 0, 1, None, |seq| {
+                common::arrival(&regulator.member, seq)
+            })
+            .remove(0),
+        ];
+        second.extend(other);
+        sim.hand(2, second);
+        let mut writes = SplitMix64::new(seed);
+        for step in 0..60u64 {
+            sim.run_until(step * 100);
+            if step == 30 {
+                for (a, b) in [(0, 2), (0, 3), (1, 2), (1, 3)] {
+                    sim.link(a, b);
+                }
+            }
+            sim.write(writes.below(4) as usize, 1 + writes.below(5) as usize);
+        }
+        sim.run_until(60_000);
+        let others = |i: usize| {
+            stored_heads(sim.nodes[i].store.as_ref())
+                .into_iter()
+                .filter(|h| h.author != regulator.member)
+                .collect::<Vec<_>>()
+        };
+        for i in 0..4 {
+            let node = &sim.nodes[i];
+            let proofs = node.store.forks(10).unwrap();
+            assert!(
+                proofs
+                    .iter()
+                    .any(|p| p.first.body.author == regulator.member && p.first.body.seq == 1),
+                "seed {seed}: node {i} holds no fork proof of the regulator: {proofs:?}"
+            );
+            let engine = node.engine.as_ref().unwrap();
+            assert_eq!(
+                engine.forked(),
+                vec![regulator.member.clone()],
+                "seed {seed}"
+            );
+            assert_eq!(others(i), others(0), "seed {seed}: node {i}");
+        }
+        assert_chains_verify(&sim);
     }
 }

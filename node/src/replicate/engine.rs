@@ -1461,7 +1461,13 @@ impl Engine {
                         acceptance: Acceptance::Ignore,
                     });
                 }
-                self.fork_found(author, suspect.entry.body.seq, out);
+                let seq = suspect.entry.body.seq;
+                self.fork_found(author.clone(), seq, out);
+                // The two histories may part earlier: the entry before is compared too, and so
+                // on back while they differ, so the fork point is where they part.
+                if let Some(before) = seq.checked_sub(1) {
+                    self.probe(suspect.from, author, before, out);
+                }
             }
             IngestOutcome::Refused {
                 fault: Fault::Invalid,
