@@ -17,11 +17,23 @@ use common::consortium::{
     Member, converged, heads_of_chain, metric, p2p_address, wait_for, write_events,
 };
 use serde_json::Value;
+use std::collections::BTreeMap;
+
+use tally_node::private::delivery::{Delivery, DeliveryAnswer};
 use tally_node::replicate::wire::{self, HeadInfo, SyncRequest, SyncResponse};
+use tally_node::store::rocks::RocksStore;
+use tally_node::store::{Cf, KeyRange, Store};
 use tally_sdk::checkpoint::{ChainSpan, Checkpoint};
+use tally_sdk::codec::CanonicalJson;
+use tally_sdk::disclosure::{CommitLimits, commit};
 use tally_sdk::entry::SignedEntry;
+use tally_sdk::entry::UnsignedEntry;
 use tally_sdk::fork::ForkProof;
 use tally_sdk::hash::EntryHash;
+use tally_sdk::held::HeldFields;
+use tally_sdk::ids::FieldName;
+use tally_sdk::keyfile::MemberKeys;
+use tally_sdk::sealed::{self, SealContext};
 use tally_sdk::template::demo_consortium;
 use tally_sdk::time::Timestamp;
 use tally_sdk::verify::Verifier;
@@ -450,4 +462,85 @@ fn a_restored_node_signs_again_once_an_honest_peer_answered_whatever_a_liar_clai
     converged(&[&restored, &other], &[("manufacturer", 16)]);
     let (_, forks) = restored.request("GET", "/v1/forks", None);
     assert_eq!(forks["forks"], serde_json::json!([]), "{forks}");
+}
+
+/// The attack of issue 20, item 8: the platform signs orders it never puts on the ledger and
+/// sends their private fields to the regulator's node; then it sends fields of another
+/// member's entry. Before, the reader stored every such row, without bound, and a refusal
+/// cost the sender nothing. Now nothing is kept until the entry is on the ledger, and the
+/// sender of fields it could not honestly send is banned.
+#[test]
+fn fields_of_entries_never_on_the_ledger_are_not_kept_and_their_sender_is_banned() {
+    let root = tempfile::tempdir().unwrap();
+    let (signed, keys) = demo_consortium().unwrap();
+    std::fs::write(
+        root.path().join("genesis.toml"),
+        signed.to_toml("").unwrap(),
+    )
+    .unwrap();
+    let genesis = signed.verify().unwrap();
+    let regulator = Member::new(root.path(), &keys[4]);
+    let node = regulator.start(&[]);
+    let address = p2p_address(&node);
+    let platform = &keys[0];
+    let attacker = Attacker::connect(&genesis, platform, &address);
+    let reader = genesis.member(&keys[4].member).unwrap();
+    // An order of `author`'s (signed with the platform's key) with a price only the regulator
+    // may read among its readers, sealed to the regulator's node.
+    let order = |author: &MemberKeys, n: u64| {
+        let mut fields = BTreeMap::new();
+        fields.insert(
+            FieldName::new("order.price").unwrap(),
+            CanonicalJson::from_value(&serde_json::json!({"amount": n})).unwrap(),
+        );
+        let (commitment, opened) = commit(fields, &CommitLimits::default()).unwrap();
+        let mut event = common::event("commissioning", "active", n, 0);
+        event["tally:kind"] = "order".into();
+        let entry = UnsignedEntry::event(
+            genesis.network_id(),
+            author.member.clone(),
+            n,
+            None,
+            Timestamp(1_772_326_800_000 + n),
+            vec![],
+            &event,
+            Some(commitment.clone()),
+        )
+        .unwrap()
+        .sign(&platform.signing)
+        .unwrap();
+        let held = HeldFields::complete(&commitment, &opened).unwrap();
+        let context = SealContext {
+            network: genesis.network_id(),
+            entry: entry.hash().unwrap(),
+            reader: &reader.id,
+        };
+        let sealed = sealed::seal(&context, &reader.x25519_key, &held).unwrap();
+        Delivery { entry, sealed }
+    };
+    let never_stored: Vec<Delivery> = (0..50).map(|n| order(platform, n)).collect();
+    let answers = attacker.deliver(never_stored).unwrap();
+    assert_eq!(answers, vec![DeliveryAnswer::NotHeld; 50]);
+    for n in 0..2 {
+        let answers = attacker.deliver(vec![order(&keys[1], 100 + n)]);
+        if let Some(answers) = answers {
+            assert!(
+                matches!(answers[0], DeliveryAnswer::Refused(_)),
+                "{answers:?}"
+            );
+        }
+    }
+    wait_for("the regulator's node to ban the platform's", || {
+        banned(&node, "platform")
+    });
+    drop(attacker);
+    let mut node = node;
+    node.child.kill().unwrap();
+    drop(node.wait());
+    let data = regulator.config.parent().unwrap().join("data");
+    let (store, _) = RocksStore::open(&data, genesis.network_id()).unwrap();
+    let rows = store
+        .scan(Cf::Private, &KeyRange::prefix(&[]), 100)
+        .unwrap();
+    assert!(rows.is_empty(), "{} private rows kept", rows.len());
 }

@@ -16,7 +16,8 @@ use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance};
 use libp2p::request_response;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId};
-use tally_node::replicate::codec::Inbound;
+use tally_node::private::delivery::{Delivery, DeliveryAnswer};
+use tally_node::replicate::codec::{DeliveryInbound, Inbound};
 use tally_node::replicate::identity;
 use tally_node::replicate::net::{self, BehaviourEvent};
 use tally_node::replicate::wire::{self, GossipBatch, SyncRequest, SyncResponse};
@@ -39,6 +40,11 @@ enum Command {
     Ask {
         request: SyncRequest,
         done: oneshot::Sender<Option<SyncResponse>>,
+    },
+    /// Send private-field deliveries to the node; answer with its answers.
+    Deliver {
+        deliveries: Vec<Delivery>,
+        done: oneshot::Sender<Option<Vec<DeliveryAnswer>>>,
     },
 }
 
@@ -106,6 +112,10 @@ impl Attacker {
                     request_response::OutboundRequestId,
                     oneshot::Sender<Option<SyncResponse>>,
                 > = std::collections::HashMap::new();
+                let mut delivering: std::collections::HashMap<
+                    request_response::OutboundRequestId,
+                    oneshot::Sender<Option<Vec<DeliveryAnswer>>>,
+                > = std::collections::HashMap::new();
                 loop {
                     tokio::select! {
                         _ = &mut stopped => break,
@@ -126,6 +136,17 @@ impl Attacker {
                                     .sync
                                     .send_request(&peer, Inbound::Ok(request));
                                 asked.insert(id, done);
+                            }
+                            Command::Deliver { deliveries, done } => {
+                                let Some(peer) = swarm.connected_peers().next().copied() else {
+                                    let _ = done.send(None);
+                                    continue;
+                                };
+                                let id = swarm
+                                    .behaviour_mut()
+                                    .private
+                                    .send_request(&peer, DeliveryInbound::Ok(deliveries));
+                                delivering.insert(id, done);
                             }
                         },
                         event = swarm.select_next_some() => match event {
@@ -172,6 +193,23 @@ impl Attacker {
                                 request_response::Event::OutboundFailure { request_id, .. },
                             )) => {
                                 if let Some(done) = asked.remove(&request_id) {
+                                    let _ = done.send(None);
+                                }
+                            }
+                            SwarmEvent::Behaviour(BehaviourEvent::Private(
+                                request_response::Event::Message {
+                                    message: request_response::Message::Response { request_id, response },
+                                    ..
+                                },
+                            )) => {
+                                if let Some(done) = delivering.remove(&request_id) {
+                                    let _ = done.send(Some(response));
+                                }
+                            }
+                            SwarmEvent::Behaviour(BehaviourEvent::Private(
+                                request_response::Event::OutboundFailure { request_id, .. },
+                            )) => {
+                                if let Some(done) = delivering.remove(&request_id) {
                                     let _ = done.send(None);
                                 }
                             }
@@ -258,6 +296,16 @@ impl Attacker {
             .send(Command::Publish { topic, data, done })
             .unwrap();
         taken.blocking_recv().unwrap();
+    }
+
+    /// Sends the node private-field deliveries; its answers (`None`: the request failed, as
+    /// it does once the node has banned the attacker).
+    pub fn deliver(&self, deliveries: Vec<Delivery>) -> Option<Vec<DeliveryAnswer>> {
+        let (done, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Deliver { deliveries, done })
+            .ok()?;
+        answer.blocking_recv().ok().flatten()
     }
 
     /// Sends the node a sync request; its answer (`None`: the request failed, as it does once
