@@ -72,6 +72,7 @@ mod tests {
         handle.wake();
         drop(handle);
         thread.join().unwrap();
+        assert!((1..=2).contains(&store.erasures()), "{}", store.erasures());
         let left = store
             .scan(Cf::Meta, &KeyRange::prefix(b"purge/"), 10)
             .unwrap();

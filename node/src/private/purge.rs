@@ -116,7 +116,19 @@ pub fn apply<S: Store + ?Sized>(store: &S, orders: &[PurgeOrder]) -> Result<(), 
         return Ok(());
     }
     erase_rows(store, orders)?;
-    erase_from_disk(store)?;
+    // A stop may have come after the rows were rewritten and before the files were: then the
+    // rows show nothing left to erase, yet the old bytes may still be on disk. Rewrite the
+    // files whatever the rows say.
+    store.erase_deleted()?;
+    let mut batch = Batch::default();
+    for order in orders {
+        batch.delete(Cf::Meta, marker_key(&order.by));
+    }
+    store.write(batch)?;
+    tracing::info!(
+        purges = orders.len(),
+        "finished purges a stop interrupted; the purged values are gone from the store's files"
+    );
     Ok(())
 }
 
@@ -270,5 +282,36 @@ mod tests {
         assert!(stored.held.field(&name("consumer.address")).is_none());
         assert!(stored.held.field(&name("order.spec")).is_some());
         assert_eq!(stored.held.leaves.len(), 2);
+    }
+
+    #[test]
+    fn a_purge_interrupted_after_its_rows_were_erased_still_rewrites_the_files_at_start() {
+        let store = MemoryStore::new();
+        let (hash, row) = held_row();
+        let purge = order(hash, &["consumer.address"]);
+        let mut batch = Batch::default();
+        batch.put(Cf::Private, hash.as_bytes().to_vec(), row.encode().unwrap());
+        let (key, value) = purge.marker().unwrap();
+        batch.put(Cf::Meta, key, value);
+        store.write(batch).unwrap();
+        // The writer erased the row; the node stopped before the eraser ran.
+        assert!(erase_rows(&store, std::slice::from_ref(&purge)).unwrap());
+        assert_eq!(store.erasures(), 0);
+        assert_eq!(pending(&store).unwrap(), vec![purge.clone()]);
+        // At start the rows show nothing left to erase, yet the files are rewritten.
+        apply(&store, &pending(&store).unwrap()).unwrap();
+        assert_eq!(store.erasures(), 1);
+        assert!(pending(&store).unwrap().is_empty());
+        // A purge of a field already purged leaves no work for the eraser.
+        let again = PurgeOrder {
+            by: EntryHash::digest(b"again"),
+            ..purge
+        };
+        let mut batch = Batch::default();
+        let (key, value) = again.marker().unwrap();
+        batch.put(Cf::Meta, key, value);
+        store.write(batch).unwrap();
+        assert!(!erase_rows(&store, std::slice::from_ref(&again)).unwrap());
+        assert!(pending(&store).unwrap().is_empty());
     }
 }

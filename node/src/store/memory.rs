@@ -16,12 +16,18 @@ type Tables = HashMap<Cf, BTreeMap<Vec<u8>, Vec<u8>>>;
 pub struct MemoryStore {
     tables: RwLock<Tables>,
     fail_writes: AtomicBool,
+    erasures: std::sync::atomic::AtomicU64,
 }
 
 impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// How many times the store was asked to rewrite its files ([`Store::erase_deleted`]).
+    pub fn erasures(&self) -> u64 {
+        self.erasures.load(Ordering::SeqCst)
     }
 
     /// Makes every following write fail (or succeed again), as a full disk would.
@@ -38,7 +44,7 @@ impl MemoryStore {
             .clone();
         Self {
             tables: RwLock::new(tables),
-            fail_writes: AtomicBool::new(false),
+            ..Self::default()
         }
     }
 }
@@ -73,7 +79,9 @@ impl Store for MemoryStore {
     }
 
     fn erase_deleted(&self) -> Result<(), StoreError> {
-        // Nothing is on disk; a deleted value is gone once its table entry is.
+        // Nothing is on disk; a deleted value is gone once its table entry is. Counted, so
+        // tests see when a file rewrite was asked for.
+        self.erasures.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
 
