@@ -254,13 +254,12 @@ impl Node {
         })?;
         let (store, report) = RocksStore::open(&config.data_dir, genesis.network_id())?;
         let store = Arc::new(store);
-        let unfinished = private::purge::pending(store.as_ref())?;
-        if !unfinished.is_empty() {
+        let finished = private::purge::finish(store.as_ref())?;
+        if finished > 0 {
             tracing::info!(
-                purges = unfinished.len(),
-                "finishing purges the node stored before it stopped"
+                purges = finished,
+                "finished purges the node stored before it stopped"
             );
-            private::purge::apply(store.as_ref(), &unfinished)?;
         }
         let genesis = Arc::new(genesis);
         let ledger = Ledger::load(genesis.clone(), store.as_ref())?;

@@ -64,7 +64,11 @@ mod tests {
         let store = Arc::new(MemoryStore::new());
         let mut batch = Batch::default();
         for i in 0..3u8 {
-            batch.put(Cf::Meta, [b"purge/".as_slice(), &[i]].concat(), vec![i]);
+            batch.put(
+                Cf::Meta,
+                [b"purge-disk/".as_slice(), &[i]].concat(),
+                Vec::new(),
+            );
         }
         store.write(batch).unwrap();
         let (handle, thread) = start(store.clone()).unwrap();
@@ -74,7 +78,7 @@ mod tests {
         thread.join().unwrap();
         assert!((1..=2).contains(&store.erasures()), "{}", store.erasures());
         let left = store
-            .scan(Cf::Meta, &KeyRange::prefix(b"purge/"), 10)
+            .scan(Cf::Meta, &KeyRange::prefix(b"purge-disk/"), 10)
             .unwrap();
         assert!(left.is_empty(), "{left:?}");
     }

@@ -7,12 +7,14 @@
 //! the API can say when and by what the value went): from then on no read shows them. Getting
 //! the bytes off the disk — flushing every column family so no log file holds them, and
 //! compacting the private rows — is slow, so it is not done on the writer: the
-//! [`eraser`](super::eraser) thread does it in the background for every marker present when
-//! it starts ([`erase_from_disk`]), then deletes those markers. However many purges arrive
-//! (from any member, repeated on one field), ingestion does not wait for a flush, and one
-//! flush and compaction covers every purge stored meanwhile. A node that stops in between
-//! finds the markers at its next start ([`pending`]) and finishes the job ([`apply`]);
-//! applying an order twice changes nothing.
+//! [`eraser`](super::eraser) thread does it in the background. The row rewrite turns the
+//! purge's marker into a disk marker in the same batch, and a run of the eraser covers the disk
+//! markers present when it starts ([`erase_from_disk`]), then deletes them: a marker is never
+//! cleared by a run that began before its row was rewritten. However many purges arrive (from
+//! any member, repeated on one field), ingestion does not wait for a flush, and one flush and
+//! compaction covers every purge stored meanwhile. A node that stops in between finds the
+//! markers at its next start and finishes the job ([`finish`]); applying an order twice
+//! changes nothing.
 //!
 //! A node that does not hold the row (it may read none of the fields) still records the notes,
 //! so a delivery sealed before the purge and arriving after it is not kept.
@@ -32,6 +34,9 @@ use crate::store::{Batch, Cf, KeyRange, Store, StoreError, corrupted};
 
 /// The `meta` key prefix of purges stored but not yet carried out.
 const MARKER_PREFIX: &[u8] = b"purge/";
+/// The `meta` key prefix of purges whose rows are erased but whose values may still be in the
+/// store's files (written with the row rewrite, in one batch).
+const DISK_PREFIX: &[u8] = b"purge-disk/";
 /// Largest marker value decoded.
 const MAX_ORDER_BYTES: usize = 64 << 10;
 
@@ -73,6 +78,12 @@ impl PurgeOrder {
     }
 }
 
+fn disk_key(by: &EntryHash) -> Vec<u8> {
+    let mut key = DISK_PREFIX.to_vec();
+    key.extend_from_slice(by.as_bytes());
+    key
+}
+
 fn marker_key(by: &EntryHash) -> Vec<u8> {
     let mut key = MARKER_PREFIX.to_vec();
     key.extend_from_slice(by.as_bytes());
@@ -108,34 +119,27 @@ impl PrivateRow {
     }
 }
 
-/// Carries out purge orders at once: erases the fields from the rows, has the store rewrite its
-/// files so the erased bytes are gone from disk, and deletes the markers (at start, for purges
-/// a stop interrupted).
+/// Carries out purge orders at once: erases the fields from the rows, then has the store
+/// rewrite its files so the erased bytes are gone from disk.
 pub fn apply<S: Store + ?Sized>(store: &S, orders: &[PurgeOrder]) -> Result<(), StoreError> {
-    if orders.is_empty() {
-        return Ok(());
-    }
     erase_rows(store, orders)?;
-    // A stop may have come after the rows were rewritten and before the files were: then the
-    // rows show nothing left to erase, yet the old bytes may still be on disk. Rewrite the
-    // files whatever the rows say.
-    store.erase_deleted()?;
-    let mut batch = Batch::default();
-    for order in orders {
-        batch.delete(Cf::Meta, marker_key(&order.by));
-    }
-    store.write(batch)?;
-    tracing::info!(
-        purges = orders.len(),
-        "finished purges a stop interrupted; the purged values are gone from the store's files"
-    );
+    erase_from_disk(store)?;
     Ok(())
 }
 
-/// Erases the ordered fields from their rows (no read shows them from now on); the markers
-/// stay until [`erase_from_disk`] has run. An order that erases nothing new (the fields were
-/// purged already, or the node holds none of them) loses its marker here: there is nothing
-/// to get off the disk. Returns whether some marker waits for the disk to be rewritten.
+/// At start, finishes what a stop interrupted: the rows of purges stored but not carried out,
+/// then the files of purges whose rows were erased. Returns how many purges it finished.
+pub fn finish<S: Store + ?Sized>(store: &S) -> Result<usize, StoreError> {
+    let orders = pending(store)?;
+    erase_rows(store, &orders)?;
+    erase_from_disk(store)
+}
+
+/// Erases the ordered fields from their rows (no read shows them from now on). In the same
+/// batch each order's marker becomes a disk marker, which [`erase_from_disk`] clears once the
+/// files are rewritten; an order that erases nothing new (the fields were purged already, or
+/// the node holds none of them) leaves none: there is nothing to get off the disk. Returns
+/// whether some disk marker waits.
 pub fn erase_rows<S: Store + ?Sized>(store: &S, orders: &[PurgeOrder]) -> Result<bool, StoreError> {
     if orders.is_empty() {
         return Ok(false);
@@ -157,9 +161,9 @@ pub fn erase_rows<S: Store + ?Sized>(store: &S, orders: &[PurgeOrder]) -> Result
         let mut updated = current;
         let held_before = updated.held.fields.len();
         updated.erase(order);
-        if updated.held.fields.len() == held_before {
-            batch.delete(Cf::Meta, marker_key(&order.by));
-        } else {
+        batch.delete(Cf::Meta, marker_key(&order.by));
+        if updated.held.fields.len() != held_before {
+            batch.put(Cf::Meta, disk_key(&order.by), Vec::new());
             waiting = true;
         }
         rows.insert(order.target, updated);
@@ -174,11 +178,12 @@ pub fn erase_rows<S: Store + ?Sized>(store: &S, orders: &[PurgeOrder]) -> Result
     Ok(waiting)
 }
 
-/// Rewrites the store's files so that values erased by the purges whose markers are present
-/// now are gone from disk, then deletes those markers. Returns how many it covered.
+/// Rewrites the store's files so that values erased by the purges whose disk markers are
+/// present now are gone from disk, then deletes those markers (a marker written meanwhile
+/// waits for the next run). Returns how many it covered.
 pub fn erase_from_disk<S: Store + ?Sized>(store: &S) -> Result<usize, StoreError> {
     let keys: Vec<Vec<u8>> = store
-        .scan(Cf::Meta, &KeyRange::prefix(MARKER_PREFIX), usize::MAX)?
+        .scan(Cf::Meta, &KeyRange::prefix(DISK_PREFIX), usize::MAX)?
         .into_iter()
         .map(|(key, _)| key)
         .collect();
@@ -297,11 +302,12 @@ mod tests {
         // The writer erased the row; the node stopped before the eraser ran.
         assert!(erase_rows(&store, std::slice::from_ref(&purge)).unwrap());
         assert_eq!(store.erasures(), 0);
-        assert_eq!(pending(&store).unwrap(), vec![purge.clone()]);
-        // At start the rows show nothing left to erase, yet the files are rewritten.
-        apply(&store, &pending(&store).unwrap()).unwrap();
-        assert_eq!(store.erasures(), 1);
         assert!(pending(&store).unwrap().is_empty());
+        // At start the rows show nothing left to erase, yet the files are rewritten.
+        assert_eq!(finish(&store).unwrap(), 1);
+        assert_eq!(store.erasures(), 1);
+        assert_eq!(finish(&store).unwrap(), 0);
+        assert_eq!(store.erasures(), 1);
         // A purge of a field already purged leaves no work for the eraser.
         let again = PurgeOrder {
             by: EntryHash::digest(b"again"),
@@ -313,5 +319,6 @@ mod tests {
         store.write(batch).unwrap();
         assert!(!erase_rows(&store, std::slice::from_ref(&again)).unwrap());
         assert!(pending(&store).unwrap().is_empty());
+        assert_eq!(finish(&store).unwrap(), 0);
     }
 }
