@@ -2496,6 +2496,115 @@ mod tests {
     }
 
     #[test]
+    fn a_fork_found_from_a_peers_entry_is_followed_back_to_where_the_histories_part() {
+        let ours = chain(3);
+        let theirs = chain_about(3, "T");
+        let mut engine = stored_tip(&ours[2]);
+        // The peer's head at our tip has another hash: its entry 2 is fetched and checked.
+        let head = HeadInfo {
+            author: member("supplier"),
+            seq: 2,
+            hash: theirs[2].hash().unwrap(),
+        };
+        let out = peer_answers(&mut engine, "manufacturer", vec![head], Vec::new());
+        let (id, from, _) = range_request(&out);
+        assert_eq!(from, 2);
+        let mut seq = 2;
+        let mut out = run(
+            &mut engine,
+            Input::Response {
+                from: member("manufacturer"),
+                id,
+                response: Some(SyncResponse::Range(vec![theirs[2].clone()])),
+            },
+        );
+        // Each entry that proves a fork has the one before fetched too, back to entry 0.
+        loop {
+            let (ticket, _) = ingests(&out)[0];
+            let after = run(
+                &mut engine,
+                Input::IngestDone {
+                    ticket,
+                    outcome: IngestOutcome::Refused {
+                        index: 0,
+                        fault: Fault::Fork,
+                    },
+                },
+            );
+            assert_eq!(engine.forks()[0].seq, seq);
+            if seq == 0 {
+                assert!(
+                    !after.iter().any(|o| matches!(o, Output::Send { .. })),
+                    "{after:?}"
+                );
+                break;
+            }
+            let (id, from, limit) = range_request(&after);
+            assert_eq!((from, limit), (seq - 1, 1));
+            seq -= 1;
+            out = run(
+                &mut engine,
+                Input::Response {
+                    from: member("manufacturer"),
+                    id,
+                    response: Some(SyncResponse::Range(vec![theirs[seq as usize].clone()])),
+                },
+            );
+        }
+        // Where the peer's entry is ours, the walk stops (the pipeline finds a duplicate).
+        let mut engine = stored_tip(&ours[2]);
+        let head = HeadInfo {
+            author: member("supplier"),
+            seq: 2,
+            hash: theirs[2].hash().unwrap(),
+        };
+        let out = peer_answers(&mut engine, "manufacturer", vec![head], Vec::new());
+        let (id, _, _) = range_request(&out);
+        let out = run(
+            &mut engine,
+            Input::Response {
+                from: member("manufacturer"),
+                id,
+                response: Some(SyncResponse::Range(vec![theirs[2].clone()])),
+            },
+        );
+        let (ticket, _) = ingests(&out)[0];
+        let out = run(
+            &mut engine,
+            Input::IngestDone {
+                ticket,
+                outcome: IngestOutcome::Refused {
+                    index: 0,
+                    fault: Fault::Fork,
+                },
+            },
+        );
+        let (id, from, _) = range_request(&out);
+        assert_eq!(from, 1);
+        let out = run(
+            &mut engine,
+            Input::Response {
+                from: member("manufacturer"),
+                id,
+                response: Some(SyncResponse::Range(vec![ours[1].clone()])),
+            },
+        );
+        let (ticket, _) = ingests(&out)[0];
+        let out = run(
+            &mut engine,
+            Input::IngestDone {
+                ticket,
+                outcome: IngestOutcome::Stored,
+            },
+        );
+        assert!(
+            !out.iter().any(|o| matches!(o, Output::Send { .. })),
+            "{out:?}"
+        );
+        assert_eq!(engine.forks()[0].seq, 2);
+    }
+
+    #[test]
     fn a_fork_a_peer_advertises_is_pulled_and_handed_over_and_a_wrong_proof_blamed() {
         let ours = chain(3);
         let theirs = chain_about(2, "T");
