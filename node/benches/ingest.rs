@@ -48,6 +48,27 @@ fn signed_chain(genesis: &Genesis, keys: &MemberKeys) -> Vec<SignedEntry> {
     })
 }
 
+/// Submits each chain from a thread of its own, in requests of `REQUEST` entries, as busy
+/// clients would; returns once every request is stored.
+fn submit_chains(committer: &Committer, chains: &[Vec<SignedEntry>]) {
+    let threads: Vec<_> = chains
+        .iter()
+        .map(|chain| {
+            let committer = committer.clone();
+            let requests: Vec<Vec<SignedEntry>> =
+                chain.chunks(REQUEST).map(<[_]>::to_vec).collect();
+            std::thread::spawn(move || {
+                for request in requests {
+                    committer.submit_entries(request).unwrap();
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+}
+
 /// Ingests every chain into a fresh store; returns the time taken, the writer's counters and
 /// the store.
 fn ingest(
@@ -69,22 +90,7 @@ fn ingest(
     )
     .unwrap();
     let start = Instant::now();
-    let threads: Vec<_> = chains
-        .iter()
-        .map(|chain| {
-            let committer = committer.clone();
-            let requests: Vec<Vec<SignedEntry>> =
-                chain.chunks(REQUEST).map(<[_]>::to_vec).collect();
-            std::thread::spawn(move || {
-                for request in requests {
-                    committer.submit_entries(request).unwrap();
-                }
-            })
-        })
-        .collect();
-    for thread in threads {
-        thread.join().unwrap();
-    }
+    submit_chains(&committer, chains);
     let elapsed = start.elapsed();
     let stats = committer.stats();
     drop(committer);
@@ -210,22 +216,7 @@ fn ingest_with_purges(
         })
     });
     let start = Instant::now();
-    let threads: Vec<_> = chains
-        .iter()
-        .map(|chain| {
-            let committer = committer.clone();
-            let requests: Vec<Vec<SignedEntry>> =
-                chain.chunks(REQUEST).map(<[_]>::to_vec).collect();
-            std::thread::spawn(move || {
-                for request in requests {
-                    committer.submit_entries(request).unwrap();
-                }
-            })
-        })
-        .collect();
-    for thread in threads {
-        thread.join().unwrap();
-    }
+    submit_chains(&committer, chains);
     let elapsed = start.elapsed();
     let during = purged.load(Ordering::Relaxed);
     done.store(true, Ordering::Relaxed);

@@ -12,6 +12,7 @@ use tally_sdk::ids::MemberId;
 
 use crate::replicate::wire::HeadInfo;
 use crate::store::{Store, StoreError};
+use crate::witness::book::chain_hashes;
 
 /// Most fork proofs read to find the fork points (there is at most one fork point per chain
 /// that matters, the earliest; proofs are rare evidence of misconduct).
@@ -36,12 +37,8 @@ pub fn earliest_proof<S: Store + ?Sized>(
 
 /// Whether the store holds another entry than `head` at its place (`false` if it holds none
 /// there).
-pub fn differs_from_stored<S: Store + ?Sized>(
-    store: &S,
-    head: &HeadInfo,
-) -> Result<bool, StoreError> {
-    let stored = store.chain_range(&head.author, head.seq, 1)?;
-    Ok(stored
-        .first()
-        .is_some_and(|(hash, entry)| entry.body.seq == head.seq && *hash != head.hash))
+pub fn differs_from_stored(store: &dyn Store, head: &HeadInfo) -> Result<bool, StoreError> {
+    // The chain's hash row is enough: the entry itself is not read.
+    let stored = chain_hashes(store, &head.author, head.seq, head.seq)?;
+    Ok(stored.is_some_and(|hashes| hashes.first() != Some(&head.hash)))
 }

@@ -14,7 +14,8 @@ mod common;
 use common::Running;
 use common::attacker::Attacker;
 use common::consortium::{
-    Member, converged, heads_of_chain, metric, p2p_address, wait_for, write_events,
+    Member, converged, demo_root, heads_of_chain, metric, p2p_address, restored_from_backup,
+    wait_for, write_events,
 };
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -34,7 +35,6 @@ use tally_sdk::held::HeldFields;
 use tally_sdk::ids::FieldName;
 use tally_sdk::keyfile::MemberKeys;
 use tally_sdk::sealed::{self, SealContext};
-use tally_sdk::template::demo_consortium;
 use tally_sdk::time::Timestamp;
 use tally_sdk::verify::Verifier;
 
@@ -71,14 +71,7 @@ fn post_entries(node: &Running, entries: &[&SignedEntry]) -> (u16, Value) {
 /// shown `forked`, and nothing more taken for it.
 #[test]
 fn a_fork_below_every_tip_reaches_every_node_even_one_offline_when_it_was_found() {
-    let root = tempfile::tempdir().unwrap();
-    let (signed, keys) = demo_consortium().unwrap();
-    std::fs::write(
-        root.path().join("genesis.toml"),
-        signed.to_toml("").unwrap(),
-    )
-    .unwrap();
-    let genesis = signed.verify().unwrap();
+    let (root, genesis, keys) = demo_root();
     // Platform, manufacturer and logistics run nodes; the regulator's key is the attacker's.
     let members: Vec<Member> = [0, 1, 3]
         .iter()
@@ -175,14 +168,7 @@ fn banned(node: &Running, member: &str) -> Result<(), String> {
 /// entries, which it checks as soon as they extend a chain.
 #[test]
 fn a_member_poisoning_the_replication_buffer_is_banned_and_replication_goes_on() {
-    let root = tempfile::tempdir().unwrap();
-    let (signed, keys) = demo_consortium().unwrap();
-    std::fs::write(
-        root.path().join("genesis.toml"),
-        signed.to_toml("").unwrap(),
-    )
-    .unwrap();
-    let genesis = signed.verify().unwrap();
+    let (root, genesis, keys) = demo_root();
     let platform = Member::new(root.path(), &keys[0]).start(&[]);
     let platform_address = p2p_address(&platform);
     let factory = Member::new(root.path(), &keys[1]).start(std::slice::from_ref(&platform_address));
@@ -266,14 +252,7 @@ fn checkpoints_held(node: &Running, witness: &str) -> usize {
 /// false span as evidence, and bans the witness for them.
 #[test]
 fn a_witness_flooding_resigning_or_misstating_checkpoints_is_bounded_recorded_and_banned() {
-    let root = tempfile::tempdir().unwrap();
-    let (signed, keys) = demo_consortium().unwrap();
-    std::fs::write(
-        root.path().join("genesis.toml"),
-        signed.to_toml("").unwrap(),
-    )
-    .unwrap();
-    let genesis = signed.verify().unwrap();
+    let (root, genesis, keys) = demo_root();
     let platform = Member::new(root.path(), &keys[0]).start(&[]);
     let platform_address = p2p_address(&platform);
     let factory = Member::new(root.path(), &keys[1]).start(std::slice::from_ref(&platform_address));
@@ -387,34 +366,10 @@ fn a_witness_flooding_resigning_or_misstating_checkpoints_is_bounded_recorded_an
 /// entries.
 #[test]
 fn a_restored_node_signs_again_once_an_honest_peer_answered_whatever_a_liar_claims() {
-    let root = tempfile::tempdir().unwrap();
-    let (signed, keys) = demo_consortium().unwrap();
-    std::fs::write(
-        root.path().join("genesis.toml"),
-        signed.to_toml("").unwrap(),
-    )
-    .unwrap();
-    let genesis = signed.verify().unwrap();
+    let (root, genesis, keys) = demo_root();
     let manufacturer = Member::new(root.path(), &keys[1]);
     let supplier = Member::new(root.path(), &keys[2]);
-    let factory = manufacturer.start(&[]);
-    let factory_address = p2p_address(&factory);
-    let other = supplier.start(std::slice::from_ref(&factory_address));
-    write_events(&factory, "manufacturer", 0, 10);
-    let (status, backup) = factory.request("POST", "/v1/backups", None);
-    assert_eq!(status, 201, "{backup}");
-    let backup = std::path::PathBuf::from(backup["path"].as_str().unwrap());
-    write_events(&factory, "manufacturer", 10, 5);
-    converged(&[&factory, &other], &[("manufacturer", 15)]);
-    for node in [factory, other] {
-        let mut node = node;
-        node.child.kill().unwrap();
-        drop(node.wait());
-    }
-    let data = manufacturer.config.parent().unwrap().join("data");
-    std::fs::remove_dir_all(&data).unwrap();
-    std::fs::rename(&backup, &data).unwrap();
-    let restored = manufacturer.start(&[]);
+    let restored = restored_from_backup(&manufacturer, &supplier);
     let restored_address = p2p_address(&restored);
 
     // The liar connects first: it claims entry 1,000 of the manufacturer's chain and sends
@@ -471,14 +426,7 @@ fn a_restored_node_signs_again_once_an_honest_peer_answered_whatever_a_liar_clai
 /// sender of fields it could not honestly send is banned.
 #[test]
 fn fields_of_entries_never_on_the_ledger_are_not_kept_and_their_sender_is_banned() {
-    let root = tempfile::tempdir().unwrap();
-    let (signed, keys) = demo_consortium().unwrap();
-    std::fs::write(
-        root.path().join("genesis.toml"),
-        signed.to_toml("").unwrap(),
-    )
-    .unwrap();
-    let genesis = signed.verify().unwrap();
+    let (root, genesis, keys) = demo_root();
     let regulator = Member::new(root.path(), &keys[4]);
     let node = regulator.start(&[]);
     let address = p2p_address(&node);

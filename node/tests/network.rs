@@ -14,13 +14,12 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use common::Running;
 use common::consortium::{
-    DEADLINE, Member, converged, heads, heads_of_chain, metric, p2p_address, verify_all, wait_for,
-    witnessed, write_events,
+    DEADLINE, Member, converged, demo_root, heads, heads_of_chain, metric, p2p_address,
+    restored_from_backup, verify_all, wait_for, witnessed, write_events,
 };
 use futures::StreamExt;
 use serde_json::Value;
@@ -29,20 +28,12 @@ use tally_sdk::genesis::{Genesis, Removal};
 use tally_sdk::governance::{Action, ChangeBody, ChangeLog, SignedChange};
 use tally_sdk::ids::{MemberId, RoleName};
 use tally_sdk::keyfile::MemberKeys;
-use tally_sdk::template::demo_consortium;
 use tally_sdk::time::Timestamp;
 use tally_sdk::verify::Verifier;
 
 #[test]
 fn four_nodes_converge_catch_up_refuse_outsiders_and_all_prove_a_fork() {
-    let root = tempfile::tempdir().unwrap();
-    let (signed, keys) = demo_consortium().unwrap();
-    std::fs::write(
-        root.path().join("genesis.toml"),
-        signed.to_toml("").unwrap(),
-    )
-    .unwrap();
-    let genesis = signed.verify().unwrap();
+    let (root, genesis, keys) = demo_root();
     // Platform, manufacturer, supplier, logistics; the regulator's node is not run.
     let members: Vec<Member> = keys[..4]
         .iter()
@@ -272,14 +263,7 @@ fn approved(genesis: &Genesis, keys: &[MemberKeys], action: Action) -> SignedCha
 
 #[test]
 fn a_member_admitted_by_governance_replicates_and_a_removed_one_may_not_run() {
-    let root = tempfile::tempdir().unwrap();
-    let (signed, keys) = demo_consortium().unwrap();
-    std::fs::write(
-        root.path().join("genesis.toml"),
-        signed.to_toml("").unwrap(),
-    )
-    .unwrap();
-    let genesis = signed.verify().unwrap();
+    let (root, genesis, keys) = demo_root();
     let courier = MemberKeys::generate(MemberId::new("courier").unwrap()).unwrap();
     let admission = approved(
         &genesis,
@@ -437,36 +421,12 @@ fn a_member_admitted_by_governance_replicates_and_a_removed_one_may_not_run() {
 
 #[test]
 fn a_node_restored_from_a_backup_signs_nothing_until_it_has_its_own_later_entries_back() {
-    let root = tempfile::tempdir().unwrap();
-    let (signed, keys) = demo_consortium().unwrap();
-    std::fs::write(
-        root.path().join("genesis.toml"),
-        signed.to_toml("").unwrap(),
-    )
-    .unwrap();
+    let (root, _, keys) = demo_root();
     let manufacturer = Member::new(root.path(), &keys[1]);
     let supplier = Member::new(root.path(), &keys[2]);
-    let factory = manufacturer.start(&[]);
-    let factory_address = p2p_address(&factory);
-    let other = supplier.start(std::slice::from_ref(&factory_address));
-    write_events(&factory, "manufacturer", 0, 10);
-    let (status, backup) = factory.request("POST", "/v1/backups", None);
-    assert_eq!(status, 201, "{backup}");
-    let backup = PathBuf::from(backup["path"].as_str().unwrap());
-    write_events(&factory, "manufacturer", 10, 5);
-    converged(&[&factory, &other], &[("manufacturer", 15)]);
-
     // The factory's disk is lost; the backup (10 entries) takes its place while the
     // supplier's node, which holds all 15, is down.
-    for node in [factory, other] {
-        let mut node = node;
-        node.child.kill().unwrap();
-        drop(node.wait());
-    }
-    let data = manufacturer.config.parent().unwrap().join("data");
-    std::fs::remove_dir_all(&data).unwrap();
-    std::fs::rename(&backup, &data).unwrap();
-    let restored = manufacturer.start(&[]);
+    let restored = restored_from_backup(&manufacturer, &supplier);
     let one = Value::Array(vec![common::arrival(
         &MemberId::new("manufacturer").unwrap(),
         99,

@@ -217,6 +217,14 @@ pub struct Rejected {
     pub next: Option<String>,
 }
 
+/// The `next` of a page of `rows` (key first) read with `limit`: the last key, if the page is
+/// full (more may follow).
+pub(super) fn next_cursor<T>(rows: &[(Vec<u8>, T)], limit: usize) -> Option<String> {
+    (rows.len() == limit)
+        .then(|| rows.last().map(|(key, _)| hex::encode(key)))
+        .flatten()
+}
+
 /// The key a page's `cursor` names: the hex of the last row's key of the page before.
 pub(super) fn key_cursor(text: Option<&str>) -> Result<Option<Vec<u8>>, ApiError> {
     text.map(|text| {
@@ -254,9 +262,7 @@ pub async fn list_rejected(
         .blocking(move || {
             let verifier = Verifier::new(&genesis, Timestamp::now());
             store.rejected_page(after.as_deref(), limit).map(|found| {
-                let next = (found.len() == limit)
-                    .then(|| found.last().map(|(key, _)| hex::encode(key)))
-                    .flatten();
+                let next = next_cursor(&found, limit);
                 let views = found
                     .into_iter()
                     .filter_map(|(_, rejected)| {

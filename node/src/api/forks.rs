@@ -11,7 +11,7 @@ use tally_sdk::fork::ForkProof;
 use utoipa::ToSchema;
 
 use super::ApiState;
-use super::audit::key_cursor;
+use super::audit::{key_cursor, next_cursor};
 use super::auth::Caller;
 use super::problem::{ApiError, ProblemDetails};
 use super::query::{Paging, page_limit, query};
@@ -70,9 +70,7 @@ pub async fn list_forks(
             Ok::<_, crate::store::StoreError>((page, fork_points(store.as_ref())?))
         })
         .await??;
-    let next = (page.len() == limit)
-        .then(|| page.last().map(|(key, _)| hex::encode(key)))
-        .flatten();
+    let next = next_cursor(&page, limit);
     let mut forks = Vec::with_capacity(page.len());
     for (_, proof) in page {
         let hashes = [proof.first.hash(), proof.second.hash()];

@@ -2397,9 +2397,21 @@ mod tests {
         forks: Vec<ForkPoint>,
     ) -> Vec<Output> {
         run(engine, Input::PeerUp { peer: member(peer) });
-        let out = run(engine, Input::Tick { now: 1 });
+        heads_round(engine, peer, 1, heads, forks)
+    }
+
+    /// At `now`, the engine asks `peer` for its heads (it must be due) and the peer answers
+    /// with `heads` and `forks`.
+    fn heads_round(
+        engine: &mut Engine,
+        peer: &str,
+        now: u64,
+        heads: Vec<HeadInfo>,
+        forks: Vec<ForkPoint>,
+    ) -> Vec<Output> {
+        let out = run(engine, Input::Tick { now });
         let Some(Output::Send { id, .. }) = out.first().cloned() else {
-            panic!("heads are asked first: {out:?}");
+            panic!("heads are asked: {out:?}");
         };
         run(
             engine,
@@ -2430,21 +2442,7 @@ mod tests {
             "{out:?}"
         );
         // The next heads round reports the same head: it was compared already.
-        let out = run(&mut engine, Input::Tick { now: 10_000 });
-        let Some(Output::Send { id, .. }) = out.first().cloned() else {
-            panic!("heads are asked again: {out:?}");
-        };
-        let out = run(
-            &mut engine,
-            Input::Response {
-                from: member("manufacturer"),
-                id,
-                response: Some(SyncResponse::Heads {
-                    heads: vec![head],
-                    forks: Vec::new(),
-                }),
-            },
-        );
+        let out = heads_round(&mut engine, "manufacturer", 10_000, vec![head], Vec::new());
         assert!(
             !out.iter().any(|o| matches!(o, Output::CompareHead { .. })),
             "{out:?}"
@@ -2672,21 +2670,7 @@ mod tests {
                 seq: 0,
             },
         );
-        let out = run(&mut engine, Input::Tick { now: 10_000 });
-        let Some(Output::Send { id, .. }) = out.first().cloned() else {
-            panic!("heads are asked again: {out:?}");
-        };
-        let out = run(
-            &mut engine,
-            Input::Response {
-                from: member("manufacturer"),
-                id,
-                response: Some(SyncResponse::Heads {
-                    heads: Vec::new(),
-                    forks: vec![fork],
-                }),
-            },
-        );
+        let out = heads_round(&mut engine, "manufacturer", 10_000, Vec::new(), vec![fork]);
         assert!(
             !out.iter().any(|o| matches!(
                 o,
@@ -2741,32 +2725,12 @@ mod tests {
         assert_eq!((from, limit), (0, 1));
         // The same head as ours is no news.
         let mut engine = stored_tip(&ours[0]);
-        run(
-            &mut engine,
-            Input::PeerUp {
-                peer: member("manufacturer"),
-            },
-        );
-        let out = run(&mut engine, Input::Tick { now: 1 });
-        let Some(Output::Send { id, .. }) = out.first().cloned() else {
-            panic!("heads are asked first: {out:?}");
-        };
         let same = HeadInfo {
             author: member("supplier"),
             seq: 0,
             hash: ours[0].hash().unwrap(),
         };
-        let out = run(
-            &mut engine,
-            Input::Response {
-                from: member("manufacturer"),
-                id,
-                response: Some(SyncResponse::Heads {
-                    heads: vec![same],
-                    forks: Vec::new(),
-                }),
-            },
-        );
+        let out = peer_answers(&mut engine, "manufacturer", vec![same], Vec::new());
         assert!(
             !out.iter().any(|o| matches!(o, Output::Send { .. })),
             "{out:?}"

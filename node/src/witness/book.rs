@@ -231,6 +231,11 @@ impl Book {
     /// Verifies a checkpoint and stores it with its index rows, unless it is already held.
     pub fn record(&self, checkpoint: &Checkpoint) -> Result<Recorded, BookError> {
         checkpoint.verify(&self.genesis)?;
+        self.record_verified(checkpoint)
+    }
+
+    /// [`Book::record`] for a checkpoint verified already.
+    fn record_verified(&self, checkpoint: &Checkpoint) -> Result<Recorded, BookError> {
         let bytes = codec::encode("checkpoint", checkpoint).map_err(CheckpointError::from)?;
         let body = checkpoint.body();
         let witness = &body.witness;
@@ -347,7 +352,7 @@ impl Book {
         if body.number >= stated_in_all {
             return Ok(Admitted::Deferred);
         }
-        Ok(match self.record(checkpoint)? {
+        Ok(match self.record_verified(checkpoint)? {
             Recorded::New => Admitted::New,
             Recorded::Known => Admitted::Known,
         })

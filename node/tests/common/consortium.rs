@@ -35,6 +35,43 @@ pub fn wait_for<T>(what: &str, mut condition: impl FnMut() -> Result<T, String>)
     }
 }
 
+/// A directory for a consortium of real nodes, with the demo genesis written as
+/// `genesis.toml`; the verified genesis and every member's keys.
+pub fn demo_root() -> (tempfile::TempDir, Genesis, Vec<MemberKeys>) {
+    let root = tempfile::tempdir().unwrap();
+    let (signed, keys) = tally_sdk::template::demo_consortium().unwrap();
+    std::fs::write(
+        root.path().join("genesis.toml"),
+        signed.to_toml("").unwrap(),
+    )
+    .unwrap();
+    (root, signed.verify().unwrap(), keys)
+}
+
+/// The manufacturer's node restored from a backup of its first 10 entries, after it wrote
+/// 15 that the supplier's node holds; both nodes were killed, and the restored one is started
+/// alone. What a restored node must get back before it signs: entries 10..15.
+pub fn restored_from_backup(manufacturer: &Member, supplier: &Member) -> Running {
+    let factory = manufacturer.start(&[]);
+    let factory_address = p2p_address(&factory);
+    let other = supplier.start(std::slice::from_ref(&factory_address));
+    write_events(&factory, "manufacturer", 0, 10);
+    let (status, backup) = factory.request("POST", "/v1/backups", None);
+    assert_eq!(status, 201, "{backup}");
+    let backup = PathBuf::from(backup["path"].as_str().unwrap());
+    write_events(&factory, "manufacturer", 10, 5);
+    converged(&[&factory, &other], &[("manufacturer", 15)]);
+    for node in [factory, other] {
+        let mut node = node;
+        node.child.kill().unwrap();
+        drop(node.wait());
+    }
+    let data = manufacturer.config.parent().unwrap().join("data");
+    std::fs::remove_dir_all(&data).unwrap();
+    std::fs::rename(&backup, &data).unwrap();
+    manufacturer.start(&[])
+}
+
 /// A member's node directory: key, config (rewritten for each start), data.
 pub struct Member {
     pub name: String,

@@ -188,11 +188,7 @@ impl Shell {
                         Ok(Admitted::New) => new += 1,
                         Ok(Admitted::Known) => {}
                         Ok(Admitted::Deferred) => deferred.push((checkpoint, from)),
-                        Err(error) => {
-                            if verdict_of(&from, &error) == MessageAcceptance::Reject {
-                                blame.push(error.signer_at_fault().cloned().unwrap_or(from));
-                            }
-                        }
+                        Err(error) => blame.extend(blamed(&from, &error)),
                     }
                 }
                 let answer = CheckpointBack::Rechecked {
@@ -302,10 +298,10 @@ impl Shell {
                     deferred = Some(Box::new(checkpoint));
                     (MessageAcceptance::Ignore, from)
                 }
-                Err(error) => {
-                    let acceptance = verdict_of(&from, &error);
-                    (acceptance, error.signer_at_fault().cloned().unwrap_or(from))
-                }
+                Err(error) => match blamed(&from, &error) {
+                    Some(blame) => (MessageAcceptance::Reject, blame),
+                    None => (MessageAcceptance::Ignore, from),
+                },
             };
             let checked = CheckpointBack::Checked {
                 message,
@@ -403,16 +399,7 @@ impl Shell {
                         full = false;
                         deferred.push(checkpoint);
                     }
-                    Err(error) => {
-                        if verdict_of(&peer, &error) == MessageAcceptance::Reject {
-                            blame.insert(
-                                error
-                                    .signer_at_fault()
-                                    .cloned()
-                                    .unwrap_or_else(|| peer.clone()),
-                            );
-                        }
-                    }
+                    Err(error) => blame.extend(blamed(&peer, &error)),
                 }
             }
             let pulled = CheckpointBack::Pulled {
@@ -544,6 +531,14 @@ impl Shell {
             tracing::debug!(%error, "checkpoint not gossiped");
         }
     }
+}
+
+/// Who answers for a checkpoint `from` sent that was not recorded (logged): the witness whose
+/// signature proves it signed what it should not have, or else the peer that sent something
+/// invalid; `None` when the fault is this node's.
+fn blamed(from: &MemberId, error: &BookError) -> Option<MemberId> {
+    (verdict_of(from, error) == MessageAcceptance::Reject)
+        .then(|| error.signer_at_fault().unwrap_or(from).clone())
 }
 
 /// The gossip verdict on a checkpoint that was not recorded, logged.
