@@ -343,14 +343,22 @@ impl Shell {
                         if error.blames_sender() {
                             offence = Some(sender.clone());
                         }
-                        if matches!(answer, DeliveryAnswer::Refused(_)) {
-                            metrics.private_refused.inc();
-                            tracing::warn!(
-                                %sender, entry = ?entry, %error,
-                                "refused private fields from {sender}'s node"
-                            );
-                        } else {
-                            tracing::error!(%error, "cannot store private fields from {sender}'s node");
+                        match answer {
+                            DeliveryAnswer::Refused(_) => {
+                                metrics.private_refused.inc();
+                                tracing::warn!(
+                                    %sender, entry = ?entry, %error,
+                                    "refused private fields from {sender}'s node"
+                                );
+                            }
+                            // Fields that arrive before their entry: the usual race with
+                            // replication, sent again shortly.
+                            DeliveryAnswer::NotHeld => {
+                                tracing::debug!(%sender, entry = ?entry, "private fields arrived before their entry");
+                            }
+                            DeliveryAnswer::Stored | DeliveryAnswer::Later => {
+                                tracing::error!(%error, "cannot store private fields from {sender}'s node");
+                            }
                         }
                         answers.push(answer);
                     }
