@@ -15,6 +15,8 @@
 //! | `changes` | `TALLY_CHANGES` | none (the genesis as signed: no membership changes) |
 //! | `backup_dir` | `TALLY_BACKUP_DIR` | `backups` beside `data_dir` |
 //! | `api.listen` | `TALLY_API_LISTEN` | `127.0.0.1:7300` (port 0: any free port) |
+//! | `api.public_listen` | `TALLY_API_PUBLIC_LISTEN` | none (a second address serving only the consumer page and resolver) |
+//! | `api.tls.cert`, `api.tls.key` | `TALLY_API_TLS_CERT`, `TALLY_API_TLS_KEY` | none (plain HTTP); PEM files, read again on SIGHUP |
 //! | `p2p.listen` | `TALLY_P2P_LISTEN` (comma-separated) | none (the node only dials out) |
 //! | `p2p.bootstrap` | `TALLY_P2P_BOOTSTRAP` (comma-separated) | none (the genesis addresses) |
 //! | `p2p.checkpoint_interval_ms` | `TALLY_CHECKPOINT_INTERVAL_MS` | 1,000 (a checkpoint at most this often, only when chains grew) |
@@ -26,6 +28,8 @@
 //! | `limits.max_concurrent_writes` | `TALLY_MAX_CONCURRENT_WRITES` | 64 write requests at once (more get 503 with `Retry-After`) |
 //! | `limits.max_concurrent_queries` | `TALLY_MAX_CONCURRENT_QUERIES` | 64 member and auditor reads at once (likewise) |
 //! | `limits.max_concurrent_public` | `TALLY_MAX_CONCURRENT_PUBLIC` | 128 consumer page and resolver requests at once (likewise) |
+//! | `limits.public_rate_per_minute` | `TALLY_PUBLIC_RATE_PER_MINUTE` | none (requests per minute per client address on the consumer page; more get 429 with `Retry-After`) |
+//! | `limits.api_rate_per_minute` | `TALLY_API_RATE_PER_MINUTE` | none (requests per minute per API token; likewise) |
 //! | `commit.max_entries` | `TALLY_COMMIT_MAX_ENTRIES` | 20,000 per synced write |
 //! | `commit.max_delay_ms` | `TALLY_COMMIT_MAX_DELAY_MS` | 0 |
 //! | `commit.queue` | `TALLY_COMMIT_QUEUE` | 256 requests |
@@ -143,6 +147,20 @@ pub struct UserConfig {
 pub struct UserApi {
     /// Listen address, e.g. `127.0.0.1:7300`.
     pub listen: Option<String>,
+    /// A second address that serves the consumer page and resolver only, e.g. `0.0.0.0:443`.
+    pub public_listen: Option<String>,
+    /// `[api.tls]`: serve HTTPS on every listener.
+    pub tls: Option<UserTls>,
+}
+
+/// `[api.tls]`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserTls {
+    /// PEM file of the certificate chain, the node's certificate first.
+    pub cert: Option<PathBuf>,
+    /// PEM file of the certificate's private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: Option<PathBuf>,
 }
 
 /// `[p2p]`.
@@ -177,6 +195,10 @@ pub struct UserLimits {
     pub max_concurrent_queries: Option<u64>,
     /// Most consumer page and resolver requests handled at once.
     pub max_concurrent_public: Option<u64>,
+    /// Requests per minute one client address may make of the consumer page (off if unset).
+    pub public_rate_per_minute: Option<u64>,
+    /// Requests per minute one API token may make (off if unset).
+    pub api_rate_per_minute: Option<u64>,
 }
 
 /// `[commit]`.
@@ -282,6 +304,10 @@ pub struct Limits {
     pub max_concurrent_queries: usize,
     /// Most consumer page and resolver requests handled at once.
     pub max_concurrent_public: usize,
+    /// Requests per minute one client address may make of the consumer page, if limited.
+    pub public_rate_per_minute: Option<u32>,
+    /// Requests per minute one API token may make, if limited.
+    pub api_rate_per_minute: Option<u32>,
 }
 
 /// Validated group-commit settings.
@@ -310,6 +336,10 @@ pub struct Config {
     pub backup_dir: PathBuf,
     /// HTTP listen address.
     pub api_listen: SocketAddr,
+    /// The address that serves the consumer page and resolver only, if any.
+    pub public_listen: Option<SocketAddr>,
+    /// The certificate and key of HTTPS, if the API serves it.
+    pub tls: Option<TlsFiles>,
     /// libp2p listen multiaddrs.
     pub p2p_listen: Vec<Multiaddr>,
     /// Members' node addresses to dial beyond the genesis ones (each ends with `/p2p/<peer
@@ -329,14 +359,26 @@ pub struct Config {
     pub tokens: Vec<ApiToken>,
 }
 
+/// The PEM files of the API's HTTPS (`[api.tls]`), read at start and again on SIGHUP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain.
+    pub cert: PathBuf,
+    /// The private key.
+    pub key: PathBuf,
+}
+
 /// The environment variables that set one key each.
-const ENV_KEYS: [(&str, &str); 22] = [
+const ENV_KEYS: [(&str, &str); 27] = [
     ("TALLY_DATA_DIR", "data_dir"),
     ("TALLY_GENESIS", "genesis"),
     ("TALLY_KEY_FILE", "key_file"),
     ("TALLY_CHANGES", "changes"),
     ("TALLY_BACKUP_DIR", "backup_dir"),
     ("TALLY_API_LISTEN", "api.listen"),
+    ("TALLY_API_PUBLIC_LISTEN", "api.public_listen"),
+    ("TALLY_API_TLS_CERT", "api.tls.cert"),
+    ("TALLY_API_TLS_KEY", "api.tls.key"),
     ("TALLY_P2P_LISTEN", "p2p.listen"),
     ("TALLY_P2P_BOOTSTRAP", "p2p.bootstrap"),
     ("TALLY_CHECKPOINT_INTERVAL_MS", "p2p.checkpoint_interval_ms"),
@@ -360,6 +402,11 @@ const ENV_KEYS: [(&str, &str); 22] = [
         "TALLY_MAX_CONCURRENT_PUBLIC",
         "limits.max_concurrent_public",
     ),
+    (
+        "TALLY_PUBLIC_RATE_PER_MINUTE",
+        "limits.public_rate_per_minute",
+    ),
+    ("TALLY_API_RATE_PER_MINUTE", "limits.api_rate_per_minute"),
     ("TALLY_COMMIT_MAX_ENTRIES", "commit.max_entries"),
     ("TALLY_COMMIT_MAX_DELAY_MS", "commit.max_delay_ms"),
     ("TALLY_COMMIT_QUEUE", "commit.queue"),
@@ -419,6 +466,13 @@ impl UserConfig {
                 "TALLY_CHANGES" => self.changes = Some(value.into()),
                 "TALLY_BACKUP_DIR" => self.backup_dir = Some(value.into()),
                 "TALLY_API_LISTEN" => self.api.listen = Some(value.to_owned()),
+                "TALLY_API_PUBLIC_LISTEN" => self.api.public_listen = Some(value.to_owned()),
+                "TALLY_API_TLS_CERT" => {
+                    self.api.tls.get_or_insert_with(UserTls::default).cert = Some(value.into());
+                }
+                "TALLY_API_TLS_KEY" => {
+                    self.api.tls.get_or_insert_with(UserTls::default).key = Some(value.into());
+                }
                 "TALLY_P2P_LISTEN" => self.p2p.listen = Some(list(value)),
                 "TALLY_P2P_BOOTSTRAP" => self.p2p.bootstrap = Some(list(value)),
                 "TALLY_CHECKPOINT_INTERVAL_MS" => self.p2p.checkpoint_interval_ms = Some(number()?),
@@ -437,6 +491,12 @@ impl UserConfig {
                 }
                 "TALLY_MAX_CONCURRENT_PUBLIC" => {
                     self.limits.max_concurrent_public = Some(number()?);
+                }
+                "TALLY_PUBLIC_RATE_PER_MINUTE" => {
+                    self.limits.public_rate_per_minute = Some(number()?);
+                }
+                "TALLY_API_RATE_PER_MINUTE" => {
+                    self.limits.api_rate_per_minute = Some(number()?);
                 }
                 "TALLY_COMMIT_MAX_ENTRIES" => self.commit.max_entries = Some(number()?),
                 "TALLY_COMMIT_MAX_DELAY_MS" => self.commit.max_delay_ms = Some(number()?),
@@ -489,13 +549,55 @@ impl UserConfig {
                 .parent()
                 .map_or_else(|| base.join("backups"), |parent| parent.join("backups")),
         };
-        let listen = self.api.listen.unwrap_or_else(|| "127.0.0.1:7300".into());
-        let api_listen: SocketAddr = listen.trim().parse().map_err(|_| {
-            invalid(
-                "api.listen",
-                format!("invalid socket address {listen:?}: give an IP address and a port, like 127.0.0.1:7300"),
-            )
-        })?;
+        let socket = |key: &str, listen: &str| -> Result<SocketAddr, ConfigError> {
+            listen.trim().parse().map_err(|_| {
+                invalid(
+                    key,
+                    format!("invalid socket address {listen:?}: give an IP address and a port, like 127.0.0.1:7300"),
+                )
+            })
+        };
+        let api_listen = socket(
+            "api.listen",
+            self.api.listen.as_deref().unwrap_or("127.0.0.1:7300"),
+        )?;
+        let public_listen = match self.api.public_listen.as_deref() {
+            Some(listen) => {
+                let public = socket("api.public_listen", listen)?;
+                // Port 0 asks for any free port, so two zeros never collide.
+                if public == api_listen && public.port() != 0 {
+                    return Err(invalid(
+                        "api.public_listen",
+                        format!(
+                            "{public} is also api.listen; give the public page its own address"
+                        ),
+                    ));
+                }
+                Some(public)
+            }
+            None => None,
+        };
+        let tls = match self.api.tls {
+            None => None,
+            Some(UserTls { cert, key }) => match (cert, key) {
+                (Some(cert), Some(key)) => Some(TlsFiles {
+                    cert: path("api.tls.cert", Some(cert))?,
+                    key: path("api.tls.key", Some(key))?,
+                }),
+                (None, _) => {
+                    return Err(invalid(
+                        "api.tls.cert",
+                        "is required with api.tls.key (the certificate chain, PEM)",
+                    ));
+                }
+                (_, None) => {
+                    return Err(invalid(
+                        "api.tls.key",
+                        "is required with api.tls.cert (the certificate's private key, PEM)",
+                    ));
+                }
+            },
+        };
         let mut p2p_listen = Vec::new();
         for (i, address) in self.p2p.listen.unwrap_or_default().iter().enumerate() {
             p2p_listen.push(address.trim().parse::<Multiaddr>().map_err(|_| {
@@ -579,6 +681,14 @@ impl UserConfig {
                 1,
                 100_000,
             )?,
+            public_rate_per_minute: per_minute(
+                "limits.public_rate_per_minute",
+                self.limits.public_rate_per_minute,
+            )?,
+            api_rate_per_minute: per_minute(
+                "limits.api_rate_per_minute",
+                self.limits.api_rate_per_minute,
+            )?,
         };
         let checkpoint_interval = Duration::from_millis(bounded(
             "p2p.checkpoint_interval_ms",
@@ -649,6 +759,8 @@ impl UserConfig {
             changes,
             backup_dir,
             api_listen,
+            public_listen,
+            tls,
             p2p_listen,
             p2p_bootstrap,
             checkpoint_interval,
@@ -688,6 +800,20 @@ fn millis(
     max: u64,
 ) -> Result<Duration, ConfigError> {
     bounded(key, value, default, min, max).map(|ms| Duration::from_millis(ms as u64))
+}
+
+/// An optional rate in requests per minute: 1 to 1,000,000.
+fn per_minute(key: &str, value: Option<u64>) -> Result<Option<u32>, ConfigError> {
+    match value {
+        None => Ok(None),
+        Some(rate) if (1..=1_000_000).contains(&rate) => Ok(u32::try_from(rate).ok()),
+        Some(rate) => Err(invalid(
+            key,
+            format!(
+                "must be between 1 and 1000000 requests per minute, not {rate} (leave it out for no limit)"
+            ),
+        )),
+    }
 }
 
 /// `TALLY_TOKEN_<NAME>` = `member:<secret>` or `read:<role>:<secret>`.
@@ -890,6 +1016,36 @@ scope = "member"
     }
 
     #[test]
+    fn https_a_public_listener_and_rates_are_off_unless_set() {
+        let c = parse(GOOD, &[]).unwrap();
+        assert_eq!(c.tls, None);
+        assert_eq!(c.public_listen, None);
+        assert_eq!(c.limits.public_rate_per_minute, None);
+        assert_eq!(c.limits.api_rate_per_minute, None);
+        let c = parse(
+            GOOD,
+            &[
+                ("TALLY_API_PUBLIC_LISTEN", "0.0.0.0:443"),
+                ("TALLY_API_TLS_CERT", "tls/cert.pem"),
+                ("TALLY_API_TLS_KEY", "/etc/tally/key.pem"),
+                ("TALLY_PUBLIC_RATE_PER_MINUTE", "120"),
+                ("TALLY_API_RATE_PER_MINUTE", "6000"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.public_listen, Some("0.0.0.0:443".parse().unwrap()));
+        assert_eq!(
+            c.tls,
+            Some(TlsFiles {
+                cert: PathBuf::from("/srv/tally/tls/cert.pem"),
+                key: PathBuf::from("/etc/tally/key.pem"),
+            })
+        );
+        assert_eq!(c.limits.public_rate_per_minute, Some(120));
+        assert_eq!(c.limits.api_rate_per_minute, Some(6000));
+    }
+
+    #[test]
     fn a_token_may_be_given_by_its_digest() {
         let digest = hex::encode(Sha256::digest(b"a secret of thirty-two characters!"));
         let text = format!(
@@ -951,6 +1107,34 @@ scope = "member"
                 GOOD.to_owned(),
                 vec![("TALLY_CHECKPOINT_INTERVAL_MS", "soon")],
                 "TALLY_CHECKPOINT_INTERVAL_MS",
+            ),
+            (
+                GOOD.to_owned(),
+                vec![("TALLY_API_TLS_CERT", "cert.pem")],
+                "`api.tls.key`: is required with api.tls.cert",
+            ),
+            (
+                GOOD.to_owned(),
+                vec![("TALLY_API_TLS_KEY", "key.pem")],
+                "`api.tls.cert`: is required with api.tls.key",
+            ),
+            (
+                GOOD.to_owned(),
+                vec![
+                    ("TALLY_API_LISTEN", "127.0.0.1:7300"),
+                    ("TALLY_API_PUBLIC_LISTEN", "127.0.0.1:7300"),
+                ],
+                "`api.public_listen`: 127.0.0.1:7300 is also api.listen",
+            ),
+            (
+                GOOD.to_owned(),
+                vec![("TALLY_PUBLIC_RATE_PER_MINUTE", "0")],
+                "`limits.public_rate_per_minute`: must be between 1 and 1000000",
+            ),
+            (
+                format!("{GOOD}\n[limits]\napi_rate_per_minute = 2000000\n"),
+                vec![],
+                "`limits.api_rate_per_minute`",
             ),
             (
                 format!("{GOOD}\n[log]\nformat = \"xml\"\n"),

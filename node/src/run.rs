@@ -2,13 +2,14 @@
 //!
 //! Loads and validates the configuration (the file, then `TALLY_*` variables), starts the
 //! logs, opens and checks the store (refusing a damaged one with the reason), starts
-//! replication with the other members' nodes, then serves the HTTP API until SIGINT or
-//! SIGTERM, stops replication, finishes the requests in flight, writes what is queued, and
+//! replication with the other members' nodes, then serves the HTTP API (HTTPS with
+//! `[api.tls]`, reloaded on SIGHUP) until SIGINT or SIGTERM, stops replication, finishes the requests in flight, writes what is queued, and
 //! closes the store.
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tracing_subscriber::EnvFilter;
@@ -42,14 +43,19 @@ pub enum RunError {
     /// The async runtime could not start.
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
-    /// The API address cannot be bound.
-    #[error("cannot listen on {address} (config key `api.listen`): {source}")]
+    /// An API address cannot be bound.
+    #[error("cannot listen on {address} (config key `{key}`): {source}")]
     Listen {
+        /// The config key.
+        key: &'static str,
         /// The address.
         address: SocketAddr,
         /// Why.
         source: std::io::Error,
     },
+    /// The certificate or key of HTTPS cannot be used.
+    #[error(transparent)]
+    Tls(#[from] api::tls::TlsError),
     /// The HTTP server failed.
     #[error("the HTTP server failed: {0}")]
     Serve(std::io::Error),
@@ -99,6 +105,50 @@ pub async fn stop_signal() {
     }
 }
 
+/// Binds `address`, the value of config key `key`; the listener and the address bound.
+async fn bind(
+    key: &'static str,
+    address: SocketAddr,
+) -> Result<(tokio::net::TcpListener, SocketAddr), RunError> {
+    let listen_error = |source| RunError::Listen {
+        key,
+        address,
+        source,
+    };
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(listen_error)?;
+    let bound = listener.local_addr().map_err(listen_error)?;
+    Ok((listener, bound))
+}
+
+/// Reads the HTTPS certificate and key again on each SIGHUP (a renewal), for as long as the
+/// node runs. A renewal that cannot be used keeps the certificate served so far.
+async fn reload_on_hangup(tls: Arc<api::tls::Tls>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hangups = match signal(SignalKind::hangup()) {
+            Ok(hangups) => hangups,
+            Err(error) => {
+                tracing::error!(%error, "cannot wait for SIGHUP: the TLS certificate will not be reloaded");
+                return;
+            }
+        };
+        while hangups.recv().await.is_some() {
+            match tls.reload() {
+                Ok(()) => tracing::info!("SIGHUP: TLS certificate and key reloaded"),
+                Err(error) => tracing::error!(
+                    %error,
+                    "SIGHUP: the TLS certificate and key were not reloaded; the previous ones are still served"
+                ),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tls;
+}
+
 /// Runs the node of the configuration file `config` until SIGINT or SIGTERM; with `check`,
 /// only opens and checks everything, reports, and returns.
 pub fn run(config: &Path, check: bool) -> Result<(), RunError> {
@@ -126,16 +176,32 @@ pub fn run(config: &Path, check: bool) -> Result<(), RunError> {
         .build()
         .map_err(RunError::Runtime)?;
     let served = runtime.block_on(async {
+        let config = node.config().clone();
+        let tls = match &config.tls {
+            Some(files) => Some(Arc::new(api::tls::Tls::load(files.clone())?)),
+            None => None,
+        };
         let network = node.start_network()?;
-        let address = node.config().api_listen;
-        let listener = tokio::net::TcpListener::bind(address)
-            .await
-            .map_err(|source| RunError::Listen { address, source })?;
-        let bound = listener
-            .local_addr()
-            .map_err(|source| RunError::Listen { address, source })?;
-        tracing::info!(address = %bound, "HTTP API listening on http://{bound}");
-        let served = api::serve(listener, node.api_state(), stop_signal())
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let public = match config.public_listen {
+            Some(address) => {
+                let (listener, bound) = bind("api.public_listen", address).await?;
+                tracing::info!(
+                    address = %bound,
+                    "consumer page listening on {scheme}://{bound}"
+                );
+                Some(listener)
+            }
+            None => None,
+        };
+        let (api, bound) = bind("api.listen", config.api_listen).await?;
+        if let Some(tls) = &tls {
+            tokio::spawn(reload_on_hangup(tls.clone()));
+        }
+        // Tests and scripts wait for this line: it comes last, when every socket is bound.
+        tracing::info!(address = %bound, "HTTP API listening on {scheme}://{bound}");
+        let listeners = api::Listeners { api, public };
+        let served = api::serve_on(listeners, node.api_state(), tls, stop_signal())
             .await
             .map_err(RunError::Serve);
         network.stop().await;

@@ -158,3 +158,54 @@ fn writes_over_the_limit_are_shed_and_a_slow_body_times_out() {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("\"status\":408"), "{answer}");
 }
+
+/// Per-client rates: one client address over its rate on the consumer page, and one API
+/// token over its rate, get 429 with `Retry-After`; another token is not slowed, and routes
+/// without a token (`/health`) are not counted.
+#[test]
+fn a_client_over_its_rate_gets_429_and_others_are_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let reader = "fedcba9876543210fedcba9876543210-audit";
+    let node = node_with(
+        dir.path(),
+        &format!(
+            "public_rate_per_minute = 1\napi_rate_per_minute = 2\n\
+             [[tokens]]\nname = \"audit\"\nsecret = \"{reader}\"\nscope = \"read\"\nrole = \"auditor\""
+        ),
+    );
+    // The member token: two requests a minute, the third is refused.
+    let (status, _) = node.request(
+        "POST",
+        "/v1/events",
+        Some(&common::event("assembling", "in_progress", 1, 0)),
+    );
+    assert_eq!(status, 201);
+    let (status, _) = node.request("GET", "/v1/heads", None);
+    assert_eq!(status, 200);
+    let mut stream = connect(node.address);
+    stream
+        .write_all(
+            format!(
+                "GET /v1/heads HTTP/1.1\r\nHost: tally\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+    let refused = read_to_close(&mut stream);
+    assert!(refused.starts_with("HTTP/1.1 429"), "{refused}");
+    let lower = refused.to_ascii_lowercase();
+    assert!(lower.contains("\r\nretry-after: "), "{refused}");
+    assert!(refused.contains("rate-limited"), "{refused}");
+    // Another token has its own rate.
+    let (status, _) = common::request_as(node.address, reader, "GET", "/v1/heads", None).unwrap();
+    assert_eq!(status, 200);
+
+    // The consumer page: one page a minute from this address.
+    let page = common::product_path(1);
+    let (status, _) = common::request_text(node.address, &page).unwrap();
+    assert_eq!(status, 200);
+    let (status, body) = common::request_text(node.address, &page).unwrap();
+    assert_eq!(status, 429, "{body}");
+    let (status, _) = common::request_text(node.address, "/health").unwrap();
+    assert_eq!(status, 200);
+}

@@ -193,10 +193,10 @@ fn verified_entries(node: &Running, genesis: &Genesis) -> Vec<SignedEntry> {
     all
 }
 
-/// Where the canary is in a stopped node's data directory: raw file bytes, and every key and
+/// Where `canary` is in a stopped node's data directory: raw file bytes, and every key and
 /// value of every column family read through RocksDB (block compression can hide a string
 /// from a raw scan). With `compact`, the store is flushed and compacted first.
-fn canary_in_store(data: &Path, genesis: &Genesis, compact: bool) -> Vec<String> {
+fn canary_in_store(data: &Path, genesis: &Genesis, compact: bool, canary: &str) -> Vec<String> {
     let mut found = Vec::new();
     {
         let (store, _) = RocksStore::open(data, genesis.network_id()).unwrap();
@@ -205,14 +205,14 @@ fn canary_in_store(data: &Path, genesis: &Genesis, compact: bool) -> Vec<String>
         }
         for cf in Cf::ALL {
             for (key, value) in store.scan(cf, &KeyRange::prefix(&[]), usize::MAX).unwrap() {
-                if contains(&key, CANARY) || contains(&value, CANARY) {
+                if contains(&key, canary) || contains(&value, canary) {
                     found.push(format!("column family {}", cf.name()));
                 }
             }
         }
     }
     for file in files(data) {
-        if contains(&std::fs::read(&file).unwrap(), CANARY) {
+        if contains(&std::fs::read(&file).unwrap(), canary) {
             found.push(file.display().to_string());
         }
     }
@@ -486,7 +486,7 @@ fn private_fields_reach_only_their_readers_are_provable_and_purge_leaves_no_trac
         assert!(log.lines().count() > 100, "trace logging is on");
     }
     for i in [manufacturer, supplier, regulator] {
-        let found = canary_in_store(&members[i].data(), &genesis, true);
+        let found = canary_in_store(&members[i].data(), &genesis, true, CANARY);
         assert!(
             found.is_empty(),
             "{}'s node holds the canary: {found:?}",
@@ -494,7 +494,7 @@ fn private_fields_reach_only_their_readers_are_provable_and_purge_leaves_no_trac
         );
     }
     for i in [platform, logistics] {
-        let found = canary_in_store(&members[i].data(), &genesis, false);
+        let found = canary_in_store(&members[i].data(), &genesis, false, CANARY);
         assert!(
             found.iter().any(|f| f == "column family private"),
             "the authorised {}'s node holds the address (the scan can fail): {found:?}",
@@ -548,7 +548,7 @@ fn private_fields_reach_only_their_readers_are_provable_and_purge_leaves_no_trac
         );
     }
     for member in &members {
-        let found = canary_in_store(&member.data(), &genesis, false);
+        let found = canary_in_store(&member.data(), &genesis, false, CANARY);
         assert!(
             found.is_empty(),
             "{}'s node still holds the canary after the purge: {found:?}",
@@ -566,4 +566,148 @@ fn urlencode(text: &str) -> String {
             other => format!("%{other:02X}"),
         })
         .collect()
+}
+
+/// Issue 21: every spelling of private fields, on both routes that sign events, keeps the
+/// value off every other node. The platform records three orders whose consumer address holds
+/// a canary: `private` and `tally:private` on `/v1/events`, and `tally:private` on
+/// `/epcis/capture`; a fourth capture spells it `private`, which EPCIS does not know. No node
+/// but the platform's may read the address (the logistics firm's is not running), so the
+/// canary must be in no answer of any other node, and in no byte of its data directory once
+/// the orders have reached it.
+#[test]
+fn each_spelling_of_private_fields_keeps_the_value_off_every_other_node() {
+    const SPELLED: &str = "CANARY-5be1d04a-spelling";
+    let root = tempfile::tempdir().unwrap();
+    let (signed, keys) = demo_consortium().unwrap();
+    std::fs::write(
+        root.path().join("genesis.toml"),
+        signed.to_toml("").unwrap(),
+    )
+    .unwrap();
+    let genesis = signed.verify().unwrap();
+    let members: Vec<Member> = keys
+        .iter()
+        .filter(|k| k.member.as_str() != "logistics")
+        .map(|k| Member::new(root.path(), k))
+        .collect();
+    let mut nodes = Vec::new();
+    let mut addresses = Vec::new();
+    for member in &members {
+        let node = member.start(&addresses);
+        addresses.push(p2p_address(&node));
+        nodes.push(node);
+    }
+    let platform = members.iter().position(|m| m.name == "platform").unwrap();
+    let address = |n: u32| format!("{n} {SPELLED} Road, Hangzhou");
+    let order = |serial: u64, spelling: &str, n: u32| {
+        let mut event = json!({
+            "type": "ObjectEvent", "action": "ADD", "bizStep": "commissioning",
+            "eventTime": "2026-03-01T09:00:00.000+08:00", "eventTimeZoneOffset": "+08:00",
+            "epcList": [common::product(serial)], "tally:kind": "order",
+        });
+        event[spelling] = json!({"consumer.address": address(n)});
+        event
+    };
+    let capture = |event: Value| {
+        json!({
+            "@context": [
+                "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld",
+                {"tally": "https://ns.tally.dev/epcis/"}
+            ],
+            "type": "EPCISDocument", "schemaVersion": "2.0",
+            "creationDate": "2026-03-01T07:00:00Z",
+            "epcisBody": {"eventList": [event]},
+        })
+        .to_string()
+    };
+    let author = &nodes[platform];
+    let mut recorded = Vec::new();
+    for (serial, spelling) in [(11, "private"), (12, "tally:private")] {
+        let (status, body) =
+            author.request("POST", "/v1/events", Some(&order(serial, spelling, 1)));
+        assert_eq!(status, 201, "{spelling}: {body}");
+        recorded.push(body["entries"][0]["hash"].as_str().unwrap().to_owned());
+    }
+    let (status, text) = common::exchange(
+        author.address,
+        TOKEN,
+        "POST",
+        "/epcis/capture",
+        &capture(order(13, "tally:private", 3)),
+    )
+    .unwrap();
+    assert_eq!(status, 202, "{text}");
+    assert!(text.contains("\"success\":true"), "{text}");
+    // `private` is not an EPCIS member: the capture is refused whole, nothing signed.
+    let (status, text) = common::exchange(
+        author.address,
+        TOKEN,
+        "POST",
+        "/epcis/capture",
+        &capture(order(14, "private", 4)),
+    )
+    .unwrap();
+    assert!(
+        (400..500).contains(&status) || text.contains("\"success\":false"),
+        "{status} {text}"
+    );
+    let all: Vec<&Running> = nodes.iter().collect();
+    replicated(&all, 3);
+    // Every order holds the address, withheld from the author's own read of other nodes.
+    for (i, node) in nodes.iter().enumerate() {
+        for hash in &recorded {
+            let (state, _, text) = field(node, TOKEN, hash, "consumer.address");
+            let expected = if i == platform { "shown" } else { "withheld" };
+            assert_eq!(state, expected, "{}: {text}", members[i].name);
+        }
+    }
+
+    for (i, node) in nodes.iter().enumerate().filter(|(i, _)| *i != platform) {
+        let mut paths = vec![
+            "/v1/chains/platform".to_owned(),
+            "/v1/events?kind=order".to_owned(),
+            "/epcis/events".to_owned(),
+        ];
+        paths.extend(recorded.iter().map(|hash| format!("/v1/entries/{hash}")));
+        for serial in 11..=14 {
+            paths.push(format!(
+                "/v1/products/{}/history",
+                urlencode(&common::product(serial))
+            ));
+            paths.push(common::product_path(serial));
+        }
+        for path in paths {
+            let (status, text) = common::request_text(node.address, &path).unwrap();
+            assert!(status < 500, "{path}: {status} {text}");
+            assert!(
+                !text.contains(SPELLED),
+                "{}'s node answers {path} with the canary: {text}",
+                members[i].name
+            );
+        }
+    }
+    for node in &nodes {
+        for entry in verified_entries(node, &genesis) {
+            assert!(!contains(&entry.to_bytes().unwrap(), SPELLED));
+        }
+    }
+
+    drop(all);
+    for node in nodes {
+        stop(node);
+    }
+    for (i, member) in members.iter().enumerate() {
+        let found = canary_in_store(&member.data(), &genesis, i != platform, SPELLED);
+        if i == platform {
+            // The author keeps the values: the scan finds them where they are.
+            assert!(!found.is_empty(), "the scan can fail");
+        } else {
+            assert!(
+                found.is_empty(),
+                "{}'s node holds the canary: {found:?}",
+                member.name
+            );
+        }
+    }
 }

@@ -2,7 +2,8 @@
 //!
 //! Every `/v1` route needs a token (`Authorization: Bearer <secret>`). A `member` token may
 //! record events as the node's member and read; a `read` token may only read. Tokens are
-//! compared by their SHA-256 in constant time ([`crate::config::Config::token`]).
+//! compared by their SHA-256 in constant time ([`crate::config::Config::token`]). With
+//! `limits.api_rate_per_minute`, a token over its rate is refused with `429`.
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
@@ -57,6 +58,7 @@ impl FromRequestParts<ApiState> for Caller {
             .config()
             .token(secret)
             .ok_or_else(|| ApiError::unauthorized("the API token is not one this node knows"))?;
+        state.shedding().take_token_rate(&token.name)?;
         Ok(Caller {
             name: token.name.clone(),
             scope: token.scope.clone(),

@@ -28,11 +28,13 @@ pub mod private;
 pub mod problem;
 pub mod products;
 pub mod query;
+pub mod rate;
 pub mod resolver;
 pub mod server;
 pub mod shed;
+pub mod tls;
 
-pub use server::serve;
+pub use server::{Listeners, serve, serve_on};
 pub mod views;
 pub mod witness;
 
@@ -186,7 +188,6 @@ impl ApiState {
 
 /// The router of every route, with body limit, metrics and problem+json fallbacks.
 pub fn app(state: ApiState) -> Router {
-    let max_body = state.config().limits.max_body_bytes;
     let v1 = Router::new()
         .route(
             "/v1/events",
@@ -226,7 +227,23 @@ pub fn app(state: ApiState) -> Router {
         .route("/metrics", get(metrics::serve))
         .route("/openapi.json", get(openapi::serve))
         .route("/{ai}/{*rest}", get(resolver::resolve))
-        .nest("/epcis", epcis::router())
+        .nest("/epcis", epcis::router());
+    limited(v1, state)
+}
+
+/// The router of the public listener (`api.public_listen`): the consumer page and resolver,
+/// and `/health` for the load balancer in front of it; nothing that needs a token.
+pub fn public_app(state: ApiState) -> Router {
+    let public = Router::new()
+        .route("/health", get(health))
+        .route("/{ai}/{*rest}", get(resolver::resolve));
+    limited(public, state)
+}
+
+/// `routes` with the concurrency limits, metrics, body limit and problem+json fallbacks.
+fn limited(routes: Router<ApiState>, state: ApiState) -> Router {
+    let max_body = state.config().limits.max_body_bytes;
+    routes
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             shed::limit,
@@ -234,8 +251,8 @@ pub fn app(state: ApiState) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,
-        ));
-    v1.fallback(not_found)
+        ))
+        .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)

@@ -47,7 +47,7 @@ impl Modify for BearerToken {
 #[openapi(
     info(
         title = "Tally node API",
-        description = "Record and query a C2M supply chain's signed, hash-chained events. Errors are RFC 9457 problem+json.",
+        description = "Record and query a C2M supply chain's signed, hash-chained events. Errors are RFC 9457 problem+json. Any route but /health and /metrics may also answer 408 (not answered within the request timeout), 429 (the client's address or token over its rate, with Retry-After; only when the node sets rates) or 503 busy (too many requests of its class at once, with Retry-After); docs/api.md lists every problem type.",
         license(name = "Apache-2.0")
     ),
     paths(

@@ -86,6 +86,19 @@ impl ApiError {
         error
     }
 
+    /// 429 with `Retry-After`: the client has made as many requests as its rate allows; it
+    /// may send again after the given time.
+    pub fn rate_limited(detail: impl Into<String>, retry_after_seconds: u64) -> Self {
+        let mut error = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate-limited",
+            "Too many requests",
+            detail.into(),
+        );
+        error.retry_after = Some(retry_after_seconds);
+        error
+    }
+
     /// 408: the request was not answered in time (a slow client, or slow work); a write may
     /// still complete, and sending it again is safe (a stored entry is acknowledged again).
     pub fn timed_out(detail: impl Into<String>) -> Self {

@@ -3,15 +3,19 @@
 //! and auditor reads, and the public consumer page and resolver — beyond which a request is
 //! refused at once with `503` and `Retry-After` instead of queueing without bound
 //! ([`Limits`](crate::config::Limits)). `/health` and `/metrics` are not limited, so operators
-//! see a loaded node.
+//! see a loaded node. With `limits.public_rate_per_minute`, each client address has its own
+//! rate on the consumer page, and with `limits.api_rate_per_minute` each API token
+//! ([`super::rate`], checked with the token in [`super::auth`]).
 //!
 //! A request that times out stops being answered, but blocking work it started (a store read,
 //! a write queued to the writer) runs to its end: a write may still be stored, and sending it
 //! again is safe.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -19,6 +23,7 @@ use tokio::sync::Semaphore;
 
 use super::ApiState;
 use super::problem::ApiError;
+use super::rate::{MAX_CLIENTS, RateLimiter, client_of};
 
 /// How long a refused client is told to wait, in seconds.
 const RETRY_AFTER: u64 = 1;
@@ -30,6 +35,10 @@ pub struct Shedding {
     queries: Arc<Semaphore>,
     public: Arc<Semaphore>,
     limits: [usize; 3],
+    /// Requests per minute per client address on the consumer page, if limited.
+    public_rate: Option<RateLimiter<IpAddr>>,
+    /// Requests per minute per API token (by name), if limited.
+    token_rate: Option<RateLimiter<String>>,
 }
 
 impl Shedding {
@@ -45,7 +54,50 @@ impl Shedding {
             queries: Arc::new(Semaphore::new(counts[1])),
             public: Arc::new(Semaphore::new(counts[2])),
             limits: counts,
+            public_rate: limits
+                .public_rate_per_minute
+                .map(|rate| RateLimiter::new(rate, MAX_CLIENTS)),
+            token_rate: limits
+                .api_rate_per_minute
+                .map(|rate| RateLimiter::new(rate, MAX_CLIENTS)),
         }
+    }
+
+    /// Takes one request of `token`'s rate, or refuses it with `429`.
+    pub fn take_token_rate(&self, token: &str) -> Result<(), ApiError> {
+        let Some(limiter) = &self.token_rate else {
+            return Ok(());
+        };
+        limiter
+            .check(&token.to_owned(), Instant::now())
+            .map_err(|wait| {
+                ApiError::rate_limited(
+                    format!(
+                        "API token {token:?} has made as many requests as its rate allows (limits.api_rate_per_minute); send again in {} s",
+                        seconds(wait)
+                    ),
+                    seconds(wait),
+                )
+            })
+    }
+
+    /// Takes one request of the consumer page's rate of the client at `peer`, or refuses it
+    /// with `429`.
+    fn take_public_rate(&self, peer: SocketAddr) -> Result<(), ApiError> {
+        let Some(limiter) = &self.public_rate else {
+            return Ok(());
+        };
+        limiter
+            .check(&client_of(peer.ip()), Instant::now())
+            .map_err(|wait| {
+                ApiError::rate_limited(
+                    format!(
+                        "this address has asked for as many pages as its rate allows; ask again in {} s",
+                        seconds(wait)
+                    ),
+                    seconds(wait),
+                )
+            })
     }
 
     /// How many requests of each class are being handled (`write`, `read`, `public`).
@@ -60,6 +112,11 @@ impl Shedding {
             ("public", busy(&self.public, public)),
         ]
     }
+}
+
+/// Whole seconds to wait, rounded up (`Retry-After` has no fractions).
+fn seconds(wait: Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
 
 /// The class of a request, by its route template and method (`None`: not limited).
@@ -84,7 +141,15 @@ pub async fn limit(State(state): State<ApiState>, request: Request, next: Next) 
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(String::new, |p| p.as_str().to_owned());
-    let permit = match class(state.shedding(), &route, request.method()) {
+    let class = class(state.shedding(), &route, request.method());
+    // Served without a socket (the router driven in tests), a request has no address.
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>();
+    if let (Some((_, "consumer page")), Some(ConnectInfo(peer))) = (class, peer)
+        && let Err(refused) = state.shedding().take_public_rate(*peer)
+    {
+        return refused.into_response();
+    }
+    let permit = match class {
         None => None,
         Some((semaphore, what)) => match semaphore.clone().try_acquire_owned() {
             Ok(permit) => Some(permit),

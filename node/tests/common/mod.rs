@@ -133,6 +133,8 @@ pub const TOKEN: &str = "0123456789abcdef0123456789abcdef-erp";
 pub struct Running {
     pub child: std::process::Child,
     pub address: std::net::SocketAddr,
+    /// The address of `api.public_listen`, if the node has one.
+    pub public: Option<std::net::SocketAddr>,
     log: std::sync::Arc<std::sync::Mutex<String>>,
     drain: Option<std::thread::JoinHandle<()>>,
 }
@@ -154,6 +156,7 @@ impl Running {
         let mut child = command.spawn().unwrap();
         let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
         let mut log = String::new();
+        let mut public = None;
         let address = loop {
             let Some(line) = lines.next() else {
                 panic!("the node stopped before listening:\n{log}");
@@ -161,9 +164,17 @@ impl Running {
             let line = line.unwrap();
             log.push_str(&line);
             log.push('\n');
-            if let Some((_, rest)) = line.split_once("HTTP API listening on http://") {
-                let address = rest.split_whitespace().next().unwrap_or_default();
-                break address.parse().unwrap();
+            // "listening on http://ADDR" or "https://ADDR"; the public page's line comes first.
+            let bound = |rest: &str| -> std::net::SocketAddr {
+                let url = rest.split_whitespace().next().unwrap_or_default();
+                let (_, address) = url.split_once("://").unwrap();
+                address.parse().unwrap()
+            };
+            if let Some((_, rest)) = line.split_once("consumer page listening on ") {
+                public = Some(bound(rest));
+            }
+            if let Some((_, rest)) = line.split_once("HTTP API listening on ") {
+                break bound(rest);
             }
         };
         let log = std::sync::Arc::new(std::sync::Mutex::new(log));
@@ -179,6 +190,7 @@ impl Running {
         Self {
             child,
             address,
+            public,
             log,
             drain: Some(drain),
         }
@@ -192,6 +204,11 @@ impl Running {
         body: Option<&serde_json::Value>,
     ) -> (u16, serde_json::Value) {
         request(self.address, method, path, body).unwrap()
+    }
+
+    /// What the node has logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
     }
 
     /// Waits for the process to end; its exit status and whole log.
