@@ -112,8 +112,10 @@ impl PublicKey {
         verify_one(self, &[domain, digest], signature)
     }
 
-    /// Verifies a signature over an arbitrary message (used for test vectors only; Tally
-    /// itself always signs domain-prefixed hashes).
+    /// Verifies a signature over an arbitrary message: test vectors, and C2SP signed notes
+    /// ([`crate::tlog::note`]), whose text can never collide with Tally's own signed messages
+    /// (every one of those starts with a domain prefix holding a 0x00 byte, which no note
+    /// holds).
     pub fn verify_raw(&self, message: &[u8], signature: &Signature) -> Result<(), CryptoError> {
         verify_one(self, &[message], signature)
     }

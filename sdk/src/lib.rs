@@ -6,7 +6,9 @@
 //! the entry typestates ([`entry`]), the GS1 EPCIS event model ([`epcis`], [`event`]), GS1 keys
 //! ([`gs1`]), the consortium definition ([`genesis`]), validation rules ([`verify`]), Merkle
 //! trees ([`merkle`]), selective disclosure ([`disclosure`], [`held`], [`sealed`]), checkpoints ([`checkpoint`]), the
-//! witness rule ([`witness`]), fork proofs ([`fork`]), membership changes ([`governance`]), and
+//! witness rule ([`witness`]), fork proofs ([`fork`]), membership changes ([`governance`]),
+//! verifiable logs (RFC 6962 trees in C2SP tiles, proofs and signed-note checkpoints:
+//! [`tlog`]), and
 //! what the entries say about a product: its provenance and custody ([`provenance`]), who is
 //! responsible for what ([`responsibility`]), and the evidence bundle that proves it offline
 //! ([`bundle`]); the rules that depend on the ledger already held — custody before a
@@ -46,5 +48,6 @@ pub mod scorecard;
 pub mod sealed;
 pub mod template;
 pub mod time;
+pub mod tlog;
 pub mod verify;
 pub mod witness;
