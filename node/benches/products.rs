@@ -904,7 +904,7 @@ fn bench(c: &mut Criterion) {
         "records read per disputed product (its own and its lot's): {}",
         inputs[0].1.len()
     );
-    let judging = tally_sdk::provenance::Judging::of(node.node.genesis());
+    let judging = tally_sdk::provenance::Judging::of(&node.node.genesis());
     let as_of = Timestamp::now();
     let times: Vec<Duration> = (0..10_000)
         .map(|k| {

@@ -26,12 +26,14 @@ use std::time::{Duration, Instant};
 
 use tally_sdk::entry::SignedEntry;
 use tally_sdk::fork::ForkProof;
+use tally_sdk::governance::SignedChange;
 use tally_sdk::hash::EntryHash;
 use tally_sdk::ids::{FieldName, MemberId};
 use tally_sdk::keyfile::MemberKeys;
 use tally_sdk::time::Timestamp;
 use tally_sdk::verify::Verifier;
 
+use crate::consortium::{self, Consortium};
 use crate::ingest::{
     CheckedBatch, EventInput, IngestError, Ledger, Pipeline, Placement, PreparedEvents, Problem,
     Receipt, RejectedRow,
@@ -85,6 +87,8 @@ enum Work {
     Evidence(Vec<RejectedRow>),
     /// A checked fork proof from another node, to keep unless one as early is stored.
     Fork(Box<ForkProof>),
+    /// A governance change: written alone, then in force for everything after it.
+    Change(Box<SignedChange>),
 }
 
 impl Work {
@@ -92,7 +96,7 @@ impl Work {
         match self {
             Work::Entries(batch, _) => batch.len(),
             Work::Events(events) => events.len(),
-            Work::Evidence(_) | Work::Fork(_) => 0,
+            Work::Evidence(_) | Work::Fork(_) | Work::Change(_) => 0,
         }
     }
 
@@ -104,7 +108,7 @@ impl Work {
     fn origin(&self) -> Origin {
         match self {
             Work::Entries(_, origin) => *origin,
-            Work::Events(_) | Work::Evidence(_) | Work::Fork(_) => Origin::Local,
+            Work::Events(_) | Work::Evidence(_) | Work::Fork(_) | Work::Change(_) => Origin::Local,
         }
     }
 }
@@ -182,11 +186,13 @@ pub type CommitFeed = tokio::sync::mpsc::Sender<Committed>;
 const FEED_RETRY: Duration = Duration::from_millis(20);
 
 /// Whom the writer tells after a write: replication through the feed (with the notice not
-/// yet taken), and the eraser after purges.
+/// yet taken), the eraser after purges, and every part of the node after a governance change.
 struct Notices {
     feed: Option<CommitFeed>,
     waiting: Committed,
     eraser: eraser::EraserHandle,
+    /// Told of each governance change put in force.
+    consortium: Consortium,
 }
 
 impl Notices {
@@ -296,6 +302,7 @@ impl Committer {
         let member = keys.as_ref().map(|k| k.member.clone());
         let writer_counters = counters.clone();
         let (eraser, eraser_thread) = eraser::start(store.clone())?;
+        let consortium = pipeline.consortium().clone();
         let handle = std::thread::Builder::new()
             .name("tally-writer".into())
             .spawn(move || {
@@ -303,6 +310,7 @@ impl Committer {
                     feed,
                     waiting: Committed::default(),
                     eraser,
+                    consortium,
                 };
                 run(
                     store.as_ref(),
@@ -399,9 +407,17 @@ impl Committer {
     /// Checks a fork proof from another node on this thread, then waits until the writer has
     /// stored it (or found one as early stored already).
     pub fn submit_fork(&self, proof: ForkProof) -> Answer {
-        let verifier = Verifier::new(self.pipeline.genesis(), Timestamp::now());
+        let genesis = self.pipeline.genesis();
+        let verifier = Verifier::new(&genesis, Timestamp::now());
         proof.verify(&verifier)?;
         self.wait(Work::Fork(Box::new(proof)))
+    }
+
+    /// Applies a governance change (approved by the founders; from an operator or another
+    /// member's node): waits until the writer has checked it against the consortium in force,
+    /// stored it, and put it in force. A change applied already is acknowledged again.
+    pub fn submit_change(&self, change: SignedChange) -> Answer {
+        self.wait(Work::Change(Box::new(change)))
     }
 
     /// Prepares the member's events on this thread, then waits until the writer has signed,
@@ -593,6 +609,54 @@ impl Segment {
     }
 }
 
+/// Checks `change` against the consortium in force, stores it in a synced write of its own,
+/// and puts the consortium with it in force.
+fn apply_change<S: Store + ?Sized>(
+    store: &S,
+    ledger: &mut Ledger,
+    consortium: &Consortium,
+    change: &SignedChange,
+) -> Answer {
+    let current = ledger.genesis().clone();
+    let number = change.body.number;
+    let applied = current.changes().len() as u64;
+    if number >= 1 && number <= applied {
+        let same = current
+            .changes()
+            .get((number - 1) as usize)
+            .is_some_and(|held| held.body == change.body);
+        return if same {
+            Ok(Vec::new())
+        } else {
+            Err(IngestError::RivalChange { number })
+        };
+    }
+    let next = Arc::new(current.apply(change)?);
+    let mut batch = Batch::default();
+    consortium::put_change(&mut batch, change)?;
+    store
+        .write(batch)
+        .map_err(|e| IngestError::WriteFailed(e.to_string()))?;
+    tracing::info!(
+        number,
+        action = change.body.action.name(),
+        member = %change.body.action.member(),
+        "governance change applied"
+    );
+    ledger.set_genesis(next.clone());
+    consortium.advance(next);
+    Ok(Vec::new())
+}
+
+/// [`run`] takes changes out of the group before placing it.
+fn unreachable_change() -> Placement {
+    Placement {
+        writes: Batch::default(),
+        purges: Vec::new(),
+        result: Err(IngestError::Stopped),
+    }
+}
+
 fn run<S: Store + ?Sized>(
     store: &S,
     mut ledger: Ledger,
@@ -619,6 +683,21 @@ fn run<S: Store + ?Sized>(
             if job.work.needs_custody() && !segment.is_empty() {
                 segment.commit(store, &mut ledger, counters, &mut notices);
                 segment = Segment::with_capacity(1);
+            }
+            if let Work::Change(change) = job.work {
+                // Everything before the change is judged by the consortium before it, and
+                // written first; everything after, by the consortium with it.
+                if !segment.is_empty() {
+                    segment.commit(store, &mut ledger, counters, &mut notices);
+                    segment = Segment::with_capacity(1);
+                }
+                (job.reply)(apply_change(
+                    store,
+                    &mut ledger,
+                    &notices.consortium,
+                    &change,
+                ));
+                continue;
             }
             let origin = job.work.origin();
             let Placement {
@@ -658,6 +737,7 @@ fn run<S: Store + ?Sized>(
                         result: Err(error.into()),
                     },
                 },
+                Work::Change(_) => unreachable_change(),
                 Work::Events(events) => match keys {
                     Some(keys) => ledger.sign(store, keys, events, now),
                     None => Placement {

@@ -45,6 +45,7 @@ use tally_sdk::provenance::Recorded;
 use tally_sdk::time::Timestamp;
 use tally_sdk::verify::{ChainTip, Verifier, VerifyError, check_chain};
 
+use crate::consortium::Consortium;
 use crate::forks::fork_points;
 use crate::private::purge::PurgeOrder;
 use crate::private::{self, PrivateRow};
@@ -178,6 +179,18 @@ pub enum IngestError {
     /// A fork proof from a peer does not prove a fork.
     #[error("the fork proof does not hold: {0}")]
     ForkProof(#[from] tally_sdk::fork::ForkError),
+    /// A governance change does not apply to the consortium in force.
+    #[error("the change does not apply to the consortium in force: {0}")]
+    Governance(#[from] tally_sdk::governance::GovernanceError),
+    /// A governance change with a number already applied, which is not the change applied
+    /// with that number: a rival history of changes.
+    #[error(
+        "change {number} is applied already and this is another change {number}: the founders approved two different changes with one number"
+    )]
+    RivalChange {
+        /// The change number.
+        number: u64,
+    },
 }
 
 struct FirstRejection<'a>(&'a [Rejection]);
@@ -323,20 +336,33 @@ impl PreparedEvents {
 /// Stage 1 of the pipeline: stateless checks, safe to run on any number of threads.
 #[derive(Debug, Clone)]
 pub struct Pipeline {
-    genesis: Arc<Genesis>,
+    consortium: Consortium,
     max_batch: usize,
 }
 
 impl Pipeline {
-    /// A pipeline for the consortium of `genesis`, taking at most `max_batch` items per
-    /// request.
+    /// A pipeline for the consortium of `genesis` (as it stands: no change applied later),
+    /// taking at most `max_batch` items per request.
     pub fn new(genesis: Arc<Genesis>, max_batch: usize) -> Self {
-        Self { genesis, max_batch }
+        Self::following(Consortium::new(genesis), max_batch)
     }
 
-    /// The genesis.
-    pub fn genesis(&self) -> &Arc<Genesis> {
-        &self.genesis
+    /// A pipeline that judges by the consortium in force at each request.
+    pub fn following(consortium: Consortium, max_batch: usize) -> Self {
+        Self {
+            consortium,
+            max_batch,
+        }
+    }
+
+    /// The consortium now.
+    pub fn genesis(&self) -> Arc<Genesis> {
+        self.consortium.current()
+    }
+
+    /// The consortium, followed as changes are applied.
+    pub fn consortium(&self) -> &Consortium {
+        &self.consortium
     }
 
     fn check_count(&self, count: usize) -> Result<(), IngestError> {
@@ -402,7 +428,8 @@ impl Pipeline {
                 rejections,
             )));
         }
-        let verifier = Verifier::new(&self.genesis, now);
+        let genesis = self.genesis();
+        let verifier = Verifier::new(&genesis, now);
         let verdicts = verifier
             .verify_batch_keeping_refused(entries, |author| implied.get(author).copied().flatten());
         let (results, refused) = (verdicts.results, verdicts.refused);
@@ -410,7 +437,7 @@ impl Pipeline {
         for (index, result) in results.into_iter().enumerate() {
             match result
                 .map_err(Problem::from)
-                .and_then(|entry| checked_entry(&self.genesis, entry, Vec::new()))
+                .and_then(|entry| checked_entry(&genesis, entry, Vec::new()))
             {
                 Ok(entry) => checked.push(entry),
                 Err(problem) => rejections.push(Rejection { index, problem }),
@@ -433,7 +460,8 @@ impl Pipeline {
         events: Vec<EventInput>,
     ) -> Result<PreparedEvents, IngestError> {
         self.check_count(events.len())?;
-        let limits = self.genesis.limits();
+        let genesis = self.genesis();
+        let limits = genesis.limits();
         let commit_limits = CommitLimits {
             max_fields: limits.max_private_fields as usize,
             max_value_bytes: limits.max_private_value_bytes as usize,
@@ -441,7 +469,7 @@ impl Pipeline {
         let mut prepared = Vec::with_capacity(events.len());
         let mut rejections = Vec::new();
         for (index, input) in events.into_iter().enumerate() {
-            if let Some(unknown) = input.private.keys().find(|f| !self.genesis.knows_field(f)) {
+            if let Some(unknown) = input.private.keys().find(|f| !genesis.knows_field(f)) {
                 rejections.push(Rejection {
                     index,
                     problem: Problem::Private(format!(
@@ -466,7 +494,7 @@ impl Pipeline {
             };
             // Place and time are set when the entry is signed.
             match UnsignedEntry::event(
-                self.genesis.network_id(),
+                genesis.network_id(),
                 member.clone(),
                 0,
                 None,
@@ -498,7 +526,7 @@ impl Pipeline {
     ) -> PreparedEvents {
         // Place and time are set when the entry is signed.
         let body = UnsignedEntry::purge(
-            self.genesis.network_id(),
+            self.consortium.current().network_id(),
             member.clone(),
             0,
             None,
@@ -706,6 +734,16 @@ pub struct Ledger {
 }
 
 impl Ledger {
+    /// The consortium the ledger judges by.
+    pub fn genesis(&self) -> &Arc<Genesis> {
+        &self.genesis
+    }
+
+    /// Judges by `genesis` from now on (a governance change was applied).
+    pub fn set_genesis(&mut self, genesis: Arc<Genesis>) {
+        self.genesis = genesis;
+    }
+
     /// The ledger state of a store.
     pub fn load<S: Store + ?Sized>(genesis: Arc<Genesis>, store: &S) -> Result<Self, StoreError> {
         let mut ledger = Self {

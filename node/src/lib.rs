@@ -31,6 +31,7 @@ pub mod audit;
 pub mod backup;
 pub mod commit;
 pub mod config;
+pub mod consortium;
 pub mod demo;
 pub mod epcis;
 pub mod forks;
@@ -46,18 +47,19 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use tally_sdk::genesis::{Genesis, GenesisError};
-use tally_sdk::governance::{ChangeLog, GovernanceError};
+use tally_sdk::governance::{ChangeLog, GovernanceError, SignedChange};
 use tally_sdk::keyfile::{KeyFileError, MemberKeys};
 
 use crate::api::ApiState;
 use crate::backup::Backups;
 use crate::commit::{CommitOptions, Committed, Committer, Writer};
 use crate::config::{Config, TokenScope};
+use crate::consortium::Consortium;
 use crate::ingest::{Ledger, Pipeline};
 use crate::replicate::net::{NetConfig, NetError, NetHandle, NetParts, Network};
 use crate::store::check::CheckReport;
 use crate::store::rocks::RocksStore;
-use crate::store::{Store, StoreError};
+use crate::store::{Batch, Store, StoreError};
 use crate::witness::book::Book;
 
 /// The node cannot start.
@@ -136,6 +138,8 @@ pub enum NodeError {
         role: String,
     },
     /// The data directory cannot be created.
+    #[error("the governance changes the store holds do not apply to the genesis: {source}")]
+    StoredChanges { source: GovernanceError },
     #[error("cannot create the data directory {path}: {source}")]
     DataDir {
         /// Where.
@@ -169,7 +173,8 @@ fn read(what: &'static str, path: &std::path::Path) -> Result<String, NodeError>
 #[derive(Debug)]
 pub struct Node {
     config: Arc<Config>,
-    genesis: Arc<Genesis>,
+    /// The consortium in force (the genesis, and the changes applied so far).
+    consortium: Consortium,
     keys: MemberKeys,
     store: Arc<RocksStore>,
     committer: Committer,
@@ -192,6 +197,7 @@ impl Node {
                     source,
                 }
             })?;
+        let root = genesis.clone();
         let genesis = match &config.changes {
             None => genesis,
             Some(path) => std::fs::read(path)
@@ -216,38 +222,7 @@ impl Node {
                     source,
                 }
             })?;
-        let member = genesis
-            .member(&keys.member)
-            .ok_or_else(|| NodeError::NotAMember {
-                path: config.key_file.clone(),
-                member: keys.member.to_string(),
-            })?;
-        if !genesis.is_active(&keys.member) {
-            return Err(NodeError::Removed {
-                path: config.key_file.clone(),
-                member: keys.member.to_string(),
-            });
-        }
-        if member.signing_key != keys.signing.public_key() {
-            return Err(NodeError::WrongKey {
-                path: config.key_file.clone(),
-                member: keys.member.to_string(),
-            });
-        }
-        for token in &config.tokens {
-            if let TokenScope::Read { role } = &token.scope
-                && !genesis
-                    .document()
-                    .roles
-                    .iter()
-                    .any(|r| r.name.as_str() == role.as_str())
-            {
-                return Err(NodeError::UnknownRole {
-                    key: format!("{}.role", token.source),
-                    role: role.clone(),
-                });
-            }
-        }
+        check_member(&genesis, &keys, &config)?;
         std::fs::create_dir_all(&config.data_dir).map_err(|source| NodeError::DataDir {
             path: config.data_dir.clone(),
             source,
@@ -261,9 +236,16 @@ impl Node {
                 "finished purges the node stored before it stopped"
             );
         }
-        let genesis = Arc::new(genesis);
+        let genesis = Arc::new(with_stored_changes(
+            &root,
+            genesis.changes(),
+            store.as_ref(),
+            &config,
+        )?);
+        check_member(&genesis, &keys, &config)?;
+        let consortium = Consortium::new(genesis.clone());
         let ledger = Ledger::load(genesis.clone(), store.as_ref())?;
-        let pipeline = Pipeline::new(genesis.clone(), config.limits.max_batch);
+        let pipeline = Pipeline::following(consortium.clone(), config.limits.max_batch);
         let options = CommitOptions {
             queue: config.commit.queue,
             max_entries: config.commit.max_entries,
@@ -285,11 +267,11 @@ impl Node {
             );
             committer.hold_signing();
         }
-        let book = Arc::new(Book::new(store.clone(), genesis.clone()));
+        let book = Arc::new(Book::following(store.clone(), consortium.clone()));
         Ok(Self {
             config: Arc::new(config),
             book,
-            genesis,
+            consortium,
             keys,
             store,
             committer,
@@ -307,12 +289,12 @@ impl Node {
             NodeError::Network(NetError::Setup("replication is running already".into()))
         })?;
         let keypair =
-            replicate::identity::keypair(&self.keys, &self.genesis).map_err(NetError::from)?;
+            replicate::identity::keypair(&self.keys, &self.genesis()).map_err(NetError::from)?;
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
         let parts = NetParts {
-            genesis: self.genesis.clone(),
+            consortium: self.consortium.clone(),
             me: self.keys.member.clone(),
             keypair,
             store: self.store.clone(),
@@ -336,8 +318,8 @@ impl Node {
     }
 
     /// The consortium.
-    pub fn genesis(&self) -> &Arc<Genesis> {
-        &self.genesis
+    pub fn genesis(&self) -> Arc<Genesis> {
+        self.consortium.current()
     }
 
     /// The member this node writes as.
@@ -377,7 +359,7 @@ impl Node {
     pub fn backups(&self) -> Backups {
         Backups::new(
             self.store.clone(),
-            self.genesis.network_id(),
+            self.genesis().network_id(),
             self.config.backup_dir.clone(),
         )
     }
@@ -397,4 +379,84 @@ impl Node {
         drop(committer);
         writer.join();
     }
+}
+
+/// The checks of the node's own member against the consortium: a current member, whose key
+/// the key file holds, and the roles of the read tokens exist.
+fn check_member(genesis: &Genesis, keys: &MemberKeys, config: &Config) -> Result<(), NodeError> {
+    let member = genesis
+        .member(&keys.member)
+        .ok_or_else(|| NodeError::NotAMember {
+            path: config.key_file.clone(),
+            member: keys.member.to_string(),
+        })?;
+    if !genesis.is_active(&keys.member) {
+        return Err(NodeError::Removed {
+            path: config.key_file.clone(),
+            member: keys.member.to_string(),
+        });
+    }
+    if member.signing_key != keys.signing.public_key() {
+        return Err(NodeError::WrongKey {
+            path: config.key_file.clone(),
+            member: keys.member.to_string(),
+        });
+    }
+    for token in &config.tokens {
+        if let TokenScope::Read { role } = &token.scope
+            && !genesis
+                .document()
+                .roles
+                .iter()
+                .any(|r| r.name.as_str() == role.as_str())
+        {
+            return Err(NodeError::UnknownRole {
+                key: format!("{}.role", token.source),
+                role: role.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The consortium of the genesis with the changes the store holds (applied while the node
+/// ran, or from other members' nodes) and those of the configured change log, which must
+/// agree with the stored ones where both have a change; changes only in the file are stored.
+fn with_stored_changes(
+    root: &Genesis,
+    file_changes: &[SignedChange],
+    store: &RocksStore,
+    config: &Config,
+) -> Result<Genesis, NodeError> {
+    let stored = consortium::stored_changes(store)?;
+    let mut consortium = root
+        .with_changes(stored.iter())
+        .map_err(|source| NodeError::StoredChanges { source })?;
+    let held = consortium.changes().len();
+    let mut batch = Batch::default();
+    for change in file_changes {
+        let number = change.body.number as usize;
+        if number <= held {
+            if consortium.changes()[number - 1].body != change.body {
+                return Err(NodeError::Changes {
+                    path: config.changes.clone().unwrap_or_default(),
+                    source: GovernanceError::Invalid(format!(
+                        "its change {number} is not the change {number} this node applied (the node's is in GET /v1/governance): the change log file is of another history"
+                    )),
+                });
+            }
+            continue;
+        }
+        consortium = consortium
+            .apply(change)
+            .map_err(|source| NodeError::Changes {
+                path: config.changes.clone().unwrap_or_default(),
+                source,
+            })?;
+        consortium::put_change(&mut batch, change)?;
+    }
+    if !batch.is_empty() {
+        store.write(batch)?;
+    }
+    Ok(consortium)
 }

@@ -492,3 +492,54 @@ fn fields_of_entries_never_on_the_ledger_are_not_kept_and_their_sender_is_banned
         .unwrap();
     assert!(rows.is_empty(), "{} private rows kept", rows.len());
 }
+
+/// Issue 20, item 10: governance changes travel between nodes, so a member's node could try to
+/// slip one in. It answers the node's governance pull with a change admitting a member of its
+/// own making, approved by its own member alone (the threshold is three founders). The node
+/// applies nothing, and blames the sender: only a dishonest node sends a next change the
+/// founders did not approve.
+#[test]
+fn a_change_the_founders_did_not_approve_is_refused_and_its_sender_banned() {
+    let (root, genesis, keys) = demo_root();
+    let platform = Member::new(root.path(), &keys[0]).start(&[]);
+    let platform_address = p2p_address(&platform);
+    let regulator = &keys[4];
+    let mallory = MemberKeys::generate(tally_sdk::ids::MemberId::new("mallory").unwrap()).unwrap();
+    let body = tally_sdk::governance::ChangeBody::next(
+        &genesis,
+        Timestamp::now(),
+        "a member of the regulator's own".into(),
+        tally_sdk::governance::Action::AddMember(tally_sdk::genesis::Member {
+            id: mallory.member.clone(),
+            name: "Mallory Trading".into(),
+            roles: vec![tally_sdk::ids::RoleName::new("platform").unwrap()],
+            founder: false,
+            signing_key: mallory.signing.public_key(),
+            x25519_key: mallory.x25519.public_key(),
+            peer_id: mallory.peer_id(),
+            addresses: Vec::new(),
+        }),
+    );
+    let mut forged = tally_sdk::governance::SignedChange::draft(body);
+    forged
+        .approve(&genesis, &regulator.member, &regulator.signing)
+        .unwrap();
+    let attacker =
+        Attacker::connect_answering(&genesis, regulator, &platform_address, move |request| {
+            match request {
+                SyncRequest::Changes { .. } => SyncResponse::Changes(vec![forged.clone()]),
+                _ => SyncResponse::Refused,
+            }
+        });
+    wait_for("the platform's node to ban the regulator's", || {
+        banned(&platform, "regulator")
+    });
+    let (status, shown) = platform.request("GET", "/v1/governance", None);
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(shown["changes"], serde_json::json!([]), "{shown}");
+    assert!(
+        !shown.to_string().contains("mallory"),
+        "the forged member is nowhere: {shown}"
+    );
+    drop(attacker);
+}

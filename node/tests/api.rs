@@ -741,3 +741,78 @@ async fn made_up_methods_and_paths_do_not_grow_the_metrics() {
     drop(app);
     node.stop();
 }
+
+/// `POST /v1/governance/changes`: a change the founders approved is in force when the answer
+/// comes (the consortium shown is the new one), sending it again changes nothing, and every
+/// refusal is problem+json naming why: not a change (400), a read token (403), out of order
+/// (409), too few founders (422).
+#[tokio::test]
+async fn a_governance_change_is_applied_while_the_node_runs() {
+    use tally_sdk::governance::{Action, ChangeBody, SignedChange};
+    let node = TestNode::start("");
+    let app = node.app();
+    let (signed, keys) = tally_sdk::template::demo_consortium().unwrap();
+    let genesis = signed.verify().unwrap();
+    let newcomer =
+        tally_sdk::keyfile::MemberKeys::generate(tally_sdk::ids::MemberId::new("courier").unwrap())
+            .unwrap();
+    let action = Action::AddMember(tally_sdk::genesis::Member {
+        id: newcomer.member.clone(),
+        name: "Courier North Ltd.".into(),
+        roles: vec![tally_sdk::ids::RoleName::new("logistics").unwrap()],
+        founder: false,
+        signing_key: newcomer.signing.public_key(),
+        x25519_key: newcomer.x25519.public_key(),
+        peer_id: newcomer.peer_id(),
+        addresses: Vec::new(),
+    });
+    let body = ChangeBody::next(
+        &genesis,
+        Timestamp::now(),
+        "a second carrier".into(),
+        action,
+    );
+    let mut change = SignedChange::draft(body);
+    change
+        .approve(&genesis, &keys[0].member, &keys[0].signing)
+        .unwrap();
+    let path = "/v1/governance/changes";
+
+    let reply = call(&app, Method::POST, path, Some(WRITER), Some(b"{}".to_vec())).await;
+    problem(&reply, StatusCode::BAD_REQUEST);
+    let value = serde_json::to_value(&change).unwrap();
+    let reply = call(
+        &app,
+        Method::POST,
+        path,
+        Some(READER),
+        Some(value.to_string().into_bytes()),
+    )
+    .await;
+    problem(&reply, StatusCode::FORBIDDEN);
+    let reply = post(&app, path, &value).await;
+    let body = problem(&reply, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body["detail"].as_str().unwrap().contains("approv"),
+        "{body}"
+    );
+    let mut later = change.clone();
+    later.body.number = 2;
+    let reply = post(&app, path, &serde_json::to_value(&later).unwrap()).await;
+    problem(&reply, StatusCode::CONFLICT);
+
+    for founder in &keys[1..3] {
+        change
+            .approve(&genesis, &founder.member, &founder.signing)
+            .unwrap();
+    }
+    let value = serde_json::to_value(&change).unwrap();
+    let reply = post(&app, path, &value).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    assert_eq!(reply.body["changes"][0]["member"], "courier");
+    let reply = post(&app, path, &value).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let shown = get(&app, "/v1/governance").await;
+    assert_eq!(shown.body["changes"].as_array().unwrap().len(), 1);
+    assert_eq!(shown.body["last_change"], reply.body["last_change"]);
+}

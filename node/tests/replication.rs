@@ -430,7 +430,7 @@ impl Sim {
                     node.ledger.committed();
                     placement.result
                 });
-                let outcome = classify(&answer);
+                let outcome = classify(&answer, false);
                 // The node's writer tells replication of a fork proof the pipeline stored.
                 if let Err(IngestError::Rejected(list)) = &answer {
                     for rejection in list {

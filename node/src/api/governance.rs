@@ -1,9 +1,17 @@
 //! `GET /v1/governance`: the membership changes this node applies (its change log, each change
 //! with its approvals, verifiable offline with the SDK) and every member's standing — so
 //! operators can see that their nodes run the same consortium.
+//!
+//! `POST /v1/governance/changes`: applies a change the founders approved (`tally governance
+//! approve`), while the node runs. The node checks it against the consortium in force, stores
+//! it and puts it in force; replication then takes it to every other member's node, which
+//! checks it the same way ([`crate::consortium`]).
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::StatusCode;
 use serde::Serialize;
 use tally_sdk::genesis::{Genesis, KeyEpoch, Removal};
 use tally_sdk::governance::SignedChange;
@@ -127,5 +135,50 @@ pub async fn get_governance(
     State(state): State<ApiState>,
     _caller: Caller,
 ) -> Result<Json<GovernanceView>, ApiError> {
-    Ok(Json(GovernanceView::of(state.genesis())))
+    Ok(Json(GovernanceView::of(&state.genesis())))
+}
+
+/// Applies a change the founders approved: checked against the consortium in force (its
+/// number and previous change, the approvals of enough current founders, the membership
+/// rules), stored, and in force when the answer comes; other members' nodes get it by
+/// replication. Sending a change applied already is answered `200` with nothing changed.
+#[utoipa::path(
+    post, path = "/v1/governance/changes", tag = "operations",
+    request_body(content = Object, content_type = "application/json", description = "A signed change (`tally governance approve` writes one), as in the change log"),
+    responses(
+        (status = 201, description = "Applied: the consortium now in force", body = GovernanceView),
+        (status = 200, description = "Applied already: nothing changed", body = GovernanceView),
+        (status = 400, description = "Not a signed change", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown token", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "A read-only token", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "Out of order (another change is next, or the change follows another history)", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "Not approved by enough current founders, another network, or breaks a membership rule", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 503, description = "The node cannot store now (nothing applied)", body = ProblemDetails, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn post_change(
+    State(state): State<ApiState>,
+    caller: Caller,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<GovernanceView>), ApiError> {
+    caller.require_member()?;
+    let body = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let change: SignedChange = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "the body must be one signed change, as `tally governance approve` writes it: {e}"
+        ))
+    })?;
+    let before = state.genesis().changes().len();
+    let committer = state.committer().clone();
+    state
+        .blocking(move || committer.submit_change(change))
+        .await??;
+    let after = state.genesis();
+    let status = if after.changes().len() > before {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(GovernanceView::of(&after))))
 }

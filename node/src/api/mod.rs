@@ -6,7 +6,8 @@
 //! Routes (all under `/v1` need a bearer token, [`auth`]): `POST /v1/events`,
 //! `POST /v1/entries`, `GET /v1/entries/{hash}`, `GET /v1/chains/{member}`,
 //! `GET /v1/products/{id}/history`, `GET /v1/events` (search), `GET /v1/heads`,
-//! `GET /v1/forks`, `GET /v1/network`, `POST /v1/backups`, the auditors' routes
+//! `GET /v1/forks`, `GET /v1/network`, `GET /v1/governance`, `POST /v1/governance/changes`,
+//! `POST /v1/backups`, the auditors' routes
 //! (`GET /v1/members/{id}/scorecard`, `GET /v1/audit/period`, `GET /v1/checkpoints/{witness}`,
 //! `GET /v1/rejected`, [`audit`]); and, open,
 //! `/health`, `/metrics` (Prometheus) and `/openapi.json` (OpenAPI 3.1, [`openapi`]); the
@@ -65,7 +66,6 @@ pub struct ApiState {
 
 struct Inner {
     config: Arc<Config>,
-    genesis: Arc<Genesis>,
     member: MemberId,
     store: Arc<dyn Store>,
     committer: Committer,
@@ -104,7 +104,6 @@ impl ApiState {
         Self {
             inner: Arc::new(Inner {
                 config,
-                genesis: book.genesis().clone(),
                 member,
                 store,
                 committer,
@@ -138,9 +137,9 @@ impl ApiState {
         &self.inner.config
     }
 
-    /// The consortium.
-    pub fn genesis(&self) -> &Arc<Genesis> {
-        &self.inner.genesis
+    /// The consortium in force now (governance changes are applied while the node runs).
+    pub fn genesis(&self) -> Arc<Genesis> {
+        self.inner.book.genesis()
     }
 
     /// The node's member.
@@ -222,6 +221,7 @@ pub fn app(state: ApiState) -> Router {
         .route("/v1/witness-misconduct", get(witness::list_misconduct))
         .route("/v1/network", get(network::get_network))
         .route("/v1/governance", get(governance::get_governance))
+        .route("/v1/governance/changes", post(governance::post_change))
         .route("/v1/backups", post(backups::post_backup))
         .route("/health", get(health))
         .route("/metrics", get(metrics::serve))

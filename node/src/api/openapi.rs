@@ -73,6 +73,7 @@ impl Modify for BearerToken {
         witness::list_misconduct,
         network::get_network,
         governance::get_governance,
+        governance::post_change,
         backups::post_backup,
         super::health,
         metrics::serve,

@@ -300,6 +300,8 @@ fn item_error(index: usize, problem: &ItemProblem) -> ItemError {
     }
 }
 
+use tally_sdk::governance::GovernanceError;
+
 impl From<IngestError> for ApiError {
     fn from(error: IngestError) -> Self {
         match &error {
@@ -322,6 +324,12 @@ impl From<IngestError> for ApiError {
             }
             IngestError::Stopped => ApiError::unavailable(error.to_string()),
             IngestError::ForkProof(_) => ApiError::invalid(error.to_string(), Vec::new()),
+            // Another change holds its place: the change was drawn up against another history.
+            IngestError::RivalChange { .. }
+            | IngestError::Governance(
+                GovernanceError::OutOfOrder { .. } | GovernanceError::WrongPrevious { .. },
+            ) => ApiError::conflict(error.to_string()),
+            IngestError::Governance(_) => ApiError::invalid(error.to_string(), Vec::new()),
             IngestError::WriteFailed(reason) => {
                 tracing::error!(%reason, "a durable write failed; nothing of the request was stored");
                 ApiError::unavailable(

@@ -681,6 +681,23 @@ impl Engine {
         engine
     }
 
+    /// Keeps `member`'s chain in sync from now on (a governance change admitted it; a member
+    /// followed already is left as it is).
+    pub fn follow_chain(&mut self, member: &MemberId) {
+        if self.chains.contains_key(member) {
+            return;
+        }
+        self.chains.insert(member.clone(), Chain::default());
+        if *member != self.me {
+            self.peers.insert(member.clone(), Peer::default());
+        }
+        let count = self.chains.len().max(1);
+        self.share = (
+            (self.config.max_buffered / count).max(1),
+            (self.config.max_buffered_bytes / count).max(1),
+        );
+    }
+
     /// The heads the node has stored, as far as the engine knows.
     pub fn heads(&self) -> Vec<HeadInfo> {
         self.heads.values().cloned().collect()

@@ -50,15 +50,18 @@ use super::identity::{self, IdentityError};
 use super::outcome::classify;
 use super::wire::{self, GossipBatch, HeadInfo, SyncRequest, SyncResponse};
 use crate::commit::{Committed, Committer};
+use crate::consortium::Consortium;
 use crate::ingest::IngestError;
 use crate::store::Store;
 use crate::witness::book::Book;
 
 mod checkpoints;
 mod courier;
+mod governance;
 
 use checkpoints::{CheckpointBack, CheckpointSync};
 use courier::{Courier, CourierBack};
+use governance::{GovernanceBack, GovernanceSync};
 
 /// Most bytes of entries in one range answer (the message cap is larger).
 const RANGE_BYTES: usize = 4 << 20;
@@ -77,6 +80,11 @@ const TICK: Duration = Duration::from_millis(10);
 /// Shortest and longest wait before dialing a member again.
 const REDIAL_MIN: Duration = Duration::from_secs(1);
 const REDIAL_MAX: Duration = Duration::from_secs(30);
+/// A connection that lasted this long was a good one: once it closes, the node dials again at
+/// once. One closed sooner (a node that lets the handshake through and then drops the
+/// connection, as one does after a governance change ended this node's admission) counts as a
+/// failed dial, so the node backs off instead of dialling in a loop.
+const STABLE_CONNECTION: Duration = Duration::from_secs(10);
 /// How long an idle connection stays open (gossipsub keeps only mesh peers alive by itself).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -372,8 +380,8 @@ pub fn checkpoints_topic(genesis: &Genesis) -> IdentTopic {
 
 /// What the parts of the node the network works with.
 pub struct NetParts {
-    /// The consortium.
-    pub genesis: Arc<Genesis>,
+    /// The consortium in force, followed as governance changes are applied.
+    pub consortium: Consortium,
     /// This node's member.
     pub me: MemberId,
     /// The node's libp2p identity ([`identity::keypair`]).
@@ -414,9 +422,10 @@ impl Network {
     /// Builds the swarm, starts listening and dialing, and runs the network on the current
     /// tokio runtime. `handle` is where its state and metrics are shown.
     pub fn start(parts: NetParts, config: NetConfig, handle: NetHandle) -> Result<Self, NetError> {
-        let peers = identity::members(&parts.genesis, &parts.me)?;
-        let topic = entries_topic(&parts.genesis);
-        let checkpoint_topic = checkpoints_topic(&parts.genesis);
+        let genesis = parts.consortium.current();
+        let peers = identity::members(&genesis, &parts.me)?;
+        let topic = entries_topic(&genesis);
+        let checkpoint_topic = checkpoints_topic(&genesis);
         let mut swarm = build_swarm(parts.keypair.clone(), &peers)?;
         for topic in [&topic, &checkpoint_topic] {
             swarm
@@ -434,7 +443,7 @@ impl Network {
                 })?;
         }
         let mut addresses: BTreeMap<PeerId, Vec<Multiaddr>> = BTreeMap::new();
-        for member in parts.genesis.members() {
+        for member in genesis.members() {
             let Ok(peer) = member.peer_id.parse::<PeerId>() else {
                 continue;
             };
@@ -464,7 +473,7 @@ impl Network {
             .collect();
         // Every chain ever admitted is kept in sync, removed members' included (their entries
         // before the removal stay valid); only current members may connect.
-        let members = parts.genesis.all_members().iter().map(|m| m.id.clone());
+        let members = genesis.all_members().iter().map(|m| m.id.clone());
         let mut engine = Engine::new(config.engine, parts.me.clone(), members, stored, parts.seed);
         let forks = crate::forks::fork_points(parts.store.as_ref())
             .map_err(|e| NetError::Setup(format!("cannot read the fork proofs: {e}")))?;
@@ -502,13 +511,15 @@ impl Network {
             config.checkpoint_interval,
             peers.is_empty(),
         );
-        let courier = Courier::new(parts.genesis.clone(), parts.me.clone(), parts.x25519);
+        let courier = Courier::new(genesis.clone(), parts.me.clone(), parts.x25519);
+        let governance = GovernanceSync::new(parts.consortium.clone());
         let shell = Shell {
             swarm,
             engine,
             topic,
             checkpoints,
             courier,
+            governance,
             me: parts.me.clone(),
             members: peers.iter().map(|(p, m)| (m.clone(), *p)).collect(),
             peers,
@@ -631,6 +642,8 @@ pub fn build_swarm(
 struct Redial {
     failures: u32,
     next: Option<Instant>,
+    /// When the current connection was established.
+    connected_at: Option<Instant>,
 }
 
 /// Answers of blocking work.
@@ -648,6 +661,8 @@ enum Back {
     Checkpoint(CheckpointBack),
     /// Private-field deliveries.
     Courier(CourierBack),
+    /// Governance changes from peers.
+    Governance(GovernanceBack),
 }
 
 /// An ingest request's answer.
@@ -662,6 +677,7 @@ struct Shell {
     topic: IdentTopic,
     checkpoints: CheckpointSync,
     courier: Courier,
+    governance: GovernanceSync,
     me: MemberId,
     peers: BTreeMap<PeerId, MemberId>,
     members: BTreeMap<MemberId, PeerId>,
@@ -705,6 +721,10 @@ impl Shell {
                     outcome: answer.outcome,
                 }),
                 Some(answer) = back.recv() => self.on_back(answer),
+                Ok(()) = self.governance.updates.changed() => {
+                    let genesis = self.governance.updates.borrow_and_update().clone();
+                    self.on_consortium(genesis);
+                }
                 _ = tick.tick() => {
                     let now = self.now();
                     self.inputs.push_back(Input::Tick { now });
@@ -713,6 +733,7 @@ impl Shell {
                     metrics.buffered_bytes.set(gauge_value(self.engine.buffered_bytes()));
                     self.dial_due();
                     self.checkpoint_tick();
+                    self.governance_tick();
                     self.courier_tick();
                 }
             }
@@ -785,13 +806,14 @@ impl Shell {
                     }
                 }
                 if let Some(redial) = self.redial.get_mut(&peer_id) {
-                    *redial = Redial::default();
+                    redial.connected_at = Some(Instant::now());
                 }
                 if num_established.get() == 1 {
                     tracing::info!(%member, peer = %peer_id, "connected to {member}'s node");
                     self.handle.metrics.connected.inc();
                     self.set_peer(&peer_id, |p| p.connected = true);
                     self.pull_checkpoints(member.clone());
+                    self.pull_changes(member.clone());
                     self.courier.peer_up(&member);
                     self.inputs.push_back(Input::PeerUp { peer: member });
                 }
@@ -804,6 +826,14 @@ impl Shell {
             } => {
                 if num_established > 0 {
                     return;
+                }
+                if let Some(redial) = self.redial.get_mut(&peer_id)
+                    && redial
+                        .connected_at
+                        .take()
+                        .is_some_and(|at| at.elapsed() >= STABLE_CONNECTION)
+                {
+                    *redial = Redial::default();
                 }
                 let Some(member) = self.peers.get(&peer_id).cloned() else {
                     return;
@@ -922,6 +952,14 @@ impl Shell {
                                 self.serve_checkpoints(token, from, limit, conflicts_held);
                                 return;
                             }
+                            Inbound::Ok(SyncRequest::Changes { have }) => {
+                                self.governance.peer_has(&from, have);
+                                if have > self.governance.applied() {
+                                    self.pull_changes(from);
+                                }
+                                self.serve_changes(token, have);
+                                return;
+                            }
                             Inbound::Ok(request) => Some(request),
                             Inbound::Invalid(why) => {
                                 tracing::info!(%from, why, "an invalid sync request from {from}");
@@ -940,6 +978,8 @@ impl Shell {
                     } => {
                         if let Some(from) = self.checkpoints.take_request(&request_id) {
                             self.on_pulled(from, response);
+                        } else if let Some(from) = self.governance.take_request(&request_id) {
+                            self.on_changes(from, response);
                         } else if let Some((id, from)) = self.requests.remove(&request_id) {
                             self.inputs.push_back(Input::Response {
                                 from,
@@ -957,6 +997,8 @@ impl Shell {
             }) => {
                 if let Some(to) = self.checkpoints.take_request(&request_id) {
                     tracing::debug!(%to, %error, "a checkpoint pull failed");
+                } else if let Some(to) = self.governance.take_request(&request_id) {
+                    tracing::debug!(%to, %error, "a governance pull failed");
                 } else if let Some((id, to)) = self.requests.remove(&request_id) {
                     tracing::debug!(%to, %error, "a sync request failed");
                     self.inputs.push_back(Input::RequestFailed { to, id });
@@ -1034,6 +1076,7 @@ impl Shell {
             Back::Input(input) => self.inputs.push_back(input),
             Back::Checkpoint(answer) => self.on_checkpoint_back(answer),
             Back::Courier(answer) => self.on_courier_back(answer),
+            Back::Governance(answer) => self.on_governance_back(answer),
         }
     }
 
@@ -1212,6 +1255,9 @@ impl Shell {
 
     /// Verifies entries from peers on the blocking pool, then queues them for the writer.
     fn ingest(&mut self, ticket: Ticket, entries: Vec<SignedEntry>) {
+        // Behind a peer's governance, an entry signed with a key this node does not know
+        // yet may be valid: nobody is blamed for it until the node has caught up.
+        let behind = self.governance.behind();
         let committer = self.committer.clone();
         let done = self.done_tx.clone();
         let metrics = self.handle.metrics.clone();
@@ -1227,7 +1273,7 @@ impl Shell {
                     tracing::debug!(%error, "entries from a peer were refused");
                 }
             }
-            let outcome = classify(&answer);
+            let outcome = classify(&answer, behind);
             // The engine keeps few ingest requests in flight, fewer than the channel holds.
             if done.try_send(Done { ticket, outcome }).is_err() {
                 tracing::error!("the network stopped before an ingest answer reached it");

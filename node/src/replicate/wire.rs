@@ -13,6 +13,7 @@ use tally_sdk::checkpoint::Checkpoint;
 use tally_sdk::codec::{self, CodecError};
 use tally_sdk::entry::SignedEntry;
 use tally_sdk::fork::ForkProof;
+use tally_sdk::governance::SignedChange;
 use tally_sdk::hash::EntryHash;
 use tally_sdk::ids::MemberId;
 
@@ -87,6 +88,11 @@ pub enum SyncRequest {
         /// The witnesses the asker holds such a proof of already.
         conflicts_held: Vec<MemberId>,
     },
+    /// "Send the governance changes you applied after the first `have`."
+    Changes {
+        /// How many changes the asker has applied.
+        have: u64,
+    },
 }
 
 /// The answer to a [`SyncRequest`].
@@ -116,7 +122,13 @@ pub enum SyncResponse {
     },
     /// The request was malformed or refused.
     Refused,
+    /// Governance changes asked for, in order from the one after the asker's (fewer than it
+    /// lacks when there are more than [`MAX_CHANGES`]; none when it has them all).
+    Changes(Vec<SignedChange>),
 }
+
+/// Most governance changes in one answer.
+pub const MAX_CHANGES: usize = 16;
 
 /// Encodes a message.
 pub fn encode<T: Serialize>(what: &'static str, message: &T) -> Result<Vec<u8>, CodecError> {

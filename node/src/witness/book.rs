@@ -32,6 +32,7 @@ use tally_sdk::hash::EntryHash;
 use tally_sdk::ids::MemberId;
 use tally_sdk::witness::{counts_as_witness, witnesses_needed};
 
+use crate::consortium::Consortium;
 use crate::store::keys::{Position, prefix_end};
 use crate::store::{Batch, Cf, KeyRange, Store, StoreError, corrupted};
 
@@ -160,7 +161,7 @@ pub struct Progress {
 /// The checkpoints a node holds.
 pub struct Book {
     store: Arc<dyn Store>,
-    genesis: Arc<Genesis>,
+    consortium: Consortium,
     writing: Mutex<()>,
 }
 
@@ -214,23 +215,34 @@ fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
 }
 
 impl Book {
-    /// The book over `store`'s `checkpoints` column family.
+    /// The book over `store`'s `checkpoints` column family, for the consortium of `genesis`
+    /// as it stands.
     pub fn new(store: Arc<dyn Store>, genesis: Arc<Genesis>) -> Self {
+        Self::following(store, Consortium::new(genesis))
+    }
+
+    /// The book of a node: checkpoints judged by the consortium in force.
+    pub fn following(store: Arc<dyn Store>, consortium: Consortium) -> Self {
         Self {
             store,
-            genesis,
+            consortium,
             writing: Mutex::new(()),
         }
     }
 
-    /// The consortium.
-    pub fn genesis(&self) -> &Arc<Genesis> {
-        &self.genesis
+    /// The consortium now.
+    pub fn genesis(&self) -> Arc<Genesis> {
+        self.consortium.current()
+    }
+
+    /// The consortium, followed as changes are applied.
+    pub fn consortium(&self) -> &Consortium {
+        &self.consortium
     }
 
     /// Verifies a checkpoint and stores it with its index rows, unless it is already held.
     pub fn record(&self, checkpoint: &Checkpoint) -> Result<Recorded, BookError> {
-        checkpoint.verify(&self.genesis)?;
+        checkpoint.verify(&self.genesis())?;
         self.record_verified(checkpoint)
     }
 
@@ -298,7 +310,7 @@ impl Book {
     /// the module doc). A conflict with a held checkpoint or a false span is kept as evidence
     /// ([`Book::misconduct`]) and refused.
     pub fn admit(&self, checkpoint: &Checkpoint) -> Result<Admitted, BookError> {
-        checkpoint.verify(&self.genesis)?;
+        checkpoint.verify(&self.genesis())?;
         let body = checkpoint.body();
         let witness = &body.witness;
         if let Some(held) = self.checkpoint(witness, body.number)? {
@@ -342,7 +354,7 @@ impl Book {
         }
         // Checkpoints 0..=number each stated at least one new entry.
         let mut stated_in_all: u64 = 0;
-        for member in self.genesis.all_members() {
+        for member in self.genesis().all_members() {
             let before = self.stated(witness, &member.id)?;
             let now = checkpoint.span(&member.id).map(|s| s.head.seq);
             if let Some(last) = before.max(now) {
@@ -384,8 +396,8 @@ impl Book {
         held: &Checkpoint,
         other: &Checkpoint,
     ) -> Result<Option<MemberId>, BookError> {
-        held.verify(&self.genesis)?;
-        other.verify(&self.genesis)?;
+        held.verify(&self.genesis())?;
+        other.verify(&self.genesis())?;
         let (a, b) = (held.body(), other.body());
         if a.witness != b.witness || a.number != b.number || held == other {
             return Err(BookError::NotAConflict);
@@ -477,10 +489,10 @@ impl Book {
     /// as held, is [`crate::witness::evidence::witnessing`]; it agrees unless a checkpoint
     /// stating the chain conflicts with it (a fork, reported apart).
     pub fn witnessed(&self, author: &MemberId, seq: u64) -> Result<bool, StoreError> {
-        let needed = witnesses_needed(&self.genesis, author);
+        let needed = witnesses_needed(&self.genesis(), author);
         let mut count = 0;
-        for member in self.genesis.all_members() {
-            if !counts_as_witness(&self.genesis, author, &member.id) {
+        for member in self.genesis().all_members() {
+            if !counts_as_witness(&self.genesis(), author, &member.id) {
                 continue;
             }
             if self
@@ -599,7 +611,7 @@ impl Book {
     /// checkpoints before the removal stay valid).
     pub fn latest(&self) -> Result<Vec<Checkpoint>, StoreError> {
         let mut latest = Vec::new();
-        for member in self.genesis.all_members() {
+        for member in self.genesis().all_members() {
             let progress = self.progress(&member.id)?;
             if progress.next > 0
                 && let Some(checkpoint) = self.checkpoint(&member.id, progress.next - 1)?

@@ -117,6 +117,22 @@ impl Courier {
         }
     }
 
+    /// Follows a new consortium: private fields go to the readers it names, with the keys it
+    /// names, from the next round on; a removed member's node gets nothing more.
+    pub(super) fn follow(&mut self, genesis: Arc<Genesis>) {
+        let current: Vec<MemberId> = genesis
+            .members()
+            .iter()
+            .filter(|m| m.id != self.me)
+            .map(|m| m.id.clone())
+            .collect();
+        self.readers.retain(|member, _| current.contains(member));
+        for member in current {
+            self.readers.entry(member).or_default();
+        }
+        self.genesis = genesis;
+    }
+
     /// Own entries were committed: every reader's round is due.
     pub(super) fn own_committed(&mut self) {
         for reader in self.readers.values_mut() {
