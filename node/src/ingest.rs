@@ -25,6 +25,7 @@
 //! the rules of [`Verifier::verify`] against the stored chain tips. The only IO is reading the
 //! store (through the [`Store`] trait) to recognise re-sent entries.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
@@ -43,6 +44,8 @@ use tally_sdk::keyfile::MemberKeys;
 use tally_sdk::placement::{PurgeTarget, hand_over_refusal, purge_target_refusal};
 use tally_sdk::provenance::Recorded;
 use tally_sdk::time::Timestamp;
+use tally_sdk::tlog::hash::LogHash;
+use tally_sdk::tlog::tile::RightEdge;
 use tally_sdk::verify::{ChainTip, Verifier, VerifyError, check_chain};
 
 use crate::consortium::Consortium;
@@ -54,6 +57,7 @@ use crate::store::keys::{
     Head, MemberCode, Position, event_id_prefix, fork_key, index_key, kind_code, rejected_key,
     string_prefix,
 };
+use crate::store::tiles::{ChainTiles, put_tiles};
 use crate::store::{Batch, Cf, MAX_STORED_ENTRY, Row, Store, StoreError, corrupted};
 
 /// An event from the member's own systems, for the node to sign into the member's chain.
@@ -731,6 +735,9 @@ pub struct Ledger {
     /// Each author's kept refused entries, as placed (written or not): read from the store
     /// once, then counted here so a group's rows count before they are written.
     rejected: HashMap<MemberId, RejectedQuota>,
+    /// The right edge of each chain's log appended to (read from its tiles the first time),
+    /// with what was placed but not yet written.
+    edges: HashMap<MemberCode, RightEdge>,
 }
 
 impl Ledger {
@@ -752,6 +759,7 @@ impl Ledger {
             next_code: 0,
             pending: HashMap::new(),
             rejected: HashMap::new(),
+            edges: HashMap::new(),
         };
         ledger.reload(store)?;
         Ok(ledger)
@@ -761,6 +769,7 @@ impl Ledger {
     /// failed write).
     pub fn reload<S: Store + ?Sized>(&mut self, store: &S) -> Result<(), StoreError> {
         self.rejected.clear();
+        self.edges.clear();
         let heads = store.heads()?;
         self.next_code = heads
             .iter()
@@ -789,6 +798,47 @@ impl Ledger {
         self.pending
             .iter()
             .any(|(position, pending)| position.member == code && pending == hash)
+    }
+
+    /// Appends the entries a request placed to their chains' logs, and adds the tiles that
+    /// changed to `writes`: the log is written in the same synced batch as the entries.
+    fn log_writes<S: Store + ?Sized>(
+        &mut self,
+        store: &S,
+        placed: &HashMap<Position, EntryHash>,
+        writes: &mut Batch,
+    ) -> Result<(), StoreError> {
+        let mut ordered: Vec<(Position, EntryHash)> =
+            placed.iter().map(|(p, h)| (*p, *h)).collect();
+        ordered.sort_unstable_by_key(|(position, _)| *position);
+        for run in ordered.chunk_by(|a, b| a.0.member == b.0.member) {
+            let Some(&(first, _)) = run.first() else {
+                continue;
+            };
+            let edge = match self.edges.entry(first.member) {
+                Entry::Occupied(held) => held.into_mut(),
+                Entry::Vacant(slot) => {
+                    slot.insert(ChainTiles::new(store, first.member).edge(first.seq)?)
+                }
+            };
+            if edge.size() != first.seq {
+                return Err(corrupted(format!(
+                    "the log of member code {} holds {} entries, not {}",
+                    first.member.0,
+                    edge.size(),
+                    first.seq
+                )));
+            }
+            let leaves: Vec<LogHash> = run
+                .iter()
+                .map(|(_, hash)| LogHash::entry_leaf(hash))
+                .collect();
+            let tiles = edge
+                .append(&leaves)
+                .map_err(|e| corrupted(format!("a chain's log: {e}")))?;
+            put_tiles(writes, first.member, tiles);
+        }
+        Ok(())
     }
 
     /// Marks everything placed so far as written.
@@ -1039,6 +1089,10 @@ impl Ledger {
                 purges: Vec::new(),
                 result: Err(IngestError::Rejected(rejections)),
             };
+        }
+        if let Err(error) = self.log_writes(store, &local_pending, &mut writes) {
+            self.edges.clear();
+            return Placement::refused(error.into());
         }
         for (author, state) in local {
             let Some(tip) = state.tip else { continue };

@@ -816,3 +816,75 @@ async fn a_governance_change_is_applied_while_the_node_runs() {
     assert_eq!(shown.body["changes"].as_array().unwrap().len(), 1);
     assert_eq!(shown.body["last_change"], reply.body["last_change"]);
 }
+
+/// Issue 22: a chain's log over HTTP. The root, an inclusion proof and a consistency proof,
+/// each checked with the SDK alone against what the node says; sizes and indexes outside the
+/// chain are 400s, a stranger's chain a 404.
+#[tokio::test]
+async fn a_chains_log_proves_inclusion_and_consistency() {
+    use tally_sdk::tlog::hash::LogHash;
+    use tally_sdk::tlog::proof::{verify_consistency, verify_inclusion};
+    let node = TestNode::start("");
+    let app = node.app();
+    let mut hashes = Vec::new();
+    for serial in 0..5 {
+        let events: Vec<Value> = (0..60)
+            .map(|i| common::event("assembling", "in_progress", serial * 100 + i, i))
+            .collect();
+        let reply = post(&app, "/v1/events", &json!(events)).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+        for entry in reply.body["entries"].as_array().unwrap() {
+            hashes.push(entry["hash"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(hashes.len(), 300);
+    let hex = |value: &Value| LogHash::from_hex(value.as_str().unwrap()).unwrap();
+
+    let now = get(&app, "/v1/chains/manufacturer/log").await;
+    assert_eq!(now.status, StatusCode::OK, "{}", now.text);
+    assert_eq!(now.body["size"], 300);
+    let root = hex(&now.body["root"]);
+    let older = get(&app, "/v1/chains/manufacturer/log?size=257").await;
+    let older_root = hex(&older.body["root"]);
+
+    let reply = get(&app, "/v1/chains/manufacturer/log/inclusion?index=256").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(reply.body["entry"], json!(hashes[256]));
+    let entry: EntryHash = hashes[256].parse().unwrap();
+    let proof: Vec<LogHash> = reply.body["proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(hex)
+        .collect();
+    verify_inclusion(&LogHash::entry_leaf(&entry), 256, 300, &proof, &root).unwrap();
+    assert!(verify_inclusion(&LogHash::entry_leaf(&entry), 255, 300, &proof, &root).is_err());
+
+    let reply = get(&app, "/v1/chains/manufacturer/log/consistency?from=257").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let proof: Vec<LogHash> = reply.body["proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(hex)
+        .collect();
+    verify_consistency(257, 300, &proof, &older_root, &root).unwrap();
+
+    for bad in [
+        "/v1/chains/manufacturer/log?size=301",
+        "/v1/chains/manufacturer/log/inclusion?index=300",
+        "/v1/chains/manufacturer/log/inclusion?index=5&size=5",
+        "/v1/chains/manufacturer/log/inclusion",
+        "/v1/chains/manufacturer/log/consistency?from=0",
+        "/v1/chains/manufacturer/log/consistency?from=20&to=10",
+        "/v1/chains/platform/log/inclusion?index=0",
+        "/v1/chains/Not%20A%20Member/log",
+    ] {
+        let reply = get(&app, bad).await;
+        problem(&reply, StatusCode::BAD_REQUEST);
+    }
+    let reply = get(&app, "/v1/chains/mallory/log").await;
+    problem(&reply, StatusCode::NOT_FOUND);
+    let empty = get(&app, "/v1/chains/platform/log").await;
+    assert_eq!(empty.body["size"], 0);
+}

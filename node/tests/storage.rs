@@ -902,6 +902,93 @@ fn refused_entries_that_are_their_authors_doing_are_kept<B: Backend>() {
     assert_eq!(store.rejected(None, 100).unwrap()[0].entry, order);
 }
 
+/// Issue 22: each chain is a Merkle log whose tiles the writer stores with the entries, in
+/// whatever requests they come. Its root is the RFC 6962 root of the chain's entry
+/// hashes (computed here from the entries alone), proofs read from the tiles verify, a store
+/// of format 4 (no logs) gets them at open, and a damaged tile stops the store at open.
+fn each_chain_is_a_verifiable_log<B: Backend>() {
+    use tally_node::store::tiles::ChainTiles;
+    use tally_sdk::tlog::hash::LogHash;
+    use tally_sdk::tlog::proof::{verify_consistency, verify_inclusion};
+    use tally_sdk::tlog::tile::{MemoryTiles, RightEdge, TileHashReader};
+
+    let (genesis, keys) = demo();
+    let entries = chain(&genesis, &keys[1], 0, 600, None);
+    let leaves: Vec<LogHash> = entries
+        .iter()
+        .map(|e| LogHash::entry_leaf(&e.hash().unwrap()))
+        .collect();
+    // The reference: the whole tree built at once, in memory.
+    let mut reference = RightEdge::new();
+    let mut memory = MemoryTiles::new();
+    memory.write(reference.append(&leaves).unwrap());
+    let root_at = |size: u64| {
+        tally_sdk::tlog::proof::tree_root(size, &TileHashReader::new(size, &memory)).unwrap()
+    };
+
+    let mut backend = B::new();
+    let store = backend.open(&genesis).unwrap();
+    let (committer, writer) = start(&store, &genesis, None);
+    // Requests of uneven sizes: tiles fill across requests, and one fills within a request.
+    let mut from = 0;
+    for size in [1usize, 255, 1, 100, 243] {
+        committer
+            .submit_entries(entries[from..from + size].to_vec())
+            .unwrap();
+        from += size;
+    }
+    assert_eq!(from, 600);
+    stop(committer, writer);
+    let code = store.heads().unwrap()[0].code;
+    let check = |store: &B::S| {
+        let tiles = ChainTiles::new(store, code);
+        for size in [1, 256, 257, 600] {
+            assert_eq!(tiles.root(size).unwrap(), root_at(size), "root at {size}");
+        }
+        let root = root_at(600);
+        for index in [0u64, 255, 256, 599] {
+            let proof = tiles.inclusion(index, 600).unwrap();
+            verify_inclusion(&leaves[index as usize], index, 600, &proof, &root).unwrap();
+        }
+        let proof = tiles.consistency(257, 600).unwrap();
+        verify_consistency(257, 600, &proof, &root_at(257), &root).unwrap();
+    };
+    check(&store);
+
+    // A store of format 4 has no logs: they are computed at open.
+    let all = tally_node::store::KeyRange {
+        start: Vec::new(),
+        end: None,
+    };
+    let mut old = Batch::default();
+    for (key, _) in store.scan(Cf::Tiles, &all, 10_000).unwrap() {
+        old.delete(Cf::Tiles, key);
+    }
+    old.put(Cf::Meta, b"format".to_vec(), 4u32.to_be_bytes().to_vec());
+    store.write(old).unwrap();
+    backend.close(store);
+    let store = backend.open(&genesis).unwrap();
+    check(&store);
+
+    // The last entry's hash in its tile changed: the store is refused at open.
+    let mut damage = Batch::default();
+    let tiles = store.scan(Cf::Tiles, &all, 10_000).unwrap();
+    let (key, value) = tiles
+        .iter()
+        .find(|(key, _)| {
+            key[..4] == code.0.to_be_bytes() && key[4] == 0 && key[5..] == 2u64.to_be_bytes()
+        })
+        .cloned()
+        .unwrap();
+    let mut flipped = value.clone();
+    flipped[(599 - 512) * 32] ^= 1;
+    damage.put(Cf::Tiles, key, flipped);
+    store.write(damage).unwrap();
+    backend.close(store);
+    let error = backend.open(&genesis).unwrap_err().to_string();
+    assert!(error.contains("log of manufacturer"), "{error}");
+}
+
 macro_rules! suite {
     ($name:ident, $backend:ty) => {
         mod $name {
@@ -946,6 +1033,10 @@ macro_rules! suite {
             #[test]
             fn refused_entries_that_are_their_authors_doing_are_kept() {
                 super::refused_entries_that_are_their_authors_doing_are_kept::<$backend>();
+            }
+            #[test]
+            fn each_chain_is_a_verifiable_log() {
+                super::each_chain_is_a_verifiable_log::<$backend>();
             }
             #[test]
             fn a_purge_erases_only_what_its_author_may_purge() {

@@ -4,7 +4,8 @@
 //! * [`serve`] runs it on a listener until a shutdown signal, finishing requests in flight.
 //!
 //! Routes (all under `/v1` need a bearer token, [`auth`]): `POST /v1/events`,
-//! `POST /v1/entries`, `GET /v1/entries/{hash}`, `GET /v1/chains/{member}`,
+//! `POST /v1/entries`, `GET /v1/entries/{hash}`, `GET /v1/chains/{member}` (and its
+//! verifiable log, [`log`]),
 //! `GET /v1/products/{id}/history`, `GET /v1/events` (search), `GET /v1/heads`,
 //! `GET /v1/forks`, `GET /v1/network`, `GET /v1/governance`, `POST /v1/governance/changes`,
 //! `POST /v1/backups`, the auditors' routes
@@ -22,6 +23,7 @@ pub mod epcis;
 pub mod events;
 pub mod forks;
 pub mod governance;
+pub mod log;
 pub mod metrics;
 pub mod network;
 pub mod openapi;
@@ -206,6 +208,12 @@ pub fn app(state: ApiState) -> Router {
         .route("/v1/audit/period", get(audit::get_period))
         .route("/v1/rejected", get(audit::list_rejected))
         .route("/v1/chains/{member}", get(query::get_chain))
+        .route("/v1/chains/{member}/log", get(log::get_log))
+        .route("/v1/chains/{member}/log/inclusion", get(log::get_inclusion))
+        .route(
+            "/v1/chains/{member}/log/consistency",
+            get(log::get_consistency),
+        )
         .route("/v1/products/{id}/history", get(query::product_history))
         .route(
             "/v1/products/{id}/provenance",

@@ -12,6 +12,7 @@ use super::backups::BackupView;
 use super::epcis::EpcisProblem;
 use super::forks::{ForkView, Forks};
 use super::governance::{ChangeView, GovernanceView, MemberStanding};
+use super::log::{ConsistencyProof, InclusionProof, LogRoot};
 use super::network::{NetworkView, PeerView};
 use super::private::{DisclosureRequest, FieldState, PrivateFieldView, PurgeRequest};
 use super::problem::{ApiError, ItemError, ProblemDetails};
@@ -19,8 +20,8 @@ use super::query::{HeadView, Heads};
 use super::views::{EntryPage, EntryStatus, EntryView, Health, ReceiptView, WriteReceipt};
 use super::witness::{Checkpoints, MisconductView, Misconducts, WitnessView};
 use super::{
-    audit, backups, epcis, events, forks, governance, metrics, network, private, products, query,
-    witness,
+    audit, backups, epcis, events, forks, governance, log, metrics, network, private, products,
+    query, witness,
 };
 use crate::epcis::capture::{CaptureJob, EventProblem};
 
@@ -63,6 +64,9 @@ impl Modify for BearerToken {
         audit::get_period,
         audit::list_rejected,
         query::get_chain,
+        log::get_log,
+        log::get_inclusion,
+        log::get_consistency,
         query::product_history,
         products::get_provenance,
         products::get_responsibility,
@@ -93,6 +97,9 @@ impl Modify for BearerToken {
         epcis::events_of_disposition,
     ),
     components(schemas(
+        LogRoot,
+        InclusionProof,
+        ConsistencyProof,
         ProblemDetails, ItemError, EntryView, EntryPage, EntryStatus, ReceiptView, WriteReceipt,
         Health, Heads, HeadView, BackupView, NetworkView, PeerView, Forks, ForkView,
         WitnessView, Checkpoints, GovernanceView, ChangeView, MemberStanding, PrivateFieldView,

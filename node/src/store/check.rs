@@ -1,7 +1,7 @@
 //! What a store checks when it opens, so that a damaged store is refused with a reason instead
 //! of being served: the network id and format in `meta`, and for every chain head that its
-//! entry exists, decodes and hashes right, that nothing is stored past it, and that the last
-//! entries of the chain link to each other.
+//! entry exists, decodes and hashes right, that nothing is stored past it, that the last
+//! entries of the chain link to each other, and that the chain's log holds its head.
 
 use std::collections::HashSet;
 
@@ -40,6 +40,7 @@ pub fn check_store<S: Store + ?Sized>(
             )));
         }
         check_chain(store, head, depth)?;
+        check_log(store, head, depth)?;
     }
     Ok(CheckReport { heads, created })
 }
@@ -81,15 +82,22 @@ fn check_meta<S: Store + ?Sized>(store: &S, network: NetworkId) -> Result<bool, 
                     tracing::info!("upgraded the store from storage format 1 to 2");
                     upgrade_format_2(store)?;
                     upgrade_format_3(store)?;
+                    upgrade_format_4(store)?;
                     Ok(false)
                 }
                 Some(format) if format.as_slice() == 2u32.to_be_bytes() => {
                     upgrade_format_2(store)?;
                     upgrade_format_3(store)?;
+                    upgrade_format_4(store)?;
                     Ok(false)
                 }
                 Some(format) if format.as_slice() == 3u32.to_be_bytes() => {
                     upgrade_format_3(store)?;
+                    upgrade_format_4(store)?;
+                    Ok(false)
+                }
+                Some(format) if format.as_slice() == 4u32.to_be_bytes() => {
+                    upgrade_format_4(store)?;
                     Ok(false)
                 }
                 Some(format) => Err(StoreError::Format {
@@ -200,13 +208,58 @@ fn upgrade_format_2<S: Store + ?Sized>(store: &S) -> Result<(), StoreError> {
 /// open): only the marker moves.
 fn upgrade_format_3<S: Store + ?Sized>(store: &S) -> Result<(), StoreError> {
     let mut batch = Batch::default();
+    batch.put(Cf::Meta, b"format".to_vec(), 4u32.to_be_bytes().to_vec());
+    store.write(batch)?;
+    tracing::info!("upgraded the store from storage format 3 to 4");
+    Ok(())
+}
+
+/// Format 5 added each chain's log (the `tiles` column family): the tiles of every stored
+/// chain are computed from its entry hashes, with progress logged, and the marker moves last.
+fn upgrade_format_4<S: Store + ?Sized>(store: &S) -> Result<(), StoreError> {
+    let entries = super::tiles::build_all(store)?;
+    let mut batch = Batch::default();
     batch.put(
         Cf::Meta,
         b"format".to_vec(),
         STORE_FORMAT.to_be_bytes().to_vec(),
     );
     store.write(batch)?;
-    tracing::info!("upgraded the store from storage format 3 to {STORE_FORMAT}");
+    tracing::info!(
+        entries,
+        "upgraded the store from storage format 4 to {STORE_FORMAT}: every chain's log computed"
+    );
+    Ok(())
+}
+
+/// The chain's log holds its last `depth + 1` entries (as the chain rows name them) where the
+/// chain has them: each one's inclusion proof, read from the tiles, leads to the root of the
+/// log's right edge. (Damage deeper in the log shows when a proof made from it fails against a
+/// witnessed root.)
+fn check_log<S: Store + ?Sized>(store: &S, head: &Head, depth: u64) -> Result<(), StoreError> {
+    let author = &head.author;
+    let size = head.tip.seq.saturating_add(1);
+    let tiles = super::tiles::ChainTiles::new(store, head.code);
+    let root = tiles.edge(size)?.root();
+    for seq in head.tip.seq.saturating_sub(depth)..size {
+        let hash = store
+            .chain_hash(Position {
+                member: head.code,
+                seq,
+            })?
+            .ok_or_else(|| {
+                corrupted(format!("entry {seq} of {author} is missing from its chain"))
+            })?;
+        let proof = tiles
+            .inclusion(seq, size)
+            .map_err(|e| corrupted(format!("the log of {author}'s chain: {e}")))?;
+        let leaf = tally_sdk::tlog::hash::LogHash::entry_leaf(&hash);
+        tally_sdk::tlog::proof::verify_inclusion(&leaf, seq, size, &proof, &root).map_err(|e| {
+            corrupted(format!(
+                "the log of {author}'s chain does not hold its entry {seq}: {e}"
+            ))
+        })?;
+    }
     Ok(())
 }
 

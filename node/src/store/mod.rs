@@ -13,6 +13,7 @@ pub mod check;
 pub mod keys;
 pub mod memory;
 pub mod rocks;
+pub mod tiles;
 
 use std::fmt;
 
@@ -33,7 +34,7 @@ pub const RESTORED_KEY: &[u8] = b"restored";
 
 /// The storage format this node writes (stored in `meta`; a store of another format is
 /// refused).
-pub const STORE_FORMAT: u32 = 4;
+pub const STORE_FORMAT: u32 = 5;
 
 /// Largest stored entry the node decodes.
 pub const MAX_STORED_ENTRY: usize = 1 << 20;
@@ -76,11 +77,13 @@ pub enum Cf {
     Captures,
     /// Network id and format.
     Meta,
+    /// Each chain's log: the tiles of its Merkle tree ([`tiles`]).
+    Tiles,
 }
 
 impl Cf {
     /// Every column family.
-    pub const ALL: [Cf; 16] = [
+    pub const ALL: [Cf; 17] = [
         Cf::Entries,
         Cf::Chain,
         Cf::Heads,
@@ -97,6 +100,7 @@ impl Cf {
         Cf::Outbox,
         Cf::Captures,
         Cf::Meta,
+        Cf::Tiles,
     ];
 
     /// Its name on disk.
@@ -118,6 +122,7 @@ impl Cf {
             Cf::Outbox => "outbox",
             Cf::Captures => "captures",
             Cf::Meta => "meta",
+            Cf::Tiles => "tiles",
         }
     }
 }

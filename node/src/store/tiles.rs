@@ -1,0 +1,274 @@
+//! Each member's chain as a verifiable log in the store: the C2SP tiles of its RFC 6962 tree
+//! ([`tally_sdk::tlog`]), written by the writer in the same synced batch as the entries they
+//! cover, and read back to answer a chain's root, inclusion proofs and consistency proofs with
+//! `O(log n)` reads, whatever the chain's length.
+//!
+//! Leaf `i` of a chain's log is the hash of its entry `i`. The `tiles` column family keys a
+//! tile by the chain's member code (4 bytes), the tile's level (1 byte) and index (8 bytes),
+//! all big-endian, and holds the newest version of the tile: a partial tile is overwritten as
+//! the chain grows until it is full (a proof for an older size reads the prefix it needs).
+
+use std::collections::HashMap;
+
+use tally_sdk::hash::EntryHash;
+use tally_sdk::tlog::hash::LogHash;
+use tally_sdk::tlog::proof::{self, BuildError};
+use tally_sdk::tlog::tile::{RightEdge, Tile, TileData, TileHashReader, TileReadError, TileReader};
+
+use super::keys::{MemberCode, Position};
+use super::{Batch, Cf, KeyRange, Store, StoreError, corrupted};
+
+/// Length of a tile key.
+const TILE_KEY_LEN: usize = 13;
+
+/// The key of `tile` of chain `code`.
+pub fn tile_key(code: MemberCode, tile: &Tile) -> [u8; TILE_KEY_LEN] {
+    let mut key = [0; TILE_KEY_LEN];
+    key[..4].copy_from_slice(&code.0.to_be_bytes());
+    key[4] = tile.level();
+    key[5..].copy_from_slice(&tile.index().to_be_bytes());
+    key
+}
+
+/// Adds `tiles` of chain `code` to `batch`.
+pub fn put_tiles(batch: &mut Batch, code: MemberCode, tiles: Vec<TileData>) {
+    for TileData { tile, data } in tiles {
+        batch.put(Cf::Tiles, tile_key(code, &tile).to_vec(), data);
+    }
+}
+
+/// The tiles of one chain in a store.
+#[derive(Debug, Clone, Copy)]
+pub struct ChainTiles<'a, S: ?Sized> {
+    store: &'a S,
+    code: MemberCode,
+}
+
+impl<'a, S: Store + ?Sized> ChainTiles<'a, S> {
+    /// The tiles of chain `code` in `store`.
+    pub fn new(store: &'a S, code: MemberCode) -> Self {
+        Self { store, code }
+    }
+
+    /// The right edge of the chain's log at `size` leaves (the writer appends to it).
+    pub fn edge(&self, size: u64) -> Result<RightEdge, StoreError> {
+        let wanted = RightEdge::resume_tiles(size);
+        let mut tiles = Vec::with_capacity(wanted.len());
+        for tile in wanted {
+            let data = self
+                .store
+                .get(Cf::Tiles, &tile_key(self.code, &tile))?
+                .ok_or_else(|| {
+                    corrupted(format!(
+                        "tile {} of member code {} is missing",
+                        tile.path(),
+                        self.code.0
+                    ))
+                })?;
+            // A wider version is the same tile later on; the edge at `size` is its prefix.
+            let data = data
+                .get(..tile.byte_len())
+                .map(<[u8]>::to_vec)
+                .ok_or_else(|| {
+                    corrupted(format!(
+                        "tile {} of member code {} is short",
+                        tile.path(),
+                        self.code.0
+                    ))
+                })?;
+            tiles.push(TileData { tile, data });
+        }
+        RightEdge::resume(size, &tiles).map_err(|e| corrupted(format!("a chain's log: {e}")))
+    }
+
+    /// The root of the chain's log at `size` leaves.
+    pub fn root(&self, size: u64) -> Result<LogHash, StoreError> {
+        proof::tree_root(size, &TileHashReader::new(size, self)).map_err(proof_error)
+    }
+
+    /// The inclusion proof of entry `index` in the log at `size` leaves.
+    pub fn inclusion(&self, index: u64, size: u64) -> Result<Vec<LogHash>, ProofError> {
+        proof::inclusion_proof(index, size, &TileHashReader::new(size, self)).map_err(refusal)
+    }
+
+    /// The consistency proof from the log at `older` leaves to the log at `newer`.
+    pub fn consistency(&self, older: u64, newer: u64) -> Result<Vec<LogHash>, ProofError> {
+        proof::consistency_proof(older, newer, &TileHashReader::new(newer, self)).map_err(refusal)
+    }
+}
+
+impl<S: Store + ?Sized> TileReader for ChainTiles<'_, S> {
+    type Error = StoreError;
+
+    fn read_tiles(&self, tiles: &[Tile]) -> Result<Vec<Vec<u8>>, StoreError> {
+        tiles
+            .iter()
+            .map(|tile| {
+                self.store
+                    .get(Cf::Tiles, &tile_key(self.code, tile))?
+                    .ok_or_else(|| {
+                        corrupted(format!(
+                            "tile {} of member code {} is missing",
+                            tile.path(),
+                            self.code.0
+                        ))
+                    })
+            })
+            .collect()
+    }
+}
+
+/// A proof cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ProofError {
+    /// The sizes or index asked for are not a proof of this log (beyond its size, or an
+    /// empty older tree).
+    #[error("{0}")]
+    Refused(String),
+    /// The store failed, or holds damaged tiles.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn proof_error(error: BuildError<TileReadError<StoreError>>) -> StoreError {
+    match error {
+        BuildError::Read(TileReadError::Storage(store)) => store,
+        other => corrupted(format!("a chain's log: {other}")),
+    }
+}
+
+fn refusal(error: BuildError<TileReadError<StoreError>>) -> ProofError {
+    match error {
+        BuildError::Request(why) => ProofError::Refused(why.to_string()),
+        other => ProofError::Store(proof_error(other)),
+    }
+}
+
+/// Entries read per batch while the tiles of existing chains are computed.
+const UPGRADE_CHUNK: usize = 10_000;
+
+/// Computes and stores the tiles of every chain the store holds (a store of a format before
+/// the logs), chunk by chunk; the writes are idempotent, so a crash part-way starts again.
+/// Progress is logged every chunk.
+pub fn build_all<S: Store + ?Sized>(store: &S) -> Result<u64, StoreError> {
+    let mut edges: HashMap<MemberCode, RightEdge> = HashMap::new();
+    let mut start = Vec::new();
+    let mut done = 0u64;
+    loop {
+        let rows = store.scan(
+            Cf::Chain,
+            &KeyRange {
+                start: start.clone(),
+                end: None,
+            },
+            UPGRADE_CHUNK,
+        )?;
+        // Rows come by member code, then sequence number: each chain's run is appended at
+        // once, so each tile is written once per chunk.
+        let mut runs: Vec<(MemberCode, Vec<LogHash>)> = Vec::new();
+        for (key, value) in &rows {
+            let position =
+                Position::from_key(key).ok_or_else(|| corrupted("a chain key is damaged"))?;
+            let hash = EntryHash::from_bytes(
+                value
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| corrupted("a chain row is damaged"))?,
+            );
+            let held = edges.get(&position.member).map_or(0, RightEdge::size);
+            let queued = match runs.last() {
+                Some((code, leaves)) if *code == position.member => leaves.len() as u64,
+                _ => 0,
+            };
+            if held + queued != position.seq {
+                return Err(corrupted(format!(
+                    "member code {} has a gap in its chain before entry {}",
+                    position.member.0, position.seq
+                )));
+            }
+            match runs.last_mut() {
+                Some((code, leaves)) if *code == position.member => {
+                    leaves.push(LogHash::entry_leaf(&hash));
+                }
+                _ => runs.push((position.member, vec![LogHash::entry_leaf(&hash)])),
+            }
+        }
+        let mut batch = Batch::default();
+        for (code, leaves) in runs {
+            let tiles = edges
+                .entry(code)
+                .or_default()
+                .append(&leaves)
+                .map_err(|e| corrupted(format!("a chain's log: {e}")))?;
+            put_tiles(&mut batch, code, tiles);
+        }
+        done += rows.len() as u64;
+        if !batch.is_empty() {
+            store.write(batch)?;
+            tracing::info!(entries = done, "computing the chains' logs: {done} entries");
+        }
+        match rows.last() {
+            Some((key, _)) if rows.len() == UPGRADE_CHUNK => {
+                start = key.clone();
+                start.push(0);
+            }
+            _ => break,
+        }
+    }
+    Ok(done)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use tally_sdk::tlog::proof::{verify_consistency, verify_inclusion};
+
+    use super::*;
+    use crate::store::memory::MemoryStore;
+
+    fn hashes(count: u64) -> Vec<EntryHash> {
+        (0..count)
+            .map(|i| EntryHash::digest(&i.to_be_bytes()))
+            .collect()
+    }
+
+    /// Tiles written in batches of any size give the roots and proofs of the whole tree, and
+    /// the right edge read back from the store continues it.
+    #[test]
+    fn proofs_from_stored_tiles_verify_and_the_edge_resumes() {
+        let store = MemoryStore::new();
+        let code = MemberCode(3);
+        let all = hashes(1_000);
+        let mut edge = RightEdge::new();
+        let mut roots = Vec::new();
+        for chunk in all.chunks(37) {
+            let leaves: Vec<LogHash> = chunk.iter().map(LogHash::entry_leaf).collect();
+            let mut batch = Batch::default();
+            put_tiles(&mut batch, code, edge.append(&leaves).unwrap());
+            store.write(batch).unwrap();
+            roots.push((edge.size(), edge.root()));
+        }
+        let tiles = ChainTiles::new(&store, code);
+        for (size, root) in &roots {
+            assert_eq!(tiles.root(*size).unwrap(), *root);
+            assert_eq!(tiles.edge(*size).unwrap().root(), *root);
+        }
+        let (size, root) = roots[roots.len() - 1];
+        for index in [0, 1, 255, 256, 511, 999] {
+            let proof = tiles.inclusion(index, size).unwrap();
+            let leaf = LogHash::entry_leaf(&all[index as usize]);
+            verify_inclusion(&leaf, index, size, &proof, &root).unwrap();
+        }
+        let (older, older_root) = roots[3];
+        let proof = tiles.consistency(older, size).unwrap();
+        verify_consistency(older, size, &proof, &older_root, &root).unwrap();
+        assert!(matches!(
+            tiles.inclusion(1_000, 1_000),
+            Err(ProofError::Refused(_))
+        ));
+        assert!(matches!(
+            tiles.consistency(0, 10),
+            Err(ProofError::Refused(_))
+        ));
+    }
+}
