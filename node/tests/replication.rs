@@ -3,7 +3,8 @@
 //! store, write events at random while the network loses, duplicates, delays and reorders
 //! messages, splits 2+2 and heals, and one node restarts. Invariant: every node ends with the
 //! same heads, every chain verifies with the SDK alone, and the same seed gives the same trace.
-//! A member whose node sends garbage is banned and the others still converge.
+//! A member whose node sends garbage is banned and the others still converge; one that claims
+//! heads it never serves does not stall them.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -81,6 +82,9 @@ struct Sim {
     written: u64,
     /// Nodes that send garbage instead of running an engine.
     byzantine: BTreeSet<usize>,
+    /// Of those, the ones that stall instead: they claim every chain far ahead of what
+    /// anyone holds, and answer every range with nothing.
+    stallers: BTreeSet<usize>,
     /// The member that signs two histories of its chain, if one does: only it may be found
     /// forking.
     equivocator: Option<MemberId>,
@@ -150,6 +154,7 @@ impl Sim {
             trace: Sha256::new(),
             written: 0,
             byzantine: BTreeSet::new(),
+            stallers: BTreeSet::new(),
             equivocator: None,
         };
         for i in 0..sim.nodes.len() {
@@ -564,6 +569,10 @@ impl Sim {
     /// A byzantine node answers every request with entries of the wrong chain and gossips
     /// garbage and forged entries.
     fn misbehave(&mut self, i: usize, event: Event) {
+        if self.stallers.contains(&i) {
+            self.stall(i, event);
+            return;
+        }
         let Event::Input(input) = event else {
             self.at(self.now + 50, i, Event::Tick);
             let member = self.nodes[i].member.clone();
@@ -604,6 +613,39 @@ impl Sim {
                 response: Some(SyncResponse::Range(vec![forged.clone()])),
             });
         }
+    }
+
+    /// A staller answers heads with every chain a million entries ahead (hashes made up) and
+    /// every range with nothing, to keep honest nodes waiting on it.
+    fn stall(&mut self, i: usize, event: Event) {
+        let Event::Input(Input::Request { token, request, .. }) = event else {
+            return;
+        };
+        let Some((j, id)) = self.nodes[i].asked.remove(&token) else {
+            return;
+        };
+        let from = self.nodes[i].member.clone();
+        let response = match request {
+            Some(tally_node::replicate::wire::SyncRequest::Heads) => SyncResponse::Heads {
+                heads: self
+                    .genesis
+                    .members()
+                    .iter()
+                    .map(|m| HeadInfo {
+                        author: m.id.clone(),
+                        seq: 1_000_000,
+                        hash: tally_sdk::hash::EntryHash::digest(m.id.as_str().as_bytes()),
+                    })
+                    .collect(),
+                forks: Vec::new(),
+            },
+            _ => SyncResponse::Range(Vec::new()),
+        };
+        self.send(i, j, |_| Input::Response {
+            from: from.clone(),
+            id,
+            response: Some(response.clone()),
+        });
     }
 
     /// An entry of another member's chain signed with the byzantine member's key.
@@ -818,6 +860,40 @@ fn a_node_that_sends_garbage_is_banned_and_the_others_converge() {
         // Nothing forged was stored.
         for head in stored_heads(sim.nodes[i].store.as_ref()) {
             assert_ne!(head.author, regulator);
+        }
+    }
+}
+
+/// Stalling replication: a member's node claims every chain far ahead of what anyone holds
+/// and answers every range with nothing, through loss and delay. The honest nodes still get
+/// every entry from each other, and do not wait on it for ever.
+#[test]
+fn a_node_that_claims_heads_it_never_serves_does_not_stall_the_others() {
+    let faults = Faults {
+        loss_per_mille: 30,
+        duplicate_per_mille: 30,
+        max_delay_ms: 30,
+    };
+    let mut sim = Sim::new(31, faults, 5);
+    sim.byzantine.insert(4);
+    sim.stallers.insert(4);
+    let mut writes = SplitMix64::new(31);
+    for step in 0..30u64 {
+        sim.run_until(step * 100);
+        sim.write(writes.below(4) as usize, 1 + writes.below(5) as usize);
+    }
+    assert!(
+        sim.settle(60_000),
+        "the honest nodes did not converge while one node stalled"
+    );
+    assert_chains_verify(&sim);
+    for i in sim.honest() {
+        let engine = sim.nodes[i].engine.as_ref().unwrap();
+        for j in sim.honest() {
+            assert!(
+                !engine.is_banned(&sim.nodes[j].member),
+                "node {i} banned honest node {j}"
+            );
         }
     }
 }
