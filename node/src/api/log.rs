@@ -19,7 +19,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::ApiState;
 use super::auth::Caller;
 use super::problem::{ApiError, ProblemDetails};
-use super::query::{path, query};
+use super::query::{consortium_member, query};
 use crate::store::tiles::{ChainTiles, ProofError};
 use crate::store::{Store, StoreError};
 
@@ -100,23 +100,6 @@ pub struct ConsistencyProof {
     pub proof: Vec<String>,
 }
 
-/// A member of the consortium, from the path.
-fn member_of(
-    state: &ApiState,
-    member: Result<Path<String>, PathRejection>,
-) -> Result<MemberId, ApiError> {
-    let text = path(member)?;
-    let member: MemberId = text
-        .parse()
-        .map_err(|e| ApiError::bad_request(format!("{text:?} is not a member id: {e}")))?;
-    if state.genesis().member(&member).is_none() {
-        return Err(ApiError::not_found(format!(
-            "{member} is not a member of this consortium"
-        )));
-    }
-    Ok(member)
-}
-
 /// The chain's code and length (`None`: the chain is empty here).
 fn chain<S: Store + ?Sized>(
     store: &S,
@@ -167,7 +150,7 @@ pub async fn get_log(
     member: Result<Path<String>, PathRejection>,
     params: Result<Query<SizeParam>, QueryRejection>,
 ) -> Result<Json<LogRoot>, ApiError> {
-    let member = member_of(&state, member)?;
+    let member = consortium_member(&state, member)?;
     let params = query(params)?;
     let store = state.store().clone();
     let found = {
@@ -213,7 +196,7 @@ pub async fn get_inclusion(
     member: Result<Path<String>, PathRejection>,
     params: Result<Query<InclusionParams>, QueryRejection>,
 ) -> Result<Json<InclusionProof>, ApiError> {
-    let member = member_of(&state, member)?;
+    let member = consortium_member(&state, member)?;
     let params = query(params)?;
     let store = state.store().clone();
     let asked = member.clone();
@@ -269,7 +252,7 @@ pub async fn get_consistency(
     member: Result<Path<String>, PathRejection>,
     params: Result<Query<ConsistencyParams>, QueryRejection>,
 ) -> Result<Json<ConsistencyProof>, ApiError> {
-    let member = member_of(&state, member)?;
+    let member = consortium_member(&state, member)?;
     let params = query(params)?;
     let store = state.store().clone();
     let asked = member.clone();

@@ -132,6 +132,24 @@ pub struct ChainRange {
     pub limit: Option<usize>,
 }
 
+/// The member named by a path segment: a member id of the consortium (`400` if not a member
+/// id, `404` if no member of the consortium has it).
+pub(super) fn consortium_member(
+    state: &ApiState,
+    member: Result<Path<String>, PathRejection>,
+) -> Result<MemberId, ApiError> {
+    let text = path(member)?;
+    let member: MemberId = text
+        .parse()
+        .map_err(|e| ApiError::bad_request(format!("{text:?} is not a member id: {e}")))?;
+    if state.genesis().member(&member).is_none() {
+        return Err(ApiError::not_found(format!(
+            "{member} is not a member of this consortium"
+        )));
+    }
+    Ok(member)
+}
+
 /// Gets a member's chain, in order, from a sequence number.
 #[utoipa::path(
     get, path = "/v1/chains/{member}", tag = "read",
@@ -150,16 +168,8 @@ pub async fn get_chain(
     member: Result<Path<String>, PathRejection>,
     range: Result<Query<ChainRange>, QueryRejection>,
 ) -> Result<Json<EntryPage>, ApiError> {
-    let text = path(member)?;
+    let member = consortium_member(&state, member)?;
     let range = query(range)?;
-    let member: MemberId = text
-        .parse()
-        .map_err(|e| ApiError::bad_request(format!("{text:?} is not a member id: {e}")))?;
-    if state.genesis().member(&member).is_none() {
-        return Err(ApiError::not_found(format!(
-            "{member} is not a member of this consortium"
-        )));
-    }
     let from = match range.cursor.as_deref() {
         Some(c) => c
             .parse::<u64>()

@@ -763,6 +763,15 @@ impl Shell {
         }
     }
 
+    /// The members whose nodes are connected now.
+    fn connected_members(&self) -> Vec<MemberId> {
+        self.members
+            .iter()
+            .filter(|(_, peer)| self.swarm.is_connected(peer))
+            .map(|(member, _)| member.clone())
+            .collect()
+    }
+
     fn set_peer(&self, peer: &PeerId, change: impl FnOnce(&mut PeerStatus)) {
         let id = peer.to_base58();
         self.handle.update(|status| {

@@ -145,27 +145,10 @@ const UPGRADE_CHUNK: usize = 10_000;
 /// empty): every stored event is indexed, chunk by chunk, and the marker moves last. The
 /// writes are idempotent, so a crash part-way leaves a format-2 store that upgrades again.
 fn upgrade_format_2<S: Store + ?Sized>(store: &S) -> Result<(), StoreError> {
-    let mut start = Vec::new();
     let mut indexed = 0_u64;
-    loop {
-        let rows = store.scan(
-            Cf::Chain,
-            &KeyRange {
-                start: start.clone(),
-                end: None,
-            },
-            UPGRADE_CHUNK,
-        )?;
+    for_each_chain_chunk(store, UPGRADE_CHUNK, |rows| {
         let mut batch = Batch::default();
-        for (key, value) in &rows {
-            let position =
-                Position::from_key(key).ok_or_else(|| corrupted("a chain key is damaged"))?;
-            let hash = EntryHash::from_bytes(
-                value
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| corrupted("a chain row is damaged"))?,
-            );
+        for &(position, hash) in rows {
             let entry = store
                 .entry(&hash)?
                 .ok_or_else(|| corrupted(format!("entry {hash} is in a chain but not stored")))?;
@@ -186,14 +169,8 @@ fn upgrade_format_2<S: Store + ?Sized>(store: &S) -> Result<(), StoreError> {
         if !batch.is_empty() {
             store.write(batch)?;
         }
-        match rows.last() {
-            Some((key, _)) if rows.len() == UPGRADE_CHUNK => {
-                start = key.clone();
-                start.push(0);
-            }
-            _ => break,
-        }
-    }
+        Ok(())
+    })?;
     let mut batch = Batch::default();
     batch.put(Cf::Meta, b"format".to_vec(), 3u32.to_be_bytes().to_vec());
     store.write(batch)?;
@@ -202,6 +179,46 @@ fn upgrade_format_2<S: Store + ?Sized>(store: &S) -> Result<(), StoreError> {
         "upgraded the store from storage format 2 to 3"
     );
     Ok(())
+}
+
+/// Walks every chain row of `store` (by member code, then sequence number) in chunks of
+/// `chunk` rows, each given to `each` as positions and entry hashes.
+pub(super) fn for_each_chain_chunk<S: Store + ?Sized>(
+    store: &S,
+    chunk: usize,
+    mut each: impl FnMut(&[(Position, EntryHash)]) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let mut start = Vec::new();
+    loop {
+        let rows = store.scan(
+            Cf::Chain,
+            &KeyRange {
+                start: start.clone(),
+                end: None,
+            },
+            chunk,
+        )?;
+        let mut parsed = Vec::with_capacity(rows.len());
+        for (key, value) in &rows {
+            let position =
+                Position::from_key(key).ok_or_else(|| corrupted("a chain key is damaged"))?;
+            let hash = EntryHash::from_bytes(
+                value
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| corrupted("a chain row is damaged"))?,
+            );
+            parsed.push((position, hash));
+        }
+        each(&parsed)?;
+        match rows.last() {
+            Some((key, _)) if rows.len() == chunk => {
+                start = key.clone();
+                start.push(0);
+            }
+            _ => return Ok(()),
+        }
+    }
 }
 
 /// Format 4 added the `rejected` column family, which starts empty (the store creates it at

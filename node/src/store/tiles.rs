@@ -10,13 +10,12 @@
 
 use std::collections::HashMap;
 
-use tally_sdk::hash::EntryHash;
 use tally_sdk::tlog::hash::LogHash;
 use tally_sdk::tlog::proof::{self, BuildError};
 use tally_sdk::tlog::tile::{RightEdge, Tile, TileData, TileHashReader, TileReadError, TileReader};
 
-use super::keys::{MemberCode, Position};
-use super::{Batch, Cf, KeyRange, Store, StoreError, corrupted};
+use super::keys::MemberCode;
+use super::{Batch, Cf, Store, StoreError, corrupted};
 
 /// Length of a tile key.
 const TILE_KEY_LEN: usize = 13;
@@ -152,75 +151,49 @@ const UPGRADE_CHUNK: usize = 10_000;
 /// Progress is logged every chunk.
 pub fn build_all<S: Store + ?Sized>(store: &S) -> Result<u64, StoreError> {
     let mut edges: HashMap<MemberCode, RightEdge> = HashMap::new();
-    let mut start = Vec::new();
     let mut done = 0u64;
-    loop {
-        let rows = store.scan(
-            Cf::Chain,
-            &KeyRange {
-                start: start.clone(),
-                end: None,
-            },
-            UPGRADE_CHUNK,
-        )?;
+    super::check::for_each_chain_chunk(store, UPGRADE_CHUNK, |rows| {
         // Rows come by member code, then sequence number: each chain's run is appended at
         // once, so each tile is written once per chunk.
-        let mut runs: Vec<(MemberCode, Vec<LogHash>)> = Vec::new();
-        for (key, value) in &rows {
-            let position =
-                Position::from_key(key).ok_or_else(|| corrupted("a chain key is damaged"))?;
-            let hash = EntryHash::from_bytes(
-                value
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| corrupted("a chain row is damaged"))?,
-            );
-            let held = edges.get(&position.member).map_or(0, RightEdge::size);
-            let queued = match runs.last() {
-                Some((code, leaves)) if *code == position.member => leaves.len() as u64,
-                _ => 0,
+        let mut batch = Batch::default();
+        for run in rows.chunk_by(|a, b| a.0.member == b.0.member) {
+            let Some(&(first, _)) = run.first() else {
+                continue;
             };
-            if held + queued != position.seq {
+            let edge = edges.entry(first.member).or_default();
+            if run
+                .iter()
+                .zip(edge.size()..)
+                .any(|((position, _), expected)| position.seq != expected)
+            {
                 return Err(corrupted(format!(
-                    "member code {} has a gap in its chain before entry {}",
-                    position.member.0, position.seq
+                    "member code {} has a gap in its chain",
+                    first.member.0
                 )));
             }
-            match runs.last_mut() {
-                Some((code, leaves)) if *code == position.member => {
-                    leaves.push(LogHash::entry_leaf(&hash));
-                }
-                _ => runs.push((position.member, vec![LogHash::entry_leaf(&hash)])),
-            }
-        }
-        let mut batch = Batch::default();
-        for (code, leaves) in runs {
-            let tiles = edges
-                .entry(code)
-                .or_default()
+            let leaves: Vec<LogHash> = run
+                .iter()
+                .map(|(_, hash)| LogHash::entry_leaf(hash))
+                .collect();
+            let tiles = edge
                 .append(&leaves)
                 .map_err(|e| corrupted(format!("a chain's log: {e}")))?;
-            put_tiles(&mut batch, code, tiles);
+            put_tiles(&mut batch, first.member, tiles);
         }
         done += rows.len() as u64;
         if !batch.is_empty() {
             store.write(batch)?;
             tracing::info!(entries = done, "computing the chains' logs: {done} entries");
         }
-        match rows.last() {
-            Some((key, _)) if rows.len() == UPGRADE_CHUNK => {
-                start = key.clone();
-                start.push(0);
-            }
-            _ => break,
-        }
-    }
+        Ok(())
+    })?;
     Ok(done)
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use tally_sdk::hash::EntryHash;
     use tally_sdk::tlog::proof::{verify_consistency, verify_inclusion};
 
     use super::*;

@@ -222,13 +222,7 @@ impl Shell {
         }
         if now >= self.checkpoints.next_pull {
             self.checkpoints.next_pull = now + PULL_EVERY;
-            let connected: Vec<MemberId> = self
-                .members
-                .iter()
-                .filter(|(_, peer)| self.swarm.is_connected(peer))
-                .map(|(member, _)| member.clone())
-                .collect();
-            for peer in connected {
+            for peer in self.connected_members() {
                 self.pull_checkpoints(peer);
             }
         }
