@@ -597,6 +597,39 @@ fn membership_changes_are_drafted_approved_and_recorded() {
     let err = fails(&["entry", "verify", p(&entry), "--genesis", p(&genesis)]);
     assert!(err.contains("courier is not a member"), "{err}");
 
+    // A node started with the log stores the change; an audit of its data directory takes the
+    // change from there (checked against the genesis), without being given the log.
+    let config = write(
+        d,
+        "courier-node.toml",
+        &format!(
+            "data_dir = \"courier-data\"\ngenesis = {:?}\nkey_file = {:?}\nchanges = {:?}\n",
+            p(&genesis),
+            p(&newcomer),
+            p(&log)
+        ),
+    );
+    let output = tally(&["node", "run", "--config", p(&config), "--check"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let audit = tally(&[
+        "audit",
+        "verify",
+        "--data-dir",
+        p(&d.join("courier-data")),
+        "--genesis",
+        p(&genesis),
+    ]);
+    let stderr = String::from_utf8_lossy(&audit.stderr);
+    assert!(audit.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("1 governance change(s) taken from the node"),
+        "{stderr}"
+    );
+
     // Removal: drafted against the log; a non-founder's approval is refused.
     let remove = d.join("remove.json");
     let draft = |member: &str, out: &Path| {

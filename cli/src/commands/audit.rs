@@ -17,6 +17,7 @@ use tally_sdk::checkpoint::Checkpoint;
 use tally_sdk::entry::SignedEntry;
 use tally_sdk::fork::ForkProof;
 use tally_sdk::genesis::Genesis;
+use tally_sdk::governance::SignedChange;
 use tally_sdk::ids::MemberId;
 use tally_sdk::period::{Period, PeriodBundle};
 use tally_sdk::rejection::RejectedEntry;
@@ -66,7 +67,9 @@ pub struct Source {
     /// The signed genesis of the consortium.
     #[arg(long)]
     pub genesis: PathBuf,
-    /// The consortium's change log (JSON), if members changed since the genesis.
+    /// The consortium's change log (JSON). Without it, the changes the node applied are taken
+    /// from the node (`GET /v1/governance`) or the data directory, each checked against the
+    /// genesis (the founders' approvals).
     #[arg(long)]
     pub changes: Option<PathBuf>,
 }
@@ -113,8 +116,49 @@ pub fn run(command: Command) -> Result<()> {
     }
 }
 
+/// The consortium the ledger is audited against: the genesis with the change log given, or
+/// else with the changes the node or data directory holds. Either way every change is checked
+/// against the genesis and the changes before it (approvals of the founders' threshold), so a
+/// node cannot slip in a change of its own.
+fn consortium(source: &Source) -> Result<Genesis> {
+    if source.changes.is_some() {
+        return load_consortium(&source.genesis, source.changes.as_deref());
+    }
+    let genesis = load_consortium(&source.genesis, None)?;
+    let held: Vec<SignedChange> = match (&source.node, &source.data_dir) {
+        (Some(url), _) => {
+            #[derive(Deserialize)]
+            struct Shown {
+                change: SignedChange,
+            }
+            #[derive(Deserialize)]
+            struct Governance {
+                changes: Vec<Shown>,
+            }
+            let shown: Governance = client(url, source)?.get_json("/v1/governance")?;
+            shown.changes.into_iter().map(|c| c.change).collect()
+        }
+        (None, Some(dir)) => {
+            let store = RocksStore::open_read_only(dir, genesis.network_id())?;
+            tally_node::consortium::stored_changes(&store)?
+        }
+        (None, None) => Vec::new(),
+    };
+    if held.is_empty() {
+        return Ok(genesis);
+    }
+    let consortium = genesis
+        .with_changes(held.iter())
+        .context("the governance changes the node holds do not apply to the genesis")?;
+    eprintln!(
+        "{} governance change(s) taken from the node, each approved by the founders' threshold (give --changes to audit against your own log)",
+        held.len()
+    );
+    Ok(consortium)
+}
+
 fn verify(args: VerifyArgs) -> Result<()> {
-    let genesis = load_consortium(&args.source.genesis, args.source.changes.as_deref())?;
+    let genesis = consortium(&args.source)?;
     let bar = ProgressBar::hidden();
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} entries ({per_sec}, {eta} left)")
@@ -165,7 +209,7 @@ fn verify(args: VerifyArgs) -> Result<()> {
 }
 
 fn export(args: ExportArgs) -> Result<()> {
-    let genesis = load_consortium(&args.source.genesis, args.source.changes.as_deref())?;
+    let genesis = consortium(&args.source)?;
     let time = |name: &str, text: &str| {
         Timestamp::parse_rfc3339(text)
             .with_context(|| format!("--{name} {text:?} is not an RFC 3339 time"))
