@@ -10,7 +10,8 @@ for cmd in "" keygen genesis "genesis init" "genesis sign" "genesis verify" "gen
     governance "governance add-member" "governance remove-member" "governance rotate-keys" \
     "governance approve" "governance apply" "governance show" \
     entry "entry sign" "entry verify" disclose "disclose make" "disclose verify" \
-    witness "witness verify" event-hash node "node run" "node backup" demo; do
+    witness "witness verify" event-hash verify audit "audit verify" "audit export" qr \
+    node "node run" "node backup" demo; do
     echo
     echo "## tally $cmd"
     echo

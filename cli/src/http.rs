@@ -1,10 +1,13 @@
 //! A small blocking HTTP/1.1 client for a node's API (`tally audit ... --node URL`): GET with a
 //! bearer token, JSON answers, the node's problem+json shown when it refuses.
 //!
-//! Plain `http://` only: what is read is verified against the genesis whatever the transport,
-//! but the token travels in the clear, so reach a remote node through a TLS-terminating proxy
-//! or an SSH tunnel to its loopback port.
+//! `https://` (rustls on *ring*) checks the node's certificate against the system's trust
+//! anchors and, with `--ca-cert FILE`, the consortium's own CA (PEM); `http://` is for a node
+//! on loopback or a trusted network: what is read is verified against the genesis whatever the
+//! transport, but the token would travel in the clear.
 
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -13,9 +16,13 @@ use hyper::body::Bytes;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper::{Request, header};
 use hyper_util::rt::TokioIo;
+use rustls::{ClientConfig, RootCertStore};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, ServerName};
 use serde::de::DeserializeOwned;
 use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
+use tokio_rustls::TlsConnector;
 
 /// Largest answer read (a period bundle can be large).
 const MAX_ANSWER_BYTES: usize = 512 << 20;
@@ -26,6 +33,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
 /// A node's API.
 pub struct NodeClient {
     runtime: Runtime,
+    /// With `https://`: the TLS client.
+    tls: Option<TlsConnector>,
     host: String,
     port: u16,
     prefix: String,
@@ -43,15 +52,16 @@ impl std::fmt::Debug for NodeClient {
 }
 
 impl NodeClient {
-    /// A client of the node at `url` (`http://HOST:PORT`, optionally with a path prefix).
-    pub fn new(url: &str, token: String) -> Result<Self> {
-        let Some(rest) = url.strip_prefix("http://") else {
-            if url.starts_with("https://") {
-                bail!(
-                    "{url}: this client speaks plain http only; reach the node through an SSH tunnel or a local proxy (http://127.0.0.1:PORT)"
-                );
-            }
-            bail!("{url} is not an http:// URL of a node's API");
+    /// A client of the node at `url` (`http://HOST:PORT` or `https://HOST:PORT`, optionally
+    /// with a path prefix); over HTTPS, `ca` names a PEM file of CA certificates to trust
+    /// besides the system's.
+    pub fn new(url: &str, token: String, ca: Option<&Path>) -> Result<Self> {
+        let (rest, tls, default_port) = if let Some(rest) = url.strip_prefix("https://") {
+            (rest, Some(tls_connector(ca)?), 443)
+        } else if let Some(rest) = url.strip_prefix("http://") {
+            (rest, None, 80)
+        } else {
+            bail!("{url} is not an http:// or https:// URL of a node's API");
         };
         let (authority, prefix) = match rest.split_once('/') {
             Some((authority, path)) => (authority, format!("/{}", path.trim_end_matches('/'))),
@@ -64,7 +74,7 @@ impl NodeClient {
                 port.parse::<u16>()
                     .map_err(|_| anyhow!("{url}: {port:?} is not a port number"))?,
             ),
-            _ if !authority.is_empty() => (authority, 80),
+            _ if !authority.is_empty() => (authority, default_port),
             _ => bail!("{url} names no host"),
         };
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -73,6 +83,7 @@ impl NodeClient {
             .context("cannot start the HTTP client")?;
         Ok(Self {
             runtime,
+            tls,
             host: host.to_owned(),
             port,
             prefix,
@@ -116,7 +127,7 @@ impl NodeClient {
             tokio::time::timeout(REQUEST_TIMEOUT, async {
                 let mut sender = match sender.take() {
                     Some(sender) => sender,
-                    None => connect(&self.host, self.port).await?,
+                    None => connect(&self.host, self.port, self.tls.as_ref()).await?,
                 };
                 sender
                     .ready()
@@ -166,11 +177,34 @@ impl Failure {
     }
 }
 
-async fn connect(host: &str, port: u16) -> Result<SendRequest<Empty<Bytes>>, Failure> {
+async fn connect(
+    host: &str,
+    port: u16,
+    tls: Option<&TlsConnector>,
+) -> Result<SendRequest<Empty<Bytes>>, Failure> {
     let stream = TcpStream::connect((host, port))
         .await
         .map_err(|e| Failure::Other(anyhow!("cannot connect to {host}:{port}: {e}")))?;
-    let (sender, connection) = http1::handshake(TokioIo::new(stream))
+    match tls {
+        None => handshake(TokioIo::new(stream), host, port).await,
+        Some(tls) => {
+            let name = ServerName::try_from(host.to_owned())
+                .map_err(|e| Failure::Other(anyhow!("{host} is not a server name: {e}")))?;
+            let stream = tls.connect(name, stream).await.map_err(|e| {
+                Failure::Other(anyhow!(
+                    "TLS with {host}:{port}: {e} (a node with a certificate of the consortium's own CA needs --ca-cert)"
+                ))
+            })?;
+            handshake(TokioIo::new(stream), host, port).await
+        }
+    }
+}
+
+async fn handshake<I>(io: I, host: &str, port: u16) -> Result<SendRequest<Empty<Bytes>>, Failure>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (sender, connection) = http1::handshake(io)
         .await
         .map_err(|e| Failure::Other(anyhow!("HTTP handshake with {host}:{port}: {e}")))?;
     tokio::spawn(async move {
@@ -178,4 +212,47 @@ async fn connect(host: &str, port: u16) -> Result<SendRequest<Empty<Bytes>>, Fai
         let _ = connection.await;
     });
     Ok(sender)
+}
+
+/// The TLS client: the system's trust anchors, and the CA certificates of `ca` (PEM).
+fn tls_connector(ca: Option<&Path>) -> Result<TlsConnector> {
+    let mut roots = RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    roots.add_parsable_certificates(native.certs);
+    if let Some(path) = ca {
+        let certs = CertificateDer::pem_file_iter(path)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .with_context(|| {
+                format!(
+                    "--ca-cert {}: not a PEM file of certificates",
+                    path.display()
+                )
+            })?;
+        if certs.is_empty() {
+            bail!(
+                "--ca-cert {}: the file holds no certificate",
+                path.display()
+            );
+        }
+        for cert in certs {
+            roots.add(cert).with_context(|| {
+                format!(
+                    "--ca-cert {}: a certificate cannot be a trust anchor",
+                    path.display()
+                )
+            })?;
+        }
+    }
+    if roots.is_empty() {
+        bail!(
+            "no trusted CA certificate: the system has none; give the consortium's CA with --ca-cert"
+        );
+    }
+    let config =
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .context("the TLS protocol versions")?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    Ok(TlsConnector::from(Arc::new(config)))
 }

@@ -708,3 +708,73 @@ fn membership_changes_are_drafted_approved_and_recorded() {
     ]);
     assert!(err.contains("does not apply to the genesis"), "{err}");
 }
+
+/// `tally audit verify --node https://...`: the CLI checks the node's certificate, trusting
+/// the consortium's CA given with `--ca-cert`; without it, a certificate no system CA signed is
+/// refused, and the message says what to give.
+#[test]
+fn an_audit_reads_a_node_over_https_checking_its_certificate() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let consortium = d.join("consortium");
+    ok(&["genesis", "demo", "-o", p(&consortium)]);
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let cert = write(d, "cert.pem", &made.cert.pem());
+    write(d, "key.pem", &made.key_pair.serialize_pem());
+    let token = "0123456789abcdef0123456789abcdef-audit";
+    let config = write(
+        d,
+        "node.toml",
+        &format!(
+            "data_dir = \"data\"\ngenesis = \"consortium/genesis.toml\"\nkey_file = \"consortium/keys/logistics.key\"\n\
+             [api]\nlisten = \"127.0.0.1:0\"\n[api.tls]\ncert = \"cert.pem\"\nkey = \"key.pem\"\n\
+             [[tokens]]\nname = \"audit\"\nsecret = \"{token}\"\nscope = \"read\"\nrole = \"auditor\"\n"
+        ),
+    );
+    let mut node = Command::new(env!("CARGO_BIN_EXE_tally"))
+        .args(["node", "run", "--config", p(&config)])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(node.stderr.take().unwrap()).lines();
+    let url = loop {
+        let line = lines
+            .next()
+            .expect("the node logs where it listens")
+            .unwrap();
+        if let Some((_, rest)) = line.split_once("HTTP API listening on ") {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    // Keep reading, so that the node never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    assert!(url.starts_with("https://"), "{url}");
+    let genesis = consortium.join("genesis.toml");
+    let audit = |extra: &[&str]| {
+        let mut args = vec![
+            "audit",
+            "verify",
+            "--node",
+            &url,
+            "--genesis",
+            p(&genesis),
+            "--token",
+            token,
+        ];
+        args.extend_from_slice(extra);
+        tally(&args)
+    };
+    let trusted = audit(&["--ca-cert", p(&cert)]);
+    let refused = audit(&[]);
+    node.kill().unwrap();
+    node.wait().unwrap();
+    assert!(
+        trusted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&trusted.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(stderr.contains("--ca-cert"), "{stderr}");
+}

@@ -615,8 +615,9 @@ fn an_auditor_verifies_the_ledger_scores_the_members_and_exports_a_period() {
         ],
         "x",
     );
+    // HTTPS is spoken now (cli/tests/cli.rs); nothing listens there.
     assert_eq!(code, Some(1));
-    assert!(stderr.contains("plain http only"), "{stderr}");
+    assert!(stderr.contains("cannot connect to 127.0.0.1:1"), "{stderr}");
     let (code, _, _) = tally(&["audit", "verify", "--genesis", genesis], "");
     assert_eq!(code, Some(2));
 }

@@ -402,9 +402,19 @@ pub(crate) fn check_addresses(member: &MemberId, addresses: &[String]) -> Result
     }
 }
 
+/// The longest base58 text that can decode to 38 bytes, the length of an Ed25519 peer id:
+/// one character per leading zero byte and about 1.37 per other byte, so 52 at most.
+const MAX_PEER_ID_CHARS: usize = 52;
+
 /// Whether `text` is the base58 form of a libp2p Ed25519 peer id (identity multihash of the
 /// protobuf-encoded key).
 fn is_peer_id(text: &str) -> bool {
+    // Base58 decoding takes time quadratic in the text's length (a 64 kB peer id in a
+    // genesis file or a membership change took about 2 s), so text too long to be a peer id
+    // is refused before it is decoded.
+    if text.len() > MAX_PEER_ID_CHARS {
+        return false;
+    }
     let Ok(bytes) = bs58::decode(text).into_vec() else {
         return false;
     };
@@ -933,6 +943,27 @@ pub(crate) mod tests {
         );
     }
 
+    #[test]
+    fn a_long_peer_id_is_refused_without_decoding_it() {
+        // Found by the fuzzer (`tests/src/fuzz`, target `genesis`): a peer id of 18,760
+        // base58 digits kept one genesis check busy for 0.15 s, and decoding grows with the
+        // square of the length, so a membership change could hold a node for minutes.
+        // (Speed is not asserted here: the fuzz runs bound it. The length check is what keeps
+        // such text from being decoded at all.)
+        let peer_id = format!("12D3KooW{}", "9".repeat(200_000));
+        assert!(!is_peer_id(&peer_id));
+        let one_too_long = format!("1{}", "2".repeat(MAX_PEER_ID_CHARS));
+        assert!(!is_peer_id(&one_too_long));
+        // Every real peer id is within the limit.
+        let (genesis, _) = test_consortium();
+        for member in genesis.members() {
+            assert!(member.peer_id.len() <= MAX_PEER_ID_CHARS);
+            assert!(is_peer_id(&member.peer_id));
+        }
+        let longest = SigningKey::from_seed(&[0xff; 32]).public_key().to_peer_id();
+        assert!(is_peer_id(&longest), "{longest}");
+    }
+
     fn expect_invalid(mutate: impl Fn(&mut GenesisDocument), needle: &str) {
         let mut s = signed();
         mutate(&mut s.document);
@@ -959,6 +990,10 @@ pub(crate) mod tests {
             "peer id",
         );
         expect_invalid(|d| d.members[0].peer_id = "nope".into(), "peer id");
+        expect_invalid(
+            |d| d.members[0].peer_id = format!("{}1", d.members[0].peer_id),
+            "peer id",
+        );
         expect_invalid(
             |d| d.members[0].roles = vec![RoleName::new("ghost").unwrap()],
             "unknown role",

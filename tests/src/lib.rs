@@ -2,6 +2,8 @@
 //!
 //! [`Consortium`] plays the members of the demo consortium: it keeps each member's chain tip
 //! and signs events into the right chain, so a test reads as the supply-chain story it checks.
+//! [`fuzz`] is the stable mutation fuzzer of every decoder that takes outside input, run by
+//! the `fuzz` binary and, briefly, by `tests/fuzz.rs`.
 
 use std::collections::BTreeMap;
 
@@ -14,6 +16,8 @@ use tally_sdk::ids::{FieldName, MemberId};
 use tally_sdk::keyfile::MemberKeys;
 use tally_sdk::template::demo_consortium;
 use tally_sdk::time::Timestamp;
+
+pub mod fuzz;
 
 /// The path of a file in the shared external test data, next to the repository.
 pub fn shared_data(relative: &str) -> std::path::PathBuf {

@@ -51,7 +51,7 @@ pub enum Command {
 /// Where the ledger is read from.
 #[derive(Debug, clap::Args)]
 pub struct Source {
-    /// A node's API (http://HOST:PORT); needs a token.
+    /// A node's API (https://HOST:PORT, or http:// on a trusted network); needs a token.
     #[arg(
         long,
         conflicts_with = "data_dir",
@@ -61,6 +61,10 @@ pub struct Source {
     /// The node's API token (a read token is enough).
     #[arg(long, env = "TALLY_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// With an https:// node: a PEM file of CA certificates to trust besides the system's
+    /// (the consortium's own CA).
+    #[arg(long, env = "TALLY_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
     /// A node's data directory or a backup of one, opened read-only (the node may be running).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -271,7 +275,7 @@ fn client(url: &str, source: &Source) -> Result<NodeClient> {
     let Some(token) = source.token.clone() else {
         bail!("--node needs an API token: --token or the TALLY_TOKEN environment variable");
     };
-    NodeClient::new(url, token)
+    NodeClient::new(url, token, source.ca_cert.as_deref())
 }
 
 /// A query value with the characters RFC 3339 times use and a query does not take as is.
