@@ -28,6 +28,7 @@
 //! | `limits.max_concurrent_writes` | `TALLY_MAX_CONCURRENT_WRITES` | 64 write requests at once (more get 503 with `Retry-After`) |
 //! | `limits.max_concurrent_queries` | `TALLY_MAX_CONCURRENT_QUERIES` | 64 member and auditor reads at once (likewise) |
 //! | `limits.max_concurrent_public` | `TALLY_MAX_CONCURRENT_PUBLIC` | 128 consumer page and resolver requests at once (likewise) |
+//! | `limits.max_body_bytes_in_flight` | `TALLY_MAX_BODY_BYTES_IN_FLIGHT` | 64 MiB of write bodies at once, all writes together (a write past it gets 503 with `Retry-After`) |
 //! | `limits.public_rate_per_minute` | `TALLY_PUBLIC_RATE_PER_MINUTE` | none (requests per minute per client address on the consumer page; more get 429 with `Retry-After`) |
 //! | `limits.api_rate_per_minute` | `TALLY_API_RATE_PER_MINUTE` | none (requests per minute per API token; likewise) |
 //! | `commit.max_entries` | `TALLY_COMMIT_MAX_ENTRIES` | 20,000 per synced write |
@@ -195,6 +196,8 @@ pub struct UserLimits {
     pub max_concurrent_queries: Option<u64>,
     /// Most consumer page and resolver requests handled at once.
     pub max_concurrent_public: Option<u64>,
+    /// Bytes of request bodies the node reads at once, all writes together.
+    pub max_body_bytes_in_flight: Option<u64>,
     /// Requests per minute one client address may make of the consumer page (off if unset).
     pub public_rate_per_minute: Option<u64>,
     /// Requests per minute one API token may make (off if unset).
@@ -304,6 +307,9 @@ pub struct Limits {
     pub max_concurrent_queries: usize,
     /// Most consumer page and resolver requests handled at once.
     pub max_concurrent_public: usize,
+    /// Bytes of request bodies read at once, all writes together (a JSON body takes tens of
+    /// times its size once parsed, so this bounds the node's memory under large writes).
+    pub max_body_bytes_in_flight: usize,
     /// Requests per minute one client address may make of the consumer page, if limited.
     pub public_rate_per_minute: Option<u32>,
     /// Requests per minute one API token may make, if limited.
@@ -369,7 +375,7 @@ pub struct TlsFiles {
 }
 
 /// The environment variables that set one key each.
-const ENV_KEYS: [(&str, &str); 27] = [
+const ENV_KEYS: [(&str, &str); 28] = [
     ("TALLY_DATA_DIR", "data_dir"),
     ("TALLY_GENESIS", "genesis"),
     ("TALLY_KEY_FILE", "key_file"),
@@ -401,6 +407,10 @@ const ENV_KEYS: [(&str, &str); 27] = [
     (
         "TALLY_MAX_CONCURRENT_PUBLIC",
         "limits.max_concurrent_public",
+    ),
+    (
+        "TALLY_MAX_BODY_BYTES_IN_FLIGHT",
+        "limits.max_body_bytes_in_flight",
     ),
     (
         "TALLY_PUBLIC_RATE_PER_MINUTE",
@@ -491,6 +501,9 @@ impl UserConfig {
                 }
                 "TALLY_MAX_CONCURRENT_PUBLIC" => {
                     self.limits.max_concurrent_public = Some(number()?);
+                }
+                "TALLY_MAX_BODY_BYTES_IN_FLIGHT" => {
+                    self.limits.max_body_bytes_in_flight = Some(number()?);
                 }
                 "TALLY_PUBLIC_RATE_PER_MINUTE" => {
                     self.limits.public_rate_per_minute = Some(number()?);
@@ -680,6 +693,13 @@ impl UserConfig {
                 128,
                 1,
                 100_000,
+            )?,
+            max_body_bytes_in_flight: bounded(
+                "limits.max_body_bytes_in_flight",
+                self.limits.max_body_bytes_in_flight,
+                64 << 20,
+                1,
+                1 << 32,
             )?,
             public_rate_per_minute: per_minute(
                 "limits.public_rate_per_minute",

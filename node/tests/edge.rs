@@ -209,3 +209,50 @@ fn a_client_over_its_rate_gets_429_and_others_are_served() {
     let (status, _) = common::request_text(node.address, "/health").unwrap();
     assert_eq!(status, 200);
 }
+
+/// Writes share a budget of body bytes in flight: a JSON body takes tens of times its size
+/// once parsed, so many large writes at once could take the node's memory. A write whose body
+/// does not fit in what is left is refused at once with 503; once the held write is done, the
+/// next one fits.
+#[test]
+fn writes_over_the_body_bytes_in_flight_are_shed() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = event_body(1);
+    let node = node_with(
+        dir.path(),
+        &format!(
+            "max_body_bytes_in_flight = {}\nrequest_timeout_ms = 600000",
+            body.len() + body.len() / 2
+        ),
+    );
+    let mut held = connect(node.address);
+    held.write_all(post_head(body.len()).as_bytes()).unwrap();
+    held.write_all(&body.as_bytes()[..10]).unwrap();
+    wait_for("the held write to be in progress", || {
+        let (_, text) =
+            common::request_text(node.address, "/metrics").map_err(|e| e.to_string())?;
+        if text.contains("tally_http_requests_in_flight{class=\"write\"} 1") {
+            Ok(())
+        } else {
+            Err(text)
+        }
+    });
+    let other_body = event_body(100);
+    let mut other = connect(node.address);
+    other
+        .write_all(post_head(other_body.len()).as_bytes())
+        .unwrap();
+    other.write_all(other_body.as_bytes()).unwrap();
+    let refused = read_to_close(&mut other);
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
+    assert!(refused.contains("bytes of request bodies"), "{refused}");
+    held.write_all(&body.as_bytes()[10..]).unwrap();
+    let answer = read_to_close(&mut held);
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    let (status, _) = node.request(
+        "POST",
+        "/v1/events",
+        Some(&common::event("assembling", "in_progress", 100, 0)),
+    );
+    assert_eq!(status, 201);
+}

@@ -3,7 +3,10 @@
 //! and auditor reads, and the public consumer page and resolver — beyond which a request is
 //! refused at once with `503` and `Retry-After` instead of queueing without bound
 //! ([`Limits`](crate::config::Limits)). `/health` and `/metrics` are not limited, so operators
-//! see a loaded node. With `limits.public_rate_per_minute`, each client address has its own
+//! see a loaded node. Writes also share a budget of body bytes in flight
+//! (`limits.max_body_bytes_in_flight`): a JSON body takes tens of times its size once parsed,
+//! so many large writes at once could otherwise take the node's memory. With
+//! `limits.public_rate_per_minute`, each client address has its own
 //! rate on the consumer page, and with `limits.api_rate_per_minute` each API token
 //! ([`super::rate`], checked with the token in [`super::auth`]).
 //!
@@ -35,6 +38,9 @@ pub struct Shedding {
     queries: Arc<Semaphore>,
     public: Arc<Semaphore>,
     limits: [usize; 3],
+    /// Bytes of write bodies being read or handled at once.
+    body_bytes: Arc<Semaphore>,
+    body_budget: usize,
     /// Requests per minute per client address on the consumer page, if limited.
     public_rate: Option<RateLimiter<IpAddr>>,
     /// Requests per minute per API token (by name), if limited.
@@ -54,6 +60,8 @@ impl Shedding {
             queries: Arc::new(Semaphore::new(counts[1])),
             public: Arc::new(Semaphore::new(counts[2])),
             limits: counts,
+            body_bytes: Arc::new(Semaphore::new(limits.max_body_bytes_in_flight)),
+            body_budget: limits.max_body_bytes_in_flight,
             public_rate: limits
                 .public_rate_per_minute
                 .map(|rate| RateLimiter::new(rate, MAX_CLIENTS)),
@@ -149,6 +157,36 @@ pub async fn limit(State(state): State<ApiState>, request: Request, next: Next) 
     {
         return refused.into_response();
     }
+    // A write's body counts against the bytes in flight for as long as the write runs: the
+    // length it states, or the largest a body may be when it states none.
+    let body = match class {
+        Some((_, "write")) => {
+            let limits = &state.config().limits;
+            let stated = request
+                .headers()
+                .get(axum::http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(limits.max_body_bytes);
+            let shedding = state.shedding();
+            let bytes = stated
+                .min(limits.max_body_bytes)
+                .min(shedding.body_budget)
+                .max(1);
+            let bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
+            match shedding.body_bytes.clone().try_acquire_many_owned(bytes) {
+                Ok(permit) => Some(permit),
+                Err(_) => {
+                    return ApiError::busy(
+                        "the node is reading as many bytes of request bodies as it takes at once; send it again shortly",
+                        RETRY_AFTER,
+                    )
+                    .into_response();
+                }
+            }
+        }
+        _ => None,
+    };
     let permit = match class {
         None => None,
         Some((semaphore, what)) => match semaphore.clone().try_acquire_owned() {
@@ -166,6 +204,7 @@ pub async fn limit(State(state): State<ApiState>, request: Request, next: Next) 
     };
     let answer = tokio::time::timeout(timeout, next.run(request)).await;
     drop(permit);
+    drop(body);
     match answer {
         Ok(response) => response,
         Err(_) => ApiError::timed_out(format!(
