@@ -83,8 +83,11 @@ pub fn encoded_len<T: Serialize + ?Sized>(
     })
 }
 
-/// Decodes exactly one canonically encoded value of at most `limit` bytes.
-pub fn decode<T: DeserializeOwned>(
+/// Decodes exactly one canonically encoded value of at most `limit` bytes. Postcard also
+/// reads some non-canonical forms (an integer's varint padded with `0x80` bytes), which
+/// are refused: the bytes must be exactly as long as the value's own encoding, so one value
+/// has one encoding on the wire and on disk.
+pub fn decode<T: DeserializeOwned + Serialize>(
     what: &'static str,
     bytes: &[u8],
     limit: usize,
@@ -104,6 +107,20 @@ pub fn decode<T: DeserializeOwned>(
         return Err(CodecError::TrailingBytes {
             what,
             extra: rest.len(),
+        });
+    }
+    let canonical =
+        postcard::experimental::serialized_size(&value).map_err(|e| CodecError::Malformed {
+            what,
+            reason: e.to_string(),
+        })?;
+    if canonical != bytes.len() {
+        return Err(CodecError::Malformed {
+            what,
+            reason: format!(
+                "not the canonical encoding ({} bytes where the value's own encoding has {canonical})",
+                bytes.len()
+            ),
         });
     }
     Ok(value)
@@ -240,6 +257,29 @@ mod tests {
             decode::<(u32, u64)>("t", &bytes, 100),
             Err(CodecError::TrailingBytes { extra: 1, .. })
         ));
+    }
+
+    /// Postcard reads a varint padded with continuation bytes (`[0x80, 0x00]` for 0): found by
+    /// the fuzzer's review. Such bytes are refused, so one value has one encoding.
+    #[test]
+    fn a_padded_varint_is_not_the_canonical_encoding() {
+        assert_eq!(decode::<u32>("t", &[0x00], 10).unwrap(), 0);
+        assert!(matches!(
+            decode::<u32>("t", &[0x80, 0x00], 10),
+            Err(CodecError::Malformed { .. })
+        ));
+        let canonical = encode("t", &(300u32, "x".to_owned())).unwrap();
+        assert_eq!(canonical[..2], [0xac, 0x02]);
+        let mut padded = vec![0xac, 0x82, 0x00];
+        padded.extend_from_slice(&canonical[2..]);
+        assert!(matches!(
+            decode::<(u32, String)>("t", &padded, 100),
+            Err(CodecError::Malformed { .. })
+        ));
+        assert_eq!(
+            decode::<(u32, String)>("t", &canonical, 100).unwrap(),
+            (300, "x".to_owned())
+        );
     }
 
     proptest! {

@@ -144,7 +144,7 @@ pub fn encode<T: Serialize>(what: &'static str, message: &T) -> Result<Vec<u8>, 
 }
 
 /// Decodes a message of at most [`MAX_MESSAGE_BYTES`].
-pub fn decode<T: serde::de::DeserializeOwned>(
+pub fn decode<T: serde::de::DeserializeOwned + Serialize>(
     what: &'static str,
     bytes: &[u8],
 ) -> Result<T, CodecError> {
