@@ -56,6 +56,24 @@ fn post_head(length: usize) -> String {
     )
 }
 
+/// A write of `body` whose first 10 bytes are sent, once the node counts it in progress (the
+/// rest is for the test to send).
+fn hold_a_write(node: &Running, body: &str) -> TcpStream {
+    let mut held = connect(node.address);
+    held.write_all(post_head(body.len()).as_bytes()).unwrap();
+    held.write_all(&body.as_bytes()[..10]).unwrap();
+    wait_for("the held write to be in progress", || {
+        let (_, text) =
+            common::request_text(node.address, "/metrics").map_err(|e| e.to_string())?;
+        if text.contains("tally_http_requests_in_flight{class=\"write\"} 1") {
+            Ok(())
+        } else {
+            Err(text)
+        }
+    });
+    held
+}
+
 fn event_body(serial: u64) -> String {
     common::event("assembling", "in_progress", serial, 0).to_string()
 }
@@ -111,18 +129,7 @@ fn writes_over_the_limit_are_shed_and_a_slow_body_times_out() {
     );
     // A write whose body is half sent holds the one write slot.
     let body = event_body(1);
-    let mut held = connect(node.address);
-    held.write_all(post_head(body.len()).as_bytes()).unwrap();
-    held.write_all(&body.as_bytes()[..10]).unwrap();
-    wait_for("the held write to be in progress", || {
-        let (_, text) =
-            common::request_text(node.address, "/metrics").map_err(|e| e.to_string())?;
-        if text.contains("tally_http_requests_in_flight{class=\"write\"} 1") {
-            Ok(())
-        } else {
-            Err(text)
-        }
-    });
+    let mut held = hold_a_write(&node, &body);
     let mut other = connect(node.address);
     let other_body = event_body(100);
     other
@@ -225,18 +232,7 @@ fn writes_over_the_body_bytes_in_flight_are_shed() {
             body.len() + body.len() / 2
         ),
     );
-    let mut held = connect(node.address);
-    held.write_all(post_head(body.len()).as_bytes()).unwrap();
-    held.write_all(&body.as_bytes()[..10]).unwrap();
-    wait_for("the held write to be in progress", || {
-        let (_, text) =
-            common::request_text(node.address, "/metrics").map_err(|e| e.to_string())?;
-        if text.contains("tally_http_requests_in_flight{class=\"write\"} 1") {
-            Ok(())
-        } else {
-            Err(text)
-        }
-    });
+    let mut held = hold_a_write(&node, &body);
     let other_body = event_body(100);
     let mut other = connect(node.address);
     other

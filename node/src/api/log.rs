@@ -153,23 +153,19 @@ pub async fn get_log(
     let member = consortium_member(&state, member)?;
     let params = query(params)?;
     let store = state.store().clone();
-    let found = {
-        let member = member.clone();
-        state
-            .blocking(move || chain(store.as_ref(), &member))
-            .await??
-    };
-    let length = found.map_or(0, |(_, length)| length);
-    let size = within(params.size, length, "size")?;
-    let root = match found {
-        Some((code, _)) if size > 0 => {
-            let store = state.store().clone();
-            state
-                .blocking(move || ChainTiles::new(store.as_ref(), code).root(size))
-                .await??
-        }
-        _ => tally_sdk::tlog::hash::EMPTY_ROOT,
-    };
+    let asked = member.clone();
+    let (size, length, root) = state
+        .blocking(move || -> Result<_, ApiError> {
+            let found = chain(store.as_ref(), &asked)?;
+            let length = found.map_or(0, |(_, length)| length);
+            let size = within(params.size, length, "size")?;
+            let root = match found {
+                Some((code, _)) => ChainTiles::new(store.as_ref(), code).root(size)?,
+                None => tally_sdk::tlog::hash::EMPTY_ROOT,
+            };
+            Ok((size, length, root))
+        })
+        .await??;
     Ok(Json(LogRoot {
         member: member.to_string(),
         size,

@@ -53,17 +53,7 @@ impl<'a, S: Store + ?Sized> ChainTiles<'a, S> {
     pub fn edge(&self, size: u64) -> Result<RightEdge, StoreError> {
         let wanted = RightEdge::resume_tiles(size);
         let mut tiles = Vec::with_capacity(wanted.len());
-        for tile in wanted {
-            let data = self
-                .store
-                .get(Cf::Tiles, &tile_key(self.code, &tile))?
-                .ok_or_else(|| {
-                    corrupted(format!(
-                        "tile {} of member code {} is missing",
-                        tile.path(),
-                        self.code.0
-                    ))
-                })?;
+        for (tile, data) in wanted.iter().zip(self.read_tiles(&wanted)?) {
             // A wider version is the same tile later on; the edge at `size` is its prefix.
             let data = data
                 .get(..tile.byte_len())
@@ -75,7 +65,7 @@ impl<'a, S: Store + ?Sized> ChainTiles<'a, S> {
                         self.code.0
                     ))
                 })?;
-            tiles.push(TileData { tile, data });
+            tiles.push(TileData { tile: *tile, data });
         }
         RightEdge::resume(size, &tiles).map_err(|e| corrupted(format!("a chain's log: {e}")))
     }
