@@ -269,8 +269,8 @@ fn a_witness_flooding_resigning_or_misstating_checkpoints_is_bounded_recorded_an
 
     let regulator = &keys[4];
     let attacker = Attacker::connect(&genesis, regulator, &platform_address);
-    let sign = |number: u64, hashes: &[EntryHash]| {
-        let span = ChainSpan::new(keys[1].member.clone(), 0, hashes).unwrap();
+    let span = |hashes: &[EntryHash]| ChainSpan::new(keys[1].member.clone(), 0, hashes).unwrap();
+    let sign = |number: u64, span: ChainSpan| {
         let checkpoint = Checkpoint::sign(
             genesis.network_id(),
             regulator.member.clone(),
@@ -286,7 +286,7 @@ fn a_witness_flooding_resigning_or_misstating_checkpoints_is_bounded_recorded_an
     let received = |node: &Running| metric(node, "tally_p2p_gossip_received_total");
     let before = received(&platform);
     for (sent, number) in (1..).zip((0..300).chain([1_000_000_000])) {
-        attacker.publish(topic.clone(), sign(number, &hashes));
+        attacker.publish(topic.clone(), sign(number, span(&hashes)));
         let expected = before + sent;
         wait_for("the node to take the attacker's checkpoint", || {
             let now = received(&platform);
@@ -306,9 +306,14 @@ fn a_witness_flooding_resigning_or_misstating_checkpoints_is_bounded_recorded_an
         },
     );
 
+    // The chain's true head with a root of other entries: the head fixes every hash before
+    // it, so the root is the witness's lie. (A made-up head proves nothing: the author may
+    // have forked; the node asks for the entry instead.)
     let fake: Vec<EntryHash> = (0..10u8).map(|i| EntryHash::digest(&[i])).collect();
-    attacker.publish(topic.clone(), sign(0, &hashes[..5]));
-    attacker.publish(topic, sign(10, &fake));
+    let mut lie = span(&hashes);
+    lie.entries_root = span(&fake).entries_root;
+    attacker.publish(topic.clone(), sign(0, span(&hashes[..5])));
+    attacker.publish(topic, sign(10, lie));
     wait_for("the platform's node to ban the regulator's", || {
         banned(&platform, "regulator")
     });

@@ -41,7 +41,9 @@ use tally_sdk::ids::MemberId;
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
+use super::checkpoint_sync::{CheckpointDone, CheckpointInput, CheckpointWorker};
 use super::codec::{DELIVERY_PROTOCOL, DeliveryCodec, Inbound, PROTOCOL, SyncCodec};
+use super::courier::{Courier, CourierDone, CourierInput, CourierWorker};
 use super::engine::{
     Acceptance, Engine, EngineConfig, GossipToken, IngestOutcome, Input, Output, ReplyToken,
     RequestId, Ticket,
@@ -59,8 +61,8 @@ mod checkpoints;
 mod courier;
 mod governance;
 
-use checkpoints::{CheckpointBack, CheckpointSync};
-use courier::{Courier, CourierBack};
+use checkpoints::Checkpoints;
+use courier::Delivering;
 use governance::{GovernanceBack, GovernanceSync};
 
 /// Most bytes of entries in one range answer (the message cap is larger).
@@ -504,14 +506,23 @@ impl Network {
             .keys()
             .map(|p| (*p, Redial::default()))
             .collect::<HashMap<_, _>>();
-        let checkpoints = CheckpointSync::new(
-            checkpoint_topic,
+        let worker = CheckpointWorker::new(
             parts.book,
+            parts.store.clone(),
+            parts.me.clone(),
             parts.signing,
+            RANGE_BYTES,
+        );
+        let checkpoints = Checkpoints::new(
+            checkpoint_topic,
+            worker,
             config.checkpoint_interval,
             peers.is_empty(),
         );
-        let courier = Courier::new(genesis.clone(), parts.me.clone(), parts.x25519);
+        let courier = Delivering::new(
+            Courier::new(genesis.clone(), parts.me.clone()),
+            CourierWorker::new(parts.store.clone(), parts.me.clone(), parts.x25519),
+        );
         let governance = GovernanceSync::new(parts.consortium.clone());
         let shell = Shell {
             swarm,
@@ -658,9 +669,9 @@ enum Back {
     /// An answer for the engine.
     Input(Input),
     /// Checkpoint work.
-    Checkpoint(CheckpointBack),
+    Checkpoint(CheckpointDone),
     /// Private-field deliveries.
-    Courier(CourierBack),
+    Courier(CourierDone),
     /// Governance changes from peers.
     Governance(GovernanceBack),
 }
@@ -675,8 +686,8 @@ struct Shell {
     swarm: Swarm<Behaviour>,
     engine: Engine,
     topic: IdentTopic,
-    checkpoints: CheckpointSync,
-    courier: Courier,
+    checkpoints: Checkpoints,
+    courier: Delivering,
     governance: GovernanceSync,
     me: MemberId,
     peers: BTreeMap<PeerId, MemberId>,
@@ -732,9 +743,9 @@ impl Shell {
                     metrics.buffered_entries.set(gauge_value(self.engine.buffered()));
                     metrics.buffered_bytes.set(gauge_value(self.engine.buffered_bytes()));
                     self.dial_due();
-                    self.checkpoint_tick();
+                    self.checkpoint_input(CheckpointInput::Tick { now });
                     self.governance_tick();
-                    self.courier_tick();
+                    self.courier_input(CourierInput::Tick { now });
                 }
             }
             self.drive();
@@ -821,9 +832,13 @@ impl Shell {
                     tracing::info!(%member, peer = %peer_id, "connected to {member}'s node");
                     self.handle.metrics.connected.inc();
                     self.set_peer(&peer_id, |p| p.connected = true);
-                    self.pull_checkpoints(member.clone());
+                    self.checkpoint_input(CheckpointInput::PeerUp {
+                        peer: member.clone(),
+                    });
                     self.pull_changes(member.clone());
-                    self.courier.peer_up(&member);
+                    self.courier_input(CourierInput::PeerUp {
+                        peer: member.clone(),
+                    });
                     self.inputs.push_back(Input::PeerUp { peer: member });
                 }
             }
@@ -855,7 +870,12 @@ impl Shell {
                 }
                 self.handle.metrics.connected.dec();
                 self.set_peer(&peer_id, |p| p.connected = false);
-                self.checkpoints.peer_down(&member);
+                self.checkpoint_input(CheckpointInput::PeerDown {
+                    peer: member.clone(),
+                });
+                self.courier_input(CourierInput::PeerDown {
+                    peer: member.clone(),
+                });
                 self.inputs.push_back(Input::PeerDown { peer: member });
             }
             SwarmEvent::IncomingConnectionError {
@@ -958,7 +978,12 @@ impl Shell {
                                 limit,
                                 conflicts_held,
                             }) => {
-                                self.serve_checkpoints(token, from, limit, conflicts_held);
+                                self.checkpoint_input(CheckpointInput::Request {
+                                    token,
+                                    from,
+                                    limit,
+                                    conflicts_held,
+                                });
                                 return;
                             }
                             Inbound::Ok(SyncRequest::Changes { have }) => {
@@ -985,8 +1010,11 @@ impl Shell {
                         request_id,
                         response,
                     } => {
-                        if let Some(from) = self.checkpoints.take_request(&request_id) {
-                            self.on_pulled(from, response);
+                        if let Some(peer) = self.checkpoints.take_request(&request_id) {
+                            self.checkpoint_input(CheckpointInput::Answer {
+                                peer,
+                                response: Some(response),
+                            });
                         } else if let Some(from) = self.governance.take_request(&request_id) {
                             self.on_changes(from, response);
                         } else if let Some((id, from)) = self.requests.remove(&request_id) {
@@ -1004,8 +1032,12 @@ impl Shell {
                 error,
                 ..
             }) => {
-                if let Some(to) = self.checkpoints.take_request(&request_id) {
-                    tracing::debug!(%to, %error, "a checkpoint pull failed");
+                if let Some(peer) = self.checkpoints.take_request(&request_id) {
+                    tracing::debug!(%peer, %error, "a checkpoint pull failed");
+                    self.checkpoint_input(CheckpointInput::Answer {
+                        peer,
+                        response: None,
+                    });
                 } else if let Some(to) = self.governance.take_request(&request_id) {
                     tracing::debug!(%to, %error, "a governance pull failed");
                 } else if let Some((id, to)) = self.requests.remove(&request_id) {
@@ -1026,6 +1058,18 @@ impl Shell {
         }
     }
 
+    /// Gives gossipsub the verdict on the gossip message of `token`.
+    fn verdict(&mut self, token: GossipToken, acceptance: Acceptance) {
+        if let Some((id, source)) = self.verdicts.remove(&token) {
+            let acceptance = match acceptance {
+                Acceptance::Accept => MessageAcceptance::Accept,
+                Acceptance::Reject => MessageAcceptance::Reject,
+                Acceptance::Ignore => MessageAcceptance::Ignore,
+            };
+            self.report(&id, &source, acceptance);
+        }
+    }
+
     fn report(&mut self, id: &MessageId, source: &PeerId, acceptance: MessageAcceptance) {
         self.swarm
             .behaviour_mut()
@@ -1034,8 +1078,9 @@ impl Shell {
     }
 
     fn on_committed(&mut self, committed: Committed) {
-        if !committed.heads.is_empty() {
-            self.checkpoints.chains_grew();
+        // A recorded fork settles checkpoints that stated the other branch's head.
+        if !committed.heads.is_empty() || !committed.forks.is_empty() {
+            self.checkpoint_input(CheckpointInput::ChainsGrew);
         }
         for (author, seq) in committed.forks {
             self.inputs.push_back(Input::ForkRecorded { author, seq });
@@ -1053,7 +1098,7 @@ impl Shell {
             return;
         }
         if committed.fresh.contains_key(&self.me) {
-            self.courier.own_committed();
+            self.courier_input(CourierInput::OwnCommitted);
         }
         let store = self.store.clone();
         let back = self.back_tx.clone();
@@ -1083,8 +1128,8 @@ impl Shell {
                 own,
             }),
             Back::Input(input) => self.inputs.push_back(input),
-            Back::Checkpoint(answer) => self.on_checkpoint_back(answer),
-            Back::Courier(answer) => self.on_courier_back(answer),
+            Back::Checkpoint(done) => self.checkpoint_input(CheckpointInput::Done(done)),
+            Back::Courier(done) => self.courier_input(CourierInput::Done(done)),
             Back::Governance(answer) => self.on_governance_back(answer),
         }
     }
@@ -1135,16 +1180,7 @@ impl Shell {
                 });
             }
             Output::Publish(batch) => self.publish(batch),
-            Output::Verdict { token, acceptance } => {
-                if let Some((id, source)) = self.verdicts.remove(&token) {
-                    let acceptance = match acceptance {
-                        Acceptance::Accept => MessageAcceptance::Accept,
-                        Acceptance::Reject => MessageAcceptance::Reject,
-                        Acceptance::Ignore => MessageAcceptance::Ignore,
-                    };
-                    self.report(&id, &source, acceptance);
-                }
-            }
+            Output::Verdict { token, acceptance } => self.verdict(token, acceptance),
             Output::Ingest { ticket, entries } => self.ingest(ticket, entries),
             Output::Ban { peer, until } => {
                 if let Some(id) = self.members.get(&peer).copied() {

@@ -93,7 +93,7 @@ impl BookError {
 }
 
 /// What admitting a peer's checkpoint did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Admitted {
     /// It is new here and now stored.
     New,
@@ -102,6 +102,17 @@ pub enum Admitted {
     /// It cannot be checked yet (it states entries this node does not hold, or a number
     /// beyond the entries its witness has stated): not stored; pulls bring it again.
     Deferred,
+    /// It states a head of `author`'s chain at `seq` other than the entry held there: the
+    /// author signed two entries at one place (a fork this node has not found yet), or the
+    /// witness made the head up. Only the entry can tell, so nobody is blamed: not stored;
+    /// the caller asks the peer that sent it for the entry, and checks it again once a fork
+    /// is recorded.
+    HeadDiffers {
+        /// The chain.
+        author: MemberId,
+        /// The place.
+        seq: u64,
+    },
 }
 
 /// Evidence that a witness signed what an honest node never signs.
@@ -330,8 +341,9 @@ impl Book {
         for span in &checkpoint.spans {
             let author = &span.head.author;
             // A forked chain's history from the fork point is in dispute: a witness may
-            // honestly hold the other branch.
-            if forks.is_forked(author, span.first) {
+            // honestly hold the other branch, and a span reaching into it cannot be compared
+            // with the branch held (its root covers both sides of the fork point).
+            if forks.is_forked(author, span.head.seq) {
                 continue;
             }
             let Some(hashes) =
@@ -339,6 +351,14 @@ impl Book {
             else {
                 return Ok(Admitted::Deferred);
             };
+            if hashes.last() != Some(&span.head.hash) {
+                return Ok(Admitted::HeadDiffers {
+                    author: author.clone(),
+                    seq: span.head.seq,
+                });
+            }
+            // The head matches, and each entry names the hash of the one before it, so the
+            // head fixes every hash of the span: a root that differs is the witness's lie.
             let held = ChainSpan::new(author.clone(), span.first, &hashes)?;
             if &held != span {
                 self.keep_misconduct(&Misconduct::FalseSpan {

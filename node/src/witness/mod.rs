@@ -311,7 +311,21 @@ mod tests {
         let conflict = f.book.admit(&other_zero).unwrap_err();
         assert!(matches!(conflict, BookError::Conflict { number: 0, .. }));
         assert_eq!(conflict.signer_at_fault(), Some(&regulator));
-        let lie = signed(3, vec![span(0, &ahead[..3])]);
+        // A head other than the entry held there: a fork not found yet or a lie, which only
+        // the entry can tell; nobody is blamed.
+        assert_eq!(
+            f.book
+                .admit(&signed(3, vec![span(0, &ahead[..3])]))
+                .unwrap(),
+            Admitted::HeadDiffers {
+                author: member("manufacturer"),
+                seq: 2
+            }
+        );
+        // The head held, with a root that is not of the entries it links back to: a lie.
+        let mut false_root = true_span.clone();
+        false_root.entries_root = span(0, &ahead[..hashes.len()]).entries_root;
+        let lie = signed(3, vec![false_root]);
         let false_span = f.book.admit(&lie).unwrap_err();
         assert!(matches!(false_span, BookError::FalseSpan { number: 3, .. }));
         assert!(

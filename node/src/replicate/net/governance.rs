@@ -30,6 +30,7 @@ use tally_sdk::ids::MemberId;
 use tokio::sync::watch;
 
 use super::super::codec::Inbound;
+use super::super::courier::CourierInput;
 use super::super::engine::{Input, ReplyToken};
 use super::super::identity;
 use super::super::wire::{MAX_CHANGES, SyncRequest, SyncResponse};
@@ -321,7 +322,7 @@ impl Shell {
         for member in genesis.all_members() {
             self.engine.follow_chain(&member.id);
         }
-        self.courier.follow(genesis);
+        self.courier_input(CourierInput::Follow(genesis));
         if !added.is_empty() {
             self.dial_due();
         }
