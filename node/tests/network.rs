@@ -125,6 +125,7 @@ fn four_nodes_converge_catch_up_refuse_outsiders_and_all_prove_a_fork() {
             assert_eq!(witnesses, expected, "{author}'s entry {hash}");
         }
     }
+    cosigned_heads_check_with_c2sp_tools_alone(&nodes[0], &genesis);
 
     // A peer whose key the genesis does not list is refused at connection time.
     let target = &nodes[0];
@@ -463,5 +464,62 @@ fn a_node_restored_from_a_backup_signs_nothing_until_it_has_its_own_later_entrie
     for node in [&restored, &other] {
         let (_, forks) = node.request("GET", "/v1/forks", None);
         assert_eq!(forks["forks"], serde_json::json!([]), "{forks}");
+    }
+}
+
+/// Issue 22: an outside verifier with only the genesis and C2SP tools. Each witness's latest
+/// cosigned head of the manufacturer's chain is a signed note that opens with the witness's
+/// key from the genesis (not the one the node serves beside it), its root is the node's root
+/// at that size, and an inclusion proof from the node checks against it.
+fn cosigned_heads_check_with_c2sp_tools_alone(node: &Running, genesis: &Genesis) {
+    use tally_sdk::tlog::checkpoint::{Checkpoint as TreeCheckpoint, key_name};
+    use tally_sdk::tlog::hash::LogHash;
+    use tally_sdk::tlog::note::NoteVerifier;
+
+    let (status, body) = node.request("GET", "/v1/chains/manufacturer/log/cosigned", None);
+    assert_eq!(status, 200, "{body}");
+    let witnesses: Vec<&str> = body["heads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["witness"].as_str().unwrap())
+        .collect();
+    assert!(
+        ["logistics", "platform", "supplier"]
+            .iter()
+            .all(|w| witnesses.contains(w)),
+        "{body}"
+    );
+    for head in body["heads"].as_array().unwrap() {
+        let witness = MemberId::new(head["witness"].as_str().unwrap()).unwrap();
+        let key = genesis.member(&witness).unwrap().signing_key;
+        let verifier = NoteVerifier::new(key_name(&genesis.network_id(), &witness), key).unwrap();
+        assert_eq!(head["verifier_key"].as_str().unwrap(), verifier.vkey());
+        let note = head["note"].as_str().unwrap();
+        let (checkpoint, _) = TreeCheckpoint::open(note.as_bytes(), &[verifier]).unwrap();
+        assert_eq!(checkpoint.origin(), body["origin"].as_str().unwrap());
+        let size = checkpoint.size();
+        let (status, root) = node.request(
+            "GET",
+            &format!("/v1/chains/manufacturer/log?size={size}"),
+            None,
+        );
+        assert_eq!(status, 200, "{root}");
+        assert_eq!(root["root"].as_str().unwrap(), checkpoint.root().to_hex());
+        let index = size / 2;
+        let (status, proof) = node.request(
+            "GET",
+            &format!("/v1/chains/manufacturer/log/inclusion?index={index}&size={size}"),
+            None,
+        );
+        assert_eq!(status, 200, "{proof}");
+        let leaf = LogHash::from_hex(proof["leaf"].as_str().unwrap()).unwrap();
+        let hashes: Vec<LogHash> = proof["proof"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| LogHash::from_hex(h.as_str().unwrap()).unwrap())
+            .collect();
+        checkpoint.verify_inclusion(&leaf, index, &hashes).unwrap();
     }
 }

@@ -6,14 +6,19 @@
 //!
 //! `GET /v1/chains/{member}/log` (the root at `size`, by default the chain's length),
 //! `GET /v1/chains/{member}/log/inclusion?index=&size=`,
-//! `GET /v1/chains/{member}/log/consistency?from=&to=`.
+//! `GET /v1/chains/{member}/log/consistency?from=&to=`, and
+//! `GET /v1/chains/{member}/log/cosigned`: each witness's latest cosigned tree head of the
+//! chain as a C2SP signed note, with the witness's verifier key, so that any C2SP tool checks
+//! the heads and, with the proofs above, any entry.
 
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use serde::{Deserialize, Serialize};
 use tally_sdk::ids::MemberId;
+use tally_sdk::tlog::checkpoint::{key_name, origin};
 use tally_sdk::tlog::hash::LogHash;
+use tally_sdk::tlog::note::NoteVerifier;
 use utoipa::{IntoParams, ToSchema};
 
 use super::ApiState;
@@ -21,7 +26,7 @@ use super::auth::Caller;
 use super::problem::{ApiError, ProblemDetails};
 use super::query::{consortium_member, query};
 use crate::store::tiles::{ChainTiles, ProofError};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, corrupted};
 
 /// `?size=`: a size of the chain's log (default: its length now).
 #[derive(Debug, Deserialize, IntoParams)]
@@ -269,5 +274,100 @@ pub async fn get_consistency(
         to,
         to_root: to_root.to_hex(),
         proof: hexes(&proof),
+    }))
+}
+
+/// One witness's latest cosigned tree head of a chain.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CosignedHead {
+    /// The witness.
+    pub witness: String,
+    /// The number of the witness's checkpoint that cosigned it.
+    pub checkpoint: u64,
+    /// The log's size at the head.
+    pub size: u64,
+    /// Its root, hex.
+    pub root: String,
+    /// The chain's C2SP checkpoint, signed by the witness: a C2SP signed note.
+    pub note: String,
+    /// The witness's C2SP verifier key (`name+keyid+base64`), for any note tool.
+    pub verifier_key: String,
+}
+
+/// Every witness's latest cosigned head of a chain.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CosignedHeads {
+    /// The chain's member.
+    pub member: String,
+    /// The chain's C2SP origin.
+    pub origin: String,
+    /// One per member whose checkpoints cosigned the chain (format 2), by member id.
+    pub heads: Vec<CosignedHead>,
+}
+
+/// The latest tree head of a member's chain that each witness cosigned, as C2SP signed notes.
+#[utoipa::path(
+    get, path = "/v1/chains/{member}/log/cosigned", tag = "read",
+    params(("member" = String, Path, description = "A member id of the genesis")),
+    responses(
+        (status = 200, description = "The cosigned heads", body = CosignedHeads),
+        (status = 400, description = "Bad member id", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown token", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "Not a member of the consortium", body = ProblemDetails, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get_cosigned(
+    State(state): State<ApiState>,
+    _caller: Caller,
+    member: Result<Path<String>, PathRejection>,
+) -> Result<Json<CosignedHeads>, ApiError> {
+    let member = consortium_member(&state, member)?;
+    let book = state.book().clone();
+    let asked = member.clone();
+    let heads = state
+        .blocking(move || -> Result<_, StoreError> {
+            let genesis = book.genesis();
+            let network = genesis.network_id();
+            let mut heads = Vec::new();
+            for witness in genesis.all_members() {
+                let Some(stated) = book.stated(&witness.id, &asked)? else {
+                    continue;
+                };
+                let Some(checkpoint) = book.covering(&asked, &witness.id, stated)? else {
+                    continue;
+                };
+                let number = checkpoint.body().number;
+                let key = genesis
+                    .standing(&witness.id)
+                    .and_then(|s| s.checkpoint_key(number));
+                let (Some(span), Some(key)) = (checkpoint.span(&asked), key) else {
+                    continue;
+                };
+                let (Some(tree), Some(note)) = (
+                    span.tree.as_ref(),
+                    span.cosigned_note(&network, &witness.id, &key),
+                ) else {
+                    continue;
+                };
+                let verifier = NoteVerifier::new(key_name(&network, &witness.id), key)
+                    .map_err(|e| corrupted(format!("a witness's note key: {e}")))?;
+                heads.push(CosignedHead {
+                    witness: witness.id.to_string(),
+                    checkpoint: number,
+                    size: span.tree_size(),
+                    root: tree.root.to_hex(),
+                    note,
+                    verifier_key: verifier.vkey(),
+                });
+            }
+            Ok(heads)
+        })
+        .await??;
+    let network = state.book().genesis().network_id();
+    Ok(Json(CosignedHeads {
+        origin: origin(&network, &member),
+        member: member.to_string(),
+        heads,
     }))
 }

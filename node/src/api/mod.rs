@@ -210,6 +210,7 @@ pub fn app(state: ApiState) -> Router {
         .route("/v1/chains/{member}", get(query::get_chain))
         .route("/v1/chains/{member}/log", get(log::get_log))
         .route("/v1/chains/{member}/log/inclusion", get(log::get_inclusion))
+        .route("/v1/chains/{member}/log/cosigned", get(log::get_cosigned))
         .route(
             "/v1/chains/{member}/log/consistency",
             get(log::get_consistency),

@@ -12,7 +12,7 @@ use super::backups::BackupView;
 use super::epcis::EpcisProblem;
 use super::forks::{ForkView, Forks};
 use super::governance::{ChangeView, GovernanceView, MemberStanding};
-use super::log::{ConsistencyProof, InclusionProof, LogRoot};
+use super::log::{ConsistencyProof, CosignedHead, CosignedHeads, InclusionProof, LogRoot};
 use super::network::{NetworkView, PeerView};
 use super::private::{DisclosureRequest, FieldState, PrivateFieldView, PurgeRequest};
 use super::problem::{ApiError, ItemError, ProblemDetails};
@@ -67,6 +67,7 @@ impl Modify for BearerToken {
         log::get_log,
         log::get_inclusion,
         log::get_consistency,
+        log::get_cosigned,
         query::product_history,
         products::get_provenance,
         products::get_responsibility,
@@ -100,6 +101,8 @@ impl Modify for BearerToken {
         LogRoot,
         InclusionProof,
         ConsistencyProof,
+        CosignedHead,
+        CosignedHeads,
         ProblemDetails, ItemError, EntryView, EntryPage, EntryStatus, ReceiptView, WriteReceipt,
         Health, Heads, HeadView, BackupView, NetworkView, PeerView, Forks, ForkView,
         WitnessView, Checkpoints, GovernanceView, ChangeView, MemberStanding, PrivateFieldView,

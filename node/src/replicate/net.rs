@@ -375,7 +375,7 @@ pub fn entries_topic(genesis: &Genesis) -> IdentTopic {
 /// The gossip topic of checkpoints in the consortium of `genesis`.
 pub fn checkpoints_topic(genesis: &Genesis) -> IdentTopic {
     IdentTopic::new(format!(
-        "/tally/{}/checkpoints/1",
+        "/tally/{}/checkpoints/2",
         genesis.network_id().to_hex()
     ))
 }

@@ -34,6 +34,7 @@ use tally_sdk::witness::{counts_as_witness, witnesses_needed};
 
 use crate::consortium::Consortium;
 use crate::store::keys::{Position, prefix_end};
+use crate::store::tiles::ChainTiles;
 use crate::store::{Batch, Cf, KeyRange, Store, StoreError, corrupted};
 
 /// Largest stored or received checkpoint (1,024 spans fit with room to spare).
@@ -360,7 +361,24 @@ impl Book {
             // The head matches, and each entry names the hash of the one before it, so the
             // head fixes every hash of the span: a root that differs is the witness's lie.
             let held = ChainSpan::new(author.clone(), span.first, &hashes)?;
-            if &held != span {
+            // A format-2 span's tree head must be the root of the chain held, which its head
+            // fixes just as it fixes the span's entries.
+            let tree_differs = match &span.tree {
+                Some(tree) => {
+                    let code = self
+                        .store
+                        .head(author)?
+                        .map(|head| head.code)
+                        .ok_or_else(|| corrupted(format!("{author}'s chain has no head row")))?;
+                    ChainTiles::new(self.store.as_ref(), code).root(span.tree_size())? != tree.root
+                }
+                None => false,
+            };
+            if held.head != span.head
+                || held.first != span.first
+                || held.entries_root != span.entries_root
+                || tree_differs
+            {
                 self.keep_misconduct(&Misconduct::FalseSpan {
                     checkpoint: checkpoint.clone(),
                     author: author.clone(),

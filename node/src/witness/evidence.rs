@@ -11,7 +11,8 @@ use tally_sdk::witness::{
 };
 
 use super::book::{Book, chain_hashes};
-use crate::store::{Store, StoreError};
+use crate::store::tiles::{ChainTiles, ProofError};
+use crate::store::{Store, StoreError, corrupted};
 
 /// An entry's witnessing.
 #[derive(Debug, Clone, Serialize)]
@@ -92,12 +93,35 @@ pub fn witnessing(
             pending.push(member.id.clone());
             continue;
         };
-        let Some(held) = chain_hashes(store, &author, span.first, span.head.seq)? else {
-            // The checkpoint reaches past the chain held here: checkable once it is pulled.
-            pending.push(member.id.clone());
-            continue;
+        let proof = if span.tree.is_some() {
+            // Format 2: an inclusion proof in the chain's log, read from the tiles in
+            // O(log n), against the witness's cosigned tree head.
+            match store.head(&author)? {
+                Some(head) if head.tip.seq >= span.head.seq => {
+                    let tiles = ChainTiles::new(store, head.code);
+                    match tiles.inclusion(seq, span.tree_size()) {
+                        Ok(inclusion) => checkpoint.witness_in_tree(&author, seq, hash, inclusion),
+                        Err(ProofError::Store(error)) => return Err(error.into()),
+                        // The place is below the size by construction: the log is damaged.
+                        Err(ProofError::Refused(why)) => {
+                            return Err(corrupted(format!("{author}'s chain log: {why}")).into());
+                        }
+                    }
+                }
+                // The head reaches past the chain held here: checkable once it is pulled.
+                _ => {
+                    pending.push(member.id.clone());
+                    continue;
+                }
+            }
+        } else {
+            let Some(held) = chain_hashes(store, &author, span.first, span.head.seq)? else {
+                pending.push(member.id.clone());
+                continue;
+            };
+            checkpoint.witness(&author, seq, &held)
         };
-        match checkpoint.witness(&author, seq, &held) {
+        match proof {
             Ok(proof) => proofs.push(proof),
             Err(error) => disputed.push(Disputed {
                 witness: member.id.clone(),

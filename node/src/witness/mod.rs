@@ -29,8 +29,8 @@ mod tests {
     use super::evidence::witnessing;
     use super::own::make_checkpoint;
     use crate::ingest::{Ledger, Pipeline};
-    use crate::store::Store;
     use crate::store::memory::MemoryStore;
+    use crate::store::{Batch, Cf, KeyRange, Store};
 
     const NOW: Timestamp = Timestamp(10_000_000);
 
@@ -71,13 +71,19 @@ mod tests {
 
         /// Appends `count` entries to `author`'s chain, stored as the node stores them.
         fn append(&mut self, author: &str, count: u64) -> Vec<SignedEntry> {
+            self.append_step(author, count, "assembling")
+        }
+
+        /// As [`Fixture::append`], the events' business step `step` (another step, another
+        /// history of the chain).
+        fn append_step(&mut self, author: &str, count: u64, step: &str) -> Vec<SignedEntry> {
             let keys = self.keys(author).clone();
             let tip = self.ledger.tip(&keys.member);
             let (mut seq, mut prev) = tip.map_or((0, None), |t| (t.seq + 1, Some(t.hash)));
             let mut entries = Vec::new();
             for _ in 0..count {
                 let event = json!({
-                    "type": "ObjectEvent", "action": "OBSERVE", "bizStep": "assembling",
+                    "type": "ObjectEvent", "action": "OBSERVE", "bizStep": step,
                     "eventTime": "2026-03-01T09:00:00Z", "eventTimeZoneOffset": "+00:00",
                     "epcList": [format!("https://id.gs1.org/01/09506000134352/21/{author}-{seq}")],
                 });
@@ -179,6 +185,47 @@ mod tests {
         );
         assert_eq!(f.book.since(&[(platform, 0)], 1, 1 << 20).unwrap().len(), 1);
         assert_eq!(f.book.latest().unwrap(), vec![second]);
+    }
+
+    /// Issue 22: a witness cosigns a chain's tree head only after a consistency proof from the
+    /// last head of it that it cosigned. Its store is swapped for one holding another history
+    /// of the chain (as when a node is restored from another node's backup past a fork): it
+    /// will not cosign that chain again, and still cosigns the others.
+    #[test]
+    fn a_witness_never_cosigns_a_history_that_rewrites_one_it_cosigned() {
+        let mut f = Fixture::new();
+        f.append("manufacturer", 3);
+        let first = f.checkpoint_of("platform").unwrap();
+        let span = first.span(&member("manufacturer")).unwrap();
+        assert!(span.tree.is_some(), "format 2 states the tree head");
+        first.verify(&f.genesis).unwrap();
+
+        let mut rewritten = Fixture::new();
+        rewritten.append_step("manufacturer", 5, "packing");
+        let rows = f
+            .store
+            .scan(Cf::Checkpoints, &KeyRange::prefix(&[]), usize::MAX)
+            .unwrap();
+        let mut batch = Batch::default();
+        for (key, value) in rows {
+            batch.put(Cf::Checkpoints, key, value);
+        }
+        rewritten.store.write(batch).unwrap();
+        assert_eq!(
+            rewritten.checkpoint_of("platform"),
+            None,
+            "cosigned a history that rewrites the one it cosigned"
+        );
+        rewritten.append("supplier", 1);
+        let next = rewritten.checkpoint_of("platform").unwrap();
+        assert!(next.span(&member("manufacturer")).is_none());
+        assert!(next.span(&member("supplier")).is_some());
+
+        // The same witness extending the history it cosigned cosigns again.
+        f.append("manufacturer", 2);
+        let extended = f.checkpoint_of("platform").unwrap();
+        let head = extended.span(&member("manufacturer")).unwrap();
+        assert_eq!((head.first, head.tree_size()), (3, 5));
     }
 
     #[test]

@@ -17,6 +17,12 @@
 //! but showing that takes every entry in between; a span's root proves any of its entries with
 //! a few hashes.
 //!
+//! Format 2 ([`tree_head`]) adds to each span the chain's tree head: the RFC 6962 root of the
+//! chain's log at the span's head, cosigned by the witness as a C2SP signed note. One cosigned
+//! head then proves any earlier entry of the chain with `O(log n)` hashes
+//! ([`Checkpoint::witness_in_tree`]). Format-1 checkpoints (spans only) are still read and
+//! verified.
+//!
 //! Hashes: a span leaf is `LeafHash(SpanLeafHash(postcard(span)))`, an entry leaf in a span is
 //! `LeafHash(entry hash)`; the checkpoint hash is
 //! `SHA-256("tally/v1/checkpoint\0" || postcard(body))`; the signature is over
@@ -32,9 +38,17 @@ use crate::hash::{CheckpointHash, EntryHash, LeafHash, MerkleRoot, NetworkId, Sp
 use crate::ids::MemberId;
 use crate::merkle::{MerkleError, MerkleTree, MultiProof};
 use crate::time::Timestamp;
+use crate::tlog::hash::LogHash;
 
-/// The checkpoint format this SDK writes and reads.
-pub const CHECKPOINT_FORMAT: u16 = 1;
+mod encoding;
+mod tree_head;
+
+pub use tree_head::TreeHead;
+
+/// The checkpoint format this SDK writes: spans with cosigned tree heads.
+pub const CHECKPOINT_FORMAT: u16 = 2;
+/// The first checkpoint format (spans only), still read and verified.
+pub const SPANS_ONLY_FORMAT: u16 = 1;
 
 /// Most entries one span may hold. A node that has more new entries of a chain (catching up)
 /// states them over several checkpoints; the bound keeps the tree a proof is cut from small.
@@ -52,7 +66,8 @@ pub struct ChainHead {
 }
 
 /// What one checkpoint states of one chain: its entries `first..=head.seq`, committed as a
-/// Merkle root over their hashes, and the head at their end.
+/// Merkle root over their hashes, the head at their end, and (format 2) the chain's tree head
+/// there.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChainSpan {
     /// The last entry of the span: the chain head the witness held.
@@ -61,6 +76,10 @@ pub struct ChainSpan {
     pub first: u64,
     /// The Merkle root over the span's entry hashes, in chain order.
     pub entries_root: MerkleRoot,
+    /// Format 2: the chain's tree head at `head`, cosigned. Absent from format-1 spans (and
+    /// then from their encoding, so their leaves and signatures are as they were).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tree: Option<TreeHead>,
 }
 
 /// A checkpoint or a witness proof is invalid.
@@ -135,6 +154,9 @@ pub enum CheckpointError {
         /// Why.
         why: String,
     },
+    /// A span's tree head is missing, unexpected or not validly cosigned.
+    #[error("{0}")]
+    TreeHead(String),
     /// Encoding failed.
     #[error(transparent)]
     Codec(#[from] CodecError),
@@ -168,6 +190,7 @@ impl ChainSpan {
             },
             first,
             entries_root: entries_tree(hashes).root(),
+            tree: None,
         })
     }
 
@@ -261,8 +284,16 @@ impl SignedCheckpoint {
     /// Checks format, network, that the witness was a member at this checkpoint number, and the
     /// signature under its key for that number; returns the checkpoint hash.
     pub fn verify(&self, genesis: &Genesis) -> Result<CheckpointHash, CheckpointError> {
+        self.verify_with_key(genesis).map(|(hash, _)| hash)
+    }
+
+    /// As [`SignedCheckpoint::verify`], with the witness's key that signed it.
+    fn verify_with_key(
+        &self,
+        genesis: &Genesis,
+    ) -> Result<(CheckpointHash, crate::crypto::PublicKey), CheckpointError> {
         let body = &self.body;
-        if body.format != CHECKPOINT_FORMAT {
+        if body.format != CHECKPOINT_FORMAT && body.format != SPANS_ONLY_FORMAT {
             return Err(CheckpointError::Format(body.format));
         }
         if body.network != genesis.network_id() {
@@ -284,12 +315,13 @@ impl SignedCheckpoint {
                 witness: body.witness.clone(),
                 source,
             })?;
-        Ok(hash)
+        Ok((hash, key))
     }
 }
 
-/// A signed checkpoint with its spans: what nodes gossip, pull and store.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A signed checkpoint with its spans: what nodes gossip, pull and store. Its binary encoding
+/// depends on its format (read by `encoding`); see `docs/formats.md`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Checkpoint {
     /// The signed body.
     pub signed: SignedCheckpoint,
@@ -298,7 +330,8 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
-    /// Signs a checkpoint over `spans` (sorted here; one per author, at least one).
+    /// Signs a checkpoint over `spans` (sorted here; one per author, at least one): format 2
+    /// if the spans state tree heads ([`ChainSpan::cosigned`]), format 1 if none does.
     pub fn sign(
         network: NetworkId,
         witness: MemberId,
@@ -309,8 +342,17 @@ impl Checkpoint {
     ) -> Result<Self, CheckpointError> {
         spans.sort_by(|a, b| a.head.author.cmp(&b.head.author));
         let tree = spans_tree(&spans)?;
+        let format = if spans.iter().all(|s| s.tree.is_some()) {
+            CHECKPOINT_FORMAT
+        } else if spans.iter().all(|s| s.tree.is_none()) {
+            SPANS_ONLY_FORMAT
+        } else {
+            return Err(CheckpointError::TreeHead(
+                "either every span of a checkpoint states a tree head or none does".into(),
+            ));
+        };
         let body = CheckpointBody {
-            format: CHECKPOINT_FORMAT,
+            format,
             network,
             witness,
             number,
@@ -336,8 +378,24 @@ impl Checkpoint {
     /// Checks the signature, that the spans are well formed, name members, and are exactly
     /// what the signed root commits to. Returns the checkpoint hash.
     pub fn verify(&self, genesis: &Genesis) -> Result<CheckpointHash, CheckpointError> {
-        let hash = self.signed.verify(genesis)?;
+        let (hash, key) = self.signed.verify_with_key(genesis)?;
+        let body = self.body();
         for span in &self.spans {
+            match (&span.tree, body.format) {
+                (None, SPANS_ONLY_FORMAT) | (Some(_), CHECKPOINT_FORMAT) => {}
+                _ => {
+                    return Err(CheckpointError::TreeHead(format!(
+                        "a format-{} checkpoint's span of {} {} a tree head",
+                        body.format,
+                        span.head.author,
+                        if span.tree.is_some() {
+                            "states"
+                        } else {
+                            "lacks"
+                        }
+                    )));
+                }
+            }
             if genesis.member(&span.head.author).is_none() {
                 return Err(CheckpointError::BadSpan {
                     author: span.head.author.clone(),
@@ -352,6 +410,11 @@ impl Checkpoint {
             || tree.root() != self.body().spans_root
         {
             return Err(CheckpointError::SpansMismatch);
+        }
+        if body.format == CHECKPOINT_FORMAT {
+            for span in &self.spans {
+                span.check_cosignature(&body.network, &body.witness, &key)?;
+            }
         }
         Ok(hash)
     }
@@ -404,9 +467,50 @@ impl Checkpoint {
             checkpoint: self.signed.clone(),
             span: span.clone(),
             span_proof: spans.prove(&[span_position]).map_err(merkle)?,
-            entry_proof: entries
-                .prove(&[entry_position])
-                .map_err(|e| not_included(&e.to_string()))?,
+            entry_proof: Some(
+                entries
+                    .prove(&[entry_position])
+                    .map_err(|e| not_included(&e.to_string()))?,
+            ),
+            inclusion: None,
+        })
+    }
+
+    /// The proof that this format-2 checkpoint witnesses `author`'s entry `seq`, `entry`, at
+    /// or before its span's head: `inclusion` is the entry's RFC 6962 inclusion proof in the
+    /// chain's log at the head (read from the node's tiles). Checked before it is returned.
+    pub fn witness_in_tree(
+        &self,
+        author: &MemberId,
+        seq: u64,
+        entry: &EntryHash,
+        inclusion: Vec<LogHash>,
+    ) -> Result<EntryWitness, CheckpointError> {
+        let position = self
+            .spans
+            .binary_search_by(|s| s.head.author.cmp(author))
+            .map_err(|_| CheckpointError::EntryNotIncluded {
+                author: author.clone(),
+                seq,
+                why: "the checkpoint has no span of this chain".into(),
+            })?;
+        let span = &self.spans[position];
+        span.verify_in_tree(seq, entry, &inclusion)?;
+        let spans = spans_tree(&self.spans)?;
+        let span_position = u32::try_from(position).map_err(|_| CheckpointError::BadSpans)?;
+        let span_proof =
+            spans
+                .prove(&[span_position])
+                .map_err(|source| CheckpointError::SpanNotIncluded {
+                    author: author.clone(),
+                    source,
+                })?;
+        Ok(EntryWitness {
+            checkpoint: self.signed.clone(),
+            span: span.clone(),
+            span_proof,
+            entry_proof: None,
+            inclusion: Some(inclusion),
         })
     }
 }
@@ -440,8 +544,13 @@ pub struct EntryWitness {
     pub span: ChainSpan,
     /// The span's place among the checkpoint's spans.
     pub span_proof: MultiProof,
-    /// The entry hash's place in the span.
-    pub entry_proof: MultiProof,
+    /// Format 1: the entry hash's place in the span.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry_proof: Option<MultiProof>,
+    /// Format 2: the entry's RFC 6962 inclusion proof in the chain's log at the span's tree
+    /// head (any entry up to the head, not only the span's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inclusion: Option<Vec<LogHash>>,
 }
 
 impl EntryWitness {
@@ -451,7 +560,8 @@ impl EntryWitness {
     }
 
     /// Checks that the checkpoint is validly signed and witnesses the entry `hash` at
-    /// `author`'s sequence number `seq`. Returns the checkpoint hash.
+    /// `author`'s sequence number `seq`: in format 1, that the span contains it; in format 2,
+    /// that the span's cosigned tree head includes it. Returns the checkpoint hash.
     pub fn verify(
         &self,
         genesis: &Genesis,
@@ -459,7 +569,7 @@ impl EntryWitness {
         seq: u64,
         hash: &EntryHash,
     ) -> Result<CheckpointHash, CheckpointError> {
-        let checkpoint_hash = self.checkpoint.verify(genesis)?;
+        let (checkpoint_hash, key) = self.checkpoint.verify_with_key(genesis)?;
         let body = &self.checkpoint.body;
         let span = &self.span;
         let not_included = |why: String| CheckpointError::EntryNotIncluded {
@@ -474,12 +584,6 @@ impl EntryWitness {
             )));
         }
         span.check_shape()?;
-        if !span.contains(seq) {
-            return Err(not_included(format!(
-                "the span holds {}..={}",
-                span.first, span.head.seq
-            )));
-        }
         let spans_count = u32::try_from(body.spans_count).map_err(|_| CheckpointError::BadSpans)?;
         let span_position = single_position(&self.span_proof).ok_or(CheckpointError::BadSpans)?;
         self.span_proof
@@ -492,18 +596,40 @@ impl EntryWitness {
                 author: author.clone(),
                 source,
             })?;
-        // The span's length is signed (through its leaf), so the entry's position is bound
-        // absolutely: the same hashes cannot be passed off as another sequence number.
-        let span_len = u32::try_from(span.len()).map_err(|_| CheckpointError::BadSpans)?;
-        let entry_position =
-            u32::try_from(seq - span.first).map_err(|_| CheckpointError::BadSpans)?;
-        self.entry_proof
-            .verify_with_size(
-                &span.entries_root,
-                span_len,
-                &[(entry_position, LeafHash::digest(hash.as_bytes()))],
-            )
-            .map_err(|e| not_included(e.to_string()))?;
+        match (body.format, &self.entry_proof, &self.inclusion) {
+            (SPANS_ONLY_FORMAT, Some(entry_proof), None) => {
+                if !span.contains(seq) {
+                    return Err(not_included(format!(
+                        "the span holds {}..={}",
+                        span.first, span.head.seq
+                    )));
+                }
+                // The span's length is signed (through its leaf), so the entry's position is
+                // bound absolutely: the same hashes cannot be passed off as another number.
+                let span_len = u32::try_from(span.len()).map_err(|_| CheckpointError::BadSpans)?;
+                let entry_position =
+                    u32::try_from(seq - span.first).map_err(|_| CheckpointError::BadSpans)?;
+                entry_proof
+                    .verify_with_size(
+                        &span.entries_root,
+                        span_len,
+                        &[(entry_position, LeafHash::digest(hash.as_bytes()))],
+                    )
+                    .map_err(|e| not_included(e.to_string()))?;
+            }
+            (CHECKPOINT_FORMAT, None, Some(inclusion)) => {
+                span.check_cosignature(&body.network, &body.witness, &key)?;
+                // The tree size is the head's place plus one, signed: the leaf's index is
+                // bound absolutely, as in a span.
+                span.verify_in_tree(seq, hash, inclusion)?;
+            }
+            _ => {
+                return Err(not_included(format!(
+                    "the proof is not of the kind its format-{} checkpoint takes",
+                    body.format
+                )));
+            }
+        }
         Ok(checkpoint_hash)
     }
 }
