@@ -128,8 +128,10 @@ pub async fn list_checkpoints(
 pub struct MisconductView {
     /// The witness.
     pub witness: String,
-    /// `conflict` (two different checkpoints with one number) or `false_span` (a checkpoint
-    /// stating entries of a chain other than the ones this node holds at those places).
+    /// `conflict` (two checkpoints of the witness that contradict each other: two with one
+    /// number, or two tree heads of one chain at one size with different roots) or
+    /// `false_span` (a checkpoint stating entries of a chain other than the ones this node
+    /// holds at those places).
     pub kind: String,
     /// The checkpoint's number.
     pub number: u64,

@@ -25,7 +25,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use tally_sdk::checkpoint::{ChainSpan, Checkpoint, CheckpointError};
+use tally_sdk::checkpoint::{ChainSpan, Checkpoint, CheckpointError, Contradiction, contradiction};
 use tally_sdk::codec;
 use tally_sdk::genesis::Genesis;
 use tally_sdk::hash::EntryHash;
@@ -58,6 +58,20 @@ pub enum BookError {
         /// The number.
         number: u64,
     },
+    /// The witness cosigned two tree heads of one chain at one size with different roots (a
+    /// split view); the one held is kept, the pair kept as evidence.
+    #[error(
+        "{witness} cosigned two different tree heads of {author}'s chain at {size} entries; the \
+         first is kept"
+    )]
+    SplitView {
+        /// The witness.
+        witness: MemberId,
+        /// The chain.
+        author: MemberId,
+        /// The size.
+        size: u64,
+    },
     /// A span states other entries than the chain this node holds at those places: the
     /// witness signed a lie (kept as evidence).
     #[error(
@@ -85,9 +99,9 @@ impl BookError {
     /// about its signer — it did not verify — or the fault is this node's).
     pub fn signer_at_fault(&self) -> Option<&MemberId> {
         match self {
-            BookError::Conflict { witness, .. } | BookError::FalseSpan { witness, .. } => {
-                Some(witness)
-            }
+            BookError::Conflict { witness, .. }
+            | BookError::SplitView { witness, .. }
+            | BookError::FalseSpan { witness, .. } => Some(witness),
             BookError::Invalid(_) | BookError::NotAConflict | BookError::Store(_) => None,
         }
     }
@@ -119,7 +133,9 @@ pub enum Admitted {
 /// Evidence that a witness signed what an honest node never signs.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Misconduct {
-    /// Two different checkpoints with one number.
+    /// Two checkpoints of the witness that contradict each other
+    /// ([`tally_sdk::checkpoint::contradiction`]): two with one number, or two tree heads of
+    /// one chain at one size with different roots.
     Conflict {
         /// The one held.
         held: Checkpoint,
@@ -338,6 +354,27 @@ impl Book {
                 number: body.number,
             });
         }
+        // A tree head contradicting one the witness cosigned before is evidence needing no
+        // chain: checked first, forked chains included (that is where split views show).
+        for span in checkpoint.spans.iter().filter(|s| s.tree.is_some()) {
+            let author = &span.head.author;
+            let Some(held) = self.covering(author, witness, span.head.seq)? else {
+                continue;
+            };
+            if let Some(Contradiction::SplitView { author, size }) =
+                contradiction(&held, checkpoint)
+            {
+                self.keep_misconduct(&Misconduct::Conflict {
+                    held,
+                    other: checkpoint.clone(),
+                })?;
+                return Err(BookError::SplitView {
+                    witness: witness.clone(),
+                    author,
+                    size,
+                });
+            }
+        }
         let forks = crate::forks::fork_points(self.store.as_ref())?;
         for span in &checkpoint.spans {
             let author = &span.head.author;
@@ -436,8 +473,8 @@ impl Book {
     ) -> Result<Option<MemberId>, BookError> {
         held.verify(&self.genesis())?;
         other.verify(&self.genesis())?;
-        let (a, b) = (held.body(), other.body());
-        if a.witness != b.witness || a.number != b.number || held == other {
+        let a = held.body();
+        if contradiction(held, other).is_none() {
             return Err(BookError::NotAConflict);
         }
         let key = misconduct_key(&a.witness, b'c');

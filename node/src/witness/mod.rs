@@ -30,7 +30,9 @@ mod tests {
     use super::own::make_checkpoint;
     use crate::ingest::{Ledger, Pipeline};
     use crate::store::memory::MemoryStore;
+    use crate::store::tiles::ChainTiles;
     use crate::store::{Batch, Cf, KeyRange, Store};
+    use tally_sdk::tlog::hash::LogHash;
 
     const NOW: Timestamp = Timestamp(10_000_000);
 
@@ -228,6 +230,56 @@ mod tests {
         assert_eq!((head.first, head.tree_size()), (3, 5));
     }
 
+    /// Issue 22: a witness cosigning two tree heads of one chain at one size with different
+    /// roots (a split view) is caught when the second arrives, and the pair alone convinces a
+    /// node that holds neither the checkpoints nor the chain: it is spread like a conflict.
+    #[test]
+    fn a_witness_cosigning_two_heads_of_one_chain_at_one_size_is_caught_and_the_pair_spreads() {
+        let mut f = Fixture::new();
+        let entries = f.append("manufacturer", 4);
+        let hashes: Vec<EntryHash> = entries.iter().map(|e| e.hash().unwrap()).collect();
+        let (manufacturer, regulator) = (member("manufacturer"), member("regulator"));
+        let network = f.genesis.network_id();
+        let key = f.keys("regulator").signing.clone();
+        let code = f.store.head(&manufacturer).unwrap().unwrap().code;
+        let root = ChainTiles::new(f.store.as_ref(), code).root(4).unwrap();
+        let cosigned = |number: u64, root: LogHash| {
+            let span = ChainSpan::new(manufacturer.clone(), 0, &hashes)
+                .unwrap()
+                .cosigned(&network, &regulator, root, &key)
+                .unwrap();
+            Checkpoint::sign(network, regulator.clone(), number, NOW, vec![span], &key).unwrap()
+        };
+        let honest = cosigned(0, root);
+        assert_eq!(f.book.admit(&honest).unwrap(), Admitted::New);
+        let split = cosigned(1, LogHash::leaf(b"another history"));
+        assert!(matches!(
+            f.book.admit(&split),
+            Err(BookError::SplitView { size: 4, .. })
+        ));
+        assert_eq!(f.book.conflicted().unwrap(), vec![regulator.clone()]);
+
+        let other = Book::new(Arc::new(MemoryStore::new()), f.genesis.clone());
+        assert_eq!(
+            other.admit_conflict(&honest, &split).unwrap(),
+            Some(regulator.clone())
+        );
+        assert_eq!(other.conflicts(&[], 1 << 20).unwrap().len(), 1);
+        assert!(
+            other
+                .conflicts(std::slice::from_ref(&regulator), 1 << 20)
+                .unwrap()
+                .is_empty()
+        );
+        // Two heads that agree prove nothing.
+        let again = cosigned(1, root);
+        assert!(matches!(
+            Book::new(Arc::new(MemoryStore::new()), f.genesis.clone())
+                .admit_conflict(&honest, &again),
+            Err(BookError::NotAConflict)
+        ));
+    }
+
     #[test]
     fn recorded_checkpoints_are_checked_kept_once_and_fill_gaps() {
         let mut f = Fixture::new();
@@ -416,7 +468,12 @@ mod tests {
         assert_eq!(other.admit_conflict(&other_zero, &zero).unwrap(), None);
         assert_eq!(other.conflicted().unwrap(), vec![regulator.clone()]);
         assert_eq!(other.conflicts(&[], 1 << 20).unwrap().len(), 1);
-        assert!(other.conflicts(&[regulator], 1 << 20).unwrap().is_empty());
+        assert!(
+            other
+                .conflicts(std::slice::from_ref(&regulator), 1 << 20)
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]

@@ -43,7 +43,7 @@ use crate::tlog::hash::LogHash;
 mod encoding;
 mod tree_head;
 
-pub use tree_head::TreeHead;
+pub use tree_head::{Contradiction, TreeHead, contradiction};
 
 /// The checkpoint format this SDK writes: spans with cosigned tree heads.
 pub const CHECKPOINT_FORMAT: u16 = 2;

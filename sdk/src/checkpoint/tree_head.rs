@@ -156,6 +156,47 @@ impl ChainSpan {
     }
 }
 
+/// Why two checkpoints of one witness cannot both be honest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Contradiction {
+    /// Two different checkpoints with one number.
+    OneNumber {
+        /// The number.
+        number: u64,
+    },
+    /// Two tree heads of one chain at one size with different roots: the witness cosigned two
+    /// histories of the chain (a split view), which an honest witness, stopping at a fork,
+    /// never does.
+    SplitView {
+        /// The chain.
+        author: MemberId,
+        /// The size.
+        size: u64,
+    },
+}
+
+/// Whether `a` and `b`, both verified, are one witness's in one network and contradict each
+/// other: self-verifying evidence against the witness, needing no chain to check.
+pub fn contradiction(a: &super::Checkpoint, b: &super::Checkpoint) -> Option<Contradiction> {
+    let (x, y) = (a.body(), b.body());
+    if x.witness != y.witness || x.network != y.network || a == b {
+        return None;
+    }
+    if x.number == y.number {
+        return Some(Contradiction::OneNumber { number: x.number });
+    }
+    a.spans.iter().find_map(|span| {
+        let other = b.span(&span.head.author)?;
+        let (mine, theirs) = (span.tree.as_ref()?, other.tree.as_ref()?);
+        (span.tree_size() == other.tree_size() && mine.root != theirs.root).then(|| {
+            Contradiction::SplitView {
+                author: span.head.author.clone(),
+                size: span.tree_size(),
+            }
+        })
+    })
+}
+
 fn base64_standard(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(bytes)
@@ -359,5 +400,45 @@ mod tests {
         mixed.signed.body.format = super::super::CHECKPOINT_FORMAT;
         let bytes = codec::encode("checkpoint", &mixed).unwrap();
         assert!(codec::decode::<Checkpoint>("checkpoint", &bytes, 1 << 20).is_err());
+    }
+
+    #[test]
+    fn contradictions_are_one_number_twice_or_two_roots_at_one_size() {
+        let (g, keys) = test_consortium();
+        let (hashes, log) = chain();
+        let root = tree_root(20, &TileHashReader::new(20, &log)).unwrap();
+        let sign = |number: u64, root: LogHash, len: usize, key: usize, witness: &str| {
+            let span = ChainSpan::new(member("b"), 0, &hashes[..len])
+                .unwrap()
+                .cosigned(&g.network_id(), &member(witness), root, &keys[key])
+                .unwrap();
+            Checkpoint::sign(
+                g.network_id(),
+                member(witness),
+                number,
+                Timestamp(5),
+                vec![span],
+                &keys[key],
+            )
+            .unwrap()
+        };
+        let other_root = LogHash::leaf(b"x");
+        let held = sign(0, root, 20, 0, "a");
+        assert_eq!(
+            contradiction(&held, &sign(1, other_root, 20, 0, "a")),
+            Some(Contradiction::SplitView {
+                author: member("b"),
+                size: 20
+            })
+        );
+        assert_eq!(
+            contradiction(&held, &sign(0, root, 19, 0, "a")),
+            Some(Contradiction::OneNumber { number: 0 })
+        );
+        // Other sizes, agreeing heads, another witness, or the same checkpoint: no proof.
+        assert_eq!(contradiction(&held, &sign(1, other_root, 19, 0, "a")), None);
+        assert_eq!(contradiction(&held, &sign(1, root, 20, 0, "a")), None);
+        assert_eq!(contradiction(&held, &sign(1, other_root, 20, 2, "c")), None);
+        assert_eq!(contradiction(&held, &held), None);
     }
 }

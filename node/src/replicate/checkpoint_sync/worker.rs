@@ -288,7 +288,7 @@ fn blamed(from: &MemberId, error: &BookError) -> Option<MemberId> {
         BookError::Invalid(_) | BookError::NotAConflict => {
             tracing::warn!(%from, %error, "an invalid checkpoint from {from}'s node");
         }
-        BookError::Conflict { .. } | BookError::FalseSpan { .. } => {
+        BookError::Conflict { .. } | BookError::SplitView { .. } | BookError::FalseSpan { .. } => {
             tracing::warn!(%from, %error, "a checkpoint its witness should never have signed, from {from}'s node; kept as evidence");
         }
         BookError::Store(_) => {
