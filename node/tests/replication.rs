@@ -312,8 +312,9 @@ fn private_fields_reach_exactly_their_readers_through_loss_partition_and_restart
 }
 
 /// A dishonest witness in the simulated network (the regulator's node, which runs none of
-/// the node's machines): it signs two checkpoints with number 0 and gossips one to each half
-/// of the network, and it sends the platform's private fields of an order to their readers
+/// the node's machines): it signs two checkpoints with number 0 (even seeds), or two
+/// cosigning one chain's head at one size with two roots (a split view, odd seeds), and
+/// gossips one to each half of the network, and it sends the platform's private fields of an order to their readers
 /// as if they were its own to send. Through loss and delay, every honest node ends holding
 /// the proof that the regulator signed two checkpoints with one number, the readers' nodes
 /// ban the regulator's for the fields it sent, every node holds only the fields it may read,
@@ -330,6 +331,7 @@ fn a_witness_showing_each_side_another_checkpoint_and_a_thief_of_private_fields_
         let mut sim = Sim::new(seed, faults, 5);
         sim.byzantine.insert(4);
         sim.forgers.insert(4);
+        sim.split_view = seed % 2 == 1;
         sim.private_orders = true;
         let regulator = sim.nodes[4].member.clone();
         let mut writes = SplitMix64::new(seed);

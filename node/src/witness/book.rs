@@ -355,15 +355,22 @@ impl Book {
             });
         }
         // A tree head contradicting one the witness cosigned before is evidence needing no
-        // chain: checked first, forked chains included (that is where split views show).
+        // chain: checked first, forked chains included (that is where split views show),
+        // against the witness's checkpoint held at that place and the false one kept, if any
+        // (a node shown the false head first refused it; the pair is what convinces others).
+        let refused = match self.kept(witness, b's')? {
+            Some(Misconduct::FalseSpan { checkpoint, .. }) => Some(checkpoint),
+            _ => None,
+        };
         for span in checkpoint.spans.iter().filter(|s| s.tree.is_some()) {
             let author = &span.head.author;
-            let Some(held) = self.covering(author, witness, span.head.seq)? else {
-                continue;
-            };
-            if let Some(Contradiction::SplitView { author, size }) =
-                contradiction(&held, checkpoint)
-            {
+            let held = self.covering(author, witness, span.head.seq)?;
+            for held in held.into_iter().chain(refused.clone()) {
+                let Some(Contradiction::SplitView { author, size }) =
+                    contradiction(&held, checkpoint)
+                else {
+                    continue;
+                };
                 self.keep_misconduct(&Misconduct::Conflict {
                     held,
                     other: checkpoint.clone(),
@@ -524,6 +531,23 @@ impl Book {
             found.push((held, other));
         }
         Ok(found)
+    }
+
+    /// The evidence of `kind` kept against `witness`, if any.
+    fn kept(&self, witness: &MemberId, kind: u8) -> Result<Option<Misconduct>, StoreError> {
+        let Some(value) = self
+            .store
+            .get(Cf::Checkpoints, &misconduct_key(witness, kind))?
+        else {
+            return Ok(None);
+        };
+        codec::decode(
+            "checkpoint misconduct",
+            &value,
+            2 * MAX_CHECKPOINT_BYTES + 1024,
+        )
+        .map(Some)
+        .map_err(|e| corrupted(format!("kept misconduct evidence is damaged: {e}")))
     }
 
     /// The evidence of witnesses' misconduct the node keeps, by witness.

@@ -271,6 +271,20 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+        // Shown the false head first, a node holding the chain refuses it as a false span;
+        // the true one then makes the pair, kept as a conflict, which spreads.
+        let mut g = Fixture::new();
+        g.append("manufacturer", 4);
+        assert!(matches!(
+            g.book.admit(&split),
+            Err(BookError::FalseSpan { .. })
+        ));
+        assert!(g.book.conflicted().unwrap().is_empty());
+        assert!(matches!(
+            g.book.admit(&honest),
+            Err(BookError::SplitView { size: 4, .. })
+        ));
+        assert_eq!(g.book.conflicted().unwrap(), vec![regulator.clone()]);
         // Two heads that agree prove nothing.
         let again = cosigned(1, root);
         assert!(matches!(

@@ -37,6 +37,7 @@ use tally_sdk::genesis::Genesis;
 use tally_sdk::ids::{FieldName, MemberId};
 use tally_sdk::keyfile::MemberKeys;
 use tally_sdk::time::Timestamp;
+use tally_sdk::tlog::hash::LogHash;
 use tally_sdk::verify::{ChainTip, Verifier};
 
 use crate::common;
@@ -133,8 +134,11 @@ pub struct Sim {
     /// anyone holds, and answer every range with nothing.
     pub stallers: BTreeSet<usize>,
     /// Of those, the ones that sign two checkpoints with one number, a different one for
-    /// each side, and send other members' private fields as their own.
+    /// each side (or, with `split_view`, two tree heads of one chain at one size), and send
+    /// other members' private fields as their own.
     pub forgers: BTreeSet<usize>,
+    /// Forgers show a split view instead of one number twice.
+    pub split_view: bool,
     /// The member that signs two histories of its chain, if one does: only it may be found
     /// forking.
     pub equivocator: Option<MemberId>,
@@ -260,6 +264,7 @@ impl Sim {
             byzantine: BTreeSet::new(),
             stallers: BTreeSet::new(),
             forgers: BTreeSet::new(),
+            split_view: false,
             equivocator: None,
             private_orders: false,
             orders: Vec::new(),
@@ -1003,8 +1008,8 @@ impl Sim {
         }
     }
 
-    /// A forger signs, as witness, two checkpoints with number 0 over the platform's first
-    /// entry, and gossips one to nodes 0 and 1 and the other to nodes 2 and 3 (a split view);
+    /// A forger signs, as witness, two checkpoints over the platform's first entry that cannot
+    /// both be honest, and gossips one to nodes 0 and 1 and the other to nodes 2 and 3;
     /// and it sends the manufacturer's and logistics' nodes the platform's private fields of
     /// an order as if they were its own to send. It answers nothing.
     fn forge(&mut self, i: usize, event: Event) {
@@ -1022,16 +1027,30 @@ impl Sim {
             return;
         };
         let member = self.nodes[i].member.clone();
-        let views: Vec<Checkpoint> = (0..2)
+        // Either one number twice (another time in each), or a split view: numbers 0 and 1,
+        // the true tree head of the platform's chain at one entry and another root.
+        let network = self.genesis.network_id();
+        let key = &self.nodes[i].keys.signing;
+        let true_root = LogHash::entry_leaf(&first.0);
+        let views: Vec<Checkpoint> = (0..2u64)
             .map(|k| {
-                let span = ChainSpan::new(platform.clone(), 0, &[first.0]).unwrap();
+                let (number, root) = if self.split_view {
+                    let other = LogHash::leaf(b"another history");
+                    (k, if k == 0 { true_root } else { other })
+                } else {
+                    (0, true_root)
+                };
+                let span = ChainSpan::new(platform.clone(), 0, &[first.0])
+                    .unwrap()
+                    .cosigned(&network, &member, root, key)
+                    .unwrap();
                 Checkpoint::sign(
-                    self.genesis.network_id(),
+                    network,
                     member.clone(),
-                    0,
+                    number,
                     Timestamp(EPOCH + k),
                     vec![span],
-                    &self.nodes[i].keys.signing,
+                    key,
                 )
                 .unwrap()
             })
