@@ -6,6 +6,11 @@
 # on the same DIR and the nodes reopen their data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
-cargo build --quiet --locked -p tally-cli
+scripts/setup.sh demo
+# The whole workspace's binaries, in the profile and with the features the tests use, so that
+# scripts/test.sh afterwards compiles nothing twice (`-p tally-cli` alone resolves features
+# differently and builds RocksDB a second time).
+echo "demo: building Tally (on a fresh machine about 20 minutes, most of it RocksDB; then seconds)"
+cargo build --locked --workspace --bins
+echo "demo: starting the demo consortium"
 exec target/debug/tally demo --dir "${1:-tally-demo}"

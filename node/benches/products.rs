@@ -25,7 +25,9 @@
 //! entry is witnessed: the five members' checkpoints state every chain in spans of
 //! `TALLY_BENCH_SPAN` entries (default 1,000, the growth of one chain in one default
 //! checkpoint interval of a consortium writing 5,000 entries a second), recorded in the
-//! node's checkpoint book as replication would record them.
+//! node's checkpoint book as replication would record them: checkpoint format 2, each span
+//! with its chain's tree head cosigned (`TALLY_BENCH_FORMAT=1`: format 1, spans only, as
+//! before issue 22).
 //!
 //! Measured:
 //! - the consumer's page, `GET /01/09506000134352/21/C2M-{i}` (HTML, as a phone's browser
@@ -37,6 +39,9 @@
 //!   disputed products, timed before the checkpoints are recorded (no entry witnessed: a
 //!   lone node) and after (every entry with its witness proofs), p50/p99/max and the
 //!   criterion mean of the witnessed case;
+//! - the evidence bundle, `GET /v1/products/{id}/evidence` (member token) of the disputed
+//!   products once witnessed, `TALLY_BENCH_EVIDENCE` requests (default 200), p50/p99/max:
+//!   every entry's proof for each of its four witnesses;
 //! - the SDK's computation alone, `tally_sdk::responsibility::report` over the records of a
 //!   disputed product already read from the store.
 //!
@@ -70,6 +75,7 @@ use serde_json::{Value, json};
 use tally_node::Node;
 use tally_node::config::{Config, UserConfig};
 use tally_node::store::Store;
+use tally_node::store::tiles::ChainTiles;
 use tally_node::witness::book::chain_hashes;
 use tally_sdk::checkpoint::{ChainSpan, Checkpoint};
 use tally_sdk::entry::{SignedEntry, UnsignedEntry};
@@ -79,6 +85,7 @@ use tally_sdk::hash::EntryHash;
 use tally_sdk::keyfile::MemberKeys;
 use tally_sdk::provenance::Recorded;
 use tally_sdk::time::Timestamp;
+use tally_sdk::tlog::hash::LogHash;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
 use tokio::sync::oneshot;
@@ -628,13 +635,15 @@ fn build(node: &Node, sizes: Sizes) -> (u64, Duration) {
 /// the members' nodes would have made them; returns how many.
 fn witness_everything(node: &Node, span: u64) -> u64 {
     let (genesis, keys) = common::demo();
+    let network = genesis.network_id();
+    let cosign = env_u64("TALLY_BENCH_FORMAT", 2) == 2;
     let store = node.store().as_ref();
     let heads = store.heads().unwrap();
     let longest = heads.iter().map(|h| h.tip.seq + 1).max().unwrap();
     let mut recorded = 0;
     for round in 0..longest.div_ceil(span) {
         let first = round * span;
-        let spans: Vec<ChainSpan> = heads
+        let spans: Vec<(ChainSpan, LogHash)> = heads
             .iter()
             .filter(|h| h.tip.seq >= first)
             .map(|h| {
@@ -642,16 +651,27 @@ fn witness_everything(node: &Node, span: u64) -> u64 {
                 let hashes = chain_hashes(store, &h.author, first, last)
                     .unwrap()
                     .unwrap();
-                ChainSpan::new(h.author.clone(), first, &hashes).unwrap()
+                let root = ChainTiles::new(store, h.code).root(last + 1).unwrap();
+                (ChainSpan::new(h.author.clone(), first, &hashes).unwrap(), root)
             })
             .collect();
         for witness in &keys {
+            let spans = spans
+                .iter()
+                .map(|(span, root)| match cosign {
+                    true => span
+                        .clone()
+                        .cosigned(&network, &witness.member, *root, &witness.signing)
+                        .unwrap(),
+                    false => span.clone(),
+                })
+                .collect();
             let checkpoint = Checkpoint::sign(
-                genesis.network_id(),
+                network,
                 witness.member.clone(),
                 round,
                 Timestamp(START + round * 1_000),
-                spans.clone(),
+                spans,
                 &witness.signing,
             )
             .unwrap();
@@ -705,6 +725,13 @@ fn page_path(sizes: Sizes, k: u64) -> String {
 fn report_path(sizes: Sizes, k: u64) -> String {
     format!(
         "/v1/products/{}/responsibility",
+        percent_encode(&disputed(k * JUMP % sizes.disputed))
+    )
+}
+
+fn evidence_path(sizes: Sizes, k: u64) -> String {
+    format!(
+        "/v1/products/{}/evidence",
         percent_encode(&disputed(k * JUMP % sizes.disputed))
     )
 }
@@ -884,6 +911,22 @@ fn bench(c: &mut Criterion) {
     summary(
         &format!(
             "responsibility report, {DISPUTED_EVENTS}-event product, every entry witnessed (spans of {span})"
+        ),
+        times,
+    );
+    let evidence = runtime.block_on(get(&mut sender, &evidence_path(sizes, 0), JSON, true));
+    eprintln!("an evidence bundle is {} bytes of JSON", evidence.len());
+    let times = timed(
+        &runtime,
+        &mut sender,
+        env_u64("TALLY_BENCH_EVIDENCE", 200),
+        |k| (evidence_path(sizes, k), JSON, true),
+        |_| {},
+    );
+    summary(
+        &format!(
+            "evidence bundle, {DISPUTED_EVENTS}-event product, every entry witnessed (spans of {span}, checkpoint format {})",
+            env_u64("TALLY_BENCH_FORMAT", 2)
         ),
         times,
     );
