@@ -7,9 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh demo
-# The whole workspace's binaries, in the profile and with the features the tests use, so that
-# scripts/test.sh afterwards compiles nothing twice (`-p tally-cli` alone resolves features
-# differently and builds RocksDB a second time).
+# Only the binaries, so the demo comes up as soon as it can. (The tests' dev-dependencies turn
+# on features of crates RocksDB's build uses, bitflags' `std` through rustix, so
+# scripts/test.sh builds RocksDB once more; seen from the artifacts' hashes.)
 echo "demo: building Tally (on a fresh machine about 20 minutes, most of it RocksDB; then seconds)"
 cargo build --locked --workspace --bins
 echo "demo: starting the demo consortium"
