@@ -123,6 +123,58 @@ fn percent_encode(text: &str) -> String {
         .collect()
 }
 
+/// Decodes the QR code in a greyscale PNG.
+fn read_label(path: &Path) -> String {
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut pixels).unwrap();
+    let (width, height) = (info.width as usize, info.height as usize);
+    let mut image =
+        rqrr::PreparedImage::prepare_from_greyscale(width, height, |x, y| pixels[y * width + x]);
+    let grids = image.detect_grids();
+    assert_eq!(grids.len(), 1);
+    grids[0].decode().unwrap().1
+}
+
+/// Runs, with `sh` in `dir`, every command of the demo's guide (its indented lines that are
+/// not a node's line or a file), in order: each must succeed. The consumer's page is fetched;
+/// the last history must show the event the walk recorded.
+fn walk_the_guide(output: &str, dir: &Path) {
+    let guide = &output[output.find("1. The consumer's page").expect(output)..];
+    let mut ran = 0;
+    let mut last = String::new();
+    for line in guide.lines().filter_map(|l| l.strip_prefix("  ")) {
+        let command = if line.starts_with("http://") {
+            format!("curl -fsS '{line}'")
+        } else if line.starts_with("curl ") || line.contains("/tally ") {
+            line.to_owned()
+        } else {
+            continue;
+        };
+        let out = Command::new("sh")
+            .args(["-c", &command])
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{command}\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if command.contains("/history") {
+            last = String::from_utf8_lossy(&out.stdout).into_owned();
+        }
+        ran += 1;
+    }
+    assert_eq!(ran, 9, "{guide}");
+    assert!(
+        last.contains("C2M-0002") && last.contains("commissioning"),
+        "{last}"
+    );
+}
+
 /// `DIR/demo.json`: where the demo's nodes are.
 fn demo_file(dir: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(dir.join("demo.json")).unwrap()).unwrap()
@@ -199,7 +251,7 @@ fn the_demo_consortium_runs_records_the_story_everywhere_and_restarts() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| p.as_str().unwrap())
+        .map(|p| p["digital_link"].as_str().unwrap())
         .collect();
     assert_eq!(
         products,
@@ -208,6 +260,14 @@ fn the_demo_consortium_runs_records_the_story_everywhere_and_restarts() {
             "https://id.gs1.org/01/09506000134369/10/LINEN-2026-07"
         ]
     );
+    // Each product's page is on the platform's node, and the sofa's label opens it.
+    let platform_url = nodes[0]["api_url"].as_str().unwrap();
+    let sofa_page = file["products"][0]["page"].as_str().unwrap();
+    assert_eq!(
+        sofa_page,
+        format!("{platform_url}/01/09506000134352/21/C2M-0001")
+    );
+    assert_eq!(read_label(&dir.path().join("sofa-label.png")), sofa_page);
 
     // Every node holds every chain of the story, the same.
     wait_for("every node holds the story's four chains alike", || {
@@ -365,6 +425,15 @@ fn the_demo_consortium_runs_records_the_story_everywhere_and_restarts() {
         stderr.contains("does not verify") && stderr.contains("report does not follow"),
         "{stderr}"
     );
+
+    // Every command the demo printed works when pasted, in the order printed.
+    walk_the_guide(&demo.output(), dir.path());
+    // The walk's event reached every node; those are the heads a restart must find.
+    wait_for("every node holds the walk's event", || {
+        let first = heads_of(&nodes[0]);
+        first["heads"][1]["seq"] == 4 && nodes[1..].iter().all(|node| heads_of(node) == first)
+    });
+    let heads = heads_of(&nodes[0]);
 
     let output = demo.interrupt();
     assert!(

@@ -652,7 +652,10 @@ fn witness_everything(node: &Node, span: u64) -> u64 {
                     .unwrap()
                     .unwrap();
                 let root = ChainTiles::new(store, h.code).root(last + 1).unwrap();
-                (ChainSpan::new(h.author.clone(), first, &hashes).unwrap(), root)
+                (
+                    ChainSpan::new(h.author.clone(), first, &hashes).unwrap(),
+                    root,
+                )
             })
             .collect();
         for witness in &keys {

@@ -1,6 +1,7 @@
 //! `tally demo`: the demo consortium on this machine — the five members of the demo genesis as
 //! five local nodes replicating to each other, a custom sofa's story from order to delivery
-//! recorded on them, and `DIR/demo.json` listing every node's API, token and data directory.
+//! recorded on them, `DIR/demo.json` listing every node's API, token and data directory, and
+//! `DIR/sofa-label.png`, the sofa's QR label.
 //! Runs until Ctrl-C (or SIGTERM).
 
 use std::path::PathBuf;
@@ -20,6 +21,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     tally_node::demo::init_logging(&args.log)?;
-    tally_node::demo::run(&args.dir, tally_node::run::stop_signal())?;
+    let label = |uri: &str| super::qr::label_png(uri, 8).map_err(|e| format!("{e:#}"));
+    tally_node::demo::run(&args.dir, tally_node::run::stop_signal(), &label)?;
     Ok(())
 }

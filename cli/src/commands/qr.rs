@@ -30,9 +30,7 @@ pub fn run(args: Args) -> Result<()> {
     // A label must carry a link a resolver takes: strict Digital Link syntax, any host.
     DigitalLink::parse_with(&args.uri, &ParseOptions::STRICT)
         .with_context(|| format!("{:?} is not a GS1 Digital Link URI", args.uri))?;
-    // Level Q survives a quarter of the label damaged: labels get scuffed.
-    let code = QrCode::with_error_correction_level(args.uri.as_bytes(), EcLevel::Q)
-        .context("the URI does not fit in a QR code")?;
+    let code = qr_code(&args.uri)?;
     let extension = args
         .out
         .extension()
@@ -56,6 +54,17 @@ pub fn run(args: Args) -> Result<()> {
         code.width()
     );
     Ok(())
+}
+
+fn qr_code(uri: &str) -> Result<QrCode> {
+    // Level Q survives a quarter of the label damaged: labels get scuffed.
+    QrCode::with_error_correction_level(uri.as_bytes(), EcLevel::Q)
+        .context("the URI does not fit in a QR code")
+}
+
+/// The PNG label of `uri`, `module` pixels per module (the demo's label of its sofa).
+pub fn label_png(uri: &str, module: usize) -> Result<Vec<u8>> {
+    png_of(&qr_code(uri)?, module)
 }
 
 /// A greyscale PNG: `module` pixels per module, with the quiet zone.

@@ -108,8 +108,28 @@ pub struct DemoFile {
     pub genesis: PathBuf,
     /// The nodes.
     pub nodes: Vec<DemoNode>,
-    /// The Digital Link URIs of the story's products.
-    pub products: Vec<String>,
+    /// The story's products.
+    pub products: Vec<DemoProduct>,
+}
+
+/// A product of the story in `demo.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DemoProduct {
+    /// Its GS1 Digital Link URI.
+    pub digital_link: String,
+    /// Its consumer page on the platform's node: what its QR label opens.
+    pub page: String,
+}
+
+/// Makes the PNG of a QR label for a URL (the CLI's `tally qr`), or says why not.
+pub type LabelMaker<'a> = &'a dyn Fn(&str) -> Result<Vec<u8>, String>;
+
+/// The consumer page of `digital_link` on the node at `api_url`: the link's path there.
+fn page_url(api_url: &str, digital_link: &str) -> String {
+    let path = digital_link
+        .strip_prefix("https://id.gs1.org")
+        .unwrap_or(digital_link);
+    format!("{api_url}{path}")
 }
 
 /// Starts logging to stderr with the tracing filter `filter` (e.g. `warn`, `info`).
@@ -281,7 +301,11 @@ fn witnessed(nodes: &[Running], genesis: &Genesis) -> bool {
 
 /// Runs the demo in `dir` until `stop` completes (Ctrl-C for `tally demo`); prints what it
 /// does on stdout.
-pub fn run(dir: &Path, stop: impl std::future::Future<Output = ()>) -> Result<(), DemoError> {
+pub fn run(
+    dir: &Path,
+    stop: impl std::future::Future<Output = ()>,
+    label: LabelMaker<'_>,
+) -> Result<(), DemoError> {
     let (genesis, keys) = prepare(dir)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -375,7 +399,25 @@ pub fn run(dir: &Path, stop: impl std::future::Future<Output = ()>) -> Result<()
                     }
                 })
                 .collect(),
-            products,
+            products: products
+                .iter()
+                .map(|link| DemoProduct {
+                    page: page_url(&nodes[0].api_url, link),
+                    digital_link: link.clone(),
+                })
+                .collect(),
+        };
+        // The sofa's QR label, which opens its page on the platform's node.
+        let label_file = dir.join("sofa-label.png");
+        let label_written = match file.products.first().map(|p| label(&p.page)) {
+            Some(Ok(png)) => std::fs::write(&label_file, png)
+                .map_err(io(&label_file))
+                .map(|()| true)?,
+            Some(Err(why)) => {
+                println!("warning: no QR label: {why}");
+                false
+            }
+            None => false,
         };
         let path = dir.join("demo.json");
         let json =
@@ -387,7 +429,12 @@ pub fn run(dir: &Path, stop: impl std::future::Future<Output = ()>) -> Result<()
             let first = r.node.store().chain_range(&platform, 0, 1).ok()?;
             first.into_iter().next().map(|(hash, _)| hash)
         });
-        print_guide(&file, &path, order);
+        print_guide(
+            &file,
+            &path,
+            order,
+            label_written.then_some(label_file.as_path()),
+        );
         stop.await;
         println!("stopping the nodes ...");
         Ok::<(), DemoError>(())
@@ -420,7 +467,12 @@ pub fn run(dir: &Path, stop: impl std::future::Future<Output = ()>) -> Result<()
     outcome
 }
 
-fn print_guide(file: &DemoFile, path: &Path, order: Option<EntryHash>) {
+fn print_guide(file: &DemoFile, path: &Path, order: Option<EntryHash>, label: Option<&Path>) {
+    // The commands name this very binary, so they work when pasted without installing it.
+    let tally = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "tally".to_owned());
+    let genesis = file.genesis.display();
     println!();
     println!(
         "The demo consortium runs: {} nodes (Ctrl-C stops them).",
@@ -432,39 +484,90 @@ fn print_guide(file: &DemoFile, path: &Path, order: Option<EntryHash>) {
             node.member, node.api_url, node.api_token
         );
     }
-    if let (Some(node), Some(product)) = (file.nodes.last(), file.products.first()) {
-        let encoded: String = product
-            .bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                    (b as char).to_string()
-                }
-                _ => format!("%{b:02X}"),
-            })
-            .collect();
+    let find = |member: &str| file.nodes.iter().find(|n| n.member == member);
+    let (Some(regulator), Some(manufacturer), Some(sofa)) = (
+        find("regulator"),
+        find("manufacturer"),
+        file.products.first(),
+    ) else {
         println!();
-        println!("The sofa's history, as the {} node holds it:", node.member);
-        println!(
-            "  curl -H 'Authorization: Bearer {}' {}/v1/products/{encoded}/history",
-            node.api_token, node.api_url
-        );
-        if let Some(order) = order {
-            println!("Is the consumer's order witnessed? The answer carries the evidence:");
-            println!(
-                "  curl -H 'Authorization: Bearer {}' {}/v1/entries/{order}/witness > witness.json",
-                node.api_token, node.api_url
-            );
-            println!(
-                "  tally witness verify witness.json --genesis {}",
-                file.genesis.display()
-            );
-        }
-        println!("Every node's chain heads (they agree):");
-        println!(
-            "  curl -H 'Authorization: Bearer {}' {}/v1/heads",
-            node.api_token, node.api_url
-        );
+        println!("{} lists every node, token and product.", path.display());
+        return;
+    };
+    let auth = |node: &DemoNode| format!("-H 'Authorization: Bearer {}'", node.api_token);
+    let sofa_id = percent_encode(&sofa.digital_link);
+    println!();
+    println!(
+        "1. The consumer's page of the custom sofa (what its QR label opens): open it in a browser"
+    );
+    println!("  {}", sofa.page);
+    if let Some(label) = label {
+        println!("2. The sofa's QR label, to print or scan:");
+        println!("  {}", label.display());
     }
+    println!(
+        "3. Who is responsible for what, and the evidence bundle anyone checks offline (from the {} node):",
+        regulator.member
+    );
+    println!(
+        "  curl -fsS {} {}/v1/products/{sofa_id}/responsibility",
+        auth(regulator),
+        regulator.api_url
+    );
+    println!(
+        "  curl -fsS {} {}/v1/products/{sofa_id}/evidence > sofa-evidence.json",
+        auth(regulator),
+        regulator.api_url
+    );
+    println!("  {tally} verify sofa-evidence.json --genesis {genesis}");
+    let second = "https://id.gs1.org/01/09506000134352/21/C2M-0002";
+    println!(
+        "4. Record an event on the manufacturer's node (a second sofa), and see it in its history:"
+    );
+    let event = serde_json::json!({
+        "type": "ObjectEvent", "action": "ADD", "bizStep": "commissioning",
+        "disposition": "active", "epcList": [second],
+        "eventTime": tally_sdk::time::Timestamp::now().to_rfc3339(),
+        "eventTimeZoneOffset": "+00:00",
+    });
+    println!(
+        "  curl -fsS {} -H 'Content-Type: application/json' {}/v1/events -d '{event}'",
+        auth(manufacturer),
+        manufacturer.api_url
+    );
+    println!(
+        "  curl -fsS {} {}/v1/products/{}/history",
+        auth(manufacturer),
+        manufacturer.api_url,
+        percent_encode(second)
+    );
+    if let Some(order) = order {
+        println!("5. Is the consumer's order witnessed? The answer carries the evidence:");
+        println!(
+            "  curl -fsS {} {}/v1/entries/{order}/witness > witness.json",
+            auth(regulator),
+            regulator.api_url
+        );
+        println!("  {tally} witness verify witness.json --genesis {genesis}");
+    }
+    println!("Every node's chain heads (they agree):");
+    println!(
+        "  curl -fsS {} {}/v1/heads",
+        auth(regulator),
+        regulator.api_url
+    );
     println!();
     println!("{} lists every node, token and product.", path.display());
+}
+
+/// `text` as one path segment.
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
