@@ -531,7 +531,10 @@ async fn the_consumer_page_resolves_digital_links() {
     );
     assert!(html.contains("not yet witnessed"));
     assert!(
-        html.contains("href=\"/01/09506000134369/10/LINEN-2026-07\""),
+        html.contains(
+            "<a href=\"/01/09506000134369/10/LINEN-2026-07\">Lot LINEN-2026-07 of GTIN \
+             09506000134369</a>, from DEMO Materials Inc."
+        ),
         "{html}"
     );
     // Nothing is loaded from elsewhere, and no script runs.
@@ -554,6 +557,17 @@ async fn the_consumer_page_resolves_digital_links() {
     assert_eq!(
         json["made_from"],
         json!(["/01/09506000134369/10/LINEN-2026-07"])
+    );
+    assert_eq!(
+        json["inputs"][0]["what"],
+        "Lot LINEN-2026-07 of GTIN 09506000134369"
+    );
+    assert!(
+        json["inputs"][0]["from"]
+            .as_str()
+            .unwrap()
+            .starts_with("DEMO Materials Inc."),
+        "{json}"
     );
 
     // The lot's page.

@@ -54,6 +54,18 @@ pub struct TimelineLine {
     pub entry: String,
 }
 
+/// One input of the product, as the page shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct InputLine {
+    /// Its Digital Link path on this node (its own page).
+    pub path: String,
+    /// What it is: "Lot LINEN-2026-07 of GTIN 09506000134369".
+    pub what: String,
+    /// The organisation that made it (signed its first record), if the node holds one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+}
+
 /// The page's content.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProductPage {
@@ -69,6 +81,8 @@ pub struct ProductPage {
     pub timeline: Vec<TimelineLine>,
     /// What it was made from: each input's Digital Link path on this node.
     pub made_from: Vec<String>,
+    /// The same inputs, described for people.
+    pub inputs: Vec<InputLine>,
     /// How many of the timeline's entries a quorum witnesses.
     pub witnessed: usize,
 }
@@ -200,6 +214,37 @@ fn content(state: &ApiState, product: &ProductId, provenance: &Provenance) -> Pr
             .filter_map(|input| ProductId::parse(&input.product).ok())
             .map(|p| p.digital_link_path().to_owned())
             .collect(),
+        inputs: provenance
+            .inputs
+            .iter()
+            .filter_map(|input| {
+                let product = ProductId::parse(&input.product).ok()?;
+                let maker = input
+                    .provenance
+                    .as_ref()
+                    .and_then(|p| p.timeline.first())
+                    .map(|step| name_of(&step.signer));
+                Some(InputLine {
+                    path: product.digital_link_path().to_owned(),
+                    what: described(&product),
+                    from: maker,
+                })
+            })
+            .collect(),
+    }
+}
+
+/// An input as a sentence starts: "Lot LINEN-2026-07 of GTIN 09506000134369".
+fn described(product: &ProductId) -> String {
+    use tally_sdk::gs1::ProductKind;
+    let key = product.key();
+    let qualifier = key.qualifiers.first().map(|q| q.value.clone());
+    match (product.kind(), qualifier) {
+        (ProductKind::Item, Some(serial)) => {
+            format!("Item {serial} of GTIN {}", key.primary.value)
+        }
+        (ProductKind::Lot, Some(lot)) => format!("Lot {lot} of GTIN {}", key.primary.value),
+        _ => identifier(product),
     }
 }
 
@@ -344,13 +389,18 @@ fn product_page(page: &ProductPage) -> String {
         ));
     }
     let mut made_from = String::new();
-    if !page.made_from.is_empty() {
+    if !page.inputs.is_empty() {
         made_from.push_str("<h2>Made from</h2><ul>");
-        for path in &page.made_from {
+        for input in &page.inputs {
+            let from = input
+                .from
+                .as_ref()
+                .map(|maker| format!(", from {}", escape(maker)))
+                .unwrap_or_default();
             made_from.push_str(&format!(
-                "<li><a href=\"{}\">{}</a></li>",
-                escape(path),
-                escape(path)
+                "<li><a href=\"{}\">{}</a>{from}</li>",
+                escape(&input.path),
+                escape(&input.what)
             ));
         }
         made_from.push_str("</ul>");
