@@ -1,6 +1,6 @@
 //! The network shell: runs the replication [`Engine`] on libp2p (TCP, Noise, Yamux; gossipsub
 //! for new entries and checkpoints, request-response for sync and for private fields), the
-//! node's checkpoint work ([`checkpoints`]) and the private-field courier ([`courier`]).
+//! node's checkpoint work (`checkpoints`) and the private-field courier (`courier`).
 //!
 //! One tokio task owns the swarm and the engine. It turns libp2p events, the writer's
 //! [`Committed`] notices and the answers of blocking work into engine inputs, and carries out
@@ -8,8 +8,8 @@
 //! node's one pipeline, then the writer) and reading ranges from the store run on the blocking
 //! pool and report back on bounded channels.
 //!
-//! The code: this module (the network's start, the shell's state and loop), [`swarm`] (the
-//! behaviours and topics), [`status`] (peers' status and metrics), `events` (the swarm's
+//! The code: this module (the network's start, the shell's state and loop), `swarm` (the
+//! behaviours and topics), `status` (peers' status and metrics), `events` (the swarm's
 //! events), `outputs` (the engine's outputs carried out), and the shell's sides of the
 //! checkpoint exchange, the courier and governance.
 //!

@@ -17,7 +17,7 @@
 //!   partitioned so fills its gaps, and a proof that a witness signed two checkpoints with one
 //!   number reaches every node.
 //! - **Checking**: a checkpoint is admitted only once it checks against the chains held here
-//!   ([`Book::admit`]). One that states entries the node does not hold yet is kept aside,
+//!   ([`Book::admit`](crate::witness::book::Book::admit)). One that states entries the node does not hold yet is kept aside,
 //!   bounded in count and bytes, and checked again when the chains grow. Checkpoints that do
 //!   not verify count against the peer that sent them; validly signed ones that conflict with
 //!   a held one or state false spans count against their witness, whose signature proves it
@@ -205,7 +205,7 @@ pub enum CheckpointWork {
 }
 
 /// A checkpoint from `peer` states a head of `author`'s chain at `seq` other than the one
-/// held ([`Admitted::HeadDiffers`]).
+/// held ([`Admitted::HeadDiffers`](crate::witness::book::Admitted::HeadDiffers)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Suspect {
     /// The peer that sent the checkpoint.
