@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use super::eval::str_at;
 use super::*;
 use proptest::prelude::*;
 use serde_json::json;
