@@ -17,7 +17,7 @@
 //! but showing that takes every entry in between; a span's root proves any of its entries with
 //! a few hashes.
 //!
-//! Format 2 ([`tree_head`]) adds to each span the chain's tree head: the RFC 6962 root of the
+//! Format 2 ([`TreeHead`]) adds to each span the chain's tree head: the RFC 6962 root of the
 //! chain's log at the span's head, cosigned by the witness as a C2SP signed note. One cosigned
 //! head then proves any earlier entry of the chain with `O(log n)` hashes
 //! ([`Checkpoint::witness_in_tree`]). Format-1 checkpoints (spans only) are still read and
