@@ -7,16 +7,33 @@ use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{PoisonError, RwLock};
 
+use tally_sdk::tlog::cache::TileCache;
+
+use super::tiles::{TILE_CACHE_BYTES, written_tiles};
 use super::{Batch, Cf, KeyRange, Op, Row, Store, StoreError};
 
 type Tables = HashMap<Cf, BTreeMap<Vec<u8>, Vec<u8>>>;
 
 /// An in-memory store.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MemoryStore {
     tables: RwLock<Tables>,
     fail_writes: AtomicBool,
     erasures: std::sync::atomic::AtomicU64,
+    /// The same cache of decoded tiles as a RocksDB store keeps, so tests read proofs as a
+    /// node does.
+    tile_cache: TileCache,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self {
+            tables: RwLock::default(),
+            fail_writes: AtomicBool::default(),
+            erasures: std::sync::atomic::AtomicU64::default(),
+            tile_cache: TileCache::new(TILE_CACHE_BYTES),
+        }
+    }
 }
 
 impl MemoryStore {
@@ -89,6 +106,7 @@ impl Store for MemoryStore {
         if self.fail_writes.load(Ordering::SeqCst) {
             return Err(StoreError::Backend("writes are failing (test)".into()));
         }
+        let tiles = written_tiles(batch.ops());
         let mut tables = self.tables.write().unwrap_or_else(PoisonError::into_inner);
         for op in batch.into_ops() {
             match op {
@@ -102,6 +120,15 @@ impl Store for MemoryStore {
                 }
             }
         }
+        drop(tables);
+        // After the write, so no reader keeps what it read before.
+        if !tiles.is_empty() {
+            self.tile_cache.forget(tiles);
+        }
         Ok(())
+    }
+
+    fn tile_cache(&self) -> Option<&TileCache> {
+        Some(&self.tile_cache)
     }
 }

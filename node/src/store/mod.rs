@@ -26,6 +26,7 @@ use tally_sdk::hash::{EntryHash, NetworkId};
 use tally_sdk::ids::MemberId;
 use tally_sdk::rejection::RejectedEntry;
 use tally_sdk::time::Timestamp;
+use tally_sdk::tlog::cache::TileCache;
 
 use keys::{Head, Position, index_position, kind_code, prefix_end, string_prefix};
 
@@ -260,6 +261,12 @@ pub trait Store: Send + Sync {
     /// The value of `key`.
     fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
 
+    /// The values of `keys`, in the same order: one call, which a store able to look several
+    /// keys up at once (RocksDB's batched multi-get) answers faster than one `get` each.
+    fn get_many(&self, cf: Cf, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        keys.iter().map(|key| self.get(cf, key)).collect()
+    }
+
     /// Up to `limit` keys and values in `range`, in key order.
     fn scan(&self, cf: Cf, range: &KeyRange, limit: usize) -> Result<Vec<Row>, StoreError>;
 
@@ -270,6 +277,12 @@ pub trait Store: Send + Sync {
     /// erased fields): every column family is flushed, so no log file still holds them, and
     /// the private fields' files are rewritten. A store without files has nothing to do.
     fn erase_deleted(&self) -> Result<(), StoreError>;
+
+    /// The store's cache of decoded log tiles ([`tiles`]), if it keeps one: proofs read
+    /// through it, and [`Store::write`] forgets the tiles it writes, once they are written.
+    fn tile_cache(&self) -> Option<&TileCache> {
+        None
+    }
 
     /// An entry by hash, checked: the stored bytes must decode and hash to `hash`.
     fn entry(&self, hash: &EntryHash) -> Result<Option<SignedEntry>, StoreError> {

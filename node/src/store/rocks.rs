@@ -14,7 +14,10 @@ use rocksdb::{
 };
 use tally_sdk::hash::NetworkId;
 
+use tally_sdk::tlog::cache::TileCache;
+
 use super::check::{CheckReport, check_store};
+use super::tiles::{TILE_CACHE_BYTES, forget_written};
 use super::{Batch, Cf, KeyRange, Op, Row, Store, StoreError, corrupted};
 
 /// How many entries below each chain head [`RocksStore::open`] re-reads and links.
@@ -34,6 +37,7 @@ fn backend(error: rocksdb::Error) -> StoreError {
 pub struct RocksStore {
     db: DB,
     path: PathBuf,
+    tile_cache: TileCache,
 }
 
 impl std::fmt::Debug for RocksStore {
@@ -118,6 +122,7 @@ impl RocksStore {
         let store = Self {
             db,
             path: path.to_owned(),
+            tile_cache: TileCache::new(TILE_CACHE_BYTES),
         };
         let report = check_store(&store, network, depth)?;
         Ok((store, report))
@@ -159,6 +164,7 @@ impl RocksStore {
         let store = Self {
             db,
             path: path.to_owned(),
+            tile_cache: TileCache::new(TILE_CACHE_BYTES),
         };
         super::check::check_read_only(&store, network)?;
         Ok(store)
@@ -222,6 +228,16 @@ impl Store for RocksStore {
             .map(|v| v.to_vec()))
     }
 
+    fn get_many(&self, cf: Cf, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        // Sorted keys let RocksDB skip its own sort; the tiles of a proof come sorted.
+        let sorted = keys.is_sorted();
+        self.db
+            .batched_multi_get_cf(self.cf(cf)?, keys, sorted)
+            .into_iter()
+            .map(|value| Ok(value.map_err(backend)?.map(|v| v.to_vec())))
+            .collect()
+    }
+
     fn scan(&self, cf: Cf, range: &KeyRange, limit: usize) -> Result<Vec<Row>, StoreError> {
         let mut read = ReadOptions::default();
         if let Some(end) = &range.end {
@@ -259,7 +275,15 @@ impl Store for RocksStore {
         }
         let mut options = WriteOptions::default();
         options.set_sync(true);
-        self.db.write_opt(write, &options).map_err(backend)
+        let written = self.db.write_opt(write, &options).map_err(backend);
+        // After the write, so no reader keeps what it read before (and also after a failed
+        // write, which may have landed in part of RocksDB's view: dropping is always safe).
+        forget_written(&self.tile_cache, batch.ops());
+        written
+    }
+
+    fn tile_cache(&self) -> Option<&TileCache> {
+        Some(&self.tile_cache)
     }
 
     fn erase_deleted(&self) -> Result<(), StoreError> {

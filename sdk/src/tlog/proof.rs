@@ -554,6 +554,123 @@ mod tests {
         assert!(consistency_proof(7, 7, &reader).unwrap().is_empty());
     }
 
+    /// A tile store that counts the tiles read from it.
+    struct Counting<'a> {
+        tiles: &'a MemoryTiles,
+        read: std::cell::Cell<usize>,
+    }
+
+    impl crate::tlog::tile::TileReader for Counting<'_> {
+        type Error = crate::tlog::tile::TileError;
+
+        fn read_tiles(
+            &self,
+            tiles: &[crate::tlog::tile::Tile],
+        ) -> Result<Vec<Vec<u8>>, Self::Error> {
+            self.read.set(self.read.get() + tiles.len());
+            self.tiles.read_tiles(tiles)
+        }
+    }
+
+    /// Grows a log by `appends`, and after each append asks for roots and proofs at `asks`
+    /// (fractions of the size, in thousandths) through `cache` and without it: they must be
+    /// the same, and verify. With `forget`, the writer tells the cache which tiles it wrote, as
+    /// a node does; without, the cache must still be exact, as tiles only ever grow.
+    fn cached_proofs_equal_uncached(
+        appends: &[usize],
+        asks: &[(u64, u64)],
+        cache: &crate::tlog::cache::TileCache,
+        forget: bool,
+    ) {
+        use crate::tlog::tile::TileReader;
+        let total: usize = appends.iter().sum();
+        let leaves: Vec<LogHash> = (0..total as u64)
+            .map(|i| LogHash::leaf(&i.to_le_bytes()))
+            .collect();
+        let mut edge = RightEdge::new();
+        let mut tiles = MemoryTiles::new();
+        let mut at = 0;
+        for append in appends {
+            let written = edge.append(&leaves[at..at + append]).unwrap();
+            at += append;
+            if forget {
+                cache.forget(written.iter().map(|t| (9, t.tile.level(), t.tile.index())));
+            }
+            tiles.write(written);
+            let size = edge.size();
+            if size == 0 {
+                continue;
+            }
+            let plain = TileHashReader::new(size, &tiles);
+            let cached = TileHashReader::new(size, &tiles).cached(cache, 9);
+            let root = edge.root();
+            assert_eq!(tree_root(size, &cached).unwrap(), root);
+            for (a, b) in asks {
+                let older = (size * a / 1000).max(1);
+                let index = (size * b / 1000).min(size - 1);
+                assert_eq!(
+                    tree_root(older, &TileHashReader::new(older, &tiles).cached(cache, 9)).unwrap(),
+                    tree_root(older, &TileHashReader::new(older, &tiles)).unwrap(),
+                );
+                let proof = inclusion_proof(index, size, &cached).unwrap();
+                assert_eq!(proof, inclusion_proof(index, size, &plain).unwrap());
+                verify_inclusion(&leaves[index as usize], index, size, &proof, &root).unwrap();
+                let proof = consistency_proof(older, size, &cached).unwrap();
+                assert_eq!(proof, consistency_proof(older, size, &plain).unwrap());
+                let older_root = tree_root(older, &plain).unwrap();
+                verify_consistency(older, size, &proof, &older_root, &root).unwrap();
+            }
+        }
+        // Warm: the same proof again reads no tile when the cache holds what it needs.
+        let size = edge.size();
+        if size > 0 && cache.max_bytes() >= 64 * crate::tlog::cache::FULL_TILE_CACHE_BYTES {
+            let counting = Counting {
+                tiles: &tiles,
+                read: std::cell::Cell::new(0),
+            };
+            let reader = TileHashReader::new(size, &counting).cached(cache, 9);
+            let first = inclusion_proof(size / 2, size, &reader).unwrap();
+            let read = counting.read.get();
+            assert_eq!(inclusion_proof(size / 2, size, &reader).unwrap(), first);
+            assert_eq!(counting.read.get(), read, "a warm proof read tiles");
+            assert!(counting.read_tiles(&[]).unwrap().is_empty());
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+        /// Proofs served through a cache — roomy, or so small it drops tiles all the time —
+        /// equal the proofs computed without one, at every size a growing log passes through
+        /// (partial tiles widening, filling, and read at older, narrower sizes).
+        #[test]
+        fn proofs_through_a_cache_equal_proofs_without(
+            appends in proptest::collection::vec(
+                proptest::prop_oneof![1usize..4, 1usize..300, 250usize..700],
+                1..8,
+            ),
+            asks in proptest::collection::vec((0u64..=1000, 0u64..=1000), 1..4),
+            small in proptest::bool::ANY,
+            forget in proptest::bool::ANY,
+        ) {
+            let bytes = if small { 3 } else { 1024 } * crate::tlog::cache::FULL_TILE_CACHE_BYTES;
+            let cache = crate::tlog::cache::TileCache::new(bytes);
+            cached_proofs_equal_uncached(&appends, &asks, &cache, forget);
+            proptest::prop_assert!(cache.stats().bytes <= bytes);
+        }
+    }
+
+    /// The same across a level-2 tile (past 65,536 leaves), with one cache shared by the
+    /// sizes on both sides of it.
+    #[test]
+    fn cached_proofs_across_three_tile_levels() {
+        let cache =
+            crate::tlog::cache::TileCache::new(256 * crate::tlog::cache::FULL_TILE_CACHE_BYTES);
+        let asks = [(1, 999), (500, 0), (999, 500), (1000, 1000)];
+        cached_proofs_equal_uncached(&[65_535, 1, 1, 254, 256, 3_000], &asks, &cache, true);
+        assert!(cache.stats().hits > 0);
+    }
+
     #[test]
     fn proofs_read_logarithmically_many_nodes() {
         for (size, index) in [(10_000_000u64, 6_543_210u64), (u64::MAX, u64::MAX / 3)] {
