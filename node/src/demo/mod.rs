@@ -495,7 +495,7 @@ fn print_guide(file: &DemoFile, path: &Path, order: Option<EntryHash>, label: Op
         return;
     };
     let auth = |node: &DemoNode| format!("-H 'Authorization: Bearer {}'", node.api_token);
-    let sofa_id = percent_encode(&sofa.digital_link);
+    let sofa_id = tally_sdk::gs1::digital_link::percent_encode(&sofa.digital_link);
     println!();
     println!(
         "1. The consumer's page of the custom sofa (what its QR label opens): open it in a browser"
@@ -539,7 +539,7 @@ fn print_guide(file: &DemoFile, path: &Path, order: Option<EntryHash>, label: Op
         "  curl -fsS {} {}/v1/products/{}/history",
         auth(manufacturer),
         manufacturer.api_url,
-        percent_encode(second)
+        tally_sdk::gs1::digital_link::percent_encode(second)
     );
     if let Some(order) = order {
         println!("5. Is the consumer's order witnessed? The answer carries the evidence:");
@@ -558,16 +558,4 @@ fn print_guide(file: &DemoFile, path: &Path, order: Option<EntryHash>, label: Op
     );
     println!();
     println!("{} lists every node, token and product.", path.display());
-}
-
-/// `text` as one path segment.
-fn percent_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
