@@ -10,7 +10,7 @@ use std::fmt;
 use serde::de::{self, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
-use super::{ChainHead, ChainSpan, Checkpoint, SPANS_ONLY_FORMAT, SignedCheckpoint, TreeHead};
+use super::{ChainHead, ChainSpan, Checkpoint, SPANS_ONLY_FORMAT, SignedCheckpoint};
 use crate::hash::MerkleRoot;
 
 #[derive(Deserialize)]
@@ -18,14 +18,6 @@ struct SpanOnly {
     head: ChainHead,
     first: u64,
     entries_root: MerkleRoot,
-}
-
-#[derive(Deserialize)]
-struct SpanWithTree {
-    head: ChainHead,
-    first: u64,
-    entries_root: MerkleRoot,
-    tree: Option<TreeHead>,
 }
 
 #[derive(Deserialize)]
@@ -70,16 +62,9 @@ impl<'de> Visitor<'de> for ByFormat {
                 })
                 .collect()
         } else {
-            seq.next_element::<Vec<SpanWithTree>>()?
+            // A span's own derived layout reads its tree head as a present option.
+            seq.next_element::<Vec<ChainSpan>>()?
                 .ok_or_else(|| de::Error::invalid_length(1, &self))?
-                .into_iter()
-                .map(|s| ChainSpan {
-                    head: s.head,
-                    first: s.first,
-                    entries_root: s.entries_root,
-                    tree: s.tree,
-                })
-                .collect()
         };
         Ok(Checkpoint { signed, spans })
     }
