@@ -74,6 +74,8 @@ pub fn witnessing(
     let author = entry.body.author.clone();
     let seq = entry.body.seq;
     let genesis = book.genesis().clone();
+    // The chain as held, read once for every witness's format-2 proof.
+    let held = store.head(&author)?;
     let mut proofs = Vec::new();
     let mut pending = Vec::new();
     let mut disputed = Vec::new();
@@ -96,7 +98,7 @@ pub fn witnessing(
         let proof = if span.tree.is_some() {
             // Format 2: an inclusion proof in the chain's log, read from the tiles in
             // O(log n), against the witness's cosigned tree head.
-            match store.head(&author)? {
+            match &held {
                 Some(head) if head.tip.seq >= span.head.seq => {
                     let tiles = ChainTiles::new(store, head.code);
                     match tiles.inclusion(seq, span.tree_size()) {
