@@ -137,6 +137,89 @@ fn read_label(path: &Path) -> String {
     grids[0].decode().unwrap().1
 }
 
+/// The attack on a bundle: its builder drops an entry about the sofa and recomputes the
+/// report from what is left, so every signature, proof and the report hold. The members'
+/// attestations name the entry, and `tally verify` refuses the bundle; without the
+/// attestations it is shown incomplete and refused unless `--allow-incomplete`.
+fn left_out_entries_are_caught(bundle: &str, genesis_file: &Path, dir: &Path) {
+    use tally_sdk::bundle::EvidenceBundle;
+    use tally_sdk::genesis::SignedGenesis;
+    use tally_sdk::gs1::ProductId;
+    use tally_sdk::verify::Verifier;
+
+    let genesis = SignedGenesis::from_toml(&std::fs::read_to_string(genesis_file).unwrap())
+        .unwrap()
+        .verify()
+        .unwrap();
+    let honest: EvidenceBundle = serde_json::from_str(bundle).unwrap();
+    // The manufacturer's first entry about the sofa (it has later ones).
+    let dropped = honest
+        .entries
+        .iter()
+        .filter(|e| e.entry.body.author.as_str() == "manufacturer")
+        .min_by_key(|e| e.entry.body.seq)
+        .unwrap()
+        .entry
+        .hash()
+        .unwrap();
+    let mut evidence = honest.entries.clone();
+    evidence.retain(|e| e.entry.hash().unwrap() != dropped);
+    let verifier = Verifier::new(&genesis, honest.report.as_of).with_tolerance(u64::MAX);
+    let witnessed: std::collections::BTreeMap<_, _> = evidence
+        .iter()
+        .map(|e| {
+            let status = e.verify(&verifier).unwrap();
+            (status.entry, status.witnessed)
+        })
+        .collect();
+    let recomputed = EvidenceBundle::build(
+        &genesis,
+        &ProductId::parse(&honest.product).unwrap(),
+        evidence,
+        &|hash| witnessed[hash],
+        honest.forks.clone(),
+        honest.report.as_of,
+    )
+    .unwrap()
+    .attested(honest.attestations.clone());
+    let run = |bundle: &EvidenceBundle, extra: &[&str]| {
+        let file = dir.join("recomputed.json");
+        std::fs::write(&file, serde_json::to_string(bundle).unwrap()).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_tally"))
+            .arg("verify")
+            .arg(&file)
+            .arg("--genesis")
+            .arg(genesis_file)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let refused = run(&recomputed, &[]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        stderr.contains(&format!("entry {dropped} (manufacturer #"))
+            && stderr.contains("was left out of the bundle"),
+        "{stderr}"
+    );
+
+    let unattested = recomputed.attested(Vec::new());
+    let refused = run(&unattested, &[]);
+    let stdout = String::from_utf8_lossy(&refused.stdout);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        stdout.contains("  manufacturer: NOT shown complete: attested by 0 of the"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("does not show that nothing about the product was left out"),
+        "{stderr}"
+    );
+    let accepted = run(&unattested, &["--allow-incomplete"]);
+    assert!(accepted.status.success(), "{accepted:?}");
+}
+
 /// Runs, with `sh` in `dir`, every command of the demo's guide (its indented lines that are
 /// not a node's line or a file), in order: each must succeed. The consumer's page is fetched;
 /// the last history must show the event the walk recorded.
@@ -415,6 +498,21 @@ fn the_demo_consortium_runs_records_the_story_everywhere_and_restarts() {
     assert!(stdout.starts_with("valid: evidence bundle of"), "{stdout}");
     assert!(stdout.contains("manufacturer from"), "{stdout}");
     assert!(stdout.contains("logistics since"), "{stdout}");
+    // The other members' nodes attested what they hold about the sofa: every chain is shown
+    // complete.
+    for member in [
+        "platform",
+        "manufacturer",
+        "supplier",
+        "logistics",
+        "regulator",
+    ] {
+        assert!(
+            stdout.contains(&format!("  {member}: complete,")),
+            "{member}: {stdout}"
+        );
+    }
+    left_out_entries_are_caught(&bundle, &genesis_file, dir.path());
     let mut tampered: Value = serde_json::from_str(&bundle).unwrap();
     tampered["report"]["provenance"]["custody"][0]["holder"] = Value::String("platform".into());
     std::fs::write(&bundle_file, tampered.to_string()).unwrap();

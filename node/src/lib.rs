@@ -27,6 +27,7 @@
 //! [`Node`] puts them together for the `tally-node` binary.
 
 pub mod api;
+pub mod attest;
 pub mod audit;
 pub mod backup;
 pub mod commit;

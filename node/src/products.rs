@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+use tally_sdk::attestation::{self, Attestation, ChainHeld};
 use tally_sdk::bundle::{BundleError, EvidenceBundle};
 use tally_sdk::entry::SignedEntry;
 use tally_sdk::fork::ForkProof;
@@ -63,6 +64,34 @@ pub fn gather<S: Store + ?Sized>(
     store: &S,
     product: &ProductId,
 ) -> Result<Vec<(EntryHash, SignedEntry)>, ProductError> {
+    gather_in(store, product, None)
+}
+
+/// As [`gather`], reading only entries within `view` (sorted by author: the first `size`
+/// entries of each chain it names, none of a chain it does not name): what the node held when
+/// it took the view, whatever arrived since. A bundle and an attestation each read within
+/// their own view, so that each states exactly what it read.
+pub fn gather_within<S: Store + ?Sized>(
+    store: &S,
+    product: &ProductId,
+    view: &[ChainHeld],
+) -> Result<Vec<(EntryHash, SignedEntry)>, ProductError> {
+    gather_in(store, product, Some(view))
+}
+
+fn gather_in<S: Store + ?Sized>(
+    store: &S,
+    product: &ProductId,
+    view: Option<&[ChainHeld]>,
+) -> Result<Vec<(EntryHash, SignedEntry)>, ProductError> {
+    let within = |entry: &SignedEntry| {
+        view.is_none_or(|view| {
+            view.binary_search_by(|c| c.author.cmp(&entry.body.author))
+                .ok()
+                .and_then(|i| view.get(i))
+                .is_some_and(|c| entry.body.seq < c.size)
+        })
+    };
     let mut found = BTreeMap::new();
     let mut queued = BTreeSet::from([product.clone()]);
     let mut queue = VecDeque::from([(product.clone(), 0)]);
@@ -71,7 +100,7 @@ pub fn gather<S: Store + ?Sized>(
         loop {
             let page = store.history(&item, cursor.as_ref(), MAX_PAGE)?;
             for (hash, entry) in page.entries {
-                if found.contains_key(&hash) {
+                if found.contains_key(&hash) || !within(&entry) {
                     continue;
                 }
                 if found.len() == MAX_PRODUCT_ENTRIES {
@@ -194,17 +223,22 @@ fn forks_about(
         .collect())
 }
 
-/// The evidence bundle of `product` (`None` if no entry names it): every gathered entry with
-/// the checkpoints witnessing it, the fork proofs involving the product, and the report as
-/// of `as_of`.
+/// The evidence bundle of `product` (`None` if no entry names it): every entry gathered
+/// within `view` (the node's, taken before it asked for `attestations`; sorted by author) with
+/// the checkpoints witnessing it, the fork proofs involving the product, the report as of
+/// `as_of`, and the attestations that hold against it (one the node's own entries contradict,
+/// which an attester ahead of this node or a dishonest one may send, is left out and logged:
+/// the bundle then shows less complete, never invalid).
 pub fn bundle(
     store: &dyn Store,
     book: &Book,
     genesis: &Genesis,
     product: &ProductId,
     as_of: Timestamp,
+    view: Vec<ChainHeld>,
+    attestations: Vec<Attestation>,
 ) -> Result<Option<EvidenceBundle>, ProductError> {
-    let entries = gather(store, product)?;
+    let entries = gather_within(store, product, &view)?;
     let (unwitnessed, about) = records(&entries, product, |_| Ok(false))?;
     if !about {
         return Ok(None);
@@ -228,5 +262,23 @@ pub fn bundle(
         forks,
         as_of,
     )?;
-    Ok(Some(bundle))
+    let held: BTreeMap<(MemberId, u64), EntryHash> = entries
+        .iter()
+        .map(|(hash, e)| ((e.body.author.clone(), e.body.seq), *hash))
+        .collect();
+    let as_of = bundle.report.as_of;
+    let attestations = attestations
+        .into_iter()
+        .filter(|a| {
+            let one = std::slice::from_ref(a);
+            match attestation::check(genesis, product, as_of, one, &held) {
+                Ok(_) => true,
+                Err(error) => {
+                    tracing::warn!(attester = %a.body.attester, %error, "an attestation left out of a bundle");
+                    false
+                }
+            }
+        })
+        .collect();
+    Ok(Some(bundle.attested(attestations)))
 }

@@ -4,29 +4,38 @@
 //! A bundle (JSON, format [`BUNDLE_FORMAT`]) holds the consortium's network id (the hash of
 //! its signed genesis), the product, every entry the report reads — each with the signed
 //! checkpoints that witness it and their inclusion proofs ([`WitnessEvidence`]) — the fork
-//! proofs involving the product, and the report. [`EvidenceBundle::verify`] checks every
+//! proofs involving the product, the report, and, to show that nothing was left out, members'
+//! signed attestations of what they hold about the product ([`crate::attestation`]). [`EvidenceBundle::verify`] checks every
 //! signature, rule, checkpoint and proof, then recomputes the report from the checked entries
-//! with [`crate::responsibility::report`] and requires it to be the one in the bundle. Any
-//! change to the bundle makes one of these checks fail, and the error names which.
+//! with [`crate::responsibility::report`] and requires it to be the one in the bundle, and
+//! holds the entries to the attestations. Any change to the bundle makes one of these checks
+//! fail, and the error names which; what the attestations cannot show complete is returned,
+//! chain by chain ([`VerifiedBundle::completeness`]).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::attestation::{self, Attestation, Completeness, CompletenessError};
 use crate::fork::{ForkError, ForkProof};
 use crate::genesis::Genesis;
 use crate::gs1::{Gs1Error, ProductId};
 use crate::hash::{EntryHash, NetworkId};
+use crate::ids::MemberId;
 use crate::provenance::{Judging, Recorded};
 use crate::responsibility::{Report, report};
 use crate::time::Timestamp;
 use crate::verify::Verifier;
 use crate::witness::{WitnessError, WitnessEvidence};
 
-/// The bundle format this SDK writes and reads. Format 2 carries reports of rules version 2
-/// (backdating, inspectors, binding promises; [`crate::responsibility`]) with their `as_of`
-/// time; a format-1 bundle was judged by rules this SDK no longer applies.
-pub const BUNDLE_FORMAT: u16 = 2;
+/// The bundle format this SDK writes. Format 3 adds the attestations;
+/// format 2 (without them) is still read, and shows no chain complete. Both carry reports of
+/// rules version 2 (backdating, inspectors, binding promises; [`crate::responsibility`]) with
+/// their `as_of` time; a format-1 bundle was judged by rules this SDK no longer applies.
+pub const BUNDLE_FORMAT: u16 = 3;
+
+/// The earlier format this SDK still reads.
+pub const BUNDLE_FORMAT_WITHOUT_ATTESTATIONS: u16 = 2;
 
 /// A product's evidence bundle.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,6 +53,9 @@ pub struct EvidenceBundle {
     pub forks: Vec<ForkProof>,
     /// The report, as the node computed it.
     pub report: Report,
+    /// Members' signed statements of what they hold about the product (format 3).
+    #[serde(default)]
+    pub attestations: Vec<Attestation>,
 }
 
 /// What a bundle proves.
@@ -57,13 +69,17 @@ pub struct VerifiedBundle {
     pub witnessed: usize,
     /// How many fork proofs.
     pub forks: usize,
+    /// What the attestations show complete, chain by chain.
+    pub completeness: Completeness,
 }
 
 /// A bundle does not verify.
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
     /// Unknown format.
-    #[error("bundle format {0} is not supported (this software reads format {BUNDLE_FORMAT})")]
+    #[error(
+        "bundle format {0} is not supported (this software reads formats {BUNDLE_FORMAT_WITHOUT_ATTESTATIONS} and {BUNDLE_FORMAT})"
+    )]
     Format(u16),
     /// Another consortium's bundle.
     #[error("the bundle is of network {found}, not of this genesis ({expected})")]
@@ -116,6 +132,9 @@ pub enum BundleError {
         /// The latest entry's record time.
         latest: Timestamp,
     },
+    /// The attestations contradict the entries, or do not hold.
+    #[error(transparent)]
+    Completeness(#[from] CompletenessError),
     /// The report is not what the entries say.
     #[error(
         "the report does not follow from the bundle's entries: its {field} differs from the recomputed one"
@@ -129,6 +148,7 @@ pub enum BundleError {
 impl EvidenceBundle {
     /// Puts a bundle together, computing the report from `entries` (checked by the caller:
     /// a node builds it from its store) and `forks`, judged by `genesis`'s rules at `as_of`.
+    /// The attestations are added by the caller ([`EvidenceBundle::attested`]).
     pub fn build(
         genesis: &Genesis,
         product: &ProductId,
@@ -150,14 +170,23 @@ impl EvidenceBundle {
             entries,
             forks,
             report,
+            attestations: Vec::new(),
         })
+    }
+
+    /// The bundle with members' `attestations`.
+    pub fn attested(mut self, attestations: Vec<Attestation>) -> Self {
+        self.attestations = attestations;
+        self
     }
 
     /// Checks the bundle against the consortium `genesis` (see the module documentation).
     pub fn verify(&self, genesis: &Genesis) -> Result<VerifiedBundle, BundleError> {
-        if self.format != BUNDLE_FORMAT {
-            return Err(BundleError::Format(self.format));
-        }
+        let attested = match self.format {
+            BUNDLE_FORMAT => true,
+            BUNDLE_FORMAT_WITHOUT_ATTESTATIONS => false,
+            other => return Err(BundleError::Format(other)),
+        };
         let expected = genesis.network_id();
         if self.network != expected {
             return Err(BundleError::Network {
@@ -214,7 +243,24 @@ impl EvidenceBundle {
         if let Some(field) = first_difference(&self.report, &recomputed) {
             return Err(BundleError::Report { field });
         }
+        if !attested && !self.attestations.is_empty() {
+            return Err(BundleError::Format(self.format));
+        }
+        let held: BTreeMap<(MemberId, u64), EntryHash> = self
+            .entries
+            .iter()
+            .zip(&statuses)
+            .map(|(e, s)| ((e.entry.body.author.clone(), e.entry.body.seq), s.entry))
+            .collect();
+        let completeness = attestation::check(
+            genesis,
+            &product,
+            self.report.as_of,
+            &self.attestations,
+            &held,
+        )?;
         Ok(VerifiedBundle {
+            completeness,
             entries: self.entries.len(),
             witnessed: statuses.iter().filter(|s| s.witnessed).count(),
             forks: self.forks.len(),

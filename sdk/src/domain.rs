@@ -47,6 +47,8 @@ domains! {
     SpanLeafDomain = "chain span leaf", b"tally/v1/span-leaf\0";
     /// The hash of a governance change's unsigned body.
     ChangeDomain = "governance change", b"tally/v1/change\0";
+    /// The hash of an attestation's unsigned body ([`crate::attestation`]).
+    AttestationDomain = "attestation", b"tally/v1/attestation\0";
 }
 
 /// The prefixes of signatures. A signature is always over `prefix || 32-byte hash`, never over
@@ -60,4 +62,6 @@ pub mod signing {
     pub const GENESIS: &[u8] = b"tally/v1/sign/genesis\0";
     /// A founder's approval of a governance change, over the change hash.
     pub const CHANGE: &[u8] = b"tally/v1/sign/change\0";
+    /// A member's signature over an attestation hash.
+    pub const ATTESTATION: &[u8] = b"tally/v1/sign/attestation\0";
 }

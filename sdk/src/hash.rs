@@ -14,8 +14,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
 use crate::domain::{
-    ChangeDomain, CheckpointDomain, Domain, EntryDomain, GenesisDomain, MerkleLeafDomain,
-    MerkleNodeDomain, SpanLeafDomain,
+    AttestationDomain, ChangeDomain, CheckpointDomain, Domain, EntryDomain, GenesisDomain,
+    MerkleLeafDomain, MerkleNodeDomain, SpanLeafDomain,
 };
 
 /// The length of a hash in bytes.
@@ -41,6 +41,8 @@ pub type LeafHash = Hash<MerkleLeafDomain>;
 pub type SpanLeafHash = Hash<SpanLeafDomain>;
 /// The identity of a governance change: the hash of its unsigned body.
 pub type ChangeHash = Hash<ChangeDomain>;
+/// The identity of an attestation: the hash of its unsigned body.
+pub type AttestationHash = Hash<AttestationDomain>;
 
 /// A hash failed to parse from text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

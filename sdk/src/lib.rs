@@ -19,6 +19,7 @@
 //! The crate does no IO beyond reading the OS random number generator: no async runtime, no
 //! database, no network.
 
+pub mod attestation;
 pub mod audit;
 pub mod bundle;
 pub mod checkpoint;

@@ -43,6 +43,7 @@ fn bundle_as_of(chains: &Chains, as_of: Timestamp) -> EvidenceBundle {
         as_of,
     )
     .unwrap()
+    .attested(chains.attestations(Timestamp(1_773_000_000_000)))
 }
 
 #[test]
@@ -69,11 +70,79 @@ fn a_bundle_verifies_and_attributes_the_defect() {
         .unwrap();
     assert_eq!(late.responsible.as_str(), "logistics");
     assert!(report.undetermined.is_empty());
+    assert!(
+        verified.completeness.is_complete(),
+        "{:?}",
+        verified.completeness
+    );
     // The same bundle read back from JSON verifies too.
     let text = serde_json::to_string_pretty(&bundle).unwrap();
     let read: EvidenceBundle = serde_json::from_str(&text).unwrap();
     assert_eq!(read, bundle);
     read.verify(&chains.genesis).unwrap();
+}
+
+#[test]
+fn an_entry_left_out_is_caught_even_with_the_report_recomputed() {
+    // The attack: the node building the bundle drops the failing delivery inspection that
+    // blames the logistics firm, and recomputes the report from what is left. Every
+    // signature, witness proof and the report hold; the attestations do not.
+    let chains = story();
+    let honest = bundle(&chains);
+    let failing = honest
+        .entries
+        .iter()
+        .position(|e| {
+            let text = serde_json::to_string(&e.entry.body.payload).unwrap();
+            text.contains("non_conformant") || text.contains("NON_CONFORMANT")
+        })
+        .expect("the story's failed inspection");
+    let dropped = honest.entries[failing].entry.hash().unwrap();
+    let mut evidence = chains.evidence();
+    evidence.retain(|e| e.entry.hash().unwrap() != dropped);
+    let verifier = Verifier::new(&chains.genesis, Timestamp(1_773_000_000_000));
+    let witnessed: BTreeMap<EntryHash, bool> = evidence
+        .iter()
+        .map(|e| {
+            let status = e.verify(&verifier).unwrap();
+            (status.entry, status.witnessed)
+        })
+        .collect();
+    let recomputed = EvidenceBundle::build(
+        &chains.genesis,
+        &ProductId::parse(SOFA).unwrap(),
+        evidence,
+        &|hash| witnessed[hash],
+        Vec::new(),
+        Timestamp(1_773_000_000_000),
+    )
+    .unwrap();
+    assert!(
+        !recomputed
+            .report
+            .claims
+            .iter()
+            .any(|c| c.kind == ClaimKind::Defect),
+        "without the inspection nobody is blamed for a defect"
+    );
+    let forged = recomputed.attested(chains.attestations(Timestamp(1_773_000_000_000)));
+    let err = forged.verify(&chains.genesis).unwrap_err().to_string();
+    assert!(
+        err.contains(&format!("entry {dropped}")) && err.contains("was left out of the bundle"),
+        "{err}"
+    );
+    // Without the attestations that name it, the bundle verifies but is shown incomplete,
+    // chain by chain.
+    let unattested = EvidenceBundle {
+        attestations: Vec::new(),
+        ..forged
+    };
+    let verified = unattested.verify(&chains.genesis).unwrap();
+    assert!(!verified.completeness.is_complete());
+    assert_eq!(
+        verified.completeness.gaps().count(),
+        chains.genesis.all_members().len()
+    );
 }
 
 #[test]

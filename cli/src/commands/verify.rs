@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
+use tally_sdk::attestation::Completeness;
 use tally_sdk::bundle::EvidenceBundle;
 use tally_sdk::period::PeriodBundle;
 use tally_sdk::responsibility::Report;
@@ -25,6 +26,10 @@ pub struct Args {
     /// The consortium's change log (JSON), if members changed since the genesis.
     #[arg(long)]
     pub changes: Option<PathBuf>,
+    /// Accept an evidence bundle whose attestations do not show every chain complete (the
+    /// chains and ranges not shown are printed either way).
+    #[arg(long)]
+    pub allow_incomplete: bool,
 }
 
 /// Enough of a bundle to tell which kind it is.
@@ -73,7 +78,45 @@ pub fn run(args: Args) -> Result<()> {
         bundle.product, verified.entries, verified.witnessed, verified.forks
     );
     print_report(&verified.report);
-    Ok(())
+    print_completeness(&verified.completeness);
+    let gaps: Vec<String> = verified
+        .completeness
+        .gaps()
+        .map(|c| c.author.to_string())
+        .collect();
+    if gaps.is_empty() || args.allow_incomplete {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "{} does not show that nothing about the product was left out of the chains of {} (see above; --allow-incomplete accepts it as it is)",
+        args.bundle.display(),
+        gaps.join(", ")
+    )
+}
+
+fn print_completeness(completeness: &Completeness) {
+    println!("completeness (members' attestations of what they hold about the product):");
+    for chain in &completeness.chains {
+        let attesters: Vec<&str> = chain.attesters.iter().map(|m| m.as_str()).collect();
+        match &chain.gap {
+            None => {
+                let range = match chain.proven {
+                    0 => "no entry".to_owned(),
+                    size => format!("entries #0 to #{}", size - 1),
+                };
+                println!(
+                    "  {}: complete, {range} attested by {} ({} needed)",
+                    chain.author,
+                    attesters.join(", "),
+                    chain.needed
+                );
+            }
+            Some(gap) => println!("  {}: NOT shown complete: {gap}", chain.author),
+        }
+    }
+    for (attester, why) in &completeness.not_counted {
+        println!("  attestation of {attester} not counted: {why}");
+    }
 }
 
 fn print_report(report: &Report) {

@@ -18,6 +18,7 @@ use tally_sdk::time::Timestamp;
 use super::ApiState;
 use super::auth::Caller;
 use super::problem::{ApiError, ProblemDetails};
+use crate::attest;
 use crate::products::{self, ProductError};
 use crate::store::Store;
 use crate::witness::book::Book;
@@ -87,7 +88,17 @@ where
         + Send
         + 'static,
 {
-    let product = product(id)?;
+    read_parsed(state, product(id)?, read).await
+}
+
+/// As [`read_product`], of a parsed product.
+async fn read_parsed<T, F>(state: &ApiState, product: ProductId, read: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&dyn Store, &Book, &Genesis, &ProductId) -> Result<Option<T>, ProductError>
+        + Send
+        + 'static,
+{
     let store = state.store().clone();
     let book = state.book().clone();
     let genesis = state.genesis().clone();
@@ -102,8 +113,27 @@ async fn bundle_of(
     state: &ApiState,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<EvidenceBundle, ApiError> {
-    read_product(state, id, |store, book, genesis, product| {
-        products::bundle(store, book, genesis, product, Timestamp::now())
+    let product = product(id)?;
+    let as_of = Timestamp::now();
+    // The view first, then the members' attestations, then the entries within the view:
+    // each attestation made after the view covers at least what the bundle reads.
+    let store = state.store().clone();
+    let key = product.clone();
+    let view = state
+        .blocking(move || -> Result<_, ApiError> {
+            if store.history(&key, None, 1)?.entries.is_empty() {
+                return Ok(None);
+            }
+            Ok(Some(attest::view(store.as_ref())?))
+        })
+        .await??
+        .ok_or_else(|| unknown(&product))?;
+    let attestations = match state.network() {
+        Some(network) => network.attestations(&product).await,
+        None => Vec::new(),
+    };
+    read_parsed(state, product, move |store, book, genesis, product| {
+        products::bundle(store, book, genesis, product, as_of, view, attestations)
     })
     .await
 }
@@ -137,7 +167,7 @@ pub async fn get_responsibility(
     get, path = "/v1/products/{id}/evidence", tag = "read",
     params(("id" = String, Path, description = "A GS1 key as an EPC URI or a Digital Link URI, percent-encoded")),
     responses(
-        (status = 200, description = "The evidence bundle (format 2): network, product, every entry with the checkpoints witnessing it, fork proofs, the report; `tally verify FILE --genesis G` checks it offline", body = Object),
+        (status = 200, description = "The evidence bundle (format 3): network, product, every entry with the checkpoints witnessing it, fork proofs, the report, and the connected members' signed attestations of what they hold about the product (gathered within 3 s); `tally verify FILE --genesis G` checks it offline, and that nothing about the product was left out", body = Object),
         (status = 400, description = "Not a GS1 product identifier", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 404, description = "No entry names the product", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 422, description = "More entries than a report covers", body = ProblemDetails, content_type = "application/problem+json"),

@@ -38,10 +38,12 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use tally_sdk::attestation::Attestation;
 use tally_sdk::codec;
 use tally_sdk::crypto::{SigningKey, X25519SecretKey};
 use tally_sdk::entry::SignedEntry;
 use tally_sdk::genesis::Genesis;
+use tally_sdk::gs1::ProductId;
 use tally_sdk::ids::MemberId;
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
@@ -62,6 +64,7 @@ use crate::ingest::IngestError;
 use crate::store::Store;
 use crate::witness::book::Book;
 
+mod attest;
 mod checkpoints;
 mod courier;
 mod events;
@@ -73,6 +76,8 @@ mod swarm;
 pub use status::{NetHandle, NetMetrics, NetStatus, PeerStatus};
 pub use swarm::{Behaviour, BehaviourEvent, build_swarm, checkpoints_topic, entries_topic};
 
+pub use attest::{ATTEST_WAIT, AttestAsk, AttestAsks};
+use attest::{AttestBack, Attesting};
 use checkpoints::Checkpoints;
 use courier::Delivering;
 use governance::{GovernanceBack, GovernanceSync};
@@ -305,6 +310,7 @@ impl Network {
             .keys()
             .map(|p| (*p, Redial::default()))
             .collect::<HashMap<_, _>>();
+        let attesting = Attesting::new(parts.signing.clone());
         let worker = CheckpointWorker::new(
             parts.book,
             parts.store.clone(),
@@ -323,6 +329,12 @@ impl Network {
             CourierWorker::new(parts.store.clone(), parts.me.clone(), parts.x25519),
         );
         let governance = GovernanceSync::new(parts.consortium.clone());
+        let (asks_tx, asks) = mpsc::channel(64);
+        // A network started again on the same handle replaces the sender of the one before.
+        match handle.attest.write() {
+            Ok(mut asks) => *asks = Some(asks_tx),
+            Err(poisoned) => *poisoned.into_inner() = Some(asks_tx),
+        }
         let shell = Shell {
             swarm,
             engine,
@@ -330,6 +342,7 @@ impl Network {
             checkpoints,
             courier,
             governance,
+            attesting,
             me: parts.me.clone(),
             members: peers.iter().map(|(p, m)| (m.clone(), *p)).collect(),
             peers,
@@ -352,7 +365,7 @@ impl Network {
         let span = tracing::info_span!("p2p", member = %parts.me);
         let task = tokio::spawn(
             shell
-                .run(parts.feed, done_rx, back_rx, stopped)
+                .run(parts.feed, done_rx, back_rx, asks, stopped)
                 .instrument(span),
         );
         Ok(Self { handle, stop, task })
@@ -394,6 +407,8 @@ enum Back {
     Input(Input),
     /// Checkpoint work.
     Checkpoint(CheckpointDone),
+    /// Attestation work.
+    Attest(AttestBack),
     /// Private-field deliveries.
     Courier(CourierDone),
     /// Governance changes from peers.
@@ -413,6 +428,7 @@ struct Shell {
     checkpoints: Checkpoints,
     courier: Delivering,
     governance: GovernanceSync,
+    attesting: Attesting,
     me: MemberId,
     peers: BTreeMap<PeerId, MemberId>,
     members: BTreeMap<MemberId, PeerId>,
@@ -438,6 +454,7 @@ impl Shell {
         mut feed: mpsc::Receiver<Committed>,
         mut done: mpsc::Receiver<Done>,
         mut back: mpsc::Receiver<Back>,
+        mut asks: mpsc::Receiver<AttestAsk>,
         mut stop: oneshot::Receiver<()>,
     ) {
         let mut tick = tokio::time::interval(TICK);
@@ -456,6 +473,7 @@ impl Shell {
                     outcome: answer.outcome,
                 }),
                 Some(answer) = back.recv() => self.on_back(answer),
+                Some(ask) = asks.recv() => self.on_attest_ask(ask),
                 Ok(()) = self.governance.updates.changed() => {
                     let genesis = self.governance.updates.borrow_and_update().clone();
                     self.on_consortium(genesis);
@@ -470,6 +488,7 @@ impl Shell {
                     self.checkpoint_input(CheckpointInput::Tick { now });
                     self.governance_tick();
                     self.courier_input(CourierInput::Tick { now });
+                    self.attest_due(Instant::now());
                 }
             }
             self.drive();
@@ -589,6 +608,7 @@ impl Shell {
             Back::Checkpoint(done) => self.checkpoint_input(CheckpointInput::Done(done)),
             Back::Courier(done) => self.courier_input(CourierInput::Done(done)),
             Back::Governance(answer) => self.on_governance_back(answer),
+            Back::Attest(answer) => self.on_attest_back(answer),
         }
     }
 }

@@ -4,11 +4,13 @@
 //!
 //! Two channels: gossip carries batches of new entries, and checkpoints, to every node; sync is
 //! request-response (a peer's chain heads and the chains it holds as forked, a range of one
-//! chain, the fork proof of one chain, the checkpoints it holds past given numbers). Entries,
+//! chain, the fork proof of one chain, the checkpoints it holds past given numbers, the
+//! governance changes it applied, its attestation of what it holds about a product). Entries,
 //! fork proofs and checkpoints travel in their signed form and are verified by the receiver
 //! like any other input.
 
 use serde::{Deserialize, Serialize};
+use tally_sdk::attestation::Attestation;
 use tally_sdk::checkpoint::Checkpoint;
 use tally_sdk::codec::{self, CodecError};
 use tally_sdk::entry::SignedEntry;
@@ -93,6 +95,12 @@ pub enum SyncRequest {
         /// How many changes the asker has applied.
         have: u64,
     },
+    /// "Attest what you hold about this product" (for an evidence bundle the asker builds;
+    /// [`tally_sdk::attestation`]).
+    Attest {
+        /// The product, as a Digital Link URI.
+        product: String,
+    },
 }
 
 /// The answer to a [`SyncRequest`].
@@ -125,6 +133,8 @@ pub enum SyncResponse {
     /// Governance changes asked for, in order from the one after the asker's (fewer than it
     /// lacks when there are more than [`MAX_CHANGES`]; none when it has them all).
     Changes(Vec<SignedChange>),
+    /// The node's signed attestation of what it holds about the product asked for.
+    Attestation(Box<Attestation>),
 }
 
 /// Most governance changes in one answer.
@@ -192,6 +202,10 @@ mod tests {
             },
             SyncRequest::Fork {
                 author: member("regulator"),
+            },
+            SyncRequest::Changes { have: 3 },
+            SyncRequest::Attest {
+                product: "https://id.gs1.org/01/09506000134352/21/SOFA-1".into(),
             },
         ] {
             let bytes = encode("request", &request).unwrap();

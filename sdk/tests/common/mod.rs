@@ -7,6 +7,9 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
+use tally_sdk::attestation::{
+    ATTESTATION_FORMAT, Attestation, AttestationBody, AttestedEntry, ChainHeld,
+};
 use tally_sdk::checkpoint::{ChainSpan, Checkpoint};
 use tally_sdk::entry::{SignedEntry, UnsignedEntry};
 use tally_sdk::genesis::Genesis;
@@ -87,6 +90,48 @@ impl Chains {
                     &self.keys[witness].signing,
                 )
                 .unwrap()
+            })
+            .collect()
+    }
+
+    /// Every chain as held in full, sorted by author.
+    pub fn view(&self) -> Vec<ChainHeld> {
+        self.chains
+            .iter()
+            .map(|(member, chain)| ChainHeld {
+                author: MemberId::new(member).unwrap(),
+                size: chain.len() as u64,
+                head: chain.last().map(|e| e.hash().unwrap()),
+            })
+            .collect()
+    }
+
+    /// Every member's attestation (at `time`) of `SOFA`, each holding every chain in full:
+    /// every entry of the story is about the sofa or its linen lot.
+    pub fn attestations(&self, time: Timestamp) -> Vec<Attestation> {
+        let entries: Vec<AttestedEntry> = self
+            .chains
+            .values()
+            .flatten()
+            .map(|e| AttestedEntry {
+                author: e.body.author.clone(),
+                seq: e.body.seq,
+                hash: e.hash().unwrap(),
+            })
+            .collect();
+        self.keys
+            .iter()
+            .map(|(member, keys)| {
+                let body = AttestationBody {
+                    format: ATTESTATION_FORMAT,
+                    network: self.genesis.network_id(),
+                    attester: MemberId::new(member).unwrap(),
+                    product: SOFA.to_owned(),
+                    time,
+                    chains: self.view(),
+                    entries: entries.clone(),
+                };
+                Attestation::sign(body, &keys.signing).unwrap()
             })
             .collect()
     }

@@ -575,6 +575,7 @@ fn run_sync_response(f: &Fixtures, input: &[u8]) -> bool {
             checkpoints_hold && conflicts_hold
         }
         SyncResponse::Changes(changes) => f.genesis.with_changes(&changes).is_ok(),
+        SyncResponse::Attestation(attestation) => attestation.verify(&f.genesis).is_ok(),
     }
 }
 

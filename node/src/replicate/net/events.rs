@@ -198,6 +198,10 @@ impl Shell {
                                 });
                                 return;
                             }
+                            Inbound::Ok(SyncRequest::Attest { product }) => {
+                                self.serve_attestation(token, product);
+                                return;
+                            }
                             Inbound::Ok(SyncRequest::Changes { have }) => {
                                 self.governance.peer_has(&from, have);
                                 if have > self.governance.applied() {
@@ -229,6 +233,10 @@ impl Shell {
                             });
                         } else if let Some(from) = self.governance.take_request(&request_id) {
                             self.on_changes(from, response);
+                        } else if let Some((gathering, from)) =
+                            self.attesting.take_request(&request_id)
+                        {
+                            self.on_attestation(gathering, from, Some(response));
                         } else if let Some((id, from)) = self.requests.remove(&request_id) {
                             self.inputs.push_back(Input::Response {
                                 from,
@@ -252,6 +260,9 @@ impl Shell {
                     });
                 } else if let Some(to) = self.governance.take_request(&request_id) {
                     tracing::debug!(%to, %error, "a governance pull failed");
+                } else if let Some((gathering, from)) = self.attesting.take_request(&request_id) {
+                    tracing::debug!(%from, %error, "an attestation request failed");
+                    self.on_attestation(gathering, from, None);
                 } else if let Some((id, to)) = self.requests.remove(&request_id) {
                     tracing::debug!(%to, %error, "a sync request failed");
                     self.inputs.push_back(Input::RequestFailed { to, id });

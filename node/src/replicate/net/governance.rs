@@ -70,6 +70,11 @@ pub(super) enum GovernanceBack {
 }
 
 impl GovernanceSync {
+    /// The consortium in force.
+    pub(super) fn current(&self) -> Arc<Genesis> {
+        self.consortium.current()
+    }
+
     pub(super) fn new(consortium: Consortium) -> Self {
         let mut updates = consortium.subscribe();
         updates.mark_unchanged();

@@ -156,6 +156,8 @@ impl NetMetrics {
 pub struct NetHandle {
     pub(super) status: Arc<RwLock<NetStatus>>,
     pub(super) metrics: NetMetrics,
+    /// Where attestation requests go while the network runs.
+    pub(super) attest: Arc<RwLock<Option<AttestAsks>>>,
 }
 
 impl NetHandle {
@@ -170,6 +172,24 @@ impl NetHandle {
     /// The metrics.
     pub fn metrics(&self) -> &NetMetrics {
         &self.metrics
+    }
+
+    /// The attestations of `product` by the members whose nodes are connected, and this
+    /// node's own ([`super::attest`]), within [`ATTEST_WAIT`]; none while the network is not
+    /// running.
+    pub async fn attestations(&self, product: &ProductId) -> Vec<Attestation> {
+        let asks = match self.attest.read() {
+            Ok(asks) => asks.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        let Some(asks) = asks else {
+            return Vec::new();
+        };
+        let (ask, answer) = AttestAsk::new(product.clone());
+        if asks.send(ask).await.is_err() {
+            return Vec::new();
+        }
+        answer.await.unwrap_or_default()
     }
 
     pub(super) fn update(&self, change: impl FnOnce(&mut NetStatus)) {
