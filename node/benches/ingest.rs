@@ -11,6 +11,10 @@
 //! thread of its own, for as long as the ingestion runs. Purges must not stall ingestion: a
 //! purge's flush and compaction run on the eraser thread, not the writer.
 //!
+//! Third group, `ingest_one_at_a_time`: one member's chain of `ONE_BY_ONE` entries submitted
+//! one entry per request, each durably stored before the next is sent (a client that waits
+//! for every entry: what `scripts/bench-peers.sh` sets beside Hypercore's awaited appends).
+//!
 //! Run: `cargo bench -p tally-node --bench ingest`
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
@@ -40,6 +44,8 @@ const PER_MEMBER: u64 = 8_000;
 const REQUEST: usize = 1_000;
 /// Orders with private fields stored before the purge runs (more than a run purges).
 const PURGED: usize = 5_000;
+/// Entries of the one-at-a-time group.
+const ONE_BY_ONE: u64 = 2_000;
 
 /// A member's chain of `PER_MEMBER` arrivals, signed.
 fn signed_chain(genesis: &Genesis, keys: &MemberKeys) -> Vec<SignedEntry> {
@@ -75,20 +81,7 @@ fn ingest(
     genesis: &Arc<Genesis>,
     chains: &[Vec<SignedEntry>],
 ) -> (Duration, CommitStats, Arc<RocksStore>, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, _) = RocksStore::open(dir.path(), genesis.network_id()).unwrap();
-    let store = Arc::new(store);
-    let ledger = Ledger::load(genesis.clone(), store.as_ref()).unwrap();
-    let pipeline = Pipeline::new(genesis.clone(), REQUEST);
-    let (committer, writer) = Committer::start(
-        store.clone(),
-        ledger,
-        pipeline,
-        None,
-        CommitOptions::default(),
-        None,
-    )
-    .unwrap();
+    let (committer, writer, store, dir) = fresh_committer(genesis, None);
     let start = Instant::now();
     submit_chains(&committer, chains);
     let elapsed = start.elapsed();
@@ -109,7 +102,9 @@ fn bench(c: &mut Criterion) {
         .map(|e| e.to_bytes().unwrap().len())
         .sum();
 
+    let cpu_before = common::cpu_seconds(std::process::id());
     let (elapsed, stats, store, _dir) = ingest(&genesis, &chains);
+    let cpu_after = common::cpu_seconds(std::process::id());
     store.compact().unwrap();
     eprintln!(
         "one run: {total} entries in {elapsed:.2?} ({:.0}/s), {} synced writes ({:.0} entries each)",
@@ -117,6 +112,12 @@ fn bench(c: &mut Criterion) {
         stats.groups,
         total as f64 / stats.groups.max(1) as f64
     );
+    if let (Some(before), Some(after)) = (cpu_before, cpu_after) {
+        eprintln!(
+            "cpu per entry (user + system, the whole process, /proc): {:.1} µs",
+            (after - before) / total as f64 * 1e6
+        );
+    }
     eprintln!(
         "disk bytes per entry after compaction (entry, chain, head and five indexes): {:.0} (entries average {:.0} bytes encoded)",
         store.disk_bytes().unwrap() as f64 / total as f64,
@@ -134,6 +135,60 @@ fn bench(c: &mut Criterion) {
         },
     );
     group.finish();
+
+    let chain: Vec<SignedEntry> =
+        common::chain_of(&genesis, &keys[0], 0, ONE_BY_ONE, None, |seq| {
+            common::arrival(&keys[0].member, seq)
+        });
+    let mut group = c.benchmark_group("ingest_one_at_a_time");
+    group.throughput(Throughput::Elements(ONE_BY_ONE));
+    group.sample_size(10);
+    group.bench_function(format!("{ONE_BY_ONE}_entries_one_per_request"), |b| {
+        b.iter_custom(|iterations| {
+            (0..iterations)
+                .map(|_| {
+                    let (committer, writer, _store, _dir) = fresh_committer(&genesis, None);
+                    let start = Instant::now();
+                    for entry in &chain {
+                        committer.submit_entries(vec![entry.clone()]).unwrap();
+                    }
+                    let elapsed = start.elapsed();
+                    drop(committer);
+                    writer.join();
+                    elapsed
+                })
+                .sum()
+        });
+    });
+    group.finish();
+}
+
+/// A committer over a fresh store (signing as `member`, if any), its writer, the store and
+/// its directory.
+fn fresh_committer(
+    genesis: &Arc<Genesis>,
+    member: Option<&MemberKeys>,
+) -> (
+    Committer,
+    tally_node::commit::Writer,
+    Arc<RocksStore>,
+    tempfile::TempDir,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = RocksStore::open(dir.path(), genesis.network_id()).unwrap();
+    let store = Arc::new(store);
+    let ledger = Ledger::load(genesis.clone(), store.as_ref()).unwrap();
+    let pipeline = Pipeline::new(genesis.clone(), REQUEST);
+    let (committer, writer) = Committer::start(
+        store.clone(),
+        ledger,
+        pipeline,
+        member.cloned(),
+        CommitOptions::default(),
+        None,
+    )
+    .unwrap();
+    (committer, writer, store, dir)
 }
 
 /// A store whose platform chain holds `PURGED` orders, each with two private fields, written
@@ -147,20 +202,7 @@ fn store_with_orders(
     Vec<EntryHash>,
     tempfile::TempDir,
 ) {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, _) = RocksStore::open(dir.path(), genesis.network_id()).unwrap();
-    let store = Arc::new(store);
-    let ledger = Ledger::load(genesis.clone(), store.as_ref()).unwrap();
-    let pipeline = Pipeline::new(genesis.clone(), REQUEST);
-    let (committer, writer) = Committer::start(
-        store,
-        ledger,
-        pipeline,
-        Some(platform.clone()),
-        CommitOptions::default(),
-        None,
-    )
-    .unwrap();
+    let (committer, writer, _, dir) = fresh_committer(genesis, Some(platform));
     let mut hashes = Vec::with_capacity(PURGED);
     let orders: Vec<EventInput> = (0..PURGED)
         .map(|n| {

@@ -19,13 +19,19 @@ use tally_sdk::responsibility::ClaimKind;
 use tally_sdk::template::demo_consortium;
 use tally_sdk::time::Timestamp;
 use tally_sdk::verify::Verifier;
+use tally_sdk::witness::WitnessEvidence;
 
 fn bundle(chains: &Chains) -> EvidenceBundle {
     bundle_as_of(chains, Timestamp(1_773_000_000_000))
 }
 
 fn bundle_as_of(chains: &Chains, as_of: Timestamp) -> EvidenceBundle {
-    let evidence = chains.evidence();
+    built(chains, chains.evidence(), as_of)
+        .attested(chains.attestations(Timestamp(1_773_000_000_000)))
+}
+
+/// A bundle of the sofa built from `evidence`, as a node builds one (without attestations).
+fn built(chains: &Chains, evidence: Vec<WitnessEvidence>, as_of: Timestamp) -> EvidenceBundle {
     let verifier = Verifier::new(&chains.genesis, Timestamp(1_773_000_000_000));
     let witnessed: BTreeMap<EntryHash, bool> = evidence
         .iter()
@@ -43,7 +49,6 @@ fn bundle_as_of(chains: &Chains, as_of: Timestamp) -> EvidenceBundle {
         as_of,
     )
     .unwrap()
-    .attested(chains.attestations(Timestamp(1_773_000_000_000)))
 }
 
 #[test]
@@ -100,23 +105,7 @@ fn an_entry_left_out_is_caught_even_with_the_report_recomputed() {
     let dropped = honest.entries[failing].entry.hash().unwrap();
     let mut evidence = chains.evidence();
     evidence.retain(|e| e.entry.hash().unwrap() != dropped);
-    let verifier = Verifier::new(&chains.genesis, Timestamp(1_773_000_000_000));
-    let witnessed: BTreeMap<EntryHash, bool> = evidence
-        .iter()
-        .map(|e| {
-            let status = e.verify(&verifier).unwrap();
-            (status.entry, status.witnessed)
-        })
-        .collect();
-    let recomputed = EvidenceBundle::build(
-        &chains.genesis,
-        &ProductId::parse(SOFA).unwrap(),
-        evidence,
-        &|hash| witnessed[hash],
-        Vec::new(),
-        Timestamp(1_773_000_000_000),
-    )
-    .unwrap();
+    let recomputed = built(&chains, evidence, Timestamp(1_773_000_000_000));
     assert!(
         !recomputed
             .report

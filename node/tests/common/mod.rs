@@ -304,3 +304,15 @@ pub fn percent_encode(text: &str) -> String {
         })
         .collect()
 }
+
+/// CPU seconds (user and system) process `pid` has used so far, from `/proc/PID/stat` (Linux;
+/// clock ticks of 1/100 s, the kernel's `USER_HZ`); `None` where that cannot be read.
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces: count from after it.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<u64>().ok();
+    // Fields 14 (utime) and 15 (stime), counting from 1; `rest` starts at field 3.
+    Some((ticks(11)? + ticks(12)?) as f64 / 100.0)
+}

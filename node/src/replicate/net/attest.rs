@@ -24,7 +24,7 @@ use super::super::codec::Inbound;
 use super::super::engine::ReplyToken;
 use super::super::wire::{SyncRequest, SyncResponse};
 use super::{Back, Shell};
-use crate::attest::attest;
+use crate::attest::{AttestError, attest};
 
 /// How long a bundle waits for members' attestations.
 pub const ATTEST_WAIT: Duration = Duration::from_secs(3);
@@ -132,26 +132,38 @@ impl Shell {
     }
 
     fn make_own(&self, gathering: u64, product: ProductId) {
+        self.spawn_attest(product, move |attestation| {
+            Back::Attest(AttestBack::Own {
+                gathering,
+                attestation: attestation
+                    .inspect_err(|error| tracing::warn!(%error, "cannot attest a product"))
+                    .ok(),
+            })
+        });
+    }
+
+    /// Makes this node's attestation of `product` on the blocking pool, and sends what
+    /// `back` makes of it to the shell.
+    fn spawn_attest(
+        &self,
+        product: ProductId,
+        back: impl FnOnce(Result<Attestation, AttestError>) -> Back + Send + 'static,
+    ) {
         let store = self.store.clone();
         let genesis = self.governance.current();
         let me = self.me.clone();
         let key = self.attesting.key.clone();
-        let back = self.back_tx.clone();
+        let sender = self.back_tx.clone();
         tokio::task::spawn_blocking(move || {
-            let attestation = attest(
+            let made = attest(
                 store.as_ref(),
                 &genesis,
                 &me,
                 &key,
                 &product,
                 Timestamp::now(),
-            )
-            .inspect_err(|error| tracing::warn!(%error, "cannot attest a product"))
-            .ok();
-            let _ = back.blocking_send(Back::Attest(AttestBack::Own {
-                gathering,
-                attestation,
-            }));
+            );
+            let _ = sender.blocking_send(back(made));
         });
     }
 
@@ -233,27 +245,15 @@ impl Shell {
             return;
         }
         self.attesting.serving += 1;
-        let store = self.store.clone();
-        let genesis = self.governance.current();
-        let me = self.me.clone();
-        let key = self.attesting.key.clone();
-        let back = self.back_tx.clone();
-        tokio::task::spawn_blocking(move || {
-            let response = match attest(
-                store.as_ref(),
-                &genesis,
-                &me,
-                &key,
-                &product,
-                Timestamp::now(),
-            ) {
+        self.spawn_attest(product, move |attestation| {
+            let response = match attestation {
                 Ok(attestation) => SyncResponse::Attestation(Box::new(attestation)),
                 Err(error) => {
                     tracing::warn!(%error, "cannot attest a product for a peer");
                     SyncResponse::Refused
                 }
             };
-            let _ = back.blocking_send(Back::Attest(AttestBack::Served { token, response }));
+            Back::Attest(AttestBack::Served { token, response })
         });
     }
 }
