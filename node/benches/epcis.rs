@@ -30,62 +30,16 @@ use http_body_util::{BodyExt, Empty, Full};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
-use tally_node::Node;
-use tally_node::config::{Config, UserConfig};
 use tally_sdk::time::Timestamp;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
-use tokio::sync::oneshot;
 
-const TOKEN: &str = "0123456789abcdef0123456789abcdef-bench";
+use common::bench::{BENCH_TOKEN as TOKEN, BenchNode};
 const PER_DOCUMENT: u64 = 100;
 const CAPTURED: u64 = 10_000;
 const QUERIED: u64 = 20_000;
 /// 2026-03-01T00:00:00Z.
 const START: u64 = 1_772_323_200_000;
-
-struct BenchNode {
-    _dir: tempfile::TempDir,
-    node: Node,
-    addr: SocketAddr,
-    stop_server: oneshot::Sender<()>,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-impl BenchNode {
-    /// The manufacturer's node of the demo consortium, serving on a free port.
-    fn start(runtime: &Runtime) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let path = common::demo_node_dir(
-            dir.path(),
-            &format!("[[tokens]]\nname = \"bench\"\nsecret = \"{TOKEN}\"\nscope = \"member\"\n"),
-        );
-        let config: Config = UserConfig::from_file(&path)
-            .unwrap()
-            .validate(dir.path())
-            .unwrap();
-        let node = Node::open(config).unwrap();
-        let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop_server, stopped) = oneshot::channel::<()>();
-        let server = runtime.spawn(tally_node::api::serve(listener, node.api_state(), async {
-            let _ = stopped.await;
-        }));
-        Self {
-            _dir: dir,
-            node,
-            addr,
-            stop_server,
-            server,
-        }
-    }
-
-    fn stop(self, runtime: &Runtime) {
-        let _ = self.stop_server.send(());
-        runtime.block_on(self.server).unwrap().unwrap();
-        self.node.shutdown();
-    }
-}
 
 async fn connect<B>(addr: SocketAddr) -> SendRequest<B>
 where

@@ -31,17 +31,15 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use serde_json::json;
-use tally_node::Node;
-use tally_node::config::{Config, UserConfig};
 use tally_sdk::genesis::Genesis;
 use tally_sdk::keyfile::MemberKeys;
 use tally_sdk::template::demo_consortium;
 use tally_sdk::time::Timestamp;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
-const TOKEN: &str = "0123456789abcdef0123456789abcdef-bench";
+use common::bench::{BENCH_TOKEN as TOKEN, BenchNode};
 const PER_MEMBER: u64 = 8_000;
 const REQUEST: usize = 1_000;
 const CONNECTIONS: usize = 64;
@@ -51,51 +49,6 @@ fn env_u64(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// A node serving its API on a free port; stopped (server, then writer) by [`BenchNode::stop`].
-struct BenchNode {
-    _dir: tempfile::TempDir,
-    node: Node,
-    addr: SocketAddr,
-    stop_server: oneshot::Sender<()>,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-impl BenchNode {
-    /// Starts the manufacturer's node of the demo consortium.
-    fn start(runtime: &Runtime) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let path = common::demo_node_dir(
-            dir.path(),
-            &format!("[[tokens]]\nname = \"bench\"\nsecret = \"{TOKEN}\"\nscope = \"member\"\n"),
-        );
-        let config: Config = UserConfig::from_file(&path)
-            .unwrap()
-            .validate(dir.path())
-            .unwrap();
-        let node = Node::open(config).unwrap();
-        let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop_server, stopped) = oneshot::channel::<()>();
-        let server = runtime.spawn(tally_node::api::serve(listener, node.api_state(), async {
-            let _ = stopped.await;
-        }));
-        Self {
-            _dir: dir,
-            node,
-            addr,
-            stop_server,
-            server,
-        }
-    }
-
-    /// Stops the server (clients must have closed their connections), then the node.
-    fn stop(self, runtime: &Runtime) {
-        let _ = self.stop_server.send(());
-        runtime.block_on(self.server).unwrap().unwrap();
-        self.node.shutdown();
-    }
 }
 
 async fn connect(addr: SocketAddr) -> SendRequest<Full<Bytes>> {

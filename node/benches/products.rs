@@ -73,7 +73,6 @@ use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tally_node::Node;
-use tally_node::config::{Config, UserConfig};
 use tally_node::store::Store;
 use tally_node::store::tiles::ChainTiles;
 use tally_node::witness::book::chain_hashes;
@@ -86,11 +85,10 @@ use tally_sdk::keyfile::MemberKeys;
 use tally_sdk::provenance::Recorded;
 use tally_sdk::time::Timestamp;
 use tally_sdk::tlog::hash::LogHash;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
-use tokio::sync::oneshot;
 
-const TOKEN: &str = "0123456789abcdef0123456789abcdef-bench";
+use common::bench::{BENCH_TOKEN as TOKEN, BenchNode};
 /// Entries per `submit_entries` call.
 const REQUEST: usize = 1_000;
 /// Entry timestamps: 2026-03-01T01:00:00Z plus one millisecond per entry.
@@ -516,51 +514,6 @@ impl Chains {
                 "readPoint": read_point("line-1"),
             }),
         );
-    }
-}
-
-/// The node with its API on a free port.
-struct BenchNode {
-    _dir: tempfile::TempDir,
-    node: Node,
-    addr: SocketAddr,
-    stop_server: oneshot::Sender<()>,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-impl BenchNode {
-    /// The manufacturer's node of the demo consortium.
-    fn start(runtime: &Runtime) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let path = common::demo_node_dir(
-            dir.path(),
-            &format!("[[tokens]]\nname = \"bench\"\nsecret = \"{TOKEN}\"\nscope = \"member\"\n"),
-        );
-        let config: Config = UserConfig::from_file(&path)
-            .unwrap()
-            .validate(dir.path())
-            .unwrap();
-        let node = Node::open(config).unwrap();
-        let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop_server, stopped) = oneshot::channel::<()>();
-        let server = runtime.spawn(tally_node::api::serve(listener, node.api_state(), async {
-            let _ = stopped.await;
-        }));
-        Self {
-            _dir: dir,
-            node,
-            addr,
-            stop_server,
-            server,
-        }
-    }
-
-    /// Stops the server (clients must have closed their connections), then the node.
-    fn stop(self, runtime: &Runtime) {
-        let _ = self.stop_server.send(());
-        runtime.block_on(self.server).unwrap().unwrap();
-        self.node.shutdown();
     }
 }
 

@@ -123,7 +123,7 @@ pub fn create(
         path: path.clone(),
         source,
     };
-    let (backup, report) = RocksStore::open(&path, network).map_err(check)?;
+    let (backup, report) = crate::upgrade::open(&path, network).map_err(check)?;
     if report.created {
         return Err(check(StoreError::Corrupted(
             "the checkpoint holds no store".into(),

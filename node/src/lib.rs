@@ -42,6 +42,7 @@ pub mod products;
 pub mod replicate;
 pub mod run;
 pub mod store;
+pub mod upgrade;
 pub mod witness;
 
 use std::path::PathBuf;
@@ -228,7 +229,7 @@ impl Node {
             path: config.data_dir.clone(),
             source,
         })?;
-        let (store, report) = RocksStore::open(&config.data_dir, genesis.network_id())?;
+        let (store, report) = crate::upgrade::open(&config.data_dir, genesis.network_id())?;
         let store = Arc::new(store);
         let finished = private::purge::finish(store.as_ref())?;
         if finished > 0 {

@@ -23,6 +23,7 @@ use tally_node::store::keys::{Head, Position};
 use tally_node::store::memory::MemoryStore;
 use tally_node::store::rocks::RocksStore;
 use tally_node::store::{Batch, Cf, Cursor, Index, Query, Store, StoreError};
+use tally_node::upgrade;
 use tally_sdk::codec::{self, CanonicalJson};
 use tally_sdk::event::KindName;
 use tally_sdk::fork::ForkProof;
@@ -59,7 +60,7 @@ impl Backend for Rocks {
         }
     }
     fn open_network(&mut self, network: NetworkId) -> Result<Arc<RocksStore>, StoreError> {
-        RocksStore::open(self.dir.path(), network).map(|(s, _)| Arc::new(s))
+        upgrade::open(self.dir.path(), network).map(|(s, _)| Arc::new(s))
     }
     fn close(&mut self, store: Arc<RocksStore>) {
         Arc::into_inner(store).expect("the store is still in use");
@@ -79,7 +80,8 @@ impl Backend for Memory {
     }
     fn open_network(&mut self, network: NetworkId) -> Result<Arc<MemoryStore>, StoreError> {
         let store = self.data.take().expect("already open");
-        let checked = check_store(&store, network, 64);
+        let checked =
+            upgrade::upgrade(&store, network).and_then(|()| check_store(&store, network, 64));
         let store = Arc::new(store);
         checked.map(|_| store.clone()).inspect_err(|_| {
             self.data = Some(store.snapshot());
@@ -1278,6 +1280,39 @@ fn the_store_directory_is_where_it_was_opened() {
     drop(store);
     let (_, report) = RocksStore::open(dir.path(), genesis.network_id()).unwrap();
     assert!(!report.created);
+}
+
+#[test]
+fn an_older_store_is_refused_by_the_store_and_upgraded_by_the_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let (genesis, keys) = demo();
+    let entries = chain(&genesis, &keys[1], 0, 3, None);
+    {
+        let (store, _) = RocksStore::open(dir.path(), genesis.network_id()).unwrap();
+        let store = Arc::new(store);
+        let (committer, writer) = start(&store, &genesis, None);
+        committer.submit_entries(entries.clone()).unwrap();
+        drop(committer);
+        writer.join();
+        // As a node of storage format 4 left it: the marker says 4 (its logs are rebuilt
+        // from the chains by the upgrade either way).
+        let mut batch = Batch::default();
+        batch.put(Cf::Meta, b"format".to_vec(), 4u32.to_be_bytes().to_vec());
+        store.write(batch).unwrap();
+    }
+    let error = RocksStore::open(dir.path(), genesis.network_id()).unwrap_err();
+    assert!(matches!(error, StoreError::Older { .. }), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("start the node on it once to upgrade it"),
+        "{error}"
+    );
+    let (store, report) = upgrade::open(dir.path(), genesis.network_id()).unwrap();
+    assert_eq!(report.heads.len(), 1);
+    assert!(store.entry(&entries[2].hash().unwrap()).unwrap().is_some());
+    drop(store);
+    RocksStore::open(dir.path(), genesis.network_id()).unwrap();
 }
 
 #[test]

@@ -1,7 +1,9 @@
 //! What a store checks when it opens, so that a damaged store is refused with a reason instead
 //! of being served: the network id and format in `meta`, and for every chain head that its
 //! entry exists, decodes and hashes right, that nothing is stored past it, that the last
-//! entries of the chain link to each other, and that the chain's log holds its head.
+//! entries of the chain link to each other, and that the chain's log holds its head. A store
+//! of an older format is refused here ([`StoreError::Older`]); upgrading it is the node's
+//! (`crate::upgrade`), which knows what each format's rows mean.
 
 use std::collections::HashSet;
 
@@ -9,9 +11,8 @@ use tally_sdk::hash::NetworkId;
 
 use tally_sdk::hash::EntryHash;
 
-use super::keys::{Head, Position, event_id_prefix, index_key};
+use super::keys::{Head, Position};
 use super::{Batch, Cf, KeyRange, STORE_FORMAT, Store, StoreError, corrupted};
-use crate::ingest::IndexFacts;
 
 /// What the check found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,39 +73,17 @@ fn check_meta<S: Store + ?Sized>(store: &S, network: NetworkId) -> Result<bool, 
         Some(found) if found.as_slice() == network.as_bytes() => {
             match store.get(Cf::Meta, b"format")? {
                 Some(format) if format.as_slice() == STORE_FORMAT.to_be_bytes() => Ok(false),
-                Some(format) if format.as_slice() == 1u32.to_be_bytes() => {
-                    // Format 1 kept only the author's opened fields; one atomic batch turns
-                    // every row into a format-2 row and moves the marker, so a crash leaves
-                    // the store wholly in one format or the other.
-                    let mut batch = crate::private::upgrade_format_1(store)?;
-                    batch.put(Cf::Meta, b"format".to_vec(), 2u32.to_be_bytes().to_vec());
-                    store.write(batch)?;
-                    tracing::info!("upgraded the store from storage format 1 to 2");
-                    upgrade_format_2(store)?;
-                    upgrade_format_3(store)?;
-                    upgrade_format_4(store)?;
-                    Ok(false)
-                }
-                Some(format) if format.as_slice() == 2u32.to_be_bytes() => {
-                    upgrade_format_2(store)?;
-                    upgrade_format_3(store)?;
-                    upgrade_format_4(store)?;
-                    Ok(false)
-                }
-                Some(format) if format.as_slice() == 3u32.to_be_bytes() => {
-                    upgrade_format_3(store)?;
-                    upgrade_format_4(store)?;
-                    Ok(false)
-                }
-                Some(format) if format.as_slice() == 4u32.to_be_bytes() => {
-                    upgrade_format_4(store)?;
-                    Ok(false)
+                Some(format)
+                    if <[u8; 4]>::try_from(format.as_slice()).is_ok_and(|bytes| {
+                        (1..STORE_FORMAT).contains(&u32::from_be_bytes(bytes))
+                    }) =>
+                {
+                    Err(StoreError::Older {
+                        found: format_number(&format),
+                    })
                 }
                 Some(format) => Err(StoreError::Format {
-                    found: match <[u8; 4]>::try_from(format.as_slice()) {
-                        Ok(bytes) => u32::from_be_bytes(bytes).to_string(),
-                        Err(_) => hex::encode(&format),
-                    },
+                    found: format_number(&format),
                 }),
                 None => Err(corrupted("the storage format marker is missing")),
             }
@@ -113,6 +92,14 @@ fn check_meta<S: Store + ?Sized>(store: &S, network: NetworkId) -> Result<bool, 
             expected: network,
             found: hex::encode(found),
         }),
+    }
+}
+
+/// A stored format marker as text: its number, or its bytes in hex if it is not one.
+fn format_number(format: &[u8]) -> String {
+    match <[u8; 4]>::try_from(format) {
+        Ok(bytes) => u32::from_be_bytes(bytes).to_string(),
+        Err(_) => hex::encode(format),
     }
 }
 
@@ -128,62 +115,16 @@ pub fn check_read_only<S: Store + ?Sized>(store: &S, network: NetworkId) -> Resu
         Some(_) => match store.get(Cf::Meta, b"format")? {
             Some(format) if format.as_slice() == STORE_FORMAT.to_be_bytes() => Ok(()),
             Some(format) => Err(StoreError::Format {
-                found: match <[u8; 4]>::try_from(format.as_slice()) {
-                    Ok(bytes) => u32::from_be_bytes(bytes).to_string(),
-                    Err(_) => hex::encode(&format),
-                },
+                found: format_number(&format),
             }),
             None => Err(corrupted("the storage format marker is missing")),
         },
     }
 }
 
-/// Entries read per batch while upgrading.
-const UPGRADE_CHUNK: usize = 10_000;
-
-/// Format 3 added the `by_event_id` index (and the `captures` column family, which starts
-/// empty): every stored event is indexed, chunk by chunk, and the marker moves last. The
-/// writes are idempotent, so a crash part-way leaves a format-2 store that upgrades again.
-fn upgrade_format_2<S: Store + ?Sized>(store: &S) -> Result<(), StoreError> {
-    let mut indexed = 0_u64;
-    for_each_chain_chunk(store, UPGRADE_CHUNK, |rows| {
-        let mut batch = Batch::default();
-        for &(position, hash) in rows {
-            let entry = store
-                .entry(&hash)?
-                .ok_or_else(|| corrupted(format!("entry {hash} is in a chain but not stored")))?;
-            let facts = IndexFacts::of(&entry).map_err(|e| {
-                corrupted(format!("the event of stored entry {hash} is invalid: {e}"))
-            })?;
-            if let Some(facts) = &facts
-                && let Some(id) = &facts.event_id
-            {
-                batch.put(
-                    Cf::ByEventId,
-                    index_key(&event_id_prefix(id), facts.event_time, position),
-                    Vec::new(),
-                );
-            }
-            indexed += 1;
-        }
-        if !batch.is_empty() {
-            store.write(batch)?;
-        }
-        Ok(())
-    })?;
-    let mut batch = Batch::default();
-    batch.put(Cf::Meta, b"format".to_vec(), 3u32.to_be_bytes().to_vec());
-    store.write(batch)?;
-    tracing::info!(
-        entries = indexed,
-        "upgraded the store from storage format 2 to 3"
-    );
-    Ok(())
-}
-
 /// Walks every chain row of `store` (by member code, then sequence number) in chunks of
 /// `chunk` rows, each given to `each` as positions and entry hashes.
-pub(super) fn for_each_chain_chunk<S: Store + ?Sized>(
+pub fn for_each_chain_chunk<S: Store + ?Sized>(
     store: &S,
     chunk: usize,
     mut each: impl FnMut(&[(Position, EntryHash)]) -> Result<(), StoreError>,
@@ -219,34 +160,6 @@ pub(super) fn for_each_chain_chunk<S: Store + ?Sized>(
             _ => return Ok(()),
         }
     }
-}
-
-/// Format 4 added the `rejected` column family, which starts empty (the store creates it at
-/// open): only the marker moves.
-fn upgrade_format_3<S: Store + ?Sized>(store: &S) -> Result<(), StoreError> {
-    let mut batch = Batch::default();
-    batch.put(Cf::Meta, b"format".to_vec(), 4u32.to_be_bytes().to_vec());
-    store.write(batch)?;
-    tracing::info!("upgraded the store from storage format 3 to 4");
-    Ok(())
-}
-
-/// Format 5 added each chain's log (the `tiles` column family): the tiles of every stored
-/// chain are computed from its entry hashes, with progress logged, and the marker moves last.
-fn upgrade_format_4<S: Store + ?Sized>(store: &S) -> Result<(), StoreError> {
-    let entries = super::tiles::build_all(store)?;
-    let mut batch = Batch::default();
-    batch.put(
-        Cf::Meta,
-        b"format".to_vec(),
-        STORE_FORMAT.to_be_bytes().to_vec(),
-    );
-    store.write(batch)?;
-    tracing::info!(
-        entries,
-        "upgraded the store from storage format 4 to {STORE_FORMAT}: every chain's log computed"
-    );
-    Ok(())
 }
 
 /// The chain's log holds its last `depth + 1` entries (as the chain rows name them) where the

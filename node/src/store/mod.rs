@@ -152,6 +152,15 @@ pub enum StoreError {
         /// The store's format.
         found: String,
     },
+    /// The store is of an older storage format: the node upgrades it when it opens it
+    /// (`crate::upgrade::open`); a plain open refuses it.
+    #[error(
+        "the data directory is in storage format {found}, older than this node's {STORE_FORMAT}: start the node on it once to upgrade it"
+    )]
+    Older {
+        /// The store's format.
+        found: String,
+    },
     /// The store is damaged.
     #[error(
         "the store is corrupted: {0}. The node will not serve damaged data: restore the data directory from a backup, or start from an empty one and let replication fetch the chains again"

@@ -84,7 +84,8 @@ fn cf_options(cf: Cf, cache: &Cache) -> Options {
 impl RocksStore {
     /// Opens (or creates) the store in `path` for `network` and checks it
     /// ([`check_store`], [`CHECK_DEPTH`] entries deep). A damaged store, or one of another
-    /// network or format, is refused with the reason.
+    /// network or format, is refused with the reason; a node opens through
+    /// `crate::upgrade::open`, which upgrades an older format first.
     pub fn open(path: &Path, network: NetworkId) -> Result<(Self, CheckReport), StoreError> {
         Self::open_with_depth(path, network, CHECK_DEPTH)
     }
@@ -95,6 +96,14 @@ impl RocksStore {
         network: NetworkId,
         depth: u64,
     ) -> Result<(Self, CheckReport), StoreError> {
+        let store = Self::open_unchecked(path)?;
+        let report = check_store(&store, network, depth)?;
+        Ok((store, report))
+    }
+
+    /// Opens (or creates) the store in `path` without checking it: for what must run before
+    /// the checks (an upgrade of an older format), which then runs them.
+    pub fn open_unchecked(path: &Path) -> Result<Self, StoreError> {
         let cache = Cache::new_lru_cache(BLOCK_CACHE_BYTES);
         let cfs = Cf::ALL
             .iter()
@@ -124,8 +133,7 @@ impl RocksStore {
             path: path.to_owned(),
             tile_cache: TileCache::new(TILE_CACHE_BYTES),
         };
-        let report = check_store(&store, network, depth)?;
-        Ok((store, report))
+        Ok(store)
     }
 
     /// Opens the store in `path` read-only, as it stands (a running node may hold it: a

@@ -4,6 +4,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod attacker;
+pub mod bench;
 pub mod consortium;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,144 @@
+//! Storage format upgrades: an older store turned into this software's format when the node
+//! opens it, before the store's own checks run ([`open`]).
+//!
+//! The store (`crate::store`) knows keys and rows; what an older format's rows mean, and what
+//! a newer one adds, is known above it: the private-field rows of format 1
+//! ([`crate::private::upgrade_format_1`]), the `by_event_id` index of format 3 (the index facts
+//! of [`crate::ingest::IndexFacts`]), the logs of format 5 ([`tiles::build_all`]). So the
+//! upgrades live here, and `store/` imports nothing above it. Each step writes the next
+//! format's marker last, in the same or a later write than its rows, and is idempotent: a
+//! crash part-way leaves a store of the older format that upgrades again at the next open.
+
+use std::path::Path;
+
+use tally_sdk::hash::NetworkId;
+
+use crate::ingest::IndexFacts;
+use crate::store::check::{self, CheckReport, check_store};
+use crate::store::keys::{event_id_prefix, index_key};
+use crate::store::rocks::{CHECK_DEPTH, RocksStore};
+use crate::store::{Batch, Cf, STORE_FORMAT, Store, StoreError, corrupted, tiles};
+
+/// Opens (or creates) the store in `path` for `network`, upgrades it if it is of an older
+/// format, and checks it ([`check_store`], [`CHECK_DEPTH`] entries deep).
+pub fn open(path: &Path, network: NetworkId) -> Result<(RocksStore, CheckReport), StoreError> {
+    open_with_depth(path, network, CHECK_DEPTH)
+}
+
+/// [`open`] with another check depth.
+pub fn open_with_depth(
+    path: &Path,
+    network: NetworkId,
+    depth: u64,
+) -> Result<(RocksStore, CheckReport), StoreError> {
+    let store = RocksStore::open_unchecked(path)?;
+    upgrade(&store, network)?;
+    let report = check_store(&store, network, depth)?;
+    Ok((store, report))
+}
+
+/// Upgrades `store` to [`STORE_FORMAT`] if it is a store of `network` in an older format;
+/// leaves anything else (an empty store, another network's, an unknown format) to the checks,
+/// which initialise or refuse it.
+pub fn upgrade<S: Store + ?Sized>(store: &S, network: NetworkId) -> Result<(), StoreError> {
+    if store.get(Cf::Meta, b"network_id")?.as_deref() != Some(network.as_bytes().as_slice()) {
+        return Ok(());
+    }
+    let format = match store.get(Cf::Meta, b"format")? {
+        Some(bytes) => match <[u8; 4]>::try_from(bytes.as_slice()) {
+            Ok(bytes) => u32::from_be_bytes(bytes),
+            Err(_) => return Ok(()),
+        },
+        None => return Ok(()),
+    };
+    if format == 1 {
+        // Format 1 kept only the author's opened fields; one atomic batch turns every row
+        // into a format-2 row and moves the marker, so a crash leaves the store wholly in one
+        // format or the other.
+        let mut batch = crate::private::upgrade_format_1(store)?;
+        batch.put(Cf::Meta, b"format".to_vec(), 2u32.to_be_bytes().to_vec());
+        store.write(batch)?;
+        tracing::info!("upgraded the store from storage format 1 to 2");
+    }
+    if (1..=2).contains(&format) {
+        upgrade_format_2(store)?;
+    }
+    if (1..=3).contains(&format) {
+        upgrade_format_3(store)?;
+    }
+    if (1..STORE_FORMAT).contains(&format) {
+        upgrade_format_4(store)?;
+    }
+    Ok(())
+}
+
+/// Entries read per batch while upgrading.
+const UPGRADE_CHUNK: usize = 10_000;
+
+/// Format 3 added the `by_event_id` index (and the `captures` column family, which starts
+/// empty): every stored event is indexed, chunk by chunk, and the marker moves last. The
+/// writes are idempotent, so a crash part-way leaves a format-2 store that upgrades again.
+fn upgrade_format_2<S: Store + ?Sized>(store: &S) -> Result<(), StoreError> {
+    let mut indexed = 0_u64;
+    check::for_each_chain_chunk(store, UPGRADE_CHUNK, |rows| {
+        let mut batch = Batch::default();
+        for &(position, hash) in rows {
+            let entry = store
+                .entry(&hash)?
+                .ok_or_else(|| corrupted(format!("entry {hash} is in a chain but not stored")))?;
+            let facts = IndexFacts::of(&entry).map_err(|e| {
+                corrupted(format!("the event of stored entry {hash} is invalid: {e}"))
+            })?;
+            if let Some(facts) = &facts
+                && let Some(id) = &facts.event_id
+            {
+                batch.put(
+                    Cf::ByEventId,
+                    index_key(&event_id_prefix(id), facts.event_time, position),
+                    Vec::new(),
+                );
+            }
+            indexed += 1;
+        }
+        if !batch.is_empty() {
+            store.write(batch)?;
+        }
+        Ok(())
+    })?;
+    let mut batch = Batch::default();
+    batch.put(Cf::Meta, b"format".to_vec(), 3u32.to_be_bytes().to_vec());
+    store.write(batch)?;
+    tracing::info!(
+        entries = indexed,
+        "upgraded the store from storage format 2 to 3"
+    );
+    Ok(())
+}
+
+/// Format 4 added the `rejected` column family, which starts empty (the store creates it at
+/// open): only the marker moves.
+fn upgrade_format_3<S: Store + ?Sized>(store: &S) -> Result<(), StoreError> {
+    let mut batch = Batch::default();
+    batch.put(Cf::Meta, b"format".to_vec(), 4u32.to_be_bytes().to_vec());
+    store.write(batch)?;
+    tracing::info!("upgraded the store from storage format 3 to 4");
+    Ok(())
+}
+
+/// Format 5 added each chain's log (the `tiles` column family): the tiles of every stored
+/// chain are computed from its entry hashes, with progress logged, and the marker moves last.
+fn upgrade_format_4<S: Store + ?Sized>(store: &S) -> Result<(), StoreError> {
+    let entries = tiles::build_all(store)?;
+    let mut batch = Batch::default();
+    batch.put(
+        Cf::Meta,
+        b"format".to_vec(),
+        STORE_FORMAT.to_be_bytes().to_vec(),
+    );
+    store.write(batch)?;
+    tracing::info!(
+        entries,
+        "upgraded the store from storage format 4 to {STORE_FORMAT}: every chain's log computed"
+    );
+    Ok(())
+}
