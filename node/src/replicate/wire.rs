@@ -236,6 +236,47 @@ mod tests {
     }
 
     #[test]
+    fn the_largest_attestation_round_trips_within_a_message() {
+        use tally_sdk::attestation::{
+            ATTESTATION_FORMAT, Attestation, AttestationBody, AttestedEntry, ChainHeld,
+            MAX_ATTESTED_ENTRIES,
+        };
+        let members: Vec<MemberId> = (0..tally_sdk::genesis::MAX_MEMBERS)
+            .map(|i| member(&format!("{i:0>64}")))
+            .collect();
+        let body = AttestationBody {
+            format: ATTESTATION_FORMAT,
+            network: tally_sdk::hash::NetworkId::digest(b"network"),
+            attester: members[0].clone(),
+            product: "https://id.gs1.org/01/09506000134352/21/SOFA-1".into(),
+            time: tally_sdk::time::Timestamp(1_800_000_000_000),
+            chains: members
+                .iter()
+                .map(|m| ChainHeld {
+                    author: m.clone(),
+                    size: u64::MAX,
+                    head: Some(EntryHash::digest(m.as_str().as_bytes())),
+                })
+                .collect(),
+            entries: (0..MAX_ATTESTED_ENTRIES as u64)
+                .map(|seq| AttestedEntry {
+                    author: members[1].clone(),
+                    seq,
+                    hash: EntryHash::digest(&seq.to_be_bytes()),
+                })
+                .collect(),
+        };
+        let key = tally_sdk::crypto::SigningKey::from_seed(&[7; 32]);
+        let response = SyncResponse::Attestation(Box::new(Attestation::sign(body, &key).unwrap()));
+        let bytes = encode("response", &response).unwrap();
+        assert!(bytes.len() <= MAX_MESSAGE_BYTES, "{}", bytes.len());
+        assert_eq!(
+            decode::<SyncResponse>("response", &bytes).unwrap(),
+            response
+        );
+    }
+
+    #[test]
     fn garbage_truncation_and_trailing_bytes_are_refused() {
         let request = SyncRequest::Range {
             author: member("platform"),
