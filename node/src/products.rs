@@ -262,14 +262,7 @@ pub fn bundle(
         forks,
         as_of,
     )?;
-    // What the bundle holds, as `tally verify` will read it (an entry whose witnessing could
-    // not be read is not in it).
-    let in_bundle: BTreeSet<&EntryHash> = witnessed.keys().collect();
-    let held: BTreeMap<(MemberId, u64), EntryHash> = entries
-        .iter()
-        .filter(|(hash, _)| in_bundle.contains(hash))
-        .map(|(hash, e)| ((e.body.author.clone(), e.body.seq), *hash))
-        .collect();
+    let held = bundle.held()?;
     let as_of = bundle.report.as_of;
     let attestations = attestations
         .into_iter()

@@ -44,12 +44,12 @@ pub fn upgrade<S: Store + ?Sized>(store: &S, network: NetworkId) -> Result<(), S
     if store.get(Cf::Meta, b"network_id")?.as_deref() != Some(network.as_bytes().as_slice()) {
         return Ok(());
     }
-    let format = match store.get(Cf::Meta, b"format")? {
-        Some(bytes) => match <[u8; 4]>::try_from(bytes.as_slice()) {
-            Ok(bytes) => u32::from_be_bytes(bytes),
-            Err(_) => return Ok(()),
-        },
-        None => return Ok(()),
+    let Some(format) = store
+        .get(Cf::Meta, b"format")?
+        .as_deref()
+        .and_then(check::format_number)
+    else {
+        return Ok(());
     };
     if format == 1 {
         // Format 1 kept only the author's opened fields; one atomic batch turns every row

@@ -338,6 +338,12 @@ pub fn check(
     let mut fresh = Vec::new();
     let mut not_counted = Vec::new();
     let mut late = BTreeMap::<MemberId, Vec<String>>::new();
+    // How far into each chain the bundle reads: just past its last entry of the chain.
+    let mut reads_of = BTreeMap::<&MemberId, u64>::new();
+    for (author, seq) in held.keys() {
+        reads_of.insert(author, seq.saturating_add(1));
+    }
+    let reads = |author: &MemberId| reads_of.get(author).copied().unwrap_or(0);
     for (index, attestation) in attestations.iter().enumerate() {
         attestation
             .verify(genesis)
@@ -372,7 +378,7 @@ pub fn check(
                         *found,
                     ));
                 }
-                None if entry.seq < reads(held, &entry.author) => {
+                None if entry.seq < reads(&entry.author) => {
                     return Err(CompletenessError::LeftOut {
                         attester: body.attester.clone(),
                         author: entry.author.clone(),
@@ -407,7 +413,7 @@ pub fn check(
     let chains = authors
         .into_iter()
         .map(|author| {
-            let reads = reads(held, &author);
+            let reads = reads(&author);
             let needed = witnesses_needed(genesis, &author);
             let mut counting: Vec<(u64, &MemberId)> = fresh
                 .iter()
@@ -448,13 +454,6 @@ pub fn check(
         chains,
         not_counted,
     })
-}
-
-/// How far into `author`'s chain the bundle reads: just past its last entry of the chain.
-fn reads(held: &BTreeMap<(MemberId, u64), EntryHash>, author: &MemberId) -> u64 {
-    held.range((author.clone(), 0)..=(author.clone(), u64::MAX))
-        .next_back()
-        .map_or(0, |((_, seq), _)| seq.saturating_add(1))
 }
 
 fn contradiction(

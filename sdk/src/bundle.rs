@@ -180,13 +180,31 @@ impl EvidenceBundle {
         self
     }
 
+    /// The bundle's entries by chain and place: what its attestations are held to
+    /// ([`attestation::check`]), by [`EvidenceBundle::verify`] and by a node choosing which
+    /// attestations to put in.
+    pub fn held(&self) -> Result<BTreeMap<(MemberId, u64), EntryHash>, BundleError> {
+        self.entries
+            .iter()
+            .enumerate()
+            .map(|(index, evidence)| {
+                let body = &evidence.entry.body;
+                let hash = evidence.entry.hash().map_err(|e| BundleError::Event {
+                    index,
+                    detail: e.to_string(),
+                })?;
+                Ok(((body.author.clone(), body.seq), hash))
+            })
+            .collect()
+    }
+
     /// Checks the bundle against the consortium `genesis` (see the module documentation).
     pub fn verify(&self, genesis: &Genesis) -> Result<VerifiedBundle, BundleError> {
-        let attested = match self.format {
-            BUNDLE_FORMAT => true,
-            BUNDLE_FORMAT_WITHOUT_ATTESTATIONS => false,
+        match self.format {
+            BUNDLE_FORMAT => {}
+            BUNDLE_FORMAT_WITHOUT_ATTESTATIONS if self.attestations.is_empty() => {}
             other => return Err(BundleError::Format(other)),
-        };
+        }
         let expected = genesis.network_id();
         if self.network != expected {
             return Err(BundleError::Network {
@@ -243,21 +261,12 @@ impl EvidenceBundle {
         if let Some(field) = first_difference(&self.report, &recomputed) {
             return Err(BundleError::Report { field });
         }
-        if !attested && !self.attestations.is_empty() {
-            return Err(BundleError::Format(self.format));
-        }
-        let held: BTreeMap<(MemberId, u64), EntryHash> = self
-            .entries
-            .iter()
-            .zip(&statuses)
-            .map(|(e, s)| ((e.entry.body.author.clone(), e.entry.body.seq), s.entry))
-            .collect();
         let completeness = attestation::check(
             genesis,
             &product,
             self.report.as_of,
             &self.attestations,
-            &held,
+            &self.held()?,
         )?;
         Ok(VerifiedBundle {
             completeness,

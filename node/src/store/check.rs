@@ -74,16 +74,14 @@ fn check_meta<S: Store + ?Sized>(store: &S, network: NetworkId) -> Result<bool, 
             match store.get(Cf::Meta, b"format")? {
                 Some(format) if format.as_slice() == STORE_FORMAT.to_be_bytes() => Ok(false),
                 Some(format)
-                    if <[u8; 4]>::try_from(format.as_slice()).is_ok_and(|bytes| {
-                        (1..STORE_FORMAT).contains(&u32::from_be_bytes(bytes))
-                    }) =>
+                    if format_number(&format).is_some_and(|n| (1..STORE_FORMAT).contains(&n)) =>
                 {
                     Err(StoreError::Older {
-                        found: format_number(&format),
+                        found: format_text(&format),
                     })
                 }
                 Some(format) => Err(StoreError::Format {
-                    found: format_number(&format),
+                    found: format_text(&format),
                 }),
                 None => Err(corrupted("the storage format marker is missing")),
             }
@@ -95,12 +93,14 @@ fn check_meta<S: Store + ?Sized>(store: &S, network: NetworkId) -> Result<bool, 
     }
 }
 
+/// The number a stored format marker holds (four bytes, big-endian), if it holds one.
+pub fn format_number(format: &[u8]) -> Option<u32> {
+    <[u8; 4]>::try_from(format).ok().map(u32::from_be_bytes)
+}
+
 /// A stored format marker as text: its number, or its bytes in hex if it is not one.
-fn format_number(format: &[u8]) -> String {
-    match <[u8; 4]>::try_from(format) {
-        Ok(bytes) => u32::from_be_bytes(bytes).to_string(),
-        Err(_) => hex::encode(format),
-    }
+fn format_text(format: &[u8]) -> String {
+    format_number(format).map_or_else(|| hex::encode(format), |n| n.to_string())
 }
 
 /// The checks of a store opened read-only: of `network`, in this software's format (an older
@@ -115,7 +115,7 @@ pub fn check_read_only<S: Store + ?Sized>(store: &S, network: NetworkId) -> Resu
         Some(_) => match store.get(Cf::Meta, b"format")? {
             Some(format) if format.as_slice() == STORE_FORMAT.to_be_bytes() => Ok(()),
             Some(format) => Err(StoreError::Format {
-                found: format_number(&format),
+                found: format_text(&format),
             }),
             None => Err(corrupted("the storage format marker is missing")),
         },
