@@ -344,6 +344,84 @@ async fn a_defect_in_the_logistics_firms_custody_is_attributed_to_it() {
     check_bundle(&app, &story.genesis, &report).await;
 }
 
+/// What other members' nodes send as attestations is untrusted: the node building a bundle
+/// puts in only those that hold against its entries — not one signed with another key, not
+/// one of another product, not one naming another entry at a place it holds — so a peer can
+/// make a bundle less complete, never invalid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bundle_carries_only_the_attestations_that_hold() {
+    use tally_node::{attest, products};
+    use tally_sdk::attestation::Attestation;
+    use tally_sdk::gs1::ProductId;
+
+    let (story, _, _) = defect_in_logistics_custody();
+    let node = node_with(&story).await;
+    let running = node.node.as_ref().unwrap();
+    let store = running.store().clone();
+    let genesis = running.genesis();
+    let product = ProductId::parse(SOFA).unwrap();
+    let now = Timestamp::now();
+    let attest_as = |member: &str| {
+        let keys = &story.keys[member];
+        attest::attest(
+            store.as_ref(),
+            &genesis,
+            &keys.member,
+            &keys.signing,
+            &product,
+            now,
+        )
+        .unwrap()
+    };
+    let honest: Vec<Attestation> = ["platform", "supplier", "regulator"]
+        .iter()
+        .map(|m| attest_as(m))
+        .collect();
+    // Logistics' name, the supplier's key.
+    let mut forged = attest_as("logistics");
+    forged.signature = attest_as("supplier").signature;
+    // Another product.
+    let keys = &story.keys["manufacturer"];
+    let other = attest::attest(
+        store.as_ref(),
+        &genesis,
+        &keys.member,
+        &keys.signing,
+        &ProductId::parse(LOT).unwrap(),
+        now,
+    )
+    .unwrap();
+    // Another entry at a place where the node holds one: a history it does not hold.
+    let mut rewritten = attest_as("manufacturer").body;
+    rewritten.entries[0].hash = EntryHash::digest(b"another history");
+    let rewritten = Attestation::sign(rewritten, &keys.signing).unwrap();
+
+    let mut offered = honest.clone();
+    offered.extend([forged, other, rewritten]);
+    let view = attest::view(store.as_ref()).unwrap();
+    let bundle = products::bundle(
+        store.as_ref(),
+        running.book(),
+        &genesis,
+        &product,
+        now,
+        view,
+        offered,
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(bundle.attestations, honest);
+    let verified = bundle.verify(&genesis).unwrap();
+    // The quorum is 3 members other than a chain's author: platform, supplier and regulator
+    // attest the manufacturer's and logistics' chains, but each other's only by two.
+    let gaps: Vec<&str> = verified
+        .completeness
+        .gaps()
+        .map(|c| c.author.as_str())
+        .collect();
+    assert_eq!(gaps, vec!["platform", "regulator", "supplier"]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_defect_present_at_the_factorys_final_inspection_is_attributed_to_the_factory() {
     let (story, _) = story(false);
