@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The binaries as the test build makes them: building them alone (`cargo build -p ...`)
-# resolves features without dev-dependencies and compiles RocksDB once more (~10 minutes).
+# resolves features without dev-dependencies and recompiles the crates whose features differ.
 cargo test --workspace --locked --no-run --quiet
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -7,9 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh demo
-# Only the binaries, so the demo comes up as soon as it can. (The tests' dev-dependencies turn
-# on features of crates RocksDB's build uses, bitflags' `std` through rustix, so
-# scripts/test.sh builds RocksDB once more; seen from the artifacts' hashes.)
+# Only the binaries, so the demo comes up as soon as it can. RocksDB's C++ (most of the time)
+# is compiled once: scripts/test.sh and clippy afterwards reuse it (the workspace's
+# `profile.dev.build-override` keeps its build script's inputs the same for every build).
 echo "demo: building Tally (on a fresh machine about 20 minutes, most of it RocksDB; then seconds)"
 cargo build --locked --workspace --bins
 echo "demo: starting the demo consortium"

@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The binaries as the test build makes them: building them alone (`cargo build -p ...`)
-# resolves features without dev-dependencies and compiles RocksDB once more (~10 minutes).
+# resolves features without dev-dependencies and recompiles the crates whose features differ.
 cargo test --workspace --locked --no-run --quiet
 rm -rf genesis/demo
 target/debug/tally genesis demo -o genesis/demo
