@@ -1,10 +1,20 @@
-//! Product history on a large ledger: a store holding `TALLY_BENCH_PRODUCTS` products
-//! (default 1,000,000), each with one event, except 20 traced products with 50 events each,
-//! all ingested through the real pipeline (verified, durably stored). Then the history of a
-//! traced product (50 events, each read by position, re-hashed and decoded) is queried:
-//! criterion measures the mean, and 20,000 timed queries give the p50/p99/max; the first
-//! queries after reopening the store (cold block cache) are reported apart. Also prints the
-//! ingest rate of the whole build and the disk bytes per entry.
+//! Product history and EPCIS queries on a large ledger: a store holding
+//! `TALLY_BENCH_PRODUCTS` products (default 1,000,000), each with one event, except 20 traced
+//! products with 50 events each, all ingested through the real pipeline (verified, durably
+//! stored). Every tenth event is an OBSERVE, the rest ADDs; each member's chain records an
+//! entry every 10 s (record time), and event times advance 1 s per entry of the ledger.
+//!
+//! Measured:
+//! - the history of a traced product (50 events, each read by position, re-hashed and
+//!   decoded): criterion measures the mean, and 20,000 timed queries give the p50/p99/max;
+//!   the first queries after reopening the store (cold block cache) are reported apart;
+//! - EPCIS queries as the node answers them (`tally_node::epcis::search::search`, no HTTP):
+//!   `EQ_action=OBSERVE` (no index narrows it: the event-time index is walked) and a one-day
+//!   `GE_recordTime`/`LT_recordTime` window in the middle of the ledger (the record-time
+//!   index), 30 events a page: the first page and the next 50, each page's time
+//!   (p50/p99/max).
+//!
+//! Also prints the ingest rate of the whole build and the disk bytes per entry.
 //!
 //! Run: `cargo bench -p tally-node --bench history` (takes a few minutes: the store is built
 //! first; set `TALLY_BENCH_PRODUCTS=100000` for a quick run).
@@ -17,10 +27,13 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;
 use tally_node::commit::{CommitOptions, Committer};
+use tally_node::epcis::search;
 use tally_node::ingest::{Ledger, Pipeline};
 use tally_node::store::Store;
 use tally_node::store::rocks::RocksStore;
+use tally_node::witness::book::Book;
 use tally_sdk::entry::{SignedEntry, UnsignedEntry};
+use tally_sdk::epcis::query::EventQuery;
 use tally_sdk::genesis::Genesis;
 use tally_sdk::gs1::ProductId;
 use tally_sdk::hash::EntryHash;
@@ -32,6 +45,10 @@ const TRACED: u64 = 20;
 const EVENTS: u64 = 50;
 const REQUEST: usize = 1_000;
 const START: u64 = 1_772_326_800_000;
+/// A member's chain records an entry every 10 s: 10,000,000 entries over five chains span 231
+/// days of record time, ending before today (an entry from the future is refused).
+const RECORD_STEP_MS: u64 = 10_000;
+const DAY_MS: u64 = 86_400_000;
 
 fn products() -> u64 {
     std::env::var("TALLY_BENCH_PRODUCTS")
@@ -69,8 +86,13 @@ fn sign_range(
         .map(|seq| {
             let n = seq * members + m;
             let step = ["arriving", "shipping", "receiving", "storing"][(n % 4) as usize];
+            let action = if n.is_multiple_of(10) {
+                "OBSERVE"
+            } else {
+                "ADD"
+            };
             let event = json!({
-                "type": "ObjectEvent", "action": "OBSERVE",
+                "type": "ObjectEvent", "action": action,
                 "bizStep": step,
                 "disposition": "in_progress",
                 "eventTime": Timestamp(START + n * 1_000).to_rfc3339(),
@@ -83,7 +105,7 @@ fn sign_range(
                 keys.member.clone(),
                 seq,
                 prev,
-                Timestamp(START + seq),
+                Timestamp(START + seq * RECORD_STEP_MS),
                 vec![],
                 &event,
                 None,
@@ -153,6 +175,45 @@ fn build(genesis: &Arc<Genesis>, keys: &[MemberKeys], dir: &std::path::Path) -> 
     elapsed
 }
 
+/// Times the first page and the next 50 of two EPCIS queries no index but a time index
+/// narrows.
+fn epcis_queries(store: &Arc<RocksStore>, genesis: &Arc<Genesis>, total: u64) {
+    let book = Book::new(store.clone(), genesis.clone());
+    let middle = START + total / 5 / 2 * RECORD_STEP_MS;
+    let window = format!(
+        "GE_recordTime={}&LT_recordTime={}",
+        Timestamp(middle).to_rfc3339(),
+        Timestamp(middle + DAY_MS).to_rfc3339()
+    );
+    for raw in ["EQ_action=OBSERVE", window.as_str()] {
+        let fingerprint = search::fingerprint(raw, "/epcis/events");
+        let mut query = EventQuery::parse_query_string(raw).unwrap();
+        let mut first = None;
+        let mut next = Vec::new();
+        for page in 0..=50 {
+            let start = Instant::now();
+            let answer = search::search(store.as_ref(), &book, &query, None, &fingerprint).unwrap();
+            let took = start.elapsed();
+            assert_eq!(answer.events.len(), 30, "{raw}: page {page}");
+            if page == 0 {
+                first = Some(took);
+            } else {
+                next.push(took);
+            }
+            query.next_page_token = answer.next_token;
+            assert!(query.next_page_token.is_some(), "{raw}: page {page}");
+        }
+        next.sort();
+        eprintln!(
+            "EPCIS query {raw:?} over {total} entries, 30 events a page: first page {:.2?}; the next 50 pages p50 {:.2?}, p99 {:.2?}, max {:.2?}",
+            first.unwrap_or_default(),
+            percentile(&next, 0.5),
+            percentile(&next, 0.99),
+            next[next.len() - 1],
+        );
+    }
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[index.min(sorted.len() - 1)]
@@ -205,6 +266,8 @@ fn bench(c: &mut Criterion) {
         "disk bytes per entry after compaction: {:.0}",
         store.disk_bytes().unwrap() as f64 / total as f64
     );
+    let store = Arc::new(store);
+    epcis_queries(&store, &genesis, total);
 
     let mut i = 0;
     c.bench_function(

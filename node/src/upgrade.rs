@@ -4,20 +4,22 @@
 //! The store (`crate::store`) knows keys and rows; what an older format's rows mean, and what
 //! a newer one adds, is known above it: the private-field rows of format 1
 //! ([`crate::private::upgrade_format_1`]), the `by_event_id` index of format 3 (the index facts
-//! of [`crate::ingest::IndexFacts`]), the logs of format 5 ([`tiles::build_all`]). So the
+//! of [`crate::ingest::IndexFacts`]), the logs of format 5 ([`tiles::build_all`]), the
+//! `by_record_time` index of format 6. So the
 //! upgrades live here, and `store/` imports nothing above it. Each step writes the next
 //! format's marker last, in the same or a later write than its rows, and is idempotent: a
 //! crash part-way leaves a store of the older format that upgrades again at the next open.
 
 use std::path::Path;
 
+use tally_sdk::entry::Payload;
 use tally_sdk::hash::NetworkId;
 
 use crate::ingest::IndexFacts;
 use crate::store::check::{self, CheckReport, check_store};
 use crate::store::keys::{event_id_prefix, index_key};
 use crate::store::rocks::{CHECK_DEPTH, RocksStore};
-use crate::store::{Batch, Cf, STORE_FORMAT, Store, StoreError, corrupted, tiles};
+use crate::store::{Batch, Cf, STORE_FORMAT, Store, StoreError, corrupted, decode_entry, tiles};
 
 /// Opens (or creates) the store in `path` for `network`, upgrades it if it is of an older
 /// format, and checks it ([`check_store`], [`CHECK_DEPTH`] entries deep).
@@ -66,8 +68,11 @@ pub fn upgrade<S: Store + ?Sized>(store: &S, network: NetworkId) -> Result<(), S
     if (1..=3).contains(&format) {
         upgrade_format_3(store)?;
     }
-    if (1..STORE_FORMAT).contains(&format) {
+    if (1..=4).contains(&format) {
         upgrade_format_4(store)?;
+    }
+    if (1..=5).contains(&format) {
+        upgrade_format_5(store)?;
     }
     Ok(())
 }
@@ -130,6 +135,46 @@ fn upgrade_format_3<S: Store + ?Sized>(store: &S) -> Result<(), StoreError> {
 fn upgrade_format_4<S: Store + ?Sized>(store: &S) -> Result<(), StoreError> {
     let entries = tiles::build_all(store)?;
     let mut batch = Batch::default();
+    batch.put(Cf::Meta, b"format".to_vec(), 5u32.to_be_bytes().to_vec());
+    store.write(batch)?;
+    tracing::info!(
+        entries,
+        "upgraded the store from storage format 4 to 5: every chain's log computed"
+    );
+    Ok(())
+}
+
+/// Format 6 added the `by_record_time` index (EPCIS queries by and ordered by `recordTime`):
+/// every stored event is indexed by its entry's timestamp, chunk by chunk, and the marker
+/// moves last.
+fn upgrade_format_5<S: Store + ?Sized>(store: &S) -> Result<(), StoreError> {
+    let mut indexed = 0_u64;
+    check::for_each_chain_chunk(store, UPGRADE_CHUNK, |rows| {
+        let hashes: Vec<Vec<u8>> = rows
+            .iter()
+            .map(|(_, hash)| hash.as_bytes().to_vec())
+            .collect();
+        let stored = store.get_many(Cf::Entries, &hashes)?;
+        let mut batch = Batch::default();
+        for (&(position, hash), bytes) in rows.iter().zip(stored) {
+            let bytes = bytes
+                .ok_or_else(|| corrupted(format!("entry {hash} is in a chain but not stored")))?;
+            let entry = decode_entry(&hash, &bytes)?;
+            if matches!(entry.body.payload, Payload::Event { .. }) {
+                batch.put(
+                    Cf::ByRecordTime,
+                    index_key(&[], entry.body.timestamp, position),
+                    Vec::new(),
+                );
+                indexed += 1;
+            }
+        }
+        if !batch.is_empty() {
+            store.write(batch)?;
+        }
+        Ok(())
+    })?;
+    let mut batch = Batch::default();
     batch.put(
         Cf::Meta,
         b"format".to_vec(),
@@ -137,8 +182,8 @@ fn upgrade_format_4<S: Store + ?Sized>(store: &S) -> Result<(), StoreError> {
     );
     store.write(batch)?;
     tracing::info!(
-        entries,
-        "upgraded the store from storage format 4 to {STORE_FORMAT}: every chain's log computed"
+        events = indexed,
+        "upgraded the store from storage format 5 to {STORE_FORMAT}: every event indexed by record time"
     );
     Ok(())
 }

@@ -953,3 +953,200 @@ async fn private_fields_and_references_are_sent_in_the_tally_namespace() {
     let reply = capture_bytes(&app, serde_json::to_vec(&document(vec![bad])).unwrap()).await;
     assert_eq!(reply.body["success"], false, "{}", reply.text);
 }
+
+/// Forty events for paging: event times in five hours (so eight events share each time), four
+/// bizSteps, one or two of A1 and A2 each, every seventh a DELETE; eventIDs `id(first..)`.
+fn forty_events(first: u32, count: u32) -> Vec<Value> {
+    (first..first + count)
+        .map(|n| {
+            let epcs = match n % 3 {
+                0 => json!([A1, A2]),
+                1 => json!([A1]),
+                _ => json!([A2]),
+            };
+            let action = if n % 7 == 0 {
+                "DELETE"
+            } else if n % 2 == 0 {
+                "OBSERVE"
+            } else {
+                "ADD"
+            };
+            let biz_step = ["shipping", "packing", "receiving", "inspecting"][(n % 4) as usize];
+            json!({"type": "ObjectEvent", "eventID": id(n), "action": action,
+                "eventTime": format!("2026-04-01T{:02}:00:00Z", 8 + n % 5),
+                "eventTimeZoneOffset": "+00:00", "epcList": epcs, "bizStep": biz_step})
+        })
+        .collect()
+}
+
+/// The events of a query page by page (following the Link header), each page checked.
+async fn walked(app: &Router, query: &str, per_page: usize) -> Vec<u32> {
+    let mut uri = format!("/epcis/events?{query}&perPage={per_page}");
+    let mut all = Vec::new();
+    for _ in 0..100 {
+        let reply = get(app, &uri).await;
+        let page = numbers(&event_list(&reply));
+        assert!(page.len() <= per_page, "{uri}: {page:?}");
+        let Some(link) = reply.headers.get(header::LINK) else {
+            assert!(
+                !page.is_empty() || all.is_empty(),
+                "{uri}: an empty last page"
+            );
+            all.extend(page);
+            return all;
+        };
+        assert!(!page.is_empty(), "{uri}: an empty page before the last");
+        all.extend(page);
+        let link = link.to_str().unwrap();
+        uri = link
+            .trim_start_matches('<')
+            .split(">;")
+            .next()
+            .unwrap()
+            .to_owned();
+    }
+    panic!("{query}: the pages do not end");
+}
+
+/// Issue 23: a query an index can walk is answered a page at a time from where the last page
+/// stopped, never by reading the whole answer. Read page by page, every query gives exactly
+/// the events, in exactly the order, of the same query answered whole (`maxEventCount` makes
+/// the node read every candidate and sort them), across ties of time, several index values,
+/// both directions, recordTime windows and `eventCountLimit`; a page reads a bounded number
+/// of index rows (a rare match gives short pages with a token to go on), and a walked query
+/// is not refused where the whole-answer reading is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn walked_pages_give_the_whole_answer_in_order_and_read_a_bounded_amount() {
+    use tally_node::epcis::search::{self, Limits, SearchError};
+    use tally_sdk::epcis::query::EventQuery;
+
+    let node = TestNode::start("");
+    let app = node.app();
+    // Four captures: record times differ between them (and may tie within one).
+    for first in [1, 11, 21, 31] {
+        capture_ok(&app, &document(forty_events(first, 10))).await;
+    }
+    let whole = |query: String| {
+        let app = app.clone();
+        async move {
+            let uri = format!("/epcis/events?{query}&maxEventCount=1000&perPage=1000");
+            let reply = get(&app, &uri).await;
+            assert!(reply.headers.get(header::LINK).is_none(), "{uri}");
+            event_list(&reply)
+        }
+    };
+    let by_record_time = whole("orderBy=recordTime&orderDirection=ASC".into()).await;
+    assert_eq!(by_record_time.len(), 40);
+    let record_time = |i: usize| encode(by_record_time[i]["recordTime"].as_str().unwrap());
+    let queries = vec![
+        String::new(),
+        "EQ_action=OBSERVE".into(),
+        "orderBy=eventTime".into(),
+        "orderBy=eventTime&orderDirection=ASC".into(),
+        "orderBy=recordTime".into(),
+        "orderBy=recordTime&orderDirection=ASC".into(),
+        format!("GE_recordTime={}", record_time(12)),
+        format!(
+            "GE_recordTime={}&LT_recordTime={}&orderBy=recordTime",
+            record_time(5),
+            record_time(33)
+        ),
+        format!("MATCH_epc={}|{}", encode(A1), encode(A2)),
+        format!("MATCH_epc={}|{}&orderBy=eventTime", encode(A1), encode(A2)),
+        "EQ_bizStep=shipping|packing&GE_eventTime=2026-04-01T09:00:00Z".into(),
+        "EQ_bizStep=shipping|packing&orderBy=eventTime&EQ_action=ADD".into(),
+        "orderBy=recordTime&orderDirection=ASC&eventCountLimit=7".into(),
+        "orderBy=eventTime&eventCountLimit=11".into(),
+        "EQ_action=DELETE&orderBy=recordTime&orderDirection=ASC".into(),
+    ];
+    for query in &queries {
+        // eventCountLimit and maxEventCount exclude each other: the whole answer, cut.
+        let (rest, limit) = match query.split_once("eventCountLimit=") {
+            Some((rest, limit)) => (rest.trim_end_matches('&'), limit.parse().unwrap()),
+            None => (query.as_str(), usize::MAX),
+        };
+        let mut expected = numbers(&whole(rest.to_owned()).await);
+        expected.truncate(limit);
+        assert!(!expected.is_empty(), "{query}");
+        for per_page in [1, 3, 8] {
+            assert_eq!(
+                walked(&app, query, per_page).await,
+                expected,
+                "{query} with perPage={per_page}"
+            );
+        }
+    }
+
+    // A page reads at most `read_per_page` index rows: the five DELETE events among forty
+    // come in pages, some short or empty, each with a token to go on.
+    let store: &dyn tally_node::store::Store = node.node.as_ref().unwrap().store().as_ref();
+    let book = node.node.as_ref().unwrap().book().clone();
+    let limits = Limits {
+        candidates: 10,
+        read_per_page: 4,
+    };
+    let raw = "EQ_action=DELETE&perPage=2";
+    let fingerprint = search::fingerprint(raw, "/epcis/events");
+    let mut query = EventQuery::parse_query_string(raw).unwrap();
+    let mut found = Vec::new();
+    let mut pages = 0;
+    let mut short_with_token = 0;
+    loop {
+        let page = search::search_within(store, &book, &query, None, &fingerprint, limits).unwrap();
+        pages += 1;
+        if page.events.len() < 2 && page.next_token.is_some() {
+            short_with_token += 1;
+        }
+        found.extend(numbers(&page.events));
+        match page.next_token {
+            Some(token) => query.next_page_token = Some(token),
+            None => break,
+        }
+        assert!(pages < 100, "the pages must end");
+    }
+    assert_eq!(found, numbers(&whole("EQ_action=DELETE".into()).await));
+    assert_eq!(found.len(), 5);
+    assert!(
+        pages >= 40 / 4,
+        "{pages} pages read forty rows four at a time"
+    );
+    assert!(short_with_token > 0);
+
+    // Past `candidates`, a query read whole is refused; walked, the same query is not.
+    let raw = "EQ_action=DELETE&maxEventCount=100";
+    let query = EventQuery::parse_query_string(raw).unwrap();
+    let refused = search::search_within(
+        store,
+        &book,
+        &query,
+        None,
+        &search::fingerprint(raw, "/epcis/events"),
+        limits,
+    );
+    assert!(
+        matches!(refused, Err(SearchError::TooComplex)),
+        "{refused:?}"
+    );
+
+    // A token of another query, or a damaged one, is refused.
+    let reply = get(&app, "/epcis/events?perPage=3").await;
+    let link = reply.headers[header::LINK].to_str().unwrap().to_owned();
+    let token = link
+        .split("nextPageToken=")
+        .nth(1)
+        .unwrap()
+        .split('>')
+        .next()
+        .unwrap();
+    for bad in [
+        format!("/epcis/events?EQ_action=ADD&nextPageToken={token}"),
+        format!("/epcis/events?perPage=3&nextPageToken={token}.1"),
+        format!(
+            "/epcis/events?perPage=3&nextPageToken={}",
+            token.replace('.', "x")
+        ),
+    ] {
+        let reply = get(&app, &bad).await;
+        epcis_problem(&reply, StatusCode::BAD_REQUEST, "QueryParameterException");
+    }
+}

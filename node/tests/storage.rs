@@ -772,6 +772,87 @@ fn a_format_2_store_gets_its_event_id_index<B: Backend>() {
     }
 }
 
+/// Issue 23: events are indexed by record time (their entry's timestamp) as well as event
+/// time, and the index reads forwards and backwards a page at a time; a format-5 store (no
+/// `by_record_time` index) opens as format 6 with every stored event so indexed.
+fn a_format_5_store_gets_its_record_time_index<B: Backend>() {
+    let (genesis, keys) = demo();
+    // Record times rise with seq; event times fall.
+    let entries = chain_of(&genesis, &keys[1], 0, 10, None, |seq| {
+        event("assembling", "in_progress", seq, 9 - seq)
+    });
+    let hashes = common::hashes(&entries);
+    let mut backend = B::new();
+    let store = backend.open(&genesis).unwrap();
+    let (committer, writer) = start(&store, &genesis, None);
+    committer.submit_entries(entries.clone()).unwrap();
+    stop(committer, writer);
+    let found = |page: &tally_node::store::Page| -> Vec<tally_sdk::hash::EntryHash> {
+        page.entries.iter().map(|(hash, _)| *hash).collect()
+    };
+    let record = |from: Option<usize>, to: Option<usize>| Query {
+        index: Index::RecordTime,
+        from: from.map(|i| entries[i].body.timestamp),
+        to: to.map(|i| entries[i].body.timestamp),
+    };
+    let check = |store: &B::S| {
+        let forward = store.query(&record(None, None), None, 100).unwrap();
+        assert_eq!(found(&forward), hashes);
+        let times: Vec<_> = entries.iter().map(|e| e.body.timestamp).collect();
+        assert_eq!(forward.times, times);
+        let by_event_time = store
+            .query(
+                &Query {
+                    index: Index::Time,
+                    from: None,
+                    to: None,
+                },
+                None,
+                100,
+            )
+            .unwrap();
+        let mut reversed = hashes.clone();
+        reversed.reverse();
+        assert_eq!(found(&by_event_time), reversed);
+        // Backwards over [2, 8), four at a time.
+        let first = store
+            .query_backward(&record(Some(2), Some(8)), None, 4)
+            .unwrap();
+        assert_eq!(
+            found(&first),
+            vec![hashes[7], hashes[6], hashes[5], hashes[4]]
+        );
+        let second = store
+            .query_backward(&record(Some(2), Some(8)), first.next.as_ref(), 4)
+            .unwrap();
+        assert_eq!(found(&second), vec![hashes[3], hashes[2]]);
+        assert!(second.next.is_none());
+    };
+    check(&store);
+
+    let all = tally_node::store::KeyRange {
+        start: Vec::new(),
+        end: None,
+    };
+    let indexed = store.scan(Cf::ByRecordTime, &all, 1_000).unwrap();
+    assert_eq!(indexed.len(), 10);
+    let mut old = Batch::default();
+    for (key, _) in &indexed {
+        old.delete(Cf::ByRecordTime, key.clone());
+    }
+    old.put(Cf::Meta, b"format".to_vec(), 5u32.to_be_bytes().to_vec());
+    store.write(old).unwrap();
+    backend.close(store);
+
+    let store = backend.open(&genesis).unwrap();
+    assert_eq!(
+        store.get(Cf::Meta, b"format").unwrap().unwrap(),
+        tally_node::store::STORE_FORMAT.to_be_bytes()
+    );
+    assert_eq!(store.scan(Cf::ByRecordTime, &all, 1_000).unwrap(), indexed);
+    check(&store);
+}
+
 /// A purge must name an earlier entry of its author's own chain and fields it commits to;
 /// once stored, the values are gone and the API-level note is there, and the chain verifies.
 fn a_purge_erases_only_what_its_author_may_purge<B: Backend>() {
@@ -1031,6 +1112,10 @@ macro_rules! suite {
             #[test]
             fn a_format_2_store_gets_its_event_id_index() {
                 super::a_format_2_store_gets_its_event_id_index::<$backend>();
+            }
+            #[test]
+            fn a_format_5_store_gets_its_record_time_index() {
+                super::a_format_5_store_gets_its_record_time_index::<$backend>();
             }
             #[test]
             fn refused_entries_that_are_their_authors_doing_are_kept() {

@@ -655,7 +655,7 @@ async fn answer_query(
         })
         .await??;
     if let Some(id) = id
-        && page.total == 0
+        && page.events.is_empty()
     {
         return Err(EpcisError::new(
             EpcisException::NoSuchResourceException,

@@ -79,6 +79,11 @@ pub(super) fn entry_writes(writes: &mut Batch, position: Position, item: Checked
     let Some(facts) = &item.facts else {
         return;
     };
+    writes.put(
+        Cf::ByRecordTime,
+        index_key(&[], item.entry.body().timestamp, position),
+        Vec::new(),
+    );
     let time = facts.event_time;
     for product in &facts.products {
         if let Some(prefix) = string_prefix(product) {

@@ -17,6 +17,7 @@
 //! | `by_biz_step` | bizStep, 0, event time (8), position | empty |
 //! | `by_disposition` | disposition, 0, event time (8), position | empty |
 //! | `by_time` | event time (8), position | empty |
+//! | `by_record_time` | record time (the entry's timestamp, 8), position | empty |
 //! | `by_event_id` | SHA-256 of the EPCIS `eventID` (32), event time (8), position | empty |
 //! | `forks` | position, hash of the refused entry (32) | fork proof, canonical encoding |
 //! | `rejected` | author's member id, 0, entry hash (32) | the refused signed entry, canonical encoding |
@@ -169,6 +170,15 @@ pub fn index_key(prefix: &[u8], time: Timestamp, position: Position) -> Vec<u8> 
 pub fn index_position(key: &[u8]) -> Option<Position> {
     let start = key.len().checked_sub(POSITION_LEN)?;
     Position::from_key(key.get(start..)?)
+}
+
+/// The time in an index key (before its position).
+pub fn index_time(key: &[u8]) -> Option<Timestamp> {
+    let end = key.len().checked_sub(POSITION_LEN)?;
+    let start = end.checked_sub(8)?;
+    Some(Timestamp(u64::from_be_bytes(
+        key.get(start..end)?.try_into().ok()?,
+    )))
 }
 
 /// A `forks` key: the position and the refused entry's hash.

@@ -95,6 +95,35 @@ impl Store for MemoryStore {
             .collect())
     }
 
+    fn scan_backward(
+        &self,
+        cf: Cf,
+        range: &KeyRange,
+        limit: usize,
+    ) -> Result<Vec<Row>, StoreError> {
+        if range
+            .end
+            .as_ref()
+            .is_some_and(|end| end.as_slice() <= range.start.as_slice())
+        {
+            return Ok(Vec::new());
+        }
+        let tables = self.tables.read().unwrap_or_else(PoisonError::into_inner);
+        let Some(table) = tables.get(&cf) else {
+            return Ok(Vec::new());
+        };
+        let end = match &range.end {
+            Some(end) => Bound::Excluded(end.clone()),
+            None => Bound::Unbounded,
+        };
+        Ok(table
+            .range((Bound::Included(range.start.clone()), end))
+            .rev()
+            .take(limit)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
     fn erase_deleted(&self) -> Result<(), StoreError> {
         // Nothing is on disk; a deleted value is gone once its table entry is. Counted, so
         // tests see when a file rewrite was asked for.

@@ -28,14 +28,14 @@ use tally_sdk::rejection::RejectedEntry;
 use tally_sdk::time::Timestamp;
 use tally_sdk::tlog::cache::TileCache;
 
-use keys::{Head, Position, index_position, kind_code, prefix_end, string_prefix};
+use keys::{Head, Position, index_position, index_time, kind_code, prefix_end, string_prefix};
 
 /// The `meta` key marking a backup whose node must catch up with its own chain before signing.
 pub const RESTORED_KEY: &[u8] = b"restored";
 
 /// The storage format this node writes (stored in `meta`; a store of another format is
 /// refused).
-pub const STORE_FORMAT: u32 = 5;
+pub const STORE_FORMAT: u32 = 6;
 
 /// Largest stored entry the node decodes.
 pub const MAX_STORED_ENTRY: usize = 1 << 20;
@@ -62,6 +62,8 @@ pub enum Cf {
     ByDisposition,
     /// Index by event time.
     ByTime,
+    /// Index by record time (the entry's timestamp: when its author's node recorded it).
+    ByRecordTime,
     /// Index by EPCIS `eventID`.
     ByEventId,
     /// Checkpoints (written by replication).
@@ -84,7 +86,7 @@ pub enum Cf {
 
 impl Cf {
     /// Every column family.
-    pub const ALL: [Cf; 17] = [
+    pub const ALL: [Cf; 18] = [
         Cf::Entries,
         Cf::Chain,
         Cf::Heads,
@@ -93,6 +95,7 @@ impl Cf {
         Cf::ByBizStep,
         Cf::ByDisposition,
         Cf::ByTime,
+        Cf::ByRecordTime,
         Cf::ByEventId,
         Cf::Checkpoints,
         Cf::Forks,
@@ -115,6 +118,7 @@ impl Cf {
             Cf::ByBizStep => "by_biz_step",
             Cf::ByDisposition => "by_disposition",
             Cf::ByTime => "by_time",
+            Cf::ByRecordTime => "by_record_time",
             Cf::ByEventId => "by_event_id",
             Cf::Checkpoints => "checkpoints",
             Cf::Forks => "forks",
@@ -278,6 +282,10 @@ pub trait Store: Send + Sync {
 
     /// Up to `limit` keys and values in `range`, in key order.
     fn scan(&self, cf: Cf, range: &KeyRange, limit: usize) -> Result<Vec<Row>, StoreError>;
+
+    /// Up to `limit` keys and values in `range`, in reverse key order (the last key first).
+    fn scan_backward(&self, cf: Cf, range: &KeyRange, limit: usize)
+    -> Result<Vec<Row>, StoreError>;
 
     /// Applies `batch` atomically; returns once it is durable.
     fn write(&self, batch: Batch) -> Result<(), StoreError>;
@@ -484,7 +492,8 @@ pub trait Store: Send + Sync {
             .collect()
     }
 
-    /// One page of an index: the entries of `query` in event-time order.
+    /// One page of an index: the entries of `query` in the order of the index's time (event
+    /// time, or record time for [`Index::RecordTime`]), ties in the index's order.
     fn query(
         &self,
         query: &Query,
@@ -503,28 +512,29 @@ pub trait Store: Send + Sync {
             range.start = after;
         }
         let limit = limit.clamp(1, MAX_PAGE);
-        let cf = query.cf();
-        let rows = self.scan(cf, &range, limit)?;
-        let mut entries = Vec::with_capacity(rows.len());
-        for (key, _) in &rows {
-            let position = index_position(key)
-                .ok_or_else(|| corrupted(format!("an index key of {} is damaged", cf.name())))?;
-            let found = self.entry_at(position)?.ok_or_else(|| {
-                corrupted(format!(
-                    "{} names an entry (member code {}, seq {}) that is not in its chain",
-                    cf.name(),
-                    position.member.0,
-                    position.seq
-                ))
-            })?;
-            entries.push(found);
-        }
-        let next = if rows.len() == limit {
-            rows.last().map(|(key, _)| Cursor(key.clone()))
-        } else {
-            None
+        let rows = self.scan(query.cf(), &range, limit)?;
+        index_page(self, query.cf(), rows, limit)
+    }
+
+    /// [`Store::query`] backwards: the latest entries first.
+    fn query_backward(
+        &self,
+        query: &Query,
+        cursor: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        let Some(mut range) = query.range() else {
+            return Ok(Page::default());
         };
-        Ok(Page { entries, next })
+        if let Some(cursor) = cursor {
+            if !range.contains(&cursor.0) {
+                return Err(StoreError::BadCursor);
+            }
+            range.end = Some(cursor.0.clone());
+        }
+        let limit = limit.clamp(1, MAX_PAGE);
+        let rows = self.scan_backward(query.cf(), &range, limit)?;
+        index_page(self, query.cf(), rows, limit)
     }
 
     /// One page of a product's history, in event-time order.
@@ -544,6 +554,42 @@ pub trait Store: Send + Sync {
             limit,
         )
     }
+}
+
+/// The entries an index page's rows name, and the cursor after the last row if the page is
+/// full.
+fn index_page<S: Store + ?Sized>(
+    store: &S,
+    cf: Cf,
+    rows: Vec<Row>,
+    limit: usize,
+) -> Result<Page, StoreError> {
+    let mut entries = Vec::with_capacity(rows.len());
+    let mut times = Vec::with_capacity(rows.len());
+    for (key, _) in &rows {
+        let damaged = || corrupted(format!("an index key of {} is damaged", cf.name()));
+        let position = index_position(key).ok_or_else(damaged)?;
+        times.push(index_time(key).ok_or_else(damaged)?);
+        let found = store.entry_at(position)?.ok_or_else(|| {
+            corrupted(format!(
+                "{} names an entry (member code {}, seq {}) that is not in its chain",
+                cf.name(),
+                position.member.0,
+                position.seq
+            ))
+        })?;
+        entries.push(found);
+    }
+    let next = if rows.len() == limit {
+        rows.last().map(|(key, _)| Cursor(key.clone()))
+    } else {
+        None
+    };
+    Ok(Page {
+        entries,
+        times,
+        next,
+    })
 }
 
 /// Decodes stored entry bytes and checks they hash to `hash`.
@@ -572,20 +618,23 @@ pub enum Index {
     BizStep(String),
     /// Events with a disposition.
     Disposition(String),
-    /// All events.
+    /// All events, by event time.
     Time,
+    /// All events, by record time.
+    RecordTime,
     /// Events whose EPCIS `eventID` is this.
     EventId(String),
 }
 
-/// A query on one index, over an event-time range.
+/// A query on one index, over a range of the index's time: event time, or record time for
+/// [`Index::RecordTime`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Query {
     /// The index.
     pub index: Index,
-    /// Earliest event time (inclusive).
+    /// Earliest time (inclusive).
     pub from: Option<Timestamp>,
-    /// Latest event time (exclusive).
+    /// Latest time (exclusive).
     pub to: Option<Timestamp>,
 }
 
@@ -597,6 +646,7 @@ impl Query {
             Index::BizStep(_) => Cf::ByBizStep,
             Index::Disposition(_) => Cf::ByDisposition,
             Index::Time => Cf::ByTime,
+            Index::RecordTime => Cf::ByRecordTime,
             Index::EventId(_) => Cf::ByEventId,
         }
     }
@@ -608,7 +658,7 @@ impl Query {
                 string_prefix(text)?
             }
             Index::Kind(kind) => vec![kind_code(*kind)],
-            Index::Time => Vec::new(),
+            Index::Time | Index::RecordTime => Vec::new(),
             Index::EventId(id) => keys::event_id_prefix(id).to_vec(),
         };
         let bound = |time: Timestamp| {
@@ -631,6 +681,8 @@ impl Query {
 pub struct Page {
     /// The entries, with their hashes, in index order.
     pub entries: Vec<(EntryHash, SignedEntry)>,
+    /// The index's time of each entry (event time, or record time for [`Index::RecordTime`]).
+    pub times: Vec<Timestamp>,
     /// Where the next page starts; `None` when this page is the last.
     pub next: Option<Cursor>,
 }

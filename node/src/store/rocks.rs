@@ -273,6 +273,38 @@ impl Store for RocksStore {
         Ok(rows)
     }
 
+    fn scan_backward(
+        &self,
+        cf: Cf,
+        range: &KeyRange,
+        limit: usize,
+    ) -> Result<Vec<Row>, StoreError> {
+        let mut read = ReadOptions::default();
+        read.set_iterate_lower_bound(range.start.clone());
+        if let Some(end) = &range.end {
+            if end.as_slice() <= range.start.as_slice() {
+                return Ok(Vec::new());
+            }
+            read.set_iterate_upper_bound(end.clone());
+        }
+        let mut rows = Vec::new();
+        if limit == 0 {
+            return Ok(rows);
+        }
+        // With an upper bound set, `End` starts at the last key below it.
+        let iter = self
+            .db
+            .iterator_cf_opt(self.cf(cf)?, read, IteratorMode::End);
+        for item in iter {
+            let (key, value) = item.map_err(backend)?;
+            rows.push((key.into_vec(), value.into_vec()));
+            if rows.len() == limit {
+                break;
+            }
+        }
+        Ok(rows)
+    }
+
     fn write(&self, batch: Batch) -> Result<(), StoreError> {
         let mut write = WriteBatch::default();
         for op in batch.ops() {
