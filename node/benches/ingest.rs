@@ -15,7 +15,8 @@
 //! one entry per request, each durably stored before the next is sent (a client that waits
 //! for every entry: what `scripts/bench-peers.sh` sets beside Hypercore's awaited appends).
 //!
-//! Run: `cargo bench -p tally-node --bench ingest`
+//! Run: `cargo bench -p tally-node --bench ingest` (`TALLY_BENCH_EVENT_IDS=1`: every event
+//! with an `eventID` of its own).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -47,10 +48,17 @@ const PURGED: usize = 5_000;
 /// Entries of the one-at-a-time group.
 const ONE_BY_ONE: u64 = 2_000;
 
-/// A member's chain of `PER_MEMBER` arrivals, signed.
+/// A member's chain of `PER_MEMBER` arrivals, signed; with `TALLY_BENCH_EVENT_IDS` set, each
+/// event has an `eventID` of its own (so the node also computes and indexes its Event Hash
+/// ID).
 fn signed_chain(genesis: &Genesis, keys: &MemberKeys) -> Vec<SignedEntry> {
+    let with_ids = std::env::var_os("TALLY_BENCH_EVENT_IDS").is_some();
     common::chain_of(genesis, keys, 0, PER_MEMBER, None, |seq| {
-        common::arrival(&keys.member, seq)
+        let mut event = common::arrival(&keys.member, seq);
+        if with_ids {
+            event["eventID"] = format!("urn:tally:bench:{}:{seq}", keys.member).into();
+        }
+        event
     })
 }
 

@@ -38,6 +38,7 @@ use serde_json::Value;
 use tally_sdk::codec::{self, CanonicalJson};
 use tally_sdk::disclosure::{CommitLimits, OpenedField, commit};
 use tally_sdk::entry::{EntryError, Payload, SignedEntry, UnsignedEntry, VerifiedEntry};
+use tally_sdk::epcis::document::standalone_event_hash_id;
 use tally_sdk::event::{EpcisEvent, EventError, EventKind, KindName};
 use tally_sdk::fork::ForkProof;
 use tally_sdk::genesis::Genesis;
@@ -237,6 +238,9 @@ impl IngestError {
     }
 }
 
+/// How an EPCIS Event Hash ID begins (RFC 6920 `ni` URI of a SHA-256 digest).
+const HASH_ID_SCHEME: &str = "ni:///sha-256;";
+
 /// What the indexes need to know about an entry, taken from its event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexFacts {
@@ -250,10 +254,13 @@ pub struct IndexFacts {
     pub biz_step: Option<String>,
     /// The disposition.
     pub disposition: Option<String>,
-    /// Its EPCIS `eventID`, if it has one. (Not its Event Hash ID: computing that for every
-    /// entry would cost more than the rest of ingestion; EPCIS capture sets `eventID` to it
-    /// when an event has none.)
+    /// Its EPCIS `eventID`, if it has one. (EPCIS capture sets it to the Event Hash ID when an
+    /// event has none.)
     pub event_id: Option<String>,
+    /// Its Event Hash ID, when it has an `eventID` of its own (one that is not a hash ID), so
+    /// it is found by either and a copy under a new `eventID` is recognised. Computed only
+    /// then: for every entry it would cost more than the rest of ingestion.
+    pub hash_id: Option<String>,
 }
 
 impl IndexFacts {
@@ -262,7 +269,7 @@ impl IndexFacts {
         match &entry.body.payload {
             Payload::Event { kind, event } => {
                 let (parsed, _) = EpcisEvent::from_canonical(event)?;
-                Ok(Some(Self::from_event(kind.name(), &parsed)))
+                Ok(Some(Self::from_event(kind.name(), &parsed, event)))
             }
             Payload::Purge { .. } => Ok(None),
         }
@@ -271,15 +278,26 @@ impl IndexFacts {
     /// The facts of a verified entry, whose event the verifier parsed already.
     pub fn of_verified(entry: &VerifiedEntry) -> Option<Self> {
         match (&entry.body().payload, entry.event()) {
-            (Payload::Event { kind, .. }, Some(event)) => {
-                Some(Self::from_event(kind.name(), event))
+            (Payload::Event { kind, event: raw }, Some(event)) => {
+                Some(Self::from_event(kind.name(), event, raw))
             }
             _ => None,
         }
     }
 
-    fn from_event(kind: KindName, event: &EpcisEvent) -> Self {
+    fn from_event(kind: KindName, event: &EpcisEvent, raw: &CanonicalJson) -> Self {
+        let hash_id = event
+            .event_id
+            .as_deref()
+            .filter(|id| !id.starts_with(HASH_ID_SCHEME))
+            .and_then(|id| {
+                let value = raw.to_value().ok()?;
+                standalone_event_hash_id(&value)
+                    .ok()
+                    .filter(|hash_id| hash_id != id)
+            });
         Self {
+            hash_id,
             event_id: event.event_id.clone(),
             event_time: event.event_time,
             kind,

@@ -5,14 +5,13 @@
 //! a newer one adds, is known above it: the private-field rows of format 1
 //! ([`crate::private::upgrade_format_1`]), the `by_event_id` index of format 3 (the index facts
 //! of [`crate::ingest::IndexFacts`]), the logs of format 5 ([`tiles::build_all`]), the
-//! `by_record_time` index of format 6. So the
+//! `by_record_time` index and the Event Hash ID rows of format 6. So the
 //! upgrades live here, and `store/` imports nothing above it. Each step writes the next
 //! format's marker last, in the same or a later write than its rows, and is idempotent: a
 //! crash part-way leaves a store of the older format that upgrades again at the next open.
 
 use std::path::Path;
 
-use tally_sdk::entry::Payload;
 use tally_sdk::hash::NetworkId;
 
 use crate::ingest::IndexFacts;
@@ -144,9 +143,9 @@ fn upgrade_format_4<S: Store + ?Sized>(store: &S) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Format 6 added the `by_record_time` index (EPCIS queries by and ordered by `recordTime`):
-/// every stored event is indexed by its entry's timestamp, chunk by chunk, and the marker
-/// moves last.
+/// Format 6 added the `by_record_time` index (EPCIS queries by and ordered by `recordTime`)
+/// and the Event Hash IDs of events with an `eventID` of their own to `by_event_id`: every
+/// stored event is indexed so, chunk by chunk, and the marker moves last.
 fn upgrade_format_5<S: Store + ?Sized>(store: &S) -> Result<(), StoreError> {
     let mut indexed = 0_u64;
     check::for_each_chain_chunk(store, UPGRADE_CHUNK, |rows| {
@@ -160,14 +159,25 @@ fn upgrade_format_5<S: Store + ?Sized>(store: &S) -> Result<(), StoreError> {
             let bytes = bytes
                 .ok_or_else(|| corrupted(format!("entry {hash} is in a chain but not stored")))?;
             let entry = decode_entry(&hash, &bytes)?;
-            if matches!(entry.body.payload, Payload::Event { .. }) {
+            let facts = IndexFacts::of(&entry).map_err(|e| {
+                corrupted(format!("the event of stored entry {hash} is invalid: {e}"))
+            })?;
+            let Some(facts) = facts else {
+                continue;
+            };
+            batch.put(
+                Cf::ByRecordTime,
+                index_key(&[], entry.body.timestamp, position),
+                Vec::new(),
+            );
+            if let Some(hash_id) = &facts.hash_id {
                 batch.put(
-                    Cf::ByRecordTime,
-                    index_key(&[], entry.body.timestamp, position),
+                    Cf::ByEventId,
+                    index_key(&event_id_prefix(hash_id), facts.event_time, position),
                     Vec::new(),
                 );
-                indexed += 1;
             }
+            indexed += 1;
         }
         if !batch.is_empty() {
             store.write(batch)?;
@@ -183,7 +193,7 @@ fn upgrade_format_5<S: Store + ?Sized>(store: &S) -> Result<(), StoreError> {
     store.write(batch)?;
     tracing::info!(
         events = indexed,
-        "upgraded the store from storage format 5 to {STORE_FORMAT}: every event indexed by record time"
+        "upgraded the store from storage format 5 to {STORE_FORMAT}: every event indexed by record time, and by Event Hash ID if it has an eventID of its own"
     );
     Ok(())
 }

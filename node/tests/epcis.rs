@@ -1150,3 +1150,45 @@ async fn walked_pages_give_the_whole_answer_in_order_and_read_a_bounded_amount()
         epcis_problem(&reply, StatusCode::BAD_REQUEST, "QueryParameterException");
     }
 }
+
+/// Issue 23: an event captured with an `eventID` of its own is found by its Event Hash ID as
+/// well, and the same event sent again under a new `eventID` is a duplicate, not a second
+/// record (a member cannot make one observation count twice by renaming it). Another
+/// `errorDeclaration` is a new statement and is recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_is_found_by_its_hash_id_and_a_renamed_copy_is_a_duplicate() {
+    let node = TestNode::start("");
+    let app = node.app();
+    let events = six_events();
+    capture_ok(&app, &document(events.clone())).await;
+    let before = entries(&app).await;
+    let hash_ids = document_event_hash_ids(&document(events.clone())).unwrap();
+    for (n, hash_id) in hash_ids.iter().enumerate() {
+        let own = id(n as u32 + 1);
+        find(&app, hash_id, hash_id, Some(&own), "by its hash ID").await;
+        find(&app, &own, hash_id, Some(&own), "by its eventID").await;
+    }
+
+    let renamed: Vec<Value> = events
+        .iter()
+        .enumerate()
+        .map(|(n, event)| {
+            let mut event = event.clone();
+            event["eventID"] = json!(id(100 + n as u32));
+            event
+        })
+        .collect();
+    let job = capture_ok(&app, &document(renamed.clone())).await;
+    assert_eq!(job["tally:recorded"], 0, "{job}");
+    assert_eq!(job["tally:duplicates"], 6, "{job}");
+    assert_eq!(entries(&app).await, before);
+    // The renamed ids name nothing: the copies were not recorded.
+    let reply = get(&app, &format!("/epcis/events/{}", encode(&id(100)))).await;
+    epcis_problem(&reply, StatusCode::NOT_FOUND, "NoSuchResourceException");
+
+    let mut declared = renamed[0].clone();
+    declared["errorDeclaration"] =
+        json!({"declarationTime": "2026-03-02T08:00:00Z", "reason": "incorrect_data"});
+    let job = capture_ok(&app, &document(vec![declared])).await;
+    assert_eq!(job["tally:recorded"], 1, "{job}");
+}

@@ -715,7 +715,7 @@ pub async fn query_events(
 /// The event with this eventID, with its error declarations.
 #[utoipa::path(
     get, path = "/epcis/events/{eventID}", tag = "epcis",
-    params(("eventID" = String, Path, description = "The eventID (capture sets it to the Event Hash ID when an event has none), percent-encoded")),
+    params(("eventID" = String, Path, description = "The eventID or the Event Hash ID (capture sets the eventID to the hash ID when an event has none), percent-encoded")),
     responses(
         (status = 200, description = "An EPCISQueryDocument with the event(s)", body = Object),
         (status = 404, description = "No such event", body = EpcisProblem, content_type = "application/problem+json"),

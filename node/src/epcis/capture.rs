@@ -4,14 +4,14 @@
 //!
 //! An event already recorded (by any member, or earlier in the same document) is not recorded
 //! again: it counts as a duplicate. Recorded already means: a stored event found under the
-//! captured event's `eventID` or under its Event Hash ID as `eventID` (what capture assigns to
-//! an event without one), with the same Event Hash ID and the same `errorDeclaration` (the
-//! hash ID leaves the declaration out, so that an error declaration has the hash ID of the
-//! event it declares wrong; it is a new statement, and is recorded). So an event sent again is
-//! recognised whether it has its own `eventID` or had none; an identical event under another
-//! explicit `eventID` is recorded as the other event it says it is. The hash ID covers the
-//! event as recorded, so an event sent again with other private fields is still a
-//! duplicate.
+//! captured event's `eventID` or under its Event Hash ID (the `eventID` capture assigns to an
+//! event without one; the `by_event_id` index also lists an event with an `eventID` of its own
+//! under its hash ID, [`crate::ingest::IndexFacts::hash_id`]), with the same Event Hash ID and
+//! the same `errorDeclaration` (the hash ID leaves the declaration out, so that an error
+//! declaration has the hash ID of the event it declares wrong; it is a new statement, and is
+//! recorded). So an event sent again is recognised whether it has its own `eventID`, had
+//! none, or comes under a new one. The hash ID covers the event as recorded, so an event sent
+//! again with other private fields is still a duplicate.
 //! Captures run one at a time ([`crate::api::ApiState`] holds the lock), so two captures of one
 //! event cannot both miss each other.
 //!

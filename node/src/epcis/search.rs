@@ -39,6 +39,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tally_sdk::entry::{Payload, SignedEntry};
 use tally_sdk::epcis::answer::answered_event;
+use tally_sdk::epcis::document::standalone_event_hash_id;
 use tally_sdk::epcis::pattern::EpcPattern;
 use tally_sdk::epcis::proof::{EventProof, PROOF_FIELD};
 use tally_sdk::epcis::query::{
@@ -357,7 +358,11 @@ fn matching(
     let value = event
         .to_value()
         .map_err(|e| crate::store::corrupted(format!("the event of entry {hash}: {e}")))?;
-    if id.is_some() && value.get("eventID").and_then(Value::as_str) != id {
+    // `/events/{id}` names an event by its eventID or by its Event Hash ID.
+    if let Some(id) = id
+        && value.get("eventID").and_then(Value::as_str) != Some(id)
+        && !standalone_event_hash_id(&value).is_ok_and(|hash_id| hash_id == id)
+    {
         return Ok(None);
     }
     let answered = answered_event(&value, Some(entry.body.timestamp), None);

@@ -114,7 +114,7 @@ pub(super) fn entry_writes(writes: &mut Batch, position: Position, item: Checked
         );
     }
     writes.put(Cf::ByTime, index_key(&[], time, position), Vec::new());
-    if let Some(id) = &facts.event_id {
+    for id in facts.event_id.iter().chain(&facts.hash_id) {
         writes.put(
             Cf::ByEventId,
             index_key(&event_id_prefix(id), time, position),
