@@ -12,11 +12,12 @@
 
 use std::path::Path;
 
+use tally_sdk::entry::SignedEntry;
 use tally_sdk::hash::NetworkId;
 
 use crate::ingest::IndexFacts;
 use crate::store::check::{self, CheckReport, check_store};
-use crate::store::keys::{event_id_prefix, index_key};
+use crate::store::keys::{Position, event_id_prefix, index_key};
 use crate::store::rocks::{CHECK_DEPTH, RocksStore};
 use crate::store::{Batch, Cf, STORE_FORMAT, Store, StoreError, corrupted, decode_entry, tiles};
 
@@ -83,40 +84,57 @@ const UPGRADE_CHUNK: usize = 10_000;
 /// empty): every stored event is indexed, chunk by chunk, and the marker moves last. The
 /// writes are idempotent, so a crash part-way leaves a format-2 store that upgrades again.
 fn upgrade_format_2<S: Store + ?Sized>(store: &S) -> Result<(), StoreError> {
-    let mut indexed = 0_u64;
-    check::for_each_chain_chunk(store, UPGRADE_CHUNK, |rows| {
+    let indexed = index_every_event(store, |batch, position, _, facts| {
+        if let Some(id) = &facts.event_id {
+            batch.put(
+                Cf::ByEventId,
+                index_key(&event_id_prefix(id), facts.event_time, position),
+                Vec::new(),
+            );
+        }
+    })?;
+    let mut batch = Batch::default();
+    batch.put(Cf::Meta, b"format".to_vec(), 3u32.to_be_bytes().to_vec());
+    store.write(batch)?;
+    tracing::info!(
+        events = indexed,
+        "upgraded the store from storage format 2 to 3"
+    );
+    Ok(())
+}
+
+/// Calls `rows` for every stored event (its position, entry and index facts), chunk by chunk,
+/// and writes the rows it puts in the batch; returns how many events there were.
+fn index_every_event<S: Store + ?Sized>(
+    store: &S,
+    mut rows: impl FnMut(&mut Batch, Position, &SignedEntry, &IndexFacts),
+) -> Result<u64, StoreError> {
+    let mut events = 0_u64;
+    check::for_each_chain_chunk(store, UPGRADE_CHUNK, |chunk| {
+        let hashes: Vec<Vec<u8>> = chunk
+            .iter()
+            .map(|(_, hash)| hash.as_bytes().to_vec())
+            .collect();
+        let stored = store.get_many(Cf::Entries, &hashes)?;
         let mut batch = Batch::default();
-        for &(position, hash) in rows {
-            let entry = store
-                .entry(&hash)?
+        for (&(position, hash), bytes) in chunk.iter().zip(stored) {
+            let bytes = bytes
                 .ok_or_else(|| corrupted(format!("entry {hash} is in a chain but not stored")))?;
+            let entry = decode_entry(&hash, &bytes)?;
             let facts = IndexFacts::of(&entry).map_err(|e| {
                 corrupted(format!("the event of stored entry {hash} is invalid: {e}"))
             })?;
-            if let Some(facts) = &facts
-                && let Some(id) = &facts.event_id
-            {
-                batch.put(
-                    Cf::ByEventId,
-                    index_key(&event_id_prefix(id), facts.event_time, position),
-                    Vec::new(),
-                );
+            if let Some(facts) = facts {
+                rows(&mut batch, position, &entry, &facts);
+                events += 1;
             }
-            indexed += 1;
         }
         if !batch.is_empty() {
             store.write(batch)?;
         }
         Ok(())
     })?;
-    let mut batch = Batch::default();
-    batch.put(Cf::Meta, b"format".to_vec(), 3u32.to_be_bytes().to_vec());
-    store.write(batch)?;
-    tracing::info!(
-        entries = indexed,
-        "upgraded the store from storage format 2 to 3"
-    );
-    Ok(())
+    Ok(events)
 }
 
 /// Format 4 added the `rejected` column family, which starts empty (the store creates it at
@@ -147,42 +165,19 @@ fn upgrade_format_4<S: Store + ?Sized>(store: &S) -> Result<(), StoreError> {
 /// and the Event Hash IDs of events with an `eventID` of their own to `by_event_id`: every
 /// stored event is indexed so, chunk by chunk, and the marker moves last.
 fn upgrade_format_5<S: Store + ?Sized>(store: &S) -> Result<(), StoreError> {
-    let mut indexed = 0_u64;
-    check::for_each_chain_chunk(store, UPGRADE_CHUNK, |rows| {
-        let hashes: Vec<Vec<u8>> = rows
-            .iter()
-            .map(|(_, hash)| hash.as_bytes().to_vec())
-            .collect();
-        let stored = store.get_many(Cf::Entries, &hashes)?;
-        let mut batch = Batch::default();
-        for (&(position, hash), bytes) in rows.iter().zip(stored) {
-            let bytes = bytes
-                .ok_or_else(|| corrupted(format!("entry {hash} is in a chain but not stored")))?;
-            let entry = decode_entry(&hash, &bytes)?;
-            let facts = IndexFacts::of(&entry).map_err(|e| {
-                corrupted(format!("the event of stored entry {hash} is invalid: {e}"))
-            })?;
-            let Some(facts) = facts else {
-                continue;
-            };
+    let indexed = index_every_event(store, |batch, position, entry, facts| {
+        batch.put(
+            Cf::ByRecordTime,
+            index_key(&[], entry.body.timestamp, position),
+            Vec::new(),
+        );
+        if let Some(hash_id) = &facts.hash_id {
             batch.put(
-                Cf::ByRecordTime,
-                index_key(&[], entry.body.timestamp, position),
+                Cf::ByEventId,
+                index_key(&event_id_prefix(hash_id), facts.event_time, position),
                 Vec::new(),
             );
-            if let Some(hash_id) = &facts.hash_id {
-                batch.put(
-                    Cf::ByEventId,
-                    index_key(&event_id_prefix(hash_id), facts.event_time, position),
-                    Vec::new(),
-                );
-            }
-            indexed += 1;
         }
-        if !batch.is_empty() {
-            store.write(batch)?;
-        }
-        Ok(())
     })?;
     let mut batch = Batch::default();
     batch.put(

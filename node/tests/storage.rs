@@ -779,6 +779,7 @@ fn a_format_2_store_gets_its_event_id_index<B: Backend>() {
 /// `eventID` of its own is indexed by its Event Hash ID too. A format-5 store (neither)
 /// opens as format 6 with every stored event so indexed.
 fn a_format_5_store_gets_its_record_time_index<B: Backend>() {
+    use tally_node::store::ScanOrder;
     use tally_sdk::entry::Payload;
     use tally_sdk::epcis::document::standalone_event_hash_id;
 
@@ -835,14 +836,19 @@ fn a_format_5_store_gets_its_record_time_index<B: Backend>() {
         assert_eq!(found(&by_event_time), reversed);
         // Backwards over [2, 8), four at a time.
         let first = store
-            .query_backward(&record(Some(2), Some(8)), None, 4)
+            .query_ordered(&record(Some(2), Some(8)), None, 4, ScanOrder::Descending)
             .unwrap();
         assert_eq!(
             found(&first),
             vec![hashes[7], hashes[6], hashes[5], hashes[4]]
         );
         let second = store
-            .query_backward(&record(Some(2), Some(8)), first.next.as_ref(), 4)
+            .query_ordered(
+                &record(Some(2), Some(8)),
+                first.next.as_ref(),
+                4,
+                ScanOrder::Descending,
+            )
             .unwrap();
         assert_eq!(found(&second), vec![hashes[3], hashes[2]]);
         assert!(second.next.is_none());

@@ -50,7 +50,7 @@ use tally_sdk::gs1::ProductId;
 use tally_sdk::hash::EntryHash;
 use tally_sdk::time::Timestamp;
 
-use crate::store::{Cursor, Index, MAX_PAGE, Query, Store, StoreError};
+use crate::store::{Cursor, Index, MAX_PAGE, Query, ScanOrder, Store, StoreError};
 use crate::witness::book::Book;
 
 /// Most index rows one page of a walked query reads.
@@ -608,13 +608,14 @@ impl<'a> Stream<'a> {
     /// The time of the next row, reading a chunk if needed.
     fn next_time(&mut self) -> Result<Option<Timestamp>, SearchError> {
         if self.rows.is_empty() && !self.exhausted {
-            let page = if self.descending {
-                self.store
-                    .query_backward(&self.query, self.cursor.as_ref(), WALK_CHUNK)?
+            let order = if self.descending {
+                ScanOrder::Descending
             } else {
-                self.store
-                    .query(&self.query, self.cursor.as_ref(), WALK_CHUNK)?
+                ScanOrder::Ascending
             };
+            let page =
+                self.store
+                    .query_ordered(&self.query, self.cursor.as_ref(), WALK_CHUNK, order)?;
             self.exhausted = page.next.is_none();
             self.cursor = page.next;
             self.rows.extend(

@@ -10,7 +10,7 @@ use std::sync::{PoisonError, RwLock};
 use tally_sdk::tlog::cache::TileCache;
 
 use super::tiles::{TILE_CACHE_BYTES, written_tiles};
-use super::{Batch, Cf, KeyRange, Op, Row, Store, StoreError};
+use super::{Batch, Cf, KeyRange, Op, Row, ScanOrder, Store, StoreError};
 
 type Tables = HashMap<Cf, BTreeMap<Vec<u8>, Vec<u8>>>;
 
@@ -72,34 +72,12 @@ impl Store for MemoryStore {
         Ok(tables.get(&cf).and_then(|t| t.get(key)).cloned())
     }
 
-    fn scan(&self, cf: Cf, range: &KeyRange, limit: usize) -> Result<Vec<Row>, StoreError> {
-        if range
-            .end
-            .as_ref()
-            .is_some_and(|end| end.as_slice() <= range.start.as_slice())
-        {
-            return Ok(Vec::new());
-        }
-        let tables = self.tables.read().unwrap_or_else(PoisonError::into_inner);
-        let Some(table) = tables.get(&cf) else {
-            return Ok(Vec::new());
-        };
-        let end = match &range.end {
-            Some(end) => Bound::Excluded(end.clone()),
-            None => Bound::Unbounded,
-        };
-        Ok(table
-            .range((Bound::Included(range.start.clone()), end))
-            .take(limit)
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect())
-    }
-
-    fn scan_backward(
+    fn scan_ordered(
         &self,
         cf: Cf,
         range: &KeyRange,
         limit: usize,
+        order: ScanOrder,
     ) -> Result<Vec<Row>, StoreError> {
         if range
             .end
@@ -116,12 +94,12 @@ impl Store for MemoryStore {
             Some(end) => Bound::Excluded(end.clone()),
             None => Bound::Unbounded,
         };
-        Ok(table
-            .range((Bound::Included(range.start.clone()), end))
-            .rev()
-            .take(limit)
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect())
+        let rows = table.range((Bound::Included(range.start.clone()), end));
+        let row = |(k, v): (&Vec<u8>, &Vec<u8>)| (k.clone(), v.clone());
+        Ok(match order {
+            ScanOrder::Ascending => rows.take(limit).map(row).collect(),
+            ScanOrder::Descending => rows.rev().take(limit).map(row).collect(),
+        })
     }
 
     fn erase_deleted(&self) -> Result<(), StoreError> {

@@ -280,12 +280,20 @@ pub trait Store: Send + Sync {
         keys.iter().map(|key| self.get(cf, key)).collect()
     }
 
-    /// Up to `limit` keys and values in `range`, in key order.
-    fn scan(&self, cf: Cf, range: &KeyRange, limit: usize) -> Result<Vec<Row>, StoreError>;
+    /// Up to `limit` keys and values in `range`, in key order or (`Descending`) the last key
+    /// first.
+    fn scan_ordered(
+        &self,
+        cf: Cf,
+        range: &KeyRange,
+        limit: usize,
+        order: ScanOrder,
+    ) -> Result<Vec<Row>, StoreError>;
 
-    /// Up to `limit` keys and values in `range`, in reverse key order (the last key first).
-    fn scan_backward(&self, cf: Cf, range: &KeyRange, limit: usize)
-    -> Result<Vec<Row>, StoreError>;
+    /// Up to `limit` keys and values in `range`, in key order.
+    fn scan(&self, cf: Cf, range: &KeyRange, limit: usize) -> Result<Vec<Row>, StoreError> {
+        self.scan_ordered(cf, range, limit, ScanOrder::Ascending)
+    }
 
     /// Applies `batch` atomically; returns once it is durable.
     fn write(&self, batch: Batch) -> Result<(), StoreError>;
@@ -500,28 +508,16 @@ pub trait Store: Send + Sync {
         cursor: Option<&Cursor>,
         limit: usize,
     ) -> Result<Page, StoreError> {
-        let Some(mut range) = query.range() else {
-            return Ok(Page::default());
-        };
-        if let Some(cursor) = cursor {
-            if !range.contains(&cursor.0) {
-                return Err(StoreError::BadCursor);
-            }
-            let mut after = cursor.0.clone();
-            after.push(0);
-            range.start = after;
-        }
-        let limit = limit.clamp(1, MAX_PAGE);
-        let rows = self.scan(query.cf(), &range, limit)?;
-        index_page(self, query.cf(), rows, limit)
+        self.query_ordered(query, cursor, limit, ScanOrder::Ascending)
     }
 
-    /// [`Store::query`] backwards: the latest entries first.
-    fn query_backward(
+    /// [`Store::query`] in either order (`Descending`: the latest entries first).
+    fn query_ordered(
         &self,
         query: &Query,
         cursor: Option<&Cursor>,
         limit: usize,
+        order: ScanOrder,
     ) -> Result<Page, StoreError> {
         let Some(mut range) = query.range() else {
             return Ok(Page::default());
@@ -530,10 +526,17 @@ pub trait Store: Send + Sync {
             if !range.contains(&cursor.0) {
                 return Err(StoreError::BadCursor);
             }
-            range.end = Some(cursor.0.clone());
+            match order {
+                ScanOrder::Ascending => {
+                    let mut after = cursor.0.clone();
+                    after.push(0);
+                    range.start = after;
+                }
+                ScanOrder::Descending => range.end = Some(cursor.0.clone()),
+            }
         }
         let limit = limit.clamp(1, MAX_PAGE);
-        let rows = self.scan_backward(query.cf(), &range, limit)?;
+        let rows = self.scan_ordered(query.cf(), &range, limit, order)?;
         index_page(self, query.cf(), rows, limit)
     }
 
@@ -605,6 +608,15 @@ pub fn decode_entry(hash: &EntryHash, bytes: &[u8]) -> Result<SignedEntry, Store
         )));
     }
     Ok(entry)
+}
+
+/// The order of a scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanOrder {
+    /// Key order.
+    Ascending,
+    /// The last key first.
+    Descending,
 }
 
 /// Which index a query reads.

@@ -18,7 +18,7 @@ use tally_sdk::tlog::cache::TileCache;
 
 use super::check::{CheckReport, check_store};
 use super::tiles::{TILE_CACHE_BYTES, forget_written};
-use super::{Batch, Cf, KeyRange, Op, Row, Store, StoreError, corrupted};
+use super::{Batch, Cf, KeyRange, Op, Row, ScanOrder, Store, StoreError, corrupted};
 
 /// How many entries below each chain head [`RocksStore::open`] re-reads and links.
 pub const CHECK_DEPTH: u64 = 64;
@@ -246,41 +246,14 @@ impl Store for RocksStore {
             .collect()
     }
 
-    fn scan(&self, cf: Cf, range: &KeyRange, limit: usize) -> Result<Vec<Row>, StoreError> {
-        let mut read = ReadOptions::default();
-        if let Some(end) = &range.end {
-            if end.as_slice() <= range.start.as_slice() {
-                return Ok(Vec::new());
-            }
-            read.set_iterate_upper_bound(end.clone());
-        }
-        let mut rows = Vec::new();
-        if limit == 0 {
-            return Ok(rows);
-        }
-        let iter = self.db.iterator_cf_opt(
-            self.cf(cf)?,
-            read,
-            IteratorMode::From(&range.start, Direction::Forward),
-        );
-        for item in iter {
-            let (key, value) = item.map_err(backend)?;
-            rows.push((key.into_vec(), value.into_vec()));
-            if rows.len() == limit {
-                break;
-            }
-        }
-        Ok(rows)
-    }
-
-    fn scan_backward(
+    fn scan_ordered(
         &self,
         cf: Cf,
         range: &KeyRange,
         limit: usize,
+        order: ScanOrder,
     ) -> Result<Vec<Row>, StoreError> {
         let mut read = ReadOptions::default();
-        read.set_iterate_lower_bound(range.start.clone());
         if let Some(end) = &range.end {
             if end.as_slice() <= range.start.as_slice() {
                 return Ok(Vec::new());
@@ -291,11 +264,15 @@ impl Store for RocksStore {
         if limit == 0 {
             return Ok(rows);
         }
-        // With an upper bound set, `End` starts at the last key below it.
-        let iter = self
-            .db
-            .iterator_cf_opt(self.cf(cf)?, read, IteratorMode::End);
-        for item in iter {
+        let mode = match order {
+            ScanOrder::Ascending => IteratorMode::From(&range.start, Direction::Forward),
+            ScanOrder::Descending => {
+                read.set_iterate_lower_bound(range.start.clone());
+                // With an upper bound set, `End` starts at the last key below it.
+                IteratorMode::End
+            }
+        };
+        for item in self.db.iterator_cf_opt(self.cf(cf)?, read, mode) {
             let (key, value) = item.map_err(backend)?;
             rows.push((key.into_vec(), value.into_vec()));
             if rows.len() == limit {
