@@ -104,25 +104,21 @@ impl Work {
     fn needs_custody(&self) -> bool {
         matches!(self, Work::Events(events) if events.hands_over())
     }
-
-    fn origin(&self) -> Origin {
-        match self {
-            Work::Entries(_, origin) => *origin,
-            Work::Events(_) | Work::Evidence(_) | Work::Fork(_) | Work::Change(_) => Origin::Local,
-        }
-    }
 }
+
+/// Most of the node's own new entries one notice carries: if replication falls behind by
+/// more, the oldest are not gossiped (peers pull them).
+pub const MAX_FRESH: usize = 20_000;
 
 /// What the writer made durable since its last notice.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Committed {
     /// The new last entry (sequence number, hash) of each chain that grew.
     pub heads: BTreeMap<MemberId, (u64, EntryHash)>,
-    /// Per chain, the first and last sequence numbers of the new entries that came from this
-    /// node's own sources (its events, entries posted to its API), which replication gossips.
-    /// The span may include entries that came from peers in between; gossiping those again
-    /// is harmless.
-    pub fresh: BTreeMap<MemberId, (u64, u64)>,
+    /// The new entries that came from this node's own sources (its events, entries posted to
+    /// its API), in the order stored, at most [`MAX_FRESH`] (the newest): replication gossips
+    /// them as they are, without reading them back.
+    pub fresh: Vec<SignedEntry>,
     /// Places (author, sequence number) where an offered entry conflicted with the stored one:
     /// the fork proof is stored now.
     pub forks: BTreeSet<(MemberId, u64)>,
@@ -152,19 +148,17 @@ impl Committed {
         }
     }
 
-    /// Widens `author`'s span of entries to gossip to cover `first..=last`.
-    fn widen_fresh(&mut self, author: MemberId, (first, last): (u64, u64)) {
-        let span = self.fresh.entry(author).or_insert((first, last));
-        span.0 = span.0.min(first);
-        span.1 = span.1.max(last);
-    }
-
-    fn record(&mut self, receipts: &[Receipt], origin: Origin) {
+    fn record(&mut self, receipts: &[Receipt]) {
         for receipt in receipts.iter().filter(|r| !r.duplicate) {
             self.raise_head(receipt.author.clone(), (receipt.seq, receipt.hash));
-            if origin == Origin::Local {
-                self.widen_fresh(receipt.author.clone(), (receipt.seq, receipt.seq));
-            }
+        }
+    }
+
+    /// Adds entries to gossip, keeping the newest [`MAX_FRESH`].
+    fn add_fresh(&mut self, entries: Vec<SignedEntry>) {
+        self.fresh.extend(entries);
+        if let Some(excess) = self.fresh.len().checked_sub(MAX_FRESH) {
+            self.fresh.drain(..excess);
         }
     }
 
@@ -172,9 +166,7 @@ impl Committed {
         for (author, head) in later.heads {
             self.raise_head(author, head);
         }
-        for (author, span) in later.fresh {
-            self.widen_fresh(author, span);
-        }
+        self.add_fresh(later.fresh);
         self.forks.extend(later.forks);
     }
 }
@@ -521,7 +513,9 @@ struct Segment {
     purges: Vec<purge::PurgeOrder>,
     /// Fork proofs from other nodes kept: (author, place).
     forks: Vec<(MemberId, u64)>,
-    answers: Vec<(Reply, Origin, Answer)>,
+    /// The node's own new entries, to gossip once written.
+    fresh: Vec<SignedEntry>,
+    answers: Vec<(Reply, Answer)>,
 }
 
 impl Segment {
@@ -530,6 +524,7 @@ impl Segment {
             writes: Batch::default(),
             purges: Vec::new(),
             forks: Vec::new(),
+            fresh: Vec::new(),
             answers: Vec::with_capacity(requests),
         }
     }
@@ -550,6 +545,7 @@ impl Segment {
             writes,
             purges,
             forks,
+            fresh,
             mut answers,
         } = self;
         let count = writes.len() as u64;
@@ -579,9 +575,10 @@ impl Segment {
                     forks: forks.into_iter().collect(),
                     ..Committed::default()
                 };
-                for (_, origin, result) in &answers {
+                committed.add_fresh(fresh);
+                for (_, result) in &answers {
                     match result {
-                        Ok(receipts) => committed.record(receipts, *origin),
+                        Ok(receipts) => committed.record(receipts),
                         Err(error) => committed.record_forks(error),
                     }
                 }
@@ -593,7 +590,7 @@ impl Segment {
                     tracing::error!(%error, "cannot re-read the chain heads after a failed write");
                 }
                 let message = error.to_string();
-                for (_, _, result) in &mut answers {
+                for (_, result) in &mut answers {
                     if result.is_ok() {
                         *result = Err(IngestError::WriteFailed(message.clone()));
                     }
@@ -603,7 +600,7 @@ impl Segment {
         counters
             .requests
             .fetch_add(answers.len() as u64, Ordering::Relaxed);
-        for (reply, _, result) in answers {
+        for (reply, result) in answers {
             reply(result);
         }
     }
@@ -650,11 +647,7 @@ fn apply_change<S: Store + ?Sized>(
 
 /// [`run`] takes changes out of the group before placing it.
 fn unreachable_change() -> Placement {
-    Placement {
-        writes: Batch::default(),
-        purges: Vec::new(),
-        result: Err(IngestError::Stopped),
-    }
+    Placement::answer(Batch::default(), Err(IngestError::Stopped))
 }
 
 fn run<S: Store + ?Sized>(
@@ -699,11 +692,11 @@ fn run<S: Store + ?Sized>(
                 ));
                 continue;
             }
-            let origin = job.work.origin();
             let Placement {
                 writes: more,
                 purges: ordered,
                 result,
+                fresh,
             } = match job.work {
                 Work::Entries(batch, Origin::Local) => ledger.place_local(store, batch),
                 Work::Entries(batch, Origin::Peers) => ledger.place(store, batch),
@@ -713,45 +706,26 @@ fn run<S: Store + ?Sized>(
                             segment.forks.push((recorded.author, recorded.seq));
                             recorded.writes
                         });
-                        Placement {
-                            writes,
-                            purges: Vec::new(),
-                            result: Ok(Vec::new()),
-                        }
+                        Placement::answer(writes, Ok(Vec::new()))
                     }
-                    Err(error) => Placement {
-                        writes: Batch::default(),
-                        purges: Vec::new(),
-                        result: Err(error.into()),
-                    },
+                    Err(error) => Placement::answer(Batch::default(), Err(error.into())),
                 },
                 Work::Evidence(rows) => match ledger.keep_rejected(store, rows) {
-                    Ok(writes) => Placement {
-                        writes,
-                        purges: Vec::new(),
-                        result: Ok(Vec::new()),
-                    },
-                    Err(error) => Placement {
-                        writes: Batch::default(),
-                        purges: Vec::new(),
-                        result: Err(error.into()),
-                    },
+                    Ok(writes) => Placement::answer(writes, Ok(Vec::new())),
+                    Err(error) => Placement::answer(Batch::default(), Err(error.into())),
                 },
                 Work::Change(_) => unreachable_change(),
                 Work::Events(events) => match keys {
                     Some(keys) => ledger.sign(store, keys, events, now),
-                    None => Placement {
-                        writes: Batch::default(),
-                        purges: Vec::new(),
-                        result: Err(IngestError::NoKey),
-                    },
+                    None => Placement::answer(Batch::default(), Err(IngestError::NoKey)),
                 },
             };
             segment.writes.append(more);
             if result.is_ok() {
                 segment.purges.extend(ordered);
+                segment.fresh.extend(fresh);
             }
-            segment.answers.push((job.reply, origin, result));
+            segment.answers.push((job.reply, result));
         }
         segment.commit(store, &mut ledger, counters, &mut notices);
         notices.flush();

@@ -384,14 +384,24 @@ pub struct Placement {
     pub purges: Vec<PurgeOrder>,
     /// The answer.
     pub result: Result<Vec<Receipt>, IngestError>,
+    /// The entries placed, in order, when they came from this node's own sources (its
+    /// events, entries posted to its API): replication gossips them from here once they are
+    /// durable, rather than reading them back. Empty for entries from peers.
+    pub fresh: Vec<SignedEntry>,
 }
 
 impl Placement {
     fn refused(error: IngestError) -> Self {
+        Self::answer(Batch::default(), Err(error))
+    }
+
+    /// A placement of `writes` with `result`, no purge and nothing to gossip.
+    pub fn answer(writes: Batch, result: Result<Vec<Receipt>, IngestError>) -> Self {
         Self {
-            writes: Batch::default(),
+            writes,
             purges: Vec::new(),
-            result: Err(error),
+            result,
+            fresh: Vec::new(),
         }
     }
 }

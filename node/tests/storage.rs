@@ -1498,12 +1498,28 @@ fn the_writer_tells_replication_what_it_stored_and_what_to_gossip() {
     assert_eq!(told.heads[&keys[2].member], head(&supplier));
     assert_eq!(told.heads[&keys[3].member], head(&logistics));
     assert_eq!(told.heads[&keys[1].member].0, 0);
+    // The node's own new entries come with the notice, as stored, in order: replication
+    // gossips them without reading them back.
+    let fresh: Vec<(String, u64)> = told
+        .fresh
+        .iter()
+        .map(|e| (e.body.author.to_string(), e.body.seq))
+        .collect();
     assert_eq!(
-        told.fresh,
-        BTreeMap::from([
-            (keys[1].member.clone(), (0, 0)),
-            (keys[3].member.clone(), (0, 1)),
-        ])
+        fresh,
+        vec![
+            (keys[1].member.to_string(), 0),
+            (keys[3].member.to_string(), 0),
+            (keys[3].member.to_string(), 1),
+        ]
+    );
+    assert_eq!(told.fresh[1..], logistics[..]);
+    assert_eq!(
+        store
+            .entry(&told.fresh[0].hash().unwrap())
+            .unwrap()
+            .as_ref(),
+        Some(&told.fresh[0])
     );
     // A re-sent entry is no news.
     committer.submit_entries(logistics).unwrap();

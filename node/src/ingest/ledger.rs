@@ -208,6 +208,18 @@ impl Ledger {
     /// Places checked entries in their chains and plans their writes. The ledger changes only
     /// if the whole request is accepted.
     pub fn place<S: Store + ?Sized>(&mut self, store: &S, batch: CheckedBatch) -> Placement {
+        self.place_keeping(store, batch, false)
+    }
+
+    /// [`Ledger::place`], keeping a copy of each entry placed in [`Placement::fresh`] if
+    /// `fresh` (the node's own entries, which replication gossips).
+    fn place_keeping<S: Store + ?Sized>(
+        &mut self,
+        store: &S,
+        batch: CheckedBatch,
+        fresh: bool,
+    ) -> Placement {
+        let mut kept = Vec::new();
         let mut local: HashMap<MemberId, ChainState> = HashMap::new();
         let mut local_pending: HashMap<Position, EntryHash> = HashMap::new();
         let mut next_code = self.next_code;
@@ -344,14 +356,13 @@ impl Ledger {
                 },
             );
             local_pending.insert(position, hash);
+            if fresh {
+                kept.push(item.entry.signed().clone());
+            }
             entry_writes(&mut writes, position, item);
         }
         if !rejections.is_empty() {
-            return Placement {
-                writes: evidence,
-                purges: Vec::new(),
-                result: Err(IngestError::Rejected(rejections)),
-            };
+            return Placement::answer(evidence, Err(IngestError::Rejected(rejections)));
         }
         if let Err(error) = self.log_writes(store, &local_pending, &mut writes) {
             self.edges.clear();
@@ -376,6 +387,7 @@ impl Ledger {
             writes,
             purges,
             result: Ok(receipts),
+            fresh: kept,
         }
     }
 
@@ -461,7 +473,7 @@ impl Ledger {
         if let Err(error) = custody(store, &keys.member, &batch) {
             return Placement::refused(error);
         }
-        self.place(store, batch)
+        self.place_keeping(store, batch, true)
     }
 
     /// [`Ledger::place`] for entries from this node's own sources (`POST /v1/entries`):
@@ -475,6 +487,6 @@ impl Ledger {
         if let Err(error) = frozen(store, &batch, tips) {
             return Placement::refused(error);
         }
-        self.place(store, batch)
+        self.place_keeping(store, batch, true)
     }
 }

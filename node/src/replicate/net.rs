@@ -92,8 +92,6 @@ const GOSSIP_MAX_TRANSMIT: usize = GOSSIP_BYTES + (128 << 10);
 const MAX_OPEN_REPLIES: usize = 256;
 /// Gossip messages waiting for a verdict; beyond, messages are ignored at once.
 const MAX_OPEN_VERDICTS: usize = 1024;
-/// Most of a chain's new local entries gossiped from one writer notice.
-const MAX_FRESH_GOSSIP: u64 = 20_000;
 /// How often the engine is ticked.
 const TICK: Duration = Duration::from_millis(10);
 /// Shortest and longest wait before dialing a member again.
@@ -401,8 +399,6 @@ enum Back {
         token: ReplyToken,
         response: SyncResponse,
     },
-    /// The node's own new entries, read to be gossiped.
-    Fresh(Vec<SignedEntry>),
     /// An answer for the engine.
     Input(Input),
     /// Checkpoint work.
@@ -567,43 +563,20 @@ impl Shell {
             .into_iter()
             .map(|(author, (seq, hash))| HeadInfo { author, seq, hash })
             .collect();
-        self.inputs.push_back(Input::Committed {
-            heads,
-            own: Vec::new(),
-        });
-        if committed.fresh.is_empty() {
-            return;
-        }
-        if committed.fresh.contains_key(&self.me) {
+        if committed.fresh.iter().any(|e| e.body.author == self.me) {
             self.courier_input(CourierInput::OwnCommitted);
         }
-        let store = self.store.clone();
-        let back = self.back_tx.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut entries = Vec::new();
-            for (author, (first, last)) in committed.fresh {
-                // Gossip is best effort: of a long span (replication lagged), only the newest
-                // entries go out; peers pull the rest.
-                let first = first.max(last.saturating_sub(MAX_FRESH_GOSSIP - 1));
-                let count = usize::try_from(last - first + 1).unwrap_or(usize::MAX);
-                match store.chain_range(&author, first, count) {
-                    Ok(rows) => entries.extend(rows.into_iter().map(|(_, e)| e)),
-                    Err(error) => {
-                        tracing::error!(%error, "cannot read new entries to gossip them");
-                    }
-                }
-            }
-            let _ = back.blocking_send(Back::Fresh(entries));
+        // The writer hands over the node's own new entries as it stored them: gossip needs
+        // no read of the store.
+        self.inputs.push_back(Input::Committed {
+            heads,
+            own: committed.fresh,
         });
     }
 
     fn on_back(&mut self, answer: Back) {
         match answer {
             Back::Served { token, response } => self.respond(token, response),
-            Back::Fresh(own) => self.inputs.push_back(Input::Committed {
-                heads: Vec::new(),
-                own,
-            }),
             Back::Input(input) => self.inputs.push_back(input),
             Back::Checkpoint(done) => self.checkpoint_input(CheckpointInput::Done(done)),
             Back::Courier(done) => self.courier_input(CourierInput::Done(done)),
