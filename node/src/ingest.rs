@@ -38,7 +38,6 @@ use serde_json::Value;
 use tally_sdk::codec::{self, CanonicalJson};
 use tally_sdk::disclosure::{CommitLimits, OpenedField, commit};
 use tally_sdk::entry::{EntryError, Payload, SignedEntry, UnsignedEntry, VerifiedEntry};
-use tally_sdk::epcis::document::standalone_event_hash_id;
 use tally_sdk::event::{EpcisEvent, EventError, EventKind, KindName};
 use tally_sdk::fork::ForkProof;
 use tally_sdk::genesis::Genesis;
@@ -238,9 +237,6 @@ impl IngestError {
     }
 }
 
-/// How an EPCIS Event Hash ID begins (RFC 6920 `ni` URI of a SHA-256 digest).
-const HASH_ID_SCHEME: &str = "ni:///sha-256;";
-
 /// What the indexes need to know about an entry, taken from its event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexFacts {
@@ -257,9 +253,10 @@ pub struct IndexFacts {
     /// Its EPCIS `eventID`, if it has one. (EPCIS capture sets it to the Event Hash ID when an
     /// event has none.)
     pub event_id: Option<String>,
-    /// Its Event Hash ID, when it has an `eventID` of its own (one that is not a hash ID), so
-    /// it is found by either and a copy under a new `eventID` is recognised. Computed only
-    /// then: for every entry it would cost more than the rest of ingestion.
+    /// Its Event Hash ID, when EPCIS capture computed it (on the capturing node) and the
+    /// event's `eventID` is another: indexed too, so the event is found by either and a copy
+    /// captured again under a new `eventID` is recognised. Not computed at ingestion: that
+    /// would about double its cost.
     pub hash_id: Option<String>,
 }
 
@@ -269,7 +266,7 @@ impl IndexFacts {
         match &entry.body.payload {
             Payload::Event { kind, event } => {
                 let (parsed, _) = EpcisEvent::from_canonical(event)?;
-                Ok(Some(Self::from_event(kind.name(), &parsed, event)))
+                Ok(Some(Self::from_event(kind.name(), &parsed)))
             }
             Payload::Purge { .. } => Ok(None),
         }
@@ -278,26 +275,16 @@ impl IndexFacts {
     /// The facts of a verified entry, whose event the verifier parsed already.
     pub fn of_verified(entry: &VerifiedEntry) -> Option<Self> {
         match (&entry.body().payload, entry.event()) {
-            (Payload::Event { kind, event: raw }, Some(event)) => {
-                Some(Self::from_event(kind.name(), event, raw))
+            (Payload::Event { kind, .. }, Some(event)) => {
+                Some(Self::from_event(kind.name(), event))
             }
             _ => None,
         }
     }
 
-    fn from_event(kind: KindName, event: &EpcisEvent, raw: &CanonicalJson) -> Self {
-        let hash_id = event
-            .event_id
-            .as_deref()
-            .filter(|id| !id.starts_with(HASH_ID_SCHEME))
-            .and_then(|id| {
-                let value = raw.to_value().ok()?;
-                standalone_event_hash_id(&value)
-                    .ok()
-                    .filter(|hash_id| hash_id != id)
-            });
+    fn from_event(kind: KindName, event: &EpcisEvent) -> Self {
         Self {
-            hash_id,
+            hash_id: None,
             event_id: event.event_id.clone(),
             event_time: event.event_time,
             kind,
@@ -348,6 +335,8 @@ impl CheckedBatch {
 struct PreparedEvent {
     body: UnsignedEntry,
     opened: Vec<OpenedField>,
+    /// The Event Hash ID capture computed, if any.
+    hash_id: Option<String>,
 }
 
 /// A request's events after [`Pipeline::prepare`], ready for [`Ledger::sign`].
@@ -365,6 +354,15 @@ impl PreparedEvents {
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.events.is_empty()
+    }
+
+    /// Gives the events the Event Hash IDs EPCIS capture computed, in order, to be indexed by
+    /// as well as by their `eventID`s ([`IndexFacts::hash_id`]).
+    pub fn with_hash_ids(mut self, hash_ids: impl IntoIterator<Item = String>) -> Self {
+        for (event, hash_id) in self.events.iter_mut().zip(hash_ids) {
+            event.hash_id = Some(hash_id);
+        }
+        self
     }
 }
 

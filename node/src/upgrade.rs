@@ -5,7 +5,7 @@
 //! a newer one adds, is known above it: the private-field rows of format 1
 //! ([`crate::private::upgrade_format_1`]), the `by_event_id` index of format 3 (the index facts
 //! of [`crate::ingest::IndexFacts`]), the logs of format 5 ([`tiles::build_all`]), the
-//! `by_record_time` index and the Event Hash ID rows of format 6. So the
+//! `by_record_time` index of format 6. So the
 //! upgrades live here, and `store/` imports nothing above it. Each step writes the next
 //! format's marker last, in the same or a later write than its rows, and is idempotent: a
 //! crash part-way leaves a store of the older format that upgrades again at the next open.
@@ -161,23 +161,17 @@ fn upgrade_format_4<S: Store + ?Sized>(store: &S) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Format 6 added the `by_record_time` index (EPCIS queries by and ordered by `recordTime`)
-/// and the Event Hash IDs of events with an `eventID` of their own to `by_event_id`: every
-/// stored event is indexed so, chunk by chunk, and the marker moves last.
+/// Format 6 added the `by_record_time` index (EPCIS queries by and ordered by `recordTime`):
+/// every stored event is indexed by its entry's timestamp, chunk by chunk, and the marker
+/// moves last. (Format 6 also lists an event EPCIS capture records under its Event Hash ID
+/// as well as its own `eventID`; events captured before are found by `eventID` only.)
 fn upgrade_format_5<S: Store + ?Sized>(store: &S) -> Result<(), StoreError> {
-    let indexed = index_every_event(store, |batch, position, entry, facts| {
+    let indexed = index_every_event(store, |batch, position, entry, _| {
         batch.put(
             Cf::ByRecordTime,
             index_key(&[], entry.body.timestamp, position),
             Vec::new(),
         );
-        if let Some(hash_id) = &facts.hash_id {
-            batch.put(
-                Cf::ByEventId,
-                index_key(&event_id_prefix(hash_id), facts.event_time, position),
-                Vec::new(),
-            );
-        }
     })?;
     let mut batch = Batch::default();
     batch.put(
@@ -188,7 +182,7 @@ fn upgrade_format_5<S: Store + ?Sized>(store: &S) -> Result<(), StoreError> {
     store.write(batch)?;
     tracing::info!(
         events = indexed,
-        "upgraded the store from storage format 5 to {STORE_FORMAT}: every event indexed by record time, and by Event Hash ID if it has an eventID of its own"
+        "upgraded the store from storage format 5 to {STORE_FORMAT}: every event indexed by record time"
     );
     Ok(())
 }

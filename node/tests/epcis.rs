@@ -1152,8 +1152,8 @@ async fn walked_pages_give_the_whole_answer_in_order_and_read_a_bounded_amount()
 }
 
 /// Issue 23: an event captured with an `eventID` of its own is found by its Event Hash ID as
-/// well, and the same event sent again under a new `eventID` is a duplicate, not a second
-/// record (a member cannot make one observation count twice by renaming it). Another
+/// well, and the same event captured again under a new `eventID` (a client's system that
+/// re-imports its events with fresh ids) is a duplicate, not a second record. Another
 /// `errorDeclaration` is a new statement and is recorded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_is_found_by_its_hash_id_and_a_renamed_copy_is_a_duplicate() {

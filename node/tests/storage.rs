@@ -718,8 +718,7 @@ fn a_format_1_store_is_upgraded_in_place<B: Backend>() {
 }
 
 /// A format-2 store (no `by_event_id` index) opens in the current format with every stored
-/// event that has an eventID indexed by it (and, since format 6, by its Event Hash ID), as a
-/// store written in the current format is.
+/// event that has an eventID indexed by it, as a store written in the current format is.
 fn a_format_2_store_gets_its_event_id_index<B: Backend>() {
     let (genesis, keys) = demo();
     // Four events with an eventID, one without (not indexed).
@@ -741,8 +740,7 @@ fn a_format_2_store_gets_its_event_id_index<B: Backend>() {
         end: None,
     };
     let indexed = store.scan(Cf::ByEventId, &all, 1_000).unwrap();
-    // Four eventIDs, and the four events' hash IDs (their eventIDs are their own).
-    assert_eq!(indexed.len(), 8);
+    assert_eq!(indexed.len(), 4);
     let mut old = Batch::default();
     for (key, _) in &indexed {
         old.delete(Cf::ByEventId, key.clone());
@@ -775,32 +773,16 @@ fn a_format_2_store_gets_its_event_id_index<B: Backend>() {
 }
 
 /// Issue 23: events are indexed by record time (their entry's timestamp) as well as event
-/// time, and the index reads forwards and backwards a page at a time; an event with an
-/// `eventID` of its own is indexed by its Event Hash ID too. A format-5 store (neither)
-/// opens as format 6 with every stored event so indexed.
+/// time, and the index reads forwards and backwards a page at a time. A format-5 store (no
+/// `by_record_time` index) opens as format 6 with every stored event so indexed.
 fn a_format_5_store_gets_its_record_time_index<B: Backend>() {
     use tally_node::store::ScanOrder;
-    use tally_sdk::entry::Payload;
-    use tally_sdk::epcis::document::standalone_event_hash_id;
 
     let (genesis, keys) = demo();
-    // Record times rise with seq; event times fall. Three events have an eventID.
+    // Record times rise with seq; event times fall.
     let entries = chain_of(&genesis, &keys[1], 0, 10, None, |seq| {
-        let mut e = event("assembling", "in_progress", seq, 9 - seq);
-        if seq < 3 {
-            e["eventID"] = json!(format!("urn:uuid:00000000-0000-4000-8000-{seq:012}"));
-        }
-        e
+        event("assembling", "in_progress", seq, 9 - seq)
     });
-    let hash_ids: Vec<String> = entries[..3]
-        .iter()
-        .map(|entry| {
-            let Payload::Event { event, .. } = &entry.body.payload else {
-                panic!("an event")
-            };
-            standalone_event_hash_id(&event.to_value().unwrap()).unwrap()
-        })
-        .collect();
     let hashes = common::hashes(&entries);
     let mut backend = B::new();
     let store = backend.open(&genesis).unwrap();
@@ -852,20 +834,6 @@ fn a_format_5_store_gets_its_record_time_index<B: Backend>() {
             .unwrap();
         assert_eq!(found(&second), vec![hashes[3], hashes[2]]);
         assert!(second.next.is_none());
-        for (hash_id, hash) in hash_ids.iter().zip(&hashes) {
-            let page = store
-                .query(
-                    &Query {
-                        index: Index::EventId(hash_id.clone()),
-                        from: None,
-                        to: None,
-                    },
-                    None,
-                    10,
-                )
-                .unwrap();
-            assert_eq!(found(&page), vec![*hash]);
-        }
     };
     check(&store);
 
@@ -875,20 +843,9 @@ fn a_format_5_store_gets_its_record_time_index<B: Backend>() {
     };
     let indexed = store.scan(Cf::ByRecordTime, &all, 1_000).unwrap();
     assert_eq!(indexed.len(), 10);
-    let by_id = store.scan(Cf::ByEventId, &all, 1_000).unwrap();
-    assert_eq!(by_id.len(), 6, "three eventIDs and their three hash IDs");
     let mut old = Batch::default();
     for (key, _) in &indexed {
         old.delete(Cf::ByRecordTime, key.clone());
-    }
-    let hash_prefixes: Vec<_> = hash_ids
-        .iter()
-        .map(|id| tally_node::store::keys::event_id_prefix(id))
-        .collect();
-    for (key, _) in &by_id {
-        if hash_prefixes.iter().any(|prefix| key.starts_with(prefix)) {
-            old.delete(Cf::ByEventId, key.clone());
-        }
     }
     old.put(Cf::Meta, b"format".to_vec(), 5u32.to_be_bytes().to_vec());
     store.write(old).unwrap();
@@ -900,7 +857,6 @@ fn a_format_5_store_gets_its_record_time_index<B: Backend>() {
         tally_node::store::STORE_FORMAT.to_be_bytes()
     );
     assert_eq!(store.scan(Cf::ByRecordTime, &all, 1_000).unwrap(), indexed);
-    assert_eq!(store.scan(Cf::ByEventId, &all, 1_000).unwrap(), by_id);
     check(&store);
 }
 

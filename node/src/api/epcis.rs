@@ -423,8 +423,12 @@ async fn capture(
     let inputs = std::mem::take(&mut plan.inputs);
     if !inputs.is_empty() {
         let member = state.member().clone();
+        let hash_ids = plan.hash_ids.clone();
         let answer = submit_for_answer(&state, move |committer, reply| {
-            let prepared = committer.pipeline().prepare(&member, inputs)?;
+            let prepared = committer
+                .pipeline()
+                .prepare(&member, inputs)?
+                .with_hash_ids(hash_ids);
             committer.send_events(prepared, reply)
         })
         .await?;

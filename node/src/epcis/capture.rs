@@ -5,8 +5,8 @@
 //! An event already recorded (by any member, or earlier in the same document) is not recorded
 //! again: it counts as a duplicate. Recorded already means: a stored event found under the
 //! captured event's `eventID` or under its Event Hash ID (the `eventID` capture assigns to an
-//! event without one; the `by_event_id` index also lists an event with an `eventID` of its own
-//! under its hash ID, [`crate::ingest::IndexFacts::hash_id`]), with the same Event Hash ID and
+//! event without one; the `by_event_id` index also lists an event this node captured under its
+//! hash ID, [`crate::ingest::IndexFacts::hash_id`]), with the same Event Hash ID and
 //! the same `errorDeclaration` (the hash ID leaves the declaration out, so that an error
 //! declaration has the hash ID of the event it declares wrong; it is a new statement, and is
 //! recorded). So an event sent again is recognised whether it has its own `eventID`, had
@@ -162,6 +162,8 @@ pub struct CapturePlan {
     pub indexes: Vec<usize>,
     /// For each input, its event's `eventID`.
     pub event_ids: Vec<String>,
+    /// For each input, its event's Event Hash ID (indexed with the entry).
+    pub hash_ids: Vec<String>,
     /// How many events were recorded already.
     pub duplicates: usize,
     /// The first [`MAX_LISTED_DUPLICATES`] of them, each with the entry that records it or
@@ -222,6 +224,7 @@ pub fn plan(store: &dyn Store, events: Vec<CapturedEvent>) -> Result<CapturePlan
         seen.insert(key, plan.inputs.len());
         plan.indexes.push(event.index);
         plan.event_ids.push(event.event_id);
+        plan.hash_ids.push(event.hash_id);
         plan.inputs.push(EventInput {
             event: event.event,
             refs: event.refs,

@@ -444,7 +444,7 @@ impl Ledger {
                 timestamp: signed.body.timestamp,
             });
             entries.push(signed);
-            opened.push(event.opened);
+            opened.push((event.opened, event.hash_id));
         }
         let verifier = Verifier::new(&self.genesis, now);
         let results = verifier.verify_batch(entries, |_| start);
@@ -453,7 +453,7 @@ impl Ledger {
         for (index, (result, opened)) in results.into_iter().zip(opened).enumerate() {
             match result
                 .map_err(Problem::from)
-                .and_then(|entry| checked_entry(&self.genesis, entry, opened))
+                .and_then(|entry| checked_entry(&self.genesis, entry, opened.0, opened.1))
             {
                 Ok(entry) => checked.push(entry),
                 Err(problem) => rejections.push(Rejection { index, problem }),

@@ -100,7 +100,7 @@ impl Pipeline {
         for (index, result) in results.into_iter().enumerate() {
             match result
                 .map_err(Problem::from)
-                .and_then(|entry| checked_entry(&genesis, entry, Vec::new()))
+                .and_then(|entry| checked_entry(&genesis, entry, Vec::new(), None))
             {
                 Ok(entry) => checked.push(entry),
                 Err(problem) => rejections.push(Rejection { index, problem }),
@@ -166,7 +166,11 @@ impl Pipeline {
                 &input.event,
                 commitment,
             ) {
-                Ok(body) => prepared.push(PreparedEvent { body, opened }),
+                Ok(body) => prepared.push(PreparedEvent {
+                    body,
+                    opened,
+                    hash_id: None,
+                }),
                 Err(e) => rejections.push(Rejection {
                     index,
                     problem: e.into(),
@@ -201,6 +205,7 @@ impl Pipeline {
             events: vec![PreparedEvent {
                 body,
                 opened: Vec::new(),
+                hash_id: None,
             }],
         }
     }
@@ -210,9 +215,13 @@ pub(super) fn checked_entry(
     genesis: &Genesis,
     entry: VerifiedEntry,
     opened: Vec<OpenedField>,
+    hash_id: Option<String>,
 ) -> Result<CheckedEntry, Problem> {
     let bytes = entry.encoded().to_vec();
-    let facts = IndexFacts::of_verified(&entry);
+    let mut facts = IndexFacts::of_verified(&entry);
+    if let Some(facts) = &mut facts {
+        facts.hash_id = hash_id.filter(|id| facts.event_id.as_ref() != Some(id));
+    }
     let body = entry.body();
     let (private, readers) = match (&body.private, opened.is_empty()) {
         (Some(commitment), false) => {

@@ -18,7 +18,7 @@
 //! | `by_disposition` | disposition, 0, event time (8), position | empty |
 //! | `by_time` | event time (8), position | empty |
 //! | `by_record_time` | record time (the entry's timestamp, 8), position | empty |
-//! | `by_event_id` | SHA-256 of the EPCIS `eventID` (32), event time (8), position; an event whose `eventID` is its own also under the SHA-256 of its Event Hash ID | empty |
+//! | `by_event_id` | SHA-256 of the EPCIS `eventID` (32), event time (8), position; an event this node's EPCIS capture recorded also under the SHA-256 of its Event Hash ID | empty |
 //! | `forks` | position, hash of the refused entry (32) | fork proof, canonical encoding |
 //! | `rejected` | author's member id, 0, entry hash (32) | the refused signed entry, canonical encoding |
 //! | `private` | entry hash (32) | private row: leaves, opened fields held, purge notes ([`crate::private::PrivateRow`]), canonical encoding |
