@@ -659,7 +659,7 @@ fn walk(
     let next_token = |time: Timestamp, hash: EntryHash, page: &[Matched]| Token {
         time,
         hash,
-        returned: returned + page.len(),
+        returned: returned.saturating_add(page.len()),
     };
     let mut read = 0;
     loop {
