@@ -89,9 +89,10 @@ pub enum SearchError {
     /// A parameter is wrong, or the query matches too many events.
     #[error(transparent)]
     Query(#[from] QueryError),
-    /// The query would read too many stored events.
+    /// A query read whole (`EQ_eventID`, `maxEventCount`, `orderBy=recordTime` with an EPC,
+    /// bizStep or disposition) would read too many stored events.
     #[error(
-        "the query would read more than {MAX_CANDIDATES} stored events; narrow it by eventTime, bizStep, disposition, an EPC or eventID"
+        "the query would read more than {MAX_CANDIDATES} stored events; narrow it by eventTime, bizStep, disposition, an EPC or eventID, or leave out maxEventCount (without it the node reads a page at a time)"
     )]
     TooComplex,
     /// The page token was not issued for this query.

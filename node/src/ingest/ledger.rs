@@ -450,10 +450,10 @@ impl Ledger {
         let results = verifier.verify_batch(entries, |_| start);
         let mut checked = Vec::with_capacity(results.len());
         let mut rejections = Vec::new();
-        for (index, (result, opened)) in results.into_iter().zip(opened).enumerate() {
+        for (index, (result, (opened, hash_id))) in results.into_iter().zip(opened).enumerate() {
             match result
                 .map_err(Problem::from)
-                .and_then(|entry| checked_entry(&self.genesis, entry, opened.0, opened.1))
+                .and_then(|entry| checked_entry(&self.genesis, entry, opened, hash_id))
             {
                 Ok(entry) => checked.push(entry),
                 Err(problem) => rejections.push(Rejection { index, problem }),
