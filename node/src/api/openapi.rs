@@ -14,7 +14,7 @@ use super::forks::{ForkView, Forks};
 use super::governance::{ChangeView, GovernanceView, MemberStanding};
 use super::log::{ConsistencyProof, CosignedHead, CosignedHeads, InclusionProof, LogRoot};
 use super::network::{NetworkView, PeerView};
-use super::private::{DisclosureRequest, FieldState, PrivateFieldView, PurgeRequest};
+use super::private::{FieldState, FieldsRequest, PrivateFieldView};
 use super::problem::{ApiError, ItemError, ProblemDetails};
 use super::query::{HeadView, Heads};
 use super::views::{EntryPage, EntryStatus, EntryView, Health, ReceiptView, WriteReceipt};
@@ -106,7 +106,7 @@ impl Modify for BearerToken {
         ProblemDetails, ItemError, EntryView, EntryPage, EntryStatus, ReceiptView, WriteReceipt,
         Health, Heads, HeadView, BackupView, NetworkView, PeerView, Forks, ForkView,
         WitnessView, Checkpoints, GovernanceView, ChangeView, MemberStanding, PrivateFieldView,
-        FieldState, DisclosureRequest, PurgeRequest, CaptureJob, EventProblem, EpcisProblem,
+        FieldState, FieldsRequest, CaptureJob, EventProblem, EpcisProblem,
         CheckpointPage, Rejected, RejectedView, Misconducts, MisconductView
     )),
     modifiers(&BearerToken),

@@ -185,12 +185,23 @@ pub async fn entry_views(
     Ok(views)
 }
 
-/// A disclosure request.
+/// A request naming private fields of an entry: to disclose them, or to purge them.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct DisclosureRequest {
-    /// The private fields to disclose (at least one).
+pub struct FieldsRequest {
+    /// The private fields (at least one).
     pub fields: Vec<String>,
+}
+
+/// The field names a `{"fields": [...]}` body asks for.
+fn requested_fields(body: Result<Bytes, BytesRejection>) -> Result<Vec<FieldName>, ApiError> {
+    let body = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let request: FieldsRequest = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "the body must be {{\"fields\": [\"name\", ...]}}: {e}"
+        ))
+    })?;
+    field_names(&request.fields)
 }
 
 /// Discloses chosen private fields of an entry, with the proof binding them to the signed
@@ -198,7 +209,7 @@ pub struct DisclosureRequest {
 #[utoipa::path(
     post, path = "/v1/entries/{hash}/disclosures", tag = "read",
     params(("hash" = String, Path, description = "The entry hash, 64 hex digits")),
-    request_body(content = DisclosureRequest, content_type = "application/json"),
+    request_body(content = FieldsRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The disclosure: `{format, entry, disclosure: {fields: [{name, value, salt}], proof}}`", body = Object),
         (status = 400, description = "Not an entry hash, malformed body, no or repeated fields, or a field the entry does not commit to", body = ProblemDetails, content_type = "application/problem+json"),
@@ -216,13 +227,7 @@ pub async fn post_disclosure(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<EntryDisclosure>, ApiError> {
     let hash = entry_hash(hash)?;
-    let body = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let request: DisclosureRequest = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request(format!(
-            "the body must be {{\"fields\": [\"name\", ...]}}: {e}"
-        ))
-    })?;
-    let names = field_names(&request.fields)?;
+    let names = requested_fields(body)?;
     let rights = ReadRights::of(&caller, state.member());
     let genesis = state.genesis().clone();
     let store = state.store().clone();
@@ -281,21 +286,13 @@ pub async fn post_disclosure(
     Ok(Json(disclosure))
 }
 
-/// A purge request.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PurgeRequest {
-    /// The private fields to erase (at least one).
-    pub fields: Vec<String>,
-}
-
 /// Purges private fields of one of the node's member's entries: signs a purge entry naming
 /// them; every node holding their values deletes values and salts and rewrites its files. The
 /// entry's commitment stays, so the chain still verifies.
 #[utoipa::path(
     post, path = "/v1/entries/{hash}/purge", tag = "write",
     params(("hash" = String, Path, description = "The entry hash, 64 hex digits")),
-    request_body(content = PurgeRequest, content_type = "application/json"),
+    request_body(content = FieldsRequest, content_type = "application/json"),
     responses(
         (status = 201, description = "The purge entry is durable and this node's copies are erased", body = WriteReceipt),
         (status = 400, description = "Not an entry hash, malformed body, no fields, or a field the entry does not commit to", body = ProblemDetails, content_type = "application/problem+json"),
@@ -314,13 +311,7 @@ pub async fn post_purge(
 ) -> Result<(StatusCode, Json<WriteReceipt>), ApiError> {
     caller.require_member()?;
     let hash = entry_hash(hash)?;
-    let body = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let request: PurgeRequest = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request(format!(
-            "the body must be {{\"fields\": [\"name\", ...]}}: {e}"
-        ))
-    })?;
-    let names = field_names(&request.fields)?;
+    let names = requested_fields(body)?;
     let store = state.store().clone();
     let entry = state
         .blocking(move || store.entry(&hash))

@@ -70,6 +70,29 @@ async fn write_frame<T: AsyncWrite + Unpin + Send>(io: &mut T, bytes: &[u8]) -> 
     io.flush().await
 }
 
+/// Reads a frame of at most `max` bytes that must decode as `what`: for a response, which
+/// fails the request if it does not.
+async fn read_message<T, M>(io: &mut T, max: usize, what: &'static str) -> io::Result<M>
+where
+    T: AsyncRead + Unpin + Send,
+    M: serde::de::DeserializeOwned + serde::Serialize,
+{
+    let bytes = read_frame(io, max)
+        .await?
+        .map_err(|why| io::Error::new(io::ErrorKind::InvalidData, why))?;
+    wire::decode(what, &bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+/// Writes `message`, encoded as `what`, as one frame.
+async fn write_message<T, M>(io: &mut T, what: &'static str, message: &M) -> io::Result<()>
+where
+    T: AsyncWrite + Unpin + Send,
+    M: serde::Serialize,
+{
+    let bytes = wire::encode(what, message).map_err(io::Error::other)?;
+    write_frame(io, &bytes).await
+}
+
 impl request_response::Codec for SyncCodec {
     type Protocol = StreamProtocol;
     type Request = Inbound;
@@ -92,11 +115,7 @@ impl request_response::Codec for SyncCodec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        let bytes = read_frame(io, wire::MAX_MESSAGE_BYTES)
-            .await?
-            .map_err(|why| io::Error::new(io::ErrorKind::InvalidData, why))?;
-        wire::decode("sync response", &bytes)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+        read_message(io, wire::MAX_MESSAGE_BYTES, "sync response").await
     }
 
     async fn write_request<T>(
@@ -114,8 +133,7 @@ impl request_response::Codec for SyncCodec {
                 "an invalid request is never sent",
             ));
         };
-        let bytes = wire::encode("sync request", &request).map_err(io::Error::other)?;
-        write_frame(io, &bytes).await
+        write_message(io, "sync request", &request).await
     }
 
     async fn write_response<T>(
@@ -127,8 +145,7 @@ impl request_response::Codec for SyncCodec {
     where
         T: AsyncWrite + Unpin + Send,
     {
-        let bytes = wire::encode("sync response", &response).map_err(io::Error::other)?;
-        write_frame(io, &bytes).await
+        write_message(io, "sync response", &response).await
     }
 }
 
@@ -173,11 +190,7 @@ impl request_response::Codec for DeliveryCodec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        let bytes = read_frame(io, MAX_REQUEST_BYTES)
-            .await?
-            .map_err(|why| io::Error::new(io::ErrorKind::InvalidData, why))?;
-        wire::decode("delivery answers", &bytes)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+        read_message(io, MAX_REQUEST_BYTES, "delivery answers").await
     }
 
     async fn write_request<T>(
@@ -195,8 +208,7 @@ impl request_response::Codec for DeliveryCodec {
                 "an invalid delivery is never sent",
             ));
         };
-        let bytes = wire::encode("deliveries", &deliveries).map_err(io::Error::other)?;
-        write_frame(io, &bytes).await
+        write_message(io, "deliveries", &deliveries).await
     }
 
     async fn write_response<T>(
@@ -208,8 +220,7 @@ impl request_response::Codec for DeliveryCodec {
     where
         T: AsyncWrite + Unpin + Send,
     {
-        let bytes = wire::encode("delivery answers", &answers).map_err(io::Error::other)?;
-        write_frame(io, &bytes).await
+        write_message(io, "delivery answers", &answers).await
     }
 }
 
