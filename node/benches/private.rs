@@ -22,13 +22,13 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{Running, TOKEN};
+use common::Running;
+use common::consortium::{Member, p2p_address};
 use serde_json::{Value, json};
-use tally_sdk::keyfile::MemberKeys;
-use tally_sdk::template::{DEMO_KEY_HEADER, demo_consortium};
+
+use tally_sdk::template::demo_consortium;
 
 /// How long any phase may take before the benchmark gives up (bounds a broken run only).
 const GIVE_UP: Duration = Duration::from_secs(1_800);
@@ -40,58 +40,12 @@ fn env_u64(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-struct MemberDir {
-    config: PathBuf,
-}
-
-impl MemberDir {
-    fn new(root: &Path, keys: &MemberKeys) -> Self {
-        let dir = root.join(keys.member.as_str());
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("member.key"), keys.to_toml(DEMO_KEY_HEADER)).unwrap();
-        Self {
-            config: dir.join("node.toml"),
-        }
-    }
-
-    fn start(&self, peers: &[String]) -> Running {
-        let bootstrap: Vec<String> = peers.iter().map(|p| format!("{p:?}")).collect();
-        std::fs::write(
-            &self.config,
-            format!(
-                "data_dir = \"data\"\ngenesis = \"../genesis.toml\"\nkey_file = \"member.key\"\n\
-                 [api]\nlisten = \"127.0.0.1:0\"\n[log]\nlevel = \"warn,tally_node::run=info\"\n\
-                 [p2p]\nlisten = [\"/ip4/127.0.0.1/tcp/0\"]\nbootstrap = [{}]\n\
-                 [[tokens]]\nname = \"bench\"\nsecret = \"{TOKEN}\"\nscope = \"member\"\n",
-                bootstrap.join(", ")
-            ),
-        )
-        .unwrap();
-        Running::start(&self.config)
-    }
-}
-
 fn wait_until(what: &str, every: Duration, mut condition: impl FnMut() -> bool) {
     let give_up = Instant::now() + GIVE_UP;
     while !condition() {
         assert!(Instant::now() < give_up, "gave up waiting for {what}");
         std::thread::sleep(every);
     }
-}
-
-fn p2p_address(node: &Running) -> String {
-    let mut address = String::new();
-    wait_until("a p2p listen address", Duration::from_millis(20), || {
-        let (_, body) = node.request("GET", "/v1/network", None);
-        match body["listen"].as_array().and_then(|l| l.first()) {
-            Some(a) => {
-                address = a.as_str().unwrap().to_owned();
-                true
-            }
-            None => false,
-        }
-    });
-    address
 }
 
 fn connected(node: &Running, peers: usize) -> bool {
@@ -141,7 +95,7 @@ fn main() {
     let mut nodes: Vec<(String, Running)> = Vec::new();
     let mut addresses = Vec::new();
     for member in &keys {
-        let node = MemberDir::new(root.path(), member).start(&addresses);
+        let node = Member::for_bench(root.path(), member).start(&addresses);
         addresses.push(p2p_address(&node));
         nodes.push((member.member.to_string(), node));
     }

@@ -35,17 +35,18 @@ mod common;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use common::consortium::{Member, p2p_address};
 use common::{Running, TOKEN};
 use serde_json::Value;
 use tally_sdk::entry::SignedEntry;
 use tally_sdk::genesis::Genesis;
 use tally_sdk::keyfile::MemberKeys;
-use tally_sdk::template::{DEMO_KEY_HEADER, demo_consortium};
+use tally_sdk::template::demo_consortium;
 
 /// How often the latency phase polls each node's heads.
 const POLL: Duration = Duration::from_millis(5);
@@ -137,39 +138,6 @@ impl Client {
     }
 }
 
-/// A member's node directory: key, config, data.
-struct MemberDir {
-    config: PathBuf,
-}
-
-impl MemberDir {
-    fn new(root: &Path, keys: &MemberKeys) -> Self {
-        let dir = root.join(keys.member.as_str());
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("member.key"), keys.to_toml(DEMO_KEY_HEADER)).unwrap();
-        Self {
-            config: dir.join("node.toml"),
-        }
-    }
-
-    /// Starts the node with the default pacing, bootstrapping from `peers`.
-    fn start(&self, peers: &[String]) -> Running {
-        let bootstrap: Vec<String> = peers.iter().map(|p| format!("{p:?}")).collect();
-        std::fs::write(
-            &self.config,
-            format!(
-                "data_dir = \"data\"\ngenesis = \"../genesis.toml\"\nkey_file = \"member.key\"\n\
-                 [api]\nlisten = \"127.0.0.1:0\"\n[log]\nlevel = \"warn,tally_node::run=info\"\n\
-                 [p2p]\nlisten = [\"/ip4/127.0.0.1/tcp/0\"]\nbootstrap = [{}]\n\
-                 [[tokens]]\nname = \"bench\"\nsecret = \"{TOKEN}\"\nscope = \"member\"\n",
-                bootstrap.join(", ")
-            ),
-        )
-        .unwrap();
-        Running::start(&self.config)
-    }
-}
-
 /// Polls `condition` every `every` until it holds; panics after [`GIVE_UP`].
 fn wait_until(what: &str, every: Duration, mut condition: impl FnMut() -> bool) {
     let give_up = Instant::now() + GIVE_UP;
@@ -177,22 +145,6 @@ fn wait_until(what: &str, every: Duration, mut condition: impl FnMut() -> bool) 
         assert!(Instant::now() < give_up, "gave up waiting for {what}");
         std::thread::sleep(every);
     }
-}
-
-/// The node's first libp2p listen address, once it has one.
-fn p2p_address(node: &Running) -> String {
-    let mut address = String::new();
-    wait_until("a p2p listen address", Duration::from_millis(20), || {
-        let (_, body) = node.request("GET", "/v1/network", None);
-        match body["listen"].as_array().and_then(|l| l.first()) {
-            Some(a) => {
-                address = a.as_str().unwrap().to_owned();
-                true
-            }
-            None => false,
-        }
-    });
-    address
 }
 
 /// Whether every node's heads reach `expected` (member → number of entries).
@@ -444,9 +396,9 @@ fn main() {
         signing.elapsed().as_secs_f64()
     );
 
-    let dirs: Vec<MemberDir> = keys
+    let dirs: Vec<Member> = keys
         .iter()
-        .map(|k| MemberDir::new(root.path(), k))
+        .map(|k| Member::for_bench(root.path(), k))
         .collect();
     let mut nodes: Vec<Running> = Vec::new();
     let mut addresses: Vec<String> = Vec::new();

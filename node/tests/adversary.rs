@@ -490,7 +490,7 @@ fn fields_of_entries_never_on_the_ledger_are_not_kept_and_their_sender_is_banned
     let mut node = node;
     node.child.kill().unwrap();
     drop(node.wait());
-    let data = regulator.config.parent().unwrap().join("data");
+    let data = regulator.data();
     let (store, _) = RocksStore::open(&data, genesis.network_id()).unwrap();
     let rows = store
         .scan(Cf::Private, &KeyRange::prefix(&[]), 100)

@@ -21,8 +21,8 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
+use common::consortium::{Member, p2p_address, wait_for};
 use common::{Running, TOKEN};
 use serde_json::{Value, json};
 use tally_node::store::rocks::RocksStore;
@@ -31,12 +31,10 @@ use tally_sdk::disclosed::EntryDisclosure;
 use tally_sdk::entry::SignedEntry;
 use tally_sdk::genesis::Genesis;
 use tally_sdk::keyfile::MemberKeys;
-use tally_sdk::template::{DEMO_KEY_HEADER, demo_consortium};
+use tally_sdk::template::demo_consortium;
 use tally_sdk::time::Timestamp;
 use tally_sdk::verify::{ChainTip, Verifier};
 
-/// Bounds a failing run only.
-const DEADLINE: Duration = Duration::from_secs(120);
 /// The unique string in the consumer's address.
 const CANARY: &str = "CANARY-7f3a9c2e-privacy";
 /// A read token with the supplier's role, on every node.
@@ -44,66 +42,18 @@ const SUPPLIER_TOKEN: &str = "fedcba9876543210fedcba9876543210-supplier";
 /// A read token with the logistics role, on every node.
 const LOGISTICS_TOKEN: &str = "0011223344556677889900112233445566-logistics";
 
-fn wait_for<T>(what: &str, mut condition: impl FnMut() -> Result<T, String>) -> T {
-    let give_up = Instant::now() + DEADLINE;
-    loop {
-        match condition() {
-            Ok(value) => return value,
-            Err(state) if Instant::now() > give_up => panic!("gave up waiting for {what}: {state}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(50)),
-        }
+/// A member's node with every log at trace level (the canary must be in none) and read
+/// tokens with the supplier's and the logistics firm's roles.
+fn member(root: &Path, keys: &MemberKeys) -> Member {
+    Member {
+        log: "trace",
+        p2p: "",
+        tables: format!(
+            "[[tokens]]\nname = \"supplier-desk\"\nsecret = \"{SUPPLIER_TOKEN}\"\nscope = \"read\"\nrole = \"supplier\"\n\
+             [[tokens]]\nname = \"courier-desk\"\nsecret = \"{LOGISTICS_TOKEN}\"\nscope = \"read\"\nrole = \"logistics\"\n"
+        ),
+        ..Member::new(root, keys)
     }
-}
-
-struct Member {
-    name: String,
-    dir: PathBuf,
-    config: PathBuf,
-}
-
-impl Member {
-    fn new(root: &Path, keys: &MemberKeys) -> Self {
-        let dir = root.join(keys.member.as_str());
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("member.key"), keys.to_toml(DEMO_KEY_HEADER)).unwrap();
-        Self {
-            name: keys.member.to_string(),
-            config: dir.join("node.toml"),
-            dir,
-        }
-    }
-
-    fn data(&self) -> PathBuf {
-        self.dir.join("data")
-    }
-
-    fn start(&self, peers: &[String]) -> Running {
-        let bootstrap: Vec<String> = peers.iter().map(|p| format!("{p:?}")).collect();
-        std::fs::write(
-            &self.config,
-            format!(
-                "data_dir = \"data\"\ngenesis = \"../genesis.toml\"\nkey_file = \"member.key\"\n\
-                 [api]\nlisten = \"127.0.0.1:0\"\n[log]\nlevel = \"trace\"\n\
-                 [p2p]\nlisten = [\"/ip4/127.0.0.1/tcp/0\"]\nbootstrap = [{}]\n\
-                 [[tokens]]\nname = \"erp\"\nsecret = \"{TOKEN}\"\nscope = \"member\"\n\
-                 [[tokens]]\nname = \"supplier-desk\"\nsecret = \"{SUPPLIER_TOKEN}\"\nscope = \"read\"\nrole = \"supplier\"\n\
-                 [[tokens]]\nname = \"courier-desk\"\nsecret = \"{LOGISTICS_TOKEN}\"\nscope = \"read\"\nrole = \"logistics\"\n",
-                bootstrap.join(", ")
-            ),
-        )
-        .unwrap();
-        Running::start(&self.config)
-    }
-}
-
-fn p2p_address(node: &Running) -> String {
-    wait_for("a p2p listen address", || {
-        let (status, body) = node.request("GET", "/v1/network", None);
-        match body["listen"].as_array().and_then(|l| l.first()) {
-            Some(address) if status == 200 => Ok(address.as_str().unwrap().to_owned()),
-            _ => Err(format!("{status} {body}")),
-        }
-    })
 }
 
 /// The state and value of private field `field` of entry `hash` as `token` sees it on `node`.
@@ -261,7 +211,7 @@ fn private_fields_reach_only_their_readers_are_provable_and_purge_leaves_no_trac
     )
     .unwrap();
     let genesis = signed.verify().unwrap();
-    let members: Vec<Member> = keys.iter().map(|k| Member::new(root.path(), k)).collect();
+    let members: Vec<Member> = keys.iter().map(|k| member(root.path(), k)).collect();
     let index = |name: &str| members.iter().position(|m| m.name == name).unwrap();
     let (platform, manufacturer, supplier, logistics, regulator) = (
         index("platform"),
@@ -589,7 +539,7 @@ fn each_spelling_of_private_fields_keeps_the_value_off_every_other_node() {
     let members: Vec<Member> = keys
         .iter()
         .filter(|k| k.member.as_str() != "logistics")
-        .map(|k| Member::new(root.path(), k))
+        .map(|k| member(root.path(), k))
         .collect();
     let mut nodes = Vec::new();
     let mut addresses = Vec::new();

@@ -66,7 +66,7 @@ pub fn restored_from_backup(manufacturer: &Member, supplier: &Member) -> Running
         node.child.kill().unwrap();
         drop(node.wait());
     }
-    let data = manufacturer.config.parent().unwrap().join("data");
+    let data = manufacturer.data();
     std::fs::remove_dir_all(&data).unwrap();
     std::fs::rename(&backup, &data).unwrap();
     manufacturer.start(&[])
@@ -78,9 +78,16 @@ pub struct Member {
     pub config: PathBuf,
     /// Config lines beyond the common ones (top-level keys).
     pub extra: String,
+    /// The log filter.
+    pub log: &'static str,
+    /// Lines of the `[p2p]` table beyond its listen and bootstrap addresses.
+    pub p2p: &'static str,
+    /// Tables after the member token's (more `[[tokens]]`).
+    pub tables: String,
 }
 
 impl Member {
+    /// For tests: debug logs, checkpoints every 100 ms (witnessing within a test's patience).
     pub fn new(root: &Path, keys: &MemberKeys) -> Self {
         let dir = root.join(keys.member.as_str());
         std::fs::create_dir_all(&dir).unwrap();
@@ -89,6 +96,23 @@ impl Member {
             name: keys.member.to_string(),
             config: dir.join("node.toml"),
             extra: String::new(),
+            log: "info,tally_node=debug",
+            p2p: "checkpoint_interval_ms = 100\n",
+            tables: String::new(),
+        }
+    }
+
+    /// The node's data directory.
+    pub fn data(&self) -> PathBuf {
+        self.config.parent().unwrap().join("data")
+    }
+
+    /// For benchmarks: warnings and start-up lines only, the default pacing.
+    pub fn for_bench(root: &Path, keys: &MemberKeys) -> Self {
+        Self {
+            log: "warn,tally_node::run=info",
+            p2p: "",
+            ..Self::new(root, keys)
         }
     }
 
@@ -107,12 +131,14 @@ impl Member {
             &self.config,
             format!(
                 "data_dir = \"data\"\ngenesis = \"../genesis.toml\"\nkey_file = \"member.key\"\n{}\
-                 [api]\nlisten = \"127.0.0.1:0\"\n[log]\nlevel = \"info,tally_node=debug\"\n\
-                 [p2p]\nlisten = [\"/ip4/127.0.0.1/tcp/0\"]\nbootstrap = [{}]\n\
-                 checkpoint_interval_ms = 100\n\
-                 [[tokens]]\nname = \"erp\"\nsecret = \"{TOKEN}\"\nscope = \"member\"\n",
+                 [api]\nlisten = \"127.0.0.1:0\"\n[log]\nlevel = \"{}\"\n\
+                 [p2p]\nlisten = [\"/ip4/127.0.0.1/tcp/0\"]\nbootstrap = [{}]\n{}\
+                 [[tokens]]\nname = \"erp\"\nsecret = \"{TOKEN}\"\nscope = \"member\"\n{}",
                 self.extra,
-                bootstrap.join(", ")
+                self.log,
+                bootstrap.join(", "),
+                self.p2p,
+                self.tables
             ),
         )
         .unwrap();
