@@ -495,6 +495,18 @@ struct Reading<'a> {
     limits: Limits,
 }
 
+impl<'a> Reading<'a> {
+    fn parts(&self) -> (&'a dyn Store, &'a EventQuery, Order, usize, Limits) {
+        (
+            self.store,
+            self.query,
+            self.order,
+            self.per_page,
+            self.limits,
+        )
+    }
+}
+
 /// Reads every candidate of `queries`, matches and sorts them, and cuts the page out.
 fn collect(
     reading: &Reading,
@@ -502,13 +514,7 @@ fn collect(
     queries: Vec<Query>,
     token: Option<Token>,
 ) -> Result<(Vec<Matched>, Option<Token>), SearchError> {
-    let Reading {
-        store,
-        query,
-        order,
-        per_page,
-        limits,
-    } = *reading;
+    let (store, query, order, per_page, limits) = reading.parts();
     let mut seen = HashSet::new();
     let mut matched = Vec::new();
     for index_query in queries {
@@ -637,13 +643,7 @@ fn walk(
     queries: Vec<Query>,
     token: Option<Token>,
 ) -> Result<(Vec<Matched>, Option<Token>), SearchError> {
-    let Reading {
-        store,
-        query,
-        order,
-        per_page,
-        limits,
-    } = *reading;
+    let (store, query, order, per_page, limits) = reading.parts();
     let returned = token.map_or(0, |t| t.returned);
     let remaining = query
         .event_count_limit
