@@ -548,3 +548,54 @@ fn a_change_the_founders_did_not_approve_is_refused_and_its_sender_banned() {
     );
     drop(attacker);
 }
+
+/// Issue 19's attestations, asked by a member that sends junk: a node asked to attest what is
+/// not a product (an empty string, a word, a GTIN one digit short, an overlong serial) refuses
+/// and stays up; asked for a real product, it answers an attestation its own member signed,
+/// of exactly that product, naming the entry it holds about it — so a peer can neither crash
+/// it with junk nor have it sign for something else.
+#[test]
+fn attest_requests_for_junk_are_refused_and_a_product_is_attested_by_the_node_itself() {
+    let (root, genesis, keys) = demo_root();
+    let manufacturer = Member::new(root.path(), &keys[1]);
+    let node = manufacturer.start(&[]);
+    let address = p2p_address(&node);
+    write_events(&node, "manufacturer", 0, 3);
+    let attacker = Attacker::connect(&genesis, &keys[0], &address);
+    let long = "https://id.gs1.org/01/09506000134352/21/".to_owned() + &"9".repeat(2_000);
+    for junk in [
+        "",
+        "not a product",
+        "https://id.gs1.org/01/0950600013435",
+        long.as_str(),
+    ] {
+        let answer = attacker.ask(SyncRequest::Attest {
+            product: junk.to_owned(),
+        });
+        assert_eq!(
+            answer,
+            Some(SyncResponse::Refused),
+            "{}",
+            junk.chars().take(60).collect::<String>()
+        );
+    }
+    let product = "https://id.gs1.org/01/09506000134352/21/manufacturer-1";
+    let Some(SyncResponse::Attestation(attestation)) = attacker.ask(SyncRequest::Attest {
+        product: product.to_owned(),
+    }) else {
+        panic!("no attestation of {product}");
+    };
+    attestation.verify(&genesis).unwrap();
+    assert_eq!(attestation.body.attester, keys[1].member);
+    assert_eq!(attestation.body.product, product);
+    let attested: Vec<(String, u64)> = attestation
+        .body
+        .entries
+        .iter()
+        .map(|e| (e.author.to_string(), e.seq))
+        .collect();
+    assert_eq!(attested, vec![("manufacturer".to_owned(), 1)]);
+    // Still serving its API after the junk.
+    let (status, _) = node.request("GET", "/health", None);
+    assert_eq!(status, 200);
+}
