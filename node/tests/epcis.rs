@@ -462,6 +462,25 @@ fn numbers(events: &[Value]) -> Vec<u32> {
         .collect()
 }
 
+/// The URL of the next page a reply's `Link` header names (checked to be `rel="next"`).
+fn next_page(reply: &Reply) -> Option<String> {
+    let link = reply.headers.get(header::LINK)?.to_str().unwrap();
+    assert!(link.ends_with("; rel=\"next\""), "{link}");
+    Some(
+        link.trim_start_matches('<')
+            .split(">;")
+            .next()
+            .unwrap()
+            .to_owned(),
+    )
+}
+
+/// The page token of the next page a reply names.
+fn next_token(reply: &Reply) -> String {
+    let next = next_page(reply).expect("a next page");
+    next.split("nextPageToken=").nth(1).unwrap().to_owned()
+}
+
 async fn matching(app: &Router, uri: &str) -> BTreeSet<u32> {
     let reply = get(app, uri).await;
     numbers(&event_list(&reply)).into_iter().collect()
@@ -690,17 +709,10 @@ async fn pages_follow_the_link_header_and_tokens_are_bound_to_their_query() {
         assert_eq!(reply.headers["GS1-EPCIS-Version"], "2.0.0");
         assert_eq!(reply.headers["GS1-CBV-Version"], "2.0.0");
         pages.push(numbers(&event_list(&reply)));
-        let Some(link) = reply.headers.get(header::LINK) else {
+        let Some(next) = next_page(&reply) else {
             break;
         };
-        let link = link.to_str().unwrap();
-        assert!(link.ends_with("; rel=\"next\""), "{link}");
-        uri = link
-            .trim_start_matches('<')
-            .split(">;")
-            .next()
-            .unwrap()
-            .to_owned();
+        uri = next;
         assert!(pages.len() < 10, "the pages must end");
     }
     assert_eq!(pages, vec![vec![1, 2, 3, 4], vec![5, 6]]);
@@ -711,14 +723,7 @@ async fn pages_follow_the_link_header_and_tokens_are_bound_to_their_query() {
         "/epcis/events?orderBy=eventTime&orderDirection=ASC&perPage=4",
     )
     .await;
-    let link = reply.headers[header::LINK].to_str().unwrap().to_owned();
-    let token = link
-        .split("nextPageToken=")
-        .nth(1)
-        .unwrap()
-        .split('>')
-        .next()
-        .unwrap();
+    let token = next_token(&reply);
     let reply = get(
         &app,
         &format!("/epcis/events?EQ_action=ADD&nextPageToken={token}"),
@@ -747,9 +752,8 @@ async fn pages_follow_the_link_header_and_tokens_are_bound_to_their_query() {
     )
     .await;
     assert_eq!(reply.body.as_array().unwrap().len(), 1, "{}", reply.text);
-    let next = reply.headers[header::LINK].to_str().unwrap().to_owned();
-    let next = next.trim_start_matches('<').split(">;").next().unwrap();
-    let reply = call(&app, Method::GET, next, Some(WRITER), "", None, &[]).await;
+    let next = next_page(&reply).expect("a next page of capture jobs");
+    let reply = call(&app, Method::GET, &next, Some(WRITER), "", None, &[]).await;
     assert_eq!(reply.body.as_array().unwrap().len(), 1, "{}", reply.text);
     let reply = call(
         &app,
@@ -987,7 +991,7 @@ async fn walked(app: &Router, query: &str, per_page: usize) -> Vec<u32> {
         let reply = get(app, &uri).await;
         let page = numbers(&event_list(&reply));
         assert!(page.len() <= per_page, "{uri}: {page:?}");
-        let Some(link) = reply.headers.get(header::LINK) else {
+        let Some(next) = next_page(&reply) else {
             assert!(
                 !page.is_empty() || all.is_empty(),
                 "{uri}: an empty last page"
@@ -997,13 +1001,7 @@ async fn walked(app: &Router, query: &str, per_page: usize) -> Vec<u32> {
         };
         assert!(!page.is_empty(), "{uri}: an empty page before the last");
         all.extend(page);
-        let link = link.to_str().unwrap();
-        uri = link
-            .trim_start_matches('<')
-            .split(">;")
-            .next()
-            .unwrap()
-            .to_owned();
+        uri = next;
     }
     panic!("{query}: the pages do not end");
 }
@@ -1130,14 +1128,7 @@ async fn walked_pages_give_the_whole_answer_in_order_and_read_a_bounded_amount()
 
     // A token of another query, or a damaged one, is refused.
     let reply = get(&app, "/epcis/events?perPage=3").await;
-    let link = reply.headers[header::LINK].to_str().unwrap().to_owned();
-    let token = link
-        .split("nextPageToken=")
-        .nth(1)
-        .unwrap()
-        .split('>')
-        .next()
-        .unwrap();
+    let token = next_token(&reply);
     // A token is the client's to forge: one claiming a huge count returned so far is
     // answered (the count only limits eventCountLimit), not a crash.
     let (bound, _) = token.rsplit_once('.').unwrap();

@@ -423,7 +423,7 @@ async fn capture(
     let inputs = std::mem::take(&mut plan.inputs);
     if !inputs.is_empty() {
         let member = state.member().clone();
-        let hash_ids = plan.hash_ids.clone();
+        let hash_ids = std::mem::take(&mut plan.hash_ids);
         let answer = submit_for_answer(&state, move |committer, reply| {
             let prepared = committer
                 .pipeline()

@@ -133,9 +133,7 @@ struct Order {
 /// Which events to look at, and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Plan {
-    /// Events by id, all read and sorted.
-    Ids(Vec<String>),
-    /// These indexes over a range of their time, all read and sorted.
+    /// These indexes over a range of their time (or events by id), all read and sorted.
     Collect(Vec<Query>),
     /// These indexes, each ordered by the answer's time, read a page at a time.
     Walk(Vec<Query>),
@@ -254,16 +252,28 @@ fn order(query: &EventQuery, ranges: &Ranges, narrowed: bool) -> Order {
     }
 }
 
-fn plan(query: &EventQuery, id: Option<&str>, order: Order, ranges: &Ranges) -> Plan {
-    if let Some(id) = id {
-        return Plan::Ids(vec![id.to_owned()]);
-    }
-    if let Some(ids) = query.event_ids() {
-        return Plan::Ids(ids.to_vec());
+fn plan(
+    query: &EventQuery,
+    id: Option<&str>,
+    narrowed: Option<Vec<Index>>,
+    order: Order,
+    ranges: &Ranges,
+) -> Plan {
+    let ids = match id {
+        Some(id) => Some(vec![id.to_owned()]),
+        None => query.event_ids().map(<[String]>::to_vec),
+    };
+    if let Some(ids) = ids {
+        let by_id = |id| Query {
+            index: Index::EventId(id),
+            from: None,
+            to: None,
+        };
+        return Plan::Collect(ids.into_iter().map(by_id).collect());
     }
     let (from, to) = ranges.event;
     // Every index is ordered by event time within a value, but the record-time index.
-    let (queries, ordered_by_clock) = match narrowing(query) {
+    let (queries, ordered_by_clock) = match narrowed {
         Some(indexes) => (
             indexes
                 .into_iter()
@@ -415,8 +425,8 @@ pub fn search_within(
     limits: Limits,
 ) -> Result<SearchPage, SearchError> {
     let ranges = Ranges::of(query);
-    let narrowed = narrowing(query).is_some();
-    let order = order(query, &ranges, narrowed);
+    let narrowed = narrowing(query);
+    let order = order(query, &ranges, narrowed.is_some());
     let token = query
         .next_page_token
         .as_deref()
@@ -433,19 +443,8 @@ pub fn search_within(
         per_page,
         limits,
     };
-    let (page, next) = match plan(query, id, order, &ranges) {
+    let (page, next) = match plan(query, id, narrowed, order, &ranges) {
         Plan::Walk(queries) => walk(&reading, queries, token)?,
-        Plan::Ids(ids) => {
-            let queries = ids
-                .into_iter()
-                .map(|id| Query {
-                    index: Index::EventId(id),
-                    from: None,
-                    to: None,
-                })
-                .collect();
-            collect(&reading, id, queries, token)?
-        }
         Plan::Collect(queries) => collect(&reading, id, queries, token)?,
     };
     Ok(SearchPage {
@@ -584,7 +583,7 @@ fn collect(
 struct Stream<'a> {
     store: &'a dyn Store,
     query: Query,
-    descending: bool,
+    order: ScanOrder,
     cursor: Option<Cursor>,
     exhausted: bool,
     rows: VecDeque<(Timestamp, EntryHash, SignedEntry)>,
@@ -605,7 +604,11 @@ impl<'a> Stream<'a> {
         Self {
             store,
             query,
-            descending: order.descending,
+            order: if order.descending {
+                ScanOrder::Descending
+            } else {
+                ScanOrder::Ascending
+            },
             cursor: None,
             exhausted: false,
             rows: VecDeque::new(),
@@ -615,14 +618,12 @@ impl<'a> Stream<'a> {
     /// The time of the next row, reading a chunk if needed.
     fn next_time(&mut self) -> Result<Option<Timestamp>, SearchError> {
         if self.rows.is_empty() && !self.exhausted {
-            let order = if self.descending {
-                ScanOrder::Descending
-            } else {
-                ScanOrder::Ascending
-            };
-            let page =
-                self.store
-                    .query_ordered(&self.query, self.cursor.as_ref(), WALK_CHUNK, order)?;
+            let page = self.store.query_ordered(
+                &self.query,
+                self.cursor.as_ref(),
+                WALK_CHUNK,
+                self.order,
+            )?;
             self.exhausted = page.next.is_none();
             self.cursor = page.next;
             self.rows.extend(
