@@ -32,9 +32,9 @@ use tally_node::ingest::{Ledger, Pipeline};
 use tally_node::store::Store;
 use tally_node::store::rocks::RocksStore;
 use tally_node::witness::book::Book;
+use tally_sdk::consortium::Consortium;
 use tally_sdk::entry::{SignedEntry, UnsignedEntry};
 use tally_sdk::epcis::query::EventQuery;
-use tally_sdk::genesis::Genesis;
 use tally_sdk::gs1::ProductId;
 use tally_sdk::hash::EntryHash;
 use tally_sdk::keyfile::MemberKeys;
@@ -74,7 +74,7 @@ fn product_of(n: u64) -> String {
 /// Member `m`'s entries `from..to` (the ledger's entry `n` is member `n % members`' entry
 /// `n / members`), signed.
 fn sign_range(
-    genesis: &Genesis,
+    genesis: &Consortium,
     keys: &MemberKeys,
     m: u64,
     members: u64,
@@ -122,7 +122,7 @@ fn sign_range(
 
 /// Builds the ledger through the pipeline, one thread per member signing and submitting its
 /// chain in slices.
-fn build(genesis: &Arc<Genesis>, keys: &[MemberKeys], dir: &std::path::Path) -> Duration {
+fn build(genesis: &Arc<Consortium>, keys: &[MemberKeys], dir: &std::path::Path) -> Duration {
     let total = products() - TRACED + TRACED * EVENTS;
     let members = keys.len() as u64;
     let (store, _) = RocksStore::open(dir, genesis.network_id()).unwrap();
@@ -177,7 +177,7 @@ fn build(genesis: &Arc<Genesis>, keys: &[MemberKeys], dir: &std::path::Path) -> 
 
 /// Times the first page and the next 50 of two EPCIS queries no index but a time index
 /// narrows.
-fn epcis_queries(store: &Arc<RocksStore>, genesis: &Arc<Genesis>, total: u64) {
+fn epcis_queries(store: &Arc<RocksStore>, genesis: &Arc<Consortium>, total: u64) {
     let book = Book::new(store.clone(), genesis.clone());
     let middle = START + total / 5 / 2 * RECORD_STEP_MS;
     let window = format!(

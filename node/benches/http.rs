@@ -31,7 +31,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use serde_json::json;
-use tally_sdk::genesis::Genesis;
+use tally_sdk::consortium::Consortium;
 use tally_sdk::keyfile::MemberKeys;
 use tally_sdk::template::demo_consortium;
 use tally_sdk::time::Timestamp;
@@ -76,7 +76,7 @@ async fn post(sender: &mut SendRequest<Full<Bytes>>, path: &str, body: Bytes) ->
 
 /// A member's chain of `PER_MEMBER` arrivals (the ingest benchmark's entries), as JSON request
 /// bodies of `REQUEST` entries.
-fn chain_requests(genesis: &Genesis, keys: &MemberKeys) -> Vec<Bytes> {
+fn chain_requests(genesis: &Consortium, keys: &MemberKeys) -> Vec<Bytes> {
     let entries = common::chain_of(genesis, keys, 0, PER_MEMBER, None, |seq| {
         common::arrival(&keys.member, seq)
     });

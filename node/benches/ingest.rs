@@ -34,8 +34,8 @@ use tally_node::commit::{CommitOptions, CommitStats, Committer};
 use tally_node::ingest::{EventInput, Ledger, Pipeline};
 use tally_node::store::rocks::RocksStore;
 use tally_sdk::codec::CanonicalJson;
+use tally_sdk::consortium::Consortium;
 use tally_sdk::entry::SignedEntry;
-use tally_sdk::genesis::Genesis;
 use tally_sdk::hash::EntryHash;
 use tally_sdk::ids::FieldName;
 use tally_sdk::keyfile::MemberKeys;
@@ -51,7 +51,7 @@ const ONE_BY_ONE: u64 = 2_000;
 /// A member's chain of `PER_MEMBER` arrivals, signed; with `TALLY_BENCH_EVENT_IDS` set, each
 /// event has an `eventID` of its own (so the node also computes and indexes its Event Hash
 /// ID).
-fn signed_chain(genesis: &Genesis, keys: &MemberKeys) -> Vec<SignedEntry> {
+fn signed_chain(genesis: &Consortium, keys: &MemberKeys) -> Vec<SignedEntry> {
     let with_ids = std::env::var_os("TALLY_BENCH_EVENT_IDS").is_some();
     common::chain_of(genesis, keys, 0, PER_MEMBER, None, |seq| {
         let mut event = common::arrival(&keys.member, seq);
@@ -86,7 +86,7 @@ fn submit_chains(committer: &Committer, chains: &[Vec<SignedEntry>]) {
 /// Ingests every chain into a fresh store; returns the time taken, the writer's counters and
 /// the store.
 fn ingest(
-    genesis: &Arc<Genesis>,
+    genesis: &Arc<Consortium>,
     chains: &[Vec<SignedEntry>],
 ) -> (Duration, CommitStats, Arc<RocksStore>, tempfile::TempDir) {
     let (committer, writer, store, dir) = fresh_committer(genesis, None);
@@ -174,7 +174,7 @@ fn bench(c: &mut Criterion) {
 /// A committer over a fresh store (signing as `member`, if any), its writer, the store and
 /// its directory.
 fn fresh_committer(
-    genesis: &Arc<Genesis>,
+    genesis: &Arc<Consortium>,
     member: Option<&MemberKeys>,
 ) -> (
     Committer,
@@ -202,7 +202,7 @@ fn fresh_committer(
 /// A store whose platform chain holds `PURGED` orders, each with two private fields, written
 /// by the platform's node; the committer (signing as the platform) and the orders' hashes.
 fn store_with_orders(
-    genesis: &Arc<Genesis>,
+    genesis: &Arc<Consortium>,
     platform: &MemberKeys,
 ) -> (
     Committer,
@@ -244,7 +244,7 @@ fn store_with_orders(
 /// field of one order after the other meanwhile. Returns the ingestion time and the purges
 /// done during it.
 fn ingest_with_purges(
-    genesis: &Arc<Genesis>,
+    genesis: &Arc<Consortium>,
     platform: &MemberKeys,
     chains: &[Vec<SignedEntry>],
     purging: bool,

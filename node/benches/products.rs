@@ -75,10 +75,9 @@ use serde_json::{Value, json};
 use tally_node::Node;
 use tally_node::store::Store;
 use tally_node::store::tiles::ChainTiles;
-use tally_node::witness::book::chain_hashes;
 use tally_sdk::checkpoint::{ChainSpan, Checkpoint};
+use tally_sdk::consortium::Consortium;
 use tally_sdk::entry::{SignedEntry, UnsignedEntry};
-use tally_sdk::genesis::Genesis;
 use tally_sdk::gs1::ProductId;
 use tally_sdk::hash::EntryHash;
 use tally_sdk::keyfile::MemberKeys;
@@ -241,7 +240,7 @@ fn delivery() -> Value {
 /// the hash of the hand-over it acknowledges, in another chain), and handed in requests of
 /// [`REQUEST`] entries to each member's submitting thread.
 struct Chains {
-    genesis: Arc<Genesis>,
+    genesis: Arc<Consortium>,
     keys: Vec<MemberKeys>,
     tips: Vec<(u64, Option<EntryHash>)>,
     buffers: Vec<Vec<SignedEntry>>,
@@ -601,9 +600,7 @@ fn witness_everything(node: &Node, span: u64) -> u64 {
             .filter(|h| h.tip.seq >= first)
             .map(|h| {
                 let last = h.tip.seq.min(first + span - 1);
-                let hashes = chain_hashes(store, &h.author, first, last)
-                    .unwrap()
-                    .unwrap();
+                let hashes = store.chain_hashes(&h.author, first, last).unwrap().unwrap();
                 let root = ChainTiles::new(store, h.code).root(last + 1).unwrap();
                 (
                     ChainSpan::new(h.author.clone(), first, &hashes).unwrap(),

@@ -43,8 +43,8 @@ use std::time::{Duration, Instant};
 use common::consortium::{Member, p2p_address};
 use common::{Running, TOKEN};
 use serde_json::Value;
+use tally_sdk::consortium::Consortium;
 use tally_sdk::entry::SignedEntry;
-use tally_sdk::genesis::Genesis;
 use tally_sdk::keyfile::MemberKeys;
 use tally_sdk::template::demo_consortium;
 
@@ -174,7 +174,7 @@ struct Chains {
 
 impl Chains {
     /// Signs `per_member` entries for each of `members`, on all cores.
-    fn sign(genesis: &Genesis, members: &[MemberKeys], per_member: u64) -> Self {
+    fn sign(genesis: &Consortium, members: &[MemberKeys], per_member: u64) -> Self {
         let entries = std::thread::scope(|scope| {
             let jobs: Vec<_> = members
                 .iter()

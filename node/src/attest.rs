@@ -9,8 +9,8 @@
 use tally_sdk::attestation::{
     ATTESTATION_FORMAT, Attestation, AttestationBody, AttestationError, AttestedEntry, ChainHeld,
 };
+use tally_sdk::consortium::Consortium;
 use tally_sdk::crypto::SigningKey;
-use tally_sdk::genesis::Genesis;
 use tally_sdk::gs1::ProductId;
 use tally_sdk::ids::MemberId;
 use tally_sdk::time::Timestamp;
@@ -50,7 +50,7 @@ pub fn view(store: &dyn Store) -> Result<Vec<ChainHeld>, StoreError> {
 /// The node's signed attestation of what it holds about `product`, made at `now`.
 pub fn attest(
     store: &dyn Store,
-    genesis: &Genesis,
+    genesis: &Consortium,
     me: &MemberId,
     key: &SigningKey,
     product: &ProductId,

@@ -9,9 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use tally_sdk::audit::LedgerSource;
 use tally_sdk::checkpoint::Checkpoint;
+use tally_sdk::consortium::Consortium;
 use tally_sdk::entry::SignedEntry;
 use tally_sdk::fork::ForkProof;
-use tally_sdk::genesis::Genesis;
 use tally_sdk::gs1::ProductId;
 use tally_sdk::ids::MemberId;
 use tally_sdk::period::{ChainSegment, Period, PeriodBundle};
@@ -143,7 +143,7 @@ impl LedgerSource for StoreSource<'_> {
 /// proofs of its chain, and the entries of its that this node refused as its doing.
 pub fn scorecard(
     store: &dyn Store,
-    genesis: &Genesis,
+    genesis: &Consortium,
     member: &MemberId,
 ) -> Result<Scorecard, AuditError> {
     let mut products = BTreeSet::new();
@@ -219,7 +219,7 @@ fn read(
 pub fn period_bundle(
     store: &dyn Store,
     book: &Book,
-    genesis: &Genesis,
+    genesis: &Consortium,
     period: Period,
 ) -> Result<PeriodBundle, AuditError> {
     let verifier = Verifier::new(genesis, Timestamp::now());

@@ -33,7 +33,7 @@ use tally_sdk::keyfile::MemberKeys;
 use tally_sdk::time::Timestamp;
 use tally_sdk::verify::Verifier;
 
-use crate::consortium::{self, Consortium};
+use crate::consortium::{self, SharedConsortium};
 use crate::ingest::{
     CheckedBatch, EventInput, IngestError, Ledger, Pipeline, Placement, PreparedEvents, Problem,
     Receipt, RejectedRow,
@@ -184,7 +184,7 @@ struct Notices {
     waiting: Committed,
     eraser: eraser::EraserHandle,
     /// Told of each governance change put in force.
-    consortium: Consortium,
+    consortium: SharedConsortium,
 }
 
 impl Notices {
@@ -611,7 +611,7 @@ impl Segment {
 fn apply_change<S: Store + ?Sized>(
     store: &S,
     ledger: &mut Ledger,
-    consortium: &Consortium,
+    consortium: &SharedConsortium,
     change: &SignedChange,
 ) -> Answer {
     let current = ledger.genesis().clone();

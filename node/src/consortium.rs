@@ -8,7 +8,7 @@
 //! synced write as nothing else, and then publishes the new consortium here, so the order of
 //! changes is the order of the store and a change is never in force before it is durable.
 //! Parts that must act on a change (the network admits a new member's node, drops a removed
-//! one's) [`subscribe`](Consortium::subscribe).
+//! one's) [`subscribe`](SharedConsortium::subscribe).
 //!
 //! Applied changes are kept in the `meta` column family under `change/` and the change number
 //! (8 bytes, big-endian), as the JSON of the signed change; the node applies them again at
@@ -16,7 +16,7 @@
 
 use std::sync::Arc;
 
-use tally_sdk::genesis::Genesis;
+use tally_sdk::consortium::Consortium;
 use tally_sdk::governance::SignedChange;
 use tokio::sync::watch;
 
@@ -27,13 +27,13 @@ const CHANGE_PREFIX: &[u8] = b"change/";
 
 /// The consortium in force; cheap to clone, every clone sees each change.
 #[derive(Debug, Clone)]
-pub struct Consortium {
-    current: Arc<watch::Sender<Arc<Genesis>>>,
+pub struct SharedConsortium {
+    current: Arc<watch::Sender<Arc<Consortium>>>,
 }
 
-impl Consortium {
+impl SharedConsortium {
     /// The consortium of `genesis` (its changes applied already).
-    pub fn new(genesis: Arc<Genesis>) -> Self {
+    pub fn new(genesis: Arc<Consortium>) -> Self {
         let (current, _) = watch::channel(genesis);
         Self {
             current: Arc::new(current),
@@ -42,7 +42,7 @@ impl Consortium {
 
     /// The consortium now. A caller that judges several things by it holds the one it got,
     /// so that they are judged alike.
-    pub fn current(&self) -> Arc<Genesis> {
+    pub fn current(&self) -> Arc<Consortium> {
         self.current.borrow().clone()
     }
 
@@ -52,13 +52,13 @@ impl Consortium {
     }
 
     /// A receiver told of each change.
-    pub fn subscribe(&self) -> watch::Receiver<Arc<Genesis>> {
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Consortium>> {
         self.current.subscribe()
     }
 
     /// Puts `next` in force. Only the writer calls this, after `next`'s last change is
     /// durable.
-    pub(crate) fn advance(&self, next: Arc<Genesis>) {
+    pub(crate) fn advance(&self, next: Arc<Consortium>) {
         self.current.send_replace(next);
     }
 }

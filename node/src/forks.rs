@@ -8,11 +8,10 @@
 //! fork proof, and whether a peer's head below the stored tip is another history.
 
 use tally_sdk::fork::{ForkPoints, ForkProof};
+use tally_sdk::hash::EntryHash;
 use tally_sdk::ids::MemberId;
 
-use crate::replicate::wire::HeadInfo;
 use crate::store::{Store, StoreError};
-use crate::witness::book::chain_hashes;
 
 /// Most fork proofs read to find the fork points (there is at most one fork point per chain
 /// that matters, the earliest; proofs are rare evidence of misconduct).
@@ -35,10 +34,15 @@ pub fn earliest_proof<S: Store + ?Sized>(
         .min_by_key(|p| p.first.body.seq))
 }
 
-/// Whether the store holds another entry than `head` at its place (`false` if it holds none
-/// there).
-pub fn differs_from_stored(store: &dyn Store, head: &HeadInfo) -> Result<bool, StoreError> {
+/// Whether the store holds another entry than `hash` at `author`'s place `seq` (`false` if it
+/// holds none there): a peer's head below the stored tip that is another history.
+pub fn differs_from_stored(
+    store: &dyn Store,
+    author: &MemberId,
+    seq: u64,
+    hash: &EntryHash,
+) -> Result<bool, StoreError> {
     // The chain's hash row is enough: the entry itself is not read.
-    let stored = chain_hashes(store, &head.author, head.seq, head.seq)?;
-    Ok(stored.is_some_and(|hashes| hashes.first() != Some(&head.hash)))
+    let stored = store.chain_hashes(author, seq, seq)?;
+    Ok(stored.is_some_and(|hashes| hashes.first() != Some(hash)))
 }

@@ -36,11 +36,11 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use tally_sdk::codec::{self, CanonicalJson};
+use tally_sdk::consortium::Consortium;
 use tally_sdk::disclosure::{CommitLimits, OpenedField, commit};
 use tally_sdk::entry::{EntryError, Payload, SignedEntry, UnsignedEntry, VerifiedEntry};
 use tally_sdk::event::{EpcisEvent, EventError, EventKind, KindName};
 use tally_sdk::fork::ForkProof;
-use tally_sdk::genesis::Genesis;
 use tally_sdk::hash::EntryHash;
 use tally_sdk::held::HeldFields;
 use tally_sdk::ids::{FieldName, MemberId};
@@ -52,7 +52,7 @@ use tally_sdk::tlog::hash::LogHash;
 use tally_sdk::tlog::tile::RightEdge;
 use tally_sdk::verify::{ChainTip, Verifier, VerifyError, check_chain};
 
-use crate::consortium::Consortium;
+use crate::consortium::SharedConsortium;
 use crate::forks::fork_points;
 use crate::private::purge::PurgeOrder;
 use crate::private::{self, PrivateRow};
@@ -369,7 +369,7 @@ impl PreparedEvents {
 /// Stage 1 of the pipeline: stateless checks, safe to run on any number of threads.
 #[derive(Debug, Clone)]
 pub struct Pipeline {
-    consortium: Consortium,
+    consortium: SharedConsortium,
     max_batch: usize,
 }
 
@@ -497,7 +497,7 @@ pub struct RecordedFork {
 /// written), owned by the single writer.
 #[derive(Debug)]
 pub struct Ledger {
-    genesis: Arc<Genesis>,
+    genesis: Arc<Consortium>,
     chains: HashMap<MemberId, ChainState>,
     next_code: u32,
     pending: HashMap<Position, EntryHash>,

@@ -48,7 +48,8 @@ pub mod witness;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use tally_sdk::genesis::{Genesis, GenesisError};
+use tally_sdk::consortium::Consortium;
+use tally_sdk::genesis::GenesisError;
 use tally_sdk::governance::{ChangeLog, GovernanceError, SignedChange};
 use tally_sdk::keyfile::{KeyFileError, MemberKeys};
 
@@ -56,7 +57,7 @@ use crate::api::ApiState;
 use crate::backup::Backups;
 use crate::commit::{CommitOptions, Committed, Committer, Writer};
 use crate::config::{Config, TokenScope};
-use crate::consortium::Consortium;
+use crate::consortium::SharedConsortium;
 use crate::ingest::{Ledger, Pipeline};
 use crate::replicate::net::{NetConfig, NetError, NetHandle, NetParts, Network};
 use crate::store::check::CheckReport;
@@ -176,7 +177,7 @@ fn read(what: &'static str, path: &std::path::Path) -> Result<String, NodeError>
 pub struct Node {
     config: Arc<Config>,
     /// The consortium in force (the genesis, and the changes applied so far).
-    consortium: Consortium,
+    consortium: SharedConsortium,
     keys: MemberKeys,
     store: Arc<RocksStore>,
     committer: Committer,
@@ -192,13 +193,12 @@ impl Node {
     /// checks they belong together and to the configuration, opens and checks the store, and
     /// starts the writer.
     pub fn open(config: Config) -> Result<Self, NodeError> {
-        let genesis =
-            Genesis::from_toml(&read("the genesis file", &config.genesis)?).map_err(|source| {
-                NodeError::Genesis {
-                    path: config.genesis.clone(),
-                    source,
-                }
-            })?;
+        let genesis = Consortium::from_toml(&read("the genesis file", &config.genesis)?).map_err(
+            |source| NodeError::Genesis {
+                path: config.genesis.clone(),
+                source,
+            },
+        )?;
         let root = genesis.clone();
         let genesis = match &config.changes {
             None => genesis,
@@ -245,7 +245,7 @@ impl Node {
             &config,
         )?);
         check_member(&genesis, &keys, &config)?;
-        let consortium = Consortium::new(genesis.clone());
+        let consortium = SharedConsortium::new(genesis.clone());
         let ledger = Ledger::load(genesis.clone(), store.as_ref())?;
         let pipeline = Pipeline::following(consortium.clone(), config.limits.max_batch);
         let options = CommitOptions {
@@ -320,7 +320,7 @@ impl Node {
     }
 
     /// The consortium.
-    pub fn genesis(&self) -> Arc<Genesis> {
+    pub fn genesis(&self) -> Arc<Consortium> {
         self.consortium.current()
     }
 
@@ -385,7 +385,7 @@ impl Node {
 
 /// The checks of the node's own member against the consortium: a current member, whose key
 /// the key file holds, and the roles of the read tokens exist.
-fn check_member(genesis: &Genesis, keys: &MemberKeys, config: &Config) -> Result<(), NodeError> {
+fn check_member(genesis: &Consortium, keys: &MemberKeys, config: &Config) -> Result<(), NodeError> {
     let member = genesis
         .member(&keys.member)
         .ok_or_else(|| NodeError::NotAMember {
@@ -425,11 +425,11 @@ fn check_member(genesis: &Genesis, keys: &MemberKeys, config: &Config) -> Result
 /// ran, or from other members' nodes) and those of the configured change log, which must
 /// agree with the stored ones where both have a change; changes only in the file are stored.
 fn with_stored_changes(
-    root: &Genesis,
+    root: &Consortium,
     file_changes: &[SignedChange],
     store: &RocksStore,
     config: &Config,
-) -> Result<Genesis, NodeError> {
+) -> Result<Consortium, NodeError> {
     let stored = consortium::stored_changes(store)?;
     let mut consortium = root
         .with_changes(stored.iter())

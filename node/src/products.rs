@@ -9,9 +9,9 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use tally_sdk::attestation::{self, Attestation, ChainHeld};
 use tally_sdk::bundle::{BundleError, EvidenceBundle};
+use tally_sdk::consortium::Consortium;
 use tally_sdk::entry::SignedEntry;
 use tally_sdk::fork::ForkProof;
-use tally_sdk::genesis::Genesis;
 use tally_sdk::gs1::ProductId;
 use tally_sdk::hash::EntryHash;
 use tally_sdk::ids::MemberId;
@@ -172,7 +172,7 @@ fn witnessed_records(
 pub fn provenance(
     store: &dyn Store,
     book: &Book,
-    genesis: &Genesis,
+    genesis: &Consortium,
     product: &ProductId,
 ) -> Result<Option<Provenance>, ProductError> {
     let Some(records) = witnessed_records(store, book, product)? else {
@@ -190,7 +190,7 @@ pub fn provenance(
 pub fn responsibility(
     store: &dyn Store,
     book: &Book,
-    genesis: &Genesis,
+    genesis: &Consortium,
     product: &ProductId,
     as_of: Timestamp,
 ) -> Result<Option<Report>, ProductError> {
@@ -232,7 +232,7 @@ fn forks_about(
 pub fn bundle(
     store: &dyn Store,
     book: &Book,
-    genesis: &Genesis,
+    genesis: &Consortium,
     product: &ProductId,
     as_of: Timestamp,
     view: Vec<ChainHeld>,

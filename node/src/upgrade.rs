@@ -4,20 +4,23 @@
 //! The store (`crate::store`) knows keys and rows; what an older format's rows mean, and what
 //! a newer one adds, is known above it: the private-field rows of format 1
 //! ([`crate::private::upgrade_format_1`]), the `by_event_id` index of format 3 (the index facts
-//! of [`crate::ingest::IndexFacts`]), the logs of format 5 ([`tiles::build_all`]), the
+//! of [`crate::ingest::IndexFacts`]), the logs of format 5 ([`build_all_logs`]), the
 //! `by_record_time` index of format 6. So the
 //! upgrades live here, and `store/` imports nothing above it. Each step writes the next
 //! format's marker last, in the same or a later write than its rows, and is idempotent: a
 //! crash part-way leaves a store of the older format that upgrades again at the next open.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use tally_sdk::entry::SignedEntry;
 use tally_sdk::hash::NetworkId;
+use tally_sdk::tlog::hash::LogHash;
+use tally_sdk::tlog::tile::RightEdge;
 
 use crate::ingest::IndexFacts;
 use crate::store::check::{self, CheckReport, check_store};
-use crate::store::keys::{Position, event_id_prefix, index_key};
+use crate::store::keys::{MemberCode, Position, event_id_prefix, index_key};
 use crate::store::rocks::{CHECK_DEPTH, RocksStore};
 use crate::store::{Batch, Cf, STORE_FORMAT, Store, StoreError, corrupted, decode_entry, tiles};
 
@@ -150,7 +153,7 @@ fn upgrade_format_3<S: Store + ?Sized>(store: &S) -> Result<(), StoreError> {
 /// Format 5 added each chain's log (the `tiles` column family): the tiles of every stored
 /// chain are computed from its entry hashes, with progress logged, and the marker moves last.
 fn upgrade_format_4<S: Store + ?Sized>(store: &S) -> Result<(), StoreError> {
-    let entries = tiles::build_all(store)?;
+    let entries = build_all_logs(store)?;
     let mut batch = Batch::default();
     batch.put(Cf::Meta, b"format".to_vec(), 5u32.to_be_bytes().to_vec());
     store.write(batch)?;
@@ -185,4 +188,48 @@ fn upgrade_format_5<S: Store + ?Sized>(store: &S) -> Result<(), StoreError> {
         "upgraded the store from storage format 5 to {STORE_FORMAT}: every event indexed by record time"
     );
     Ok(())
+}
+
+/// Computes and stores the tiles of every chain the store holds (a store of a format before
+/// the logs), chunk by chunk; the writes are idempotent, so a crash part-way starts again.
+/// Progress is logged every chunk.
+fn build_all_logs<S: Store + ?Sized>(store: &S) -> Result<u64, StoreError> {
+    let mut edges: HashMap<MemberCode, RightEdge> = HashMap::new();
+    let mut done = 0u64;
+    check::for_each_chain_chunk(store, UPGRADE_CHUNK, |rows| {
+        // Rows come by member code, then sequence number: each chain's run is appended at
+        // once, so each tile is written once per chunk.
+        let mut batch = Batch::default();
+        for run in rows.chunk_by(|a, b| a.0.member == b.0.member) {
+            let Some(&(first, _)) = run.first() else {
+                continue;
+            };
+            let edge = edges.entry(first.member).or_default();
+            if run
+                .iter()
+                .zip(edge.size()..)
+                .any(|((position, _), expected)| position.seq != expected)
+            {
+                return Err(corrupted(format!(
+                    "member code {} has a gap in its chain",
+                    first.member.0
+                )));
+            }
+            let leaves: Vec<LogHash> = run
+                .iter()
+                .map(|(_, hash)| LogHash::entry_leaf(hash))
+                .collect();
+            let tiles = edge
+                .append(&leaves)
+                .map_err(|e| corrupted(format!("a chain's log: {e}")))?;
+            tiles::put_tiles(&mut batch, first.member, tiles);
+        }
+        done += rows.len() as u64;
+        if !batch.is_empty() {
+            store.write(batch)?;
+            tracing::info!(entries = done, "computing the chains' logs: {done} entries");
+        }
+        Ok(())
+    })?;
+    Ok(done)
 }

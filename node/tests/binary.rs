@@ -116,7 +116,7 @@ fn a_key_that_is_not_the_members_is_refused() {
 #[test]
 fn a_change_log_that_does_not_apply_or_rotated_the_key_away_is_refused() {
     use tally_sdk::crypto::SigningKey;
-    use tally_sdk::genesis::KeyEpoch;
+    use tally_sdk::governance::KeyEpoch;
     use tally_sdk::governance::{Action, ChangeBody, ChangeLog, SignedChange};
     use tally_sdk::time::Timestamp;
 

@@ -23,8 +23,9 @@ use common::consortium::{
 };
 use futures::StreamExt;
 use serde_json::Value;
+use tally_sdk::consortium::Consortium;
 use tally_sdk::fork::ForkProof;
-use tally_sdk::genesis::{Genesis, Removal};
+use tally_sdk::governance::Removal;
 use tally_sdk::governance::{Action, ChangeBody, ChangeLog, SignedChange};
 use tally_sdk::ids::{MemberId, RoleName};
 use tally_sdk::keyfile::MemberKeys;
@@ -251,7 +252,7 @@ fn outsider_dial(address: libp2p::Multiaddr) -> String {
 
 /// `action` as the next change of `genesis`, approved by the demo's first three founders
 /// (platform, manufacturer, supplier: the threshold).
-fn approved(genesis: &Genesis, keys: &[MemberKeys], action: Action) -> SignedChange {
+fn approved(genesis: &Consortium, keys: &[MemberKeys], action: Action) -> SignedChange {
     let body = ChangeBody::next(genesis, Timestamp::now(), "test".into(), action);
     let mut change = SignedChange::draft(body);
     for founder in &keys[..3] {
@@ -471,7 +472,7 @@ fn a_node_restored_from_a_backup_signs_nothing_until_it_has_its_own_later_entrie
 /// cosigned head of the manufacturer's chain is a signed note that opens with the witness's
 /// key from the genesis (not the one the node serves beside it), its root is the node's root
 /// at that size, and an inclusion proof from the node checks against it.
-fn cosigned_heads_check_with_c2sp_tools_alone(node: &Running, genesis: &Genesis) {
+fn cosigned_heads_check_with_c2sp_tools_alone(node: &Running, genesis: &Consortium) {
     use tally_sdk::tlog::checkpoint::{Checkpoint as TreeCheckpoint, key_name};
     use tally_sdk::tlog::hash::LogHash;
     use tally_sdk::tlog::note::NoteVerifier;

@@ -27,9 +27,9 @@ use common::{Running, TOKEN};
 use serde_json::{Value, json};
 use tally_node::store::rocks::RocksStore;
 use tally_node::store::{Cf, KeyRange, Store};
+use tally_sdk::consortium::Consortium;
 use tally_sdk::disclosed::EntryDisclosure;
 use tally_sdk::entry::SignedEntry;
-use tally_sdk::genesis::Genesis;
 use tally_sdk::keyfile::MemberKeys;
 use tally_sdk::template::demo_consortium;
 use tally_sdk::time::Timestamp;
@@ -126,7 +126,7 @@ fn replicated(nodes: &[&Running], count: u64) {
 }
 
 /// Every entry of every chain on `node`, verified with the SDK alone.
-fn verified_entries(node: &Running, genesis: &Genesis) -> Vec<SignedEntry> {
+fn verified_entries(node: &Running, genesis: &Consortium) -> Vec<SignedEntry> {
     let verifier = Verifier::new(genesis, Timestamp::now());
     let mut all = Vec::new();
     for (member, _) in heads(node).unwrap() {
@@ -146,7 +146,7 @@ fn verified_entries(node: &Running, genesis: &Genesis) -> Vec<SignedEntry> {
 /// Where `canary` is in a stopped node's data directory: raw file bytes, and every key and
 /// value of every column family read through RocksDB (block compression can hide a string
 /// from a raw scan). With `compact`, the store is flushed and compacted first.
-fn canary_in_store(data: &Path, genesis: &Genesis, compact: bool, canary: &str) -> Vec<String> {
+fn canary_in_store(data: &Path, genesis: &Consortium, compact: bool, canary: &str) -> Vec<String> {
     let mut found = Vec::new();
     {
         let (store, _) = RocksStore::open(data, genesis.network_id()).unwrap();

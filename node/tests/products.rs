@@ -23,8 +23,8 @@ use tally_node::Node;
 use tally_node::api::app;
 use tally_node::config::{Config, UserConfig};
 use tally_sdk::bundle::EvidenceBundle;
+use tally_sdk::consortium::Consortium;
 use tally_sdk::entry::{SignedEntry, UnsignedEntry};
-use tally_sdk::genesis::Genesis;
 use tally_sdk::hash::EntryHash;
 use tally_sdk::ids::MemberId;
 use tally_sdk::keyfile::MemberKeys;
@@ -94,7 +94,7 @@ async fn call(app: &Router, method: Method, uri: &str, body: Option<Value>) -> (
 
 /// The members' chains, signed step by step as the story goes, in the order they happen.
 struct Story {
-    genesis: Genesis,
+    genesis: Consortium,
     keys: BTreeMap<String, MemberKeys>,
     tips: BTreeMap<String, (u64, EntryHash)>,
     entries: Vec<SignedEntry>,
@@ -272,7 +272,7 @@ fn claims_of<'a>(report: &'a Value, kind: &str) -> Vec<&'a Value> {
 
 /// The bundle of the sofa verifies with the SDK and the genesis alone, and proves the report
 /// the API gives.
-async fn check_bundle(app: &Router, genesis: &Genesis, report: &Value) {
+async fn check_bundle(app: &Router, genesis: &Consortium, report: &Value) {
     let (status, body) = call(
         app,
         Method::GET,

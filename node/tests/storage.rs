@@ -25,9 +25,9 @@ use tally_node::store::rocks::RocksStore;
 use tally_node::store::{Batch, Cf, Cursor, Index, Query, Store, StoreError};
 use tally_node::upgrade;
 use tally_sdk::codec::{self, CanonicalJson};
+use tally_sdk::consortium::Consortium;
 use tally_sdk::event::KindName;
 use tally_sdk::fork::ForkProof;
-use tally_sdk::genesis::Genesis;
 use tally_sdk::gs1::ProductId;
 use tally_sdk::hash::NetworkId;
 use tally_sdk::ids::{FieldName, MemberId};
@@ -41,7 +41,7 @@ trait Backend {
     type S: Store + std::fmt::Debug + 'static;
     fn new() -> Self;
     fn open_network(&mut self, network: NetworkId) -> Result<Arc<Self::S>, StoreError>;
-    fn open(&mut self, genesis: &Genesis) -> Result<Arc<Self::S>, StoreError> {
+    fn open(&mut self, genesis: &Consortium) -> Result<Arc<Self::S>, StoreError> {
         self.open_network(genesis.network_id())
     }
     /// Closes `store` (every other handle must be gone).
@@ -94,7 +94,7 @@ impl Backend for Memory {
 
 fn start<S: Store + 'static>(
     store: &Arc<S>,
-    genesis: &Arc<Genesis>,
+    genesis: &Arc<Consortium>,
     keys: Option<MemberKeys>,
 ) -> (Committer, Writer) {
     let ledger = Ledger::load(genesis.clone(), store.as_ref()).unwrap();

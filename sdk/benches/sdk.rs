@@ -10,9 +10,9 @@ use std::hint::black_box;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::json;
 use tally_sdk::codec::CanonicalJson;
+use tally_sdk::consortium::Consortium;
 use tally_sdk::disclosure::{CommitLimits, commit, disclose};
 use tally_sdk::entry::{SignedEntry, UnsignedEntry};
-use tally_sdk::genesis::Genesis;
 use tally_sdk::hash::LeafHash;
 use tally_sdk::ids::{FieldName, MemberId};
 use tally_sdk::keyfile::MemberKeys;
@@ -21,7 +21,7 @@ use tally_sdk::template::demo_consortium;
 use tally_sdk::time::Timestamp;
 use tally_sdk::verify::Verifier;
 
-fn setup() -> (Genesis, Vec<MemberKeys>) {
+fn setup() -> (Consortium, Vec<MemberKeys>) {
     let (signed, keys) = demo_consortium().unwrap();
     (signed.verify().unwrap(), keys)
 }
@@ -40,7 +40,7 @@ fn event(i: u64) -> serde_json::Value {
 }
 
 /// A chain of `n` manufacturer entries.
-fn chain(genesis: &Genesis, keys: &MemberKeys, n: u64) -> Vec<SignedEntry> {
+fn chain(genesis: &Consortium, keys: &MemberKeys, n: u64) -> Vec<SignedEntry> {
     let mut prev = None;
     (0..n)
         .map(|seq| {

@@ -33,9 +33,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::codec::{self, CodecError};
+use crate::consortium::Consortium;
 use crate::crypto::{CryptoError, Signature, SigningKey};
 use crate::domain::signing;
-use crate::genesis::Genesis;
 use crate::gs1::ProductId;
 use crate::hash::{AttestationHash, EntryHash, NetworkId};
 use crate::ids::MemberId;
@@ -206,7 +206,7 @@ impl Attestation {
 
     /// Checks format, network, that the attester is a current member, the signature under
     /// its current key, and that the body is well formed.
-    pub fn verify(&self, genesis: &Genesis) -> Result<AttestationHash, AttestationError> {
+    pub fn verify(&self, genesis: &Consortium) -> Result<AttestationHash, AttestationError> {
         let body = &self.body;
         if body.format != ATTESTATION_FORMAT {
             return Err(AttestationError::Format(body.format));
@@ -328,7 +328,7 @@ pub enum CompletenessError {
 /// Holds a bundle to its attestations (see the module documentation). `held` is every entry
 /// the bundle holds by chain and place, `as_of` its report's time.
 pub fn check(
-    genesis: &Genesis,
+    genesis: &Consortium,
     product: &ProductId,
     as_of: Timestamp,
     attestations: &[Attestation],

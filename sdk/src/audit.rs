@@ -24,9 +24,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{ChainSpan, Checkpoint, entries_tree};
+use crate::consortium::Consortium;
 use crate::entry::{Payload, SignedEntry};
 use crate::fork::ForkProof;
-use crate::genesis::Genesis;
 use crate::gs1::ProductId;
 use crate::hash::{EntryHash, NetworkId};
 use crate::ids::MemberId;
@@ -140,7 +140,7 @@ impl Failures {
 /// Phase one: the checkpoints.
 #[derive(Debug)]
 pub struct Auditor<'g> {
-    genesis: &'g Genesis,
+    genesis: &'g Consortium,
     as_of: Timestamp,
     verifier: Verifier<'g>,
     /// For each author, how far each witness stated its chain.
@@ -153,7 +153,7 @@ pub struct Auditor<'g> {
 impl<'g> Auditor<'g> {
     /// An audit of a ledger of `genesis` (with its change log applied, if any), whose reports
     /// are judged at `as_of` (promises passed by then with no delivery are overdue).
-    pub fn new(genesis: &'g Genesis, as_of: Timestamp) -> Self {
+    pub fn new(genesis: &'g Consortium, as_of: Timestamp) -> Self {
         Self {
             genesis,
             as_of,
@@ -238,7 +238,7 @@ struct ChainState {
 /// Phase two: the chains, the fork proofs and the rejected entries.
 #[derive(Debug)]
 pub struct ChainAuditor<'g> {
-    genesis: &'g Genesis,
+    genesis: &'g Consortium,
     as_of: Timestamp,
     verifier: Verifier<'g>,
     /// For each author, the last sequence number a quorum of witnesses stated.
@@ -522,7 +522,7 @@ pub struct Progress {
 /// from entry 0 to its head, the fork proofs. `progress` hears after each page of entries.
 pub fn audit<S: LedgerSource>(
     source: &mut S,
-    genesis: &Genesis,
+    genesis: &Consortium,
     as_of: Timestamp,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<AuditSummary, S::Error> {

@@ -17,8 +17,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::attestation::{self, Attestation, Completeness, CompletenessError};
+use crate::consortium::Consortium;
 use crate::fork::{ForkError, ForkProof};
-use crate::genesis::Genesis;
 use crate::gs1::{Gs1Error, ProductId};
 use crate::hash::{EntryHash, NetworkId};
 use crate::ids::MemberId;
@@ -150,7 +150,7 @@ impl EvidenceBundle {
     /// a node builds it from its store) and `forks`, judged by `genesis`'s rules at `as_of`.
     /// The attestations are added by the caller ([`EvidenceBundle::attested`]).
     pub fn build(
-        genesis: &Genesis,
+        genesis: &Consortium,
         product: &ProductId,
         entries: Vec<WitnessEvidence>,
         witnessed: &dyn Fn(&EntryHash) -> bool,
@@ -199,7 +199,7 @@ impl EvidenceBundle {
     }
 
     /// Checks the bundle against the consortium `genesis` (see the module documentation).
-    pub fn verify(&self, genesis: &Genesis) -> Result<VerifiedBundle, BundleError> {
+    pub fn verify(&self, genesis: &Consortium) -> Result<VerifiedBundle, BundleError> {
         match self.format {
             BUNDLE_FORMAT => {}
             BUNDLE_FORMAT_WITHOUT_ATTESTATIONS if self.attestations.is_empty() => {}

@@ -11,10 +11,10 @@
 //!   does.
 //! * The signatures sit at the end of the same file as `[[signatures]]` tables, each a founder's
 //!   signature over the network id; they are not part of the hashed document (they sign it).
-//! * [`SignedGenesis::verify`] is the only way to a [`Genesis`]: a validated document with
-//!   enough valid founder signatures, which the rest of the SDK trusts.
+//! * [`SignedGenesis::verify`] (in [`crate::consortium`]) is the only way to a consortium: a
+//!   validated document with enough valid founder signatures, which the rest of the SDK trusts.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
@@ -22,13 +22,9 @@ use crate::codec;
 use crate::crypto::{PublicKey, Signature, SigningKey, X25519PublicKey};
 use crate::domain::signing;
 use crate::event::KindName;
-use crate::hash::{ChangeHash, NetworkId};
+use crate::hash::NetworkId;
 use crate::ids::{FieldName, MemberId, RoleName};
 use crate::time::Timestamp;
-
-mod consortium;
-
-pub use consortium::{Genesis, KeyEpoch, Removal, Standing};
 
 /// The genesis format this SDK writes. It reads format 1 too: a format-1 document has no
 /// `disputes` section and is judged by [`DisputeRules::default`].
@@ -475,8 +471,9 @@ impl SignedGenesis {
         )
     }
 
-    /// Validates the document and checks the founders' signatures.
-    pub fn verify(self) -> Result<Genesis, GenesisError> {
+    /// Validates the document and checks the founders' signatures; returns its network id.
+    /// `SignedGenesis::verify` (in the consortium module) builds the consortium on it.
+    pub fn check(&self) -> Result<NetworkId, GenesisError> {
         self.document.validate()?;
         let network_id = self.document.network_id()?;
         let mut signed = BTreeSet::new();
@@ -502,7 +499,7 @@ impl SignedGenesis {
                 need,
             });
         }
-        Genesis::new(self, network_id)
+        Ok(network_id)
     }
 }
 

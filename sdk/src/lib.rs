@@ -24,6 +24,7 @@ pub mod audit;
 pub mod bundle;
 pub mod checkpoint;
 pub mod codec;
+pub mod consortium;
 pub mod crypto;
 pub mod disclosed;
 pub mod disclosure;

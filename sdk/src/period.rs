@@ -18,9 +18,9 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use crate::consortium::Consortium;
 use crate::entry::SignedEntry;
 use crate::fork::{ForkError, ForkProof};
-use crate::genesis::Genesis;
 use crate::hash::{EntryHash, NetworkId};
 use crate::ids::MemberId;
 use crate::time::Timestamp;
@@ -232,7 +232,7 @@ impl PeriodBundle {
 
     /// Checks the bundle against the consortium `genesis` (see the module documentation) and
     /// returns the recomputed summary.
-    pub fn verify(&self, genesis: &Genesis) -> Result<PeriodSummary, PeriodError> {
+    pub fn verify(&self, genesis: &Consortium) -> Result<PeriodSummary, PeriodError> {
         if self.format != PERIOD_FORMAT {
             return Err(PeriodError::Format(self.format));
         }

@@ -49,10 +49,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::consortium::Consortium;
 use crate::entry::{Payload, SignedEntry};
 use crate::event::{EpcisEvent, EventError, EventKind};
 use crate::fork::ForkPoints;
-use crate::genesis::{DEFAULT_MAX_REPORTING_DELAY_MS, Genesis};
+use crate::genesis::DEFAULT_MAX_REPORTING_DELAY_MS;
 use crate::gs1::ProductId;
 use crate::hash::EntryHash;
 use crate::ids::MemberId;
@@ -82,7 +83,7 @@ impl Default for Judging {
 
 impl Judging {
     /// The rules of `genesis`, for every member ever admitted.
-    pub fn of(genesis: &Genesis) -> Self {
+    pub fn of(genesis: &Consortium) -> Self {
         Self {
             inspectors: genesis
                 .all_members()

@@ -13,8 +13,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::consortium::Consortium;
 use crate::fork::ForkProof;
-use crate::genesis::Genesis;
 use crate::hash::EntryHash;
 use crate::ids::MemberId;
 use crate::rejection::VerifiedRejection;
@@ -118,7 +118,7 @@ pub struct Scorecards {
 
 impl Scorecards {
     /// Empty scorecards of every member the genesis has had (removed members keep theirs).
-    pub fn new(genesis: &Genesis) -> Self {
+    pub fn new(genesis: &Consortium) -> Self {
         Self {
             cards: genesis
                 .all_members()

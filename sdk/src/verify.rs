@@ -20,11 +20,12 @@
 use std::collections::HashMap;
 
 use crate::codec::{self, CanonicalJson, CodecError};
+use crate::consortium::Consortium;
 use crate::crypto::{self, BatchItem, CryptoError};
 use crate::domain::signing;
 use crate::entry::{ENTRY_FORMAT, Payload, SignedEntry, UnsignedEntry, VerifiedEntry};
 use crate::event::{EpcisEvent, EventError, EventKind, KindName, classify};
-use crate::genesis::{Genesis, Member};
+use crate::genesis::Member;
 use crate::hash::{EntryHash, NetworkId};
 use crate::ids::{FieldName, MemberId};
 use crate::time::Timestamp;
@@ -254,7 +255,7 @@ pub enum NotAttributable {
 /// Applies the rules against one genesis, at one time.
 #[derive(Debug, Clone, Copy)]
 pub struct Verifier<'g> {
-    genesis: &'g Genesis,
+    genesis: &'g Consortium,
     now: Timestamp,
     tolerance_ms: u64,
 }
@@ -277,7 +278,7 @@ impl Checked {
 
 impl<'g> Verifier<'g> {
     /// A verifier at time `now`, with the genesis's clock-skew tolerance.
-    pub fn new(genesis: &'g Genesis, now: Timestamp) -> Self {
+    pub fn new(genesis: &'g Consortium, now: Timestamp) -> Self {
         Self {
             genesis,
             now,
@@ -293,7 +294,7 @@ impl<'g> Verifier<'g> {
     }
 
     /// The genesis.
-    pub fn genesis(&self) -> &'g Genesis {
+    pub fn genesis(&self) -> &'g Consortium {
         self.genesis
     }
 

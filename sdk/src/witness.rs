@@ -15,8 +15,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{CheckpointError, EntryWitness};
+use crate::consortium::Consortium;
 use crate::entry::SignedEntry;
-use crate::genesis::Genesis;
 use crate::hash::EntryHash;
 use crate::ids::MemberId;
 use crate::verify::{Verifier, VerifyError};
@@ -25,7 +25,7 @@ use crate::verify::{Verifier, VerifyError};
 pub const WITNESS_EVIDENCE_FORMAT: u16 = 1;
 
 /// How many members other than `author` must witness an entry of `author`'s.
-pub fn witnesses_needed(genesis: &Genesis, author: &MemberId) -> usize {
+pub fn witnesses_needed(genesis: &Consortium, author: &MemberId) -> usize {
     let others = genesis.members().iter().filter(|m| &m.id != author).count();
     if others == 0 {
         1
@@ -35,7 +35,7 @@ pub fn witnesses_needed(genesis: &Genesis, author: &MemberId) -> usize {
 }
 
 /// Whether `witness`'s checkpoints count towards witnessing `author`'s entries.
-pub fn counts_as_witness(genesis: &Genesis, author: &MemberId, witness: &MemberId) -> bool {
+pub fn counts_as_witness(genesis: &Consortium, author: &MemberId, witness: &MemberId) -> bool {
     witness != author || genesis.members().len() == 1
 }
 

@@ -11,11 +11,12 @@ use proptest::prelude::*;
 use serde_json::json;
 use tally_sdk::checkpoint::{ChainSpan, Checkpoint, EntryWitness};
 use tally_sdk::codec::{self, CanonicalJson};
+use tally_sdk::consortium::Consortium;
 use tally_sdk::crypto::{SigningKey, X25519PublicKey};
 use tally_sdk::disclosed::EntryDisclosure;
 use tally_sdk::disclosure::{CommitLimits, commit};
 use tally_sdk::entry::{SignedEntry, UnsignedEntry};
-use tally_sdk::genesis::{Genesis, Member};
+use tally_sdk::genesis::Member;
 use tally_sdk::governance::{Action, ChangeBody, SignedChange};
 use tally_sdk::hash::EntryHash;
 use tally_sdk::ids::{FieldName, MemberId, RoleName};
@@ -24,12 +25,12 @@ use tally_sdk::template::demo_consortium;
 use tally_sdk::time::Timestamp;
 use tally_sdk::verify::Verifier;
 
-fn setup() -> (Genesis, Vec<MemberKeys>) {
+fn setup() -> (Consortium, Vec<MemberKeys>) {
     let (signed, keys) = demo_consortium().unwrap();
     (signed.verify().unwrap(), keys)
 }
 
-fn sample(genesis: &Genesis, keys: &MemberKeys, serial: u32) -> SignedEntry {
+fn sample(genesis: &Consortium, keys: &MemberKeys, serial: u32) -> SignedEntry {
     let event = json!({
         "type": "ObjectEvent",
         "action": "OBSERVE",

@@ -1,6 +1,6 @@
 //! Shared helpers of the workspace-level end-to-end tests in `tests/tests/`.
 //!
-//! [`Consortium`] plays the members of the demo consortium: it keeps each member's chain tip
+//! [`DemoMembers`] plays the members of the demo consortium: it keeps each member's chain tip
 //! and signs events into the right chain, so a test reads as the supply-chain story it checks.
 //! [`fuzz`] is the stable mutation fuzzer of every decoder that takes outside input, run by
 //! the `fuzz` binary and, briefly, by `tests/fuzz.rs`.
@@ -8,9 +8,9 @@
 use std::collections::BTreeMap;
 
 use tally_sdk::codec::CanonicalJson;
+use tally_sdk::consortium::Consortium;
 use tally_sdk::disclosure::{CommitLimits, OpenedField, commit};
 use tally_sdk::entry::{SignedEntry, UnsignedEntry};
-use tally_sdk::genesis::Genesis;
 use tally_sdk::hash::EntryHash;
 use tally_sdk::ids::{FieldName, MemberId};
 use tally_sdk::keyfile::MemberKeys;
@@ -28,9 +28,9 @@ pub fn shared_data(relative: &str) -> std::path::PathBuf {
 
 /// The demo consortium with every member's keys and chain tips.
 #[derive(Debug)]
-pub struct Consortium {
+pub struct DemoMembers {
     /// The verified genesis.
-    pub genesis: Genesis,
+    pub genesis: Consortium,
     keys: BTreeMap<MemberId, MemberKeys>,
     tips: BTreeMap<MemberId, (u64, EntryHash)>,
     clock: u64,
@@ -39,7 +39,7 @@ pub struct Consortium {
 /// Why a test consortium could not act.
 pub type Error = Box<dyn std::error::Error>;
 
-impl Consortium {
+impl DemoMembers {
     /// The demo consortium, with empty chains.
     pub fn demo() -> Result<Self, Error> {
         let (signed, keys) = demo_consortium()?;

@@ -16,7 +16,7 @@ use tally_sdk::fork::ForkProof;
 use tally_sdk::ids::{FieldName, MemberId};
 use tally_sdk::verify::{Verifier, VerifyError};
 use tally_sdk::witness::{WITNESS_EVIDENCE_FORMAT, WitnessError, WitnessEvidence};
-use tally_tests::Consortium;
+use tally_tests::DemoMembers;
 
 const PRODUCT: &str = "https://id.gs1.org/01/09506000134352/21/C2M-0001";
 
@@ -39,13 +39,13 @@ fn event(kind: &str, biz_step: &str, extra: Value) -> Value {
 }
 
 struct Story {
-    consortium: Consortium,
+    consortium: DemoMembers,
     entries: Vec<SignedEntry>,
     order_opened: Vec<tally_sdk::disclosure::OpenedField>,
 }
 
 fn play() -> Story {
-    let mut c = Consortium::demo().unwrap();
+    let mut c = DemoMembers::demo().unwrap();
     let mut entries = Vec::new();
     let (order, order_opened) = c
         .write(

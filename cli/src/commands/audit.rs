@@ -14,9 +14,9 @@ use tally_node::store::rocks::RocksStore;
 use tally_node::witness::book::Book;
 use tally_sdk::audit::{AuditSummary, LedgerSource, Progress, audit};
 use tally_sdk::checkpoint::Checkpoint;
+use tally_sdk::consortium::Consortium;
 use tally_sdk::entry::SignedEntry;
 use tally_sdk::fork::ForkProof;
-use tally_sdk::genesis::Genesis;
 use tally_sdk::governance::SignedChange;
 use tally_sdk::ids::MemberId;
 use tally_sdk::period::{Period, PeriodBundle};
@@ -124,7 +124,7 @@ pub fn run(command: Command) -> Result<()> {
 /// else with the changes the node or data directory holds. Either way every change is checked
 /// against the genesis and the changes before it (approvals of the founders' threshold), so a
 /// node cannot slip in a change of its own.
-fn consortium(source: &Source) -> Result<Genesis> {
+fn consortium(source: &Source) -> Result<Consortium> {
     if source.changes.is_some() {
         return load_consortium(&source.genesis, source.changes.as_deref());
     }
@@ -262,7 +262,7 @@ fn export(args: ExportArgs) -> Result<()> {
     Ok(())
 }
 
-fn open_store(source: &Source, genesis: &Genesis) -> Result<(Arc<dyn Store>, Book)> {
+fn open_store(source: &Source, genesis: &Consortium) -> Result<(Arc<dyn Store>, Book)> {
     let Some(dir) = &source.data_dir else {
         bail!("give --node URL or --data-dir DIR");
     };

@@ -9,9 +9,11 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use tally_sdk::consortium::Consortium;
 use tally_sdk::crypto::{PublicKey, X25519PublicKey};
-use tally_sdk::genesis::{Genesis, KeyEpoch, Member, Removal};
+use tally_sdk::genesis::Member;
 use tally_sdk::governance::{Action, ChangeBody, ChangeLog, SignedChange};
+use tally_sdk::governance::{KeyEpoch, Removal};
 use tally_sdk::ids::{MemberId, RoleName};
 use tally_sdk::time::Timestamp;
 
@@ -20,7 +22,7 @@ use crate::files;
 
 /// The consortium a change is drawn up, approved or applied against.
 #[derive(Debug, clap::Args)]
-pub struct Consortium {
+pub struct ConsortiumArgs {
     /// The signed genesis file.
     #[arg(long)]
     genesis: PathBuf,
@@ -29,9 +31,9 @@ pub struct Consortium {
     changes: Option<PathBuf>,
 }
 
-impl Consortium {
+impl ConsortiumArgs {
     /// The genesis with the log applied, and the log.
-    fn load(&self) -> Result<(Genesis, ChangeLog)> {
+    fn load(&self) -> Result<(Consortium, ChangeLog)> {
         let current = load_consortium(&self.genesis, self.changes.as_deref())?;
         let log = ChangeLog {
             format: tally_sdk::governance::CHANGE_FORMAT,
@@ -45,7 +47,7 @@ impl Consortium {
 #[derive(Debug, clap::Args)]
 pub struct Draft {
     #[command(flatten)]
-    consortium: Consortium,
+    consortium: ConsortiumArgs,
     /// Why the change is made, for the record.
     #[arg(long)]
     reason: String,
@@ -131,7 +133,7 @@ pub enum Command {
         /// The change file.
         file: PathBuf,
         #[command(flatten)]
-        consortium: Consortium,
+        consortium: ConsortiumArgs,
         /// The founder's key file.
         #[arg(long)]
         key: PathBuf,
@@ -150,7 +152,7 @@ pub enum Command {
     /// Check the change log against the genesis and show the consortium as it now stands.
     Show {
         #[command(flatten)]
-        consortium: Consortium,
+        consortium: ConsortiumArgs,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -277,7 +279,7 @@ fn write_draft(draft: &Draft, action: Action) -> Result<()> {
     Ok(())
 }
 
-fn approve(file: &Path, consortium: &Consortium, key: &Path) -> Result<()> {
+fn approve(file: &Path, consortium: &ConsortiumArgs, key: &Path) -> Result<()> {
     let (current, _) = consortium.load()?;
     let mut change = read_change(file)?;
     current
@@ -334,7 +336,7 @@ fn apply(file: &Path, genesis_path: &Path, log_path: &Path) -> Result<()> {
     Ok(())
 }
 
-fn show(consortium: &Consortium, json: bool) -> Result<()> {
+fn show(consortium: &ConsortiumArgs, json: bool) -> Result<()> {
     let (current, log) = consortium.load()?;
     if json {
         let members: Vec<serde_json::Value> = current

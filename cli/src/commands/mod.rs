@@ -71,10 +71,10 @@ pub fn run(command: Command) -> Result<()> {
 }
 
 /// Loads and verifies a signed genesis file.
-pub fn load_genesis(path: &std::path::Path) -> Result<tally_sdk::genesis::Genesis> {
+pub fn load_genesis(path: &std::path::Path) -> Result<tally_sdk::consortium::Consortium> {
     use anyhow::Context;
     let text = crate::files::read_text(path)?;
-    tally_sdk::genesis::Genesis::from_toml(&text)
+    tally_sdk::consortium::Consortium::from_toml(&text)
         .with_context(|| format!("{} is not a valid signed genesis", path.display()))
 }
 
@@ -83,7 +83,7 @@ pub fn load_genesis(path: &std::path::Path) -> Result<tally_sdk::genesis::Genesi
 pub fn load_consortium(
     genesis: &std::path::Path,
     changes: Option<&std::path::Path>,
-) -> Result<tally_sdk::genesis::Genesis> {
+) -> Result<tally_sdk::consortium::Consortium> {
     use anyhow::Context;
     let signed = load_genesis(genesis)?;
     let Some(path) = changes else {

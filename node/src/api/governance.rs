@@ -13,8 +13,9 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use serde::Serialize;
-use tally_sdk::genesis::{Genesis, KeyEpoch, Removal};
+use tally_sdk::consortium::Consortium;
 use tally_sdk::governance::SignedChange;
+use tally_sdk::governance::{KeyEpoch, Removal};
 use utoipa::ToSchema;
 
 use super::ApiState;
@@ -78,7 +79,7 @@ pub struct GovernanceView {
 }
 
 impl GovernanceView {
-    fn of(genesis: &Genesis) -> Self {
+    fn of(genesis: &Consortium) -> Self {
         let changes = genesis
             .changes()
             .iter()

@@ -47,7 +47,7 @@ use axum::Json;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::{get, post};
-use tally_sdk::genesis::Genesis;
+use tally_sdk::consortium::Consortium;
 use tally_sdk::ids::MemberId;
 
 use crate::backup::Backups;
@@ -140,7 +140,7 @@ impl ApiState {
     }
 
     /// The consortium in force now (governance changes are applied while the node runs).
-    pub fn genesis(&self) -> Arc<Genesis> {
+    pub fn genesis(&self) -> Arc<Consortium> {
         self.inner.book.genesis()
     }
 

@@ -14,10 +14,11 @@ use super::forks::{ForkView, Forks};
 use super::governance::{ChangeView, GovernanceView, MemberStanding};
 use super::log::{ConsistencyProof, CosignedHead, CosignedHeads, InclusionProof, LogRoot};
 use super::network::{NetworkView, PeerView};
-use super::private::{FieldState, FieldsRequest, PrivateFieldView};
+use super::private::FieldsRequest;
 use super::problem::{ApiError, ItemError, ProblemDetails};
 use super::query::{HeadView, Heads};
 use super::views::{EntryPage, EntryStatus, EntryView, Health, ReceiptView, WriteReceipt};
+use super::views::{FieldState, PrivateFieldView};
 use super::witness::{Checkpoints, MisconductView, Misconducts, WitnessView};
 use super::{
     audit, backups, epcis, events, forks, governance, log, metrics, network, private, products,

@@ -1,26 +1,16 @@
-//! Private fields in the API: what a caller sees of an entry's private fields,
-//! `POST /v1/entries/{hash}/disclosures`, which hands out chosen fields with their proof, and
-//! `POST /v1/entries/{hash}/purge`, which erases them.
-//!
-//! A caller sees a field's value only when its token may read it and this node holds it: a
-//! `member` token reads what the node's member may read (all fields of the member's own
-//! entries, and the fields the genesis policy grants its roles); a `read` token reads what the
-//! policy grants the token's role. Every other caller sees the field's name and whether it is
-//! withheld, not held here, or purged — the value's commitment is the entry's signed private
-//! root, which everyone sees.
+//! Private fields in the API: `POST /v1/entries/{hash}/disclosures`, which hands out chosen
+//! fields with their proof, and `POST /v1/entries/{hash}/purge`, which erases them. What a
+//! caller sees of an entry's private fields when it reads the entry is [`super::views`]'.
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tally_sdk::disclosed::{EntryDisclosure, EntryDisclosureError};
 use tally_sdk::disclosure::DisclosureError;
-use tally_sdk::entry::SignedEntry;
-use tally_sdk::genesis::Genesis;
-use tally_sdk::hash::EntryHash;
-use tally_sdk::ids::{FieldName, MemberId};
+use tally_sdk::ids::FieldName;
 use utoipa::ToSchema;
 
 use super::ApiState;
@@ -28,162 +18,12 @@ use super::auth::Caller;
 use super::events::{answer, submit};
 use super::problem::{ApiError, ProblemDetails};
 use super::query::entry_hash;
-use super::views::{EntryView, WriteReceipt};
-use crate::config::TokenScope;
-use crate::private::{PrivateRow, row};
-use crate::store::{Store, StoreError};
+use super::views::{ReadRights, WriteReceipt};
+use crate::private::row;
+use crate::store::StoreError;
 
 /// Most fields named in one disclosure request (an entry commits to at most 64).
 const MAX_REQUESTED_FIELDS: usize = 64;
-
-/// What a caller may read, resolved once per request.
-#[derive(Debug, Clone)]
-pub enum ReadRights {
-    /// The node's member: its own entries' fields, and what the policy grants its roles.
-    Member(MemberId),
-    /// What the policy grants a role.
-    Role(String),
-}
-
-impl ReadRights {
-    /// The rights of a caller on this node.
-    pub fn of(caller: &Caller, member: &MemberId) -> Self {
-        match &caller.scope {
-            TokenScope::Member => ReadRights::Member(member.clone()),
-            TokenScope::Read { role } => ReadRights::Role(role.clone()),
-        }
-    }
-
-    /// Whether the caller may read `field` of an entry by `author`.
-    pub fn may_read(&self, genesis: &Genesis, author: &MemberId, field: &FieldName) -> bool {
-        match self {
-            ReadRights::Member(me) => {
-                me == author
-                    || genesis
-                        .member(me)
-                        .is_some_and(|member| genesis.may_read(member, field))
-            }
-            ReadRights::Role(role) => genesis.role_may_read(role, field),
-        }
-    }
-}
-
-/// Whether a private field's value is in this answer, and if not, why.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum FieldState {
-    /// The value is shown.
-    Shown,
-    /// The caller's token may not read this field.
-    Withheld,
-    /// The caller may read it, but this node does not hold the value (not delivered yet, or
-    /// the node's member may not read it).
-    NotHeld,
-    /// The value was erased by a purge.
-    Purged,
-}
-
-/// One private field of an entry, as the caller may see it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct PrivateFieldView {
-    /// The field's name (e.g. `consumer.address`).
-    pub name: String,
-    /// Whether the value is shown.
-    pub state: FieldState,
-    /// The value, when `state` is `shown`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    pub value: Option<serde_json::Value>,
-    /// When `state` is `purged`: the purge entry (hex hash) and when it was signed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub purged_by: Option<String>,
-    /// When `state` is `purged`: when the purge entry was signed (RFC 3339).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub purged_at: Option<String>,
-}
-
-/// What `rights` see of an entry's private fields, given the row this node holds.
-pub fn field_views(
-    genesis: &Genesis,
-    rights: &ReadRights,
-    entry: &SignedEntry,
-    held: Option<&PrivateRow>,
-) -> Option<Vec<PrivateFieldView>> {
-    let commitment = entry.body.private.as_ref()?;
-    let views = commitment
-        .fields
-        .iter()
-        .map(|name| {
-            let mut view = PrivateFieldView {
-                name: name.to_string(),
-                state: FieldState::Withheld,
-                value: None,
-                purged_by: None,
-                purged_at: None,
-            };
-            if let Some(note) = held.and_then(|row| row.purge_of(name)) {
-                view.state = FieldState::Purged;
-                view.purged_by = Some(note.by.to_hex());
-                view.purged_at = Some(note.at.to_rfc3339());
-            } else if rights.may_read(genesis, &entry.body.author, name) {
-                let value = held
-                    .and_then(|row| row.held.field(name))
-                    .and_then(|field| field.value.to_value().ok());
-                view.state = if value.is_some() {
-                    FieldState::Shown
-                } else {
-                    FieldState::NotHeld
-                };
-                view.value = value;
-            }
-            view
-        })
-        .collect();
-    Some(views)
-}
-
-/// The private views of entries, reading the rows of those with private fields.
-pub fn entries_private(
-    store: &dyn Store,
-    genesis: &Genesis,
-    rights: &ReadRights,
-    entries: &[(EntryHash, SignedEntry)],
-) -> Result<Vec<Option<Vec<PrivateFieldView>>>, StoreError> {
-    entries
-        .iter()
-        .map(|(hash, entry)| {
-            if entry.body.private.is_none() {
-                return Ok(None);
-            }
-            let held = row(store, hash)?;
-            Ok(field_views(genesis, rights, entry, held.as_ref()))
-        })
-        .collect()
-}
-
-/// The views of entries as `caller` may see them (private fields resolved on the blocking
-/// pool).
-pub async fn entry_views(
-    state: &ApiState,
-    caller: &Caller,
-    entries: Vec<(EntryHash, SignedEntry)>,
-) -> Result<Vec<EntryView>, ApiError> {
-    let rights = ReadRights::of(caller, state.member());
-    let genesis = state.genesis().clone();
-    let store = state.store().clone();
-    let views = state
-        .blocking(move || -> Result<_, StoreError> {
-            let forks = crate::forks::fork_points(store.as_ref())?;
-            let private = entries_private(store.as_ref(), &genesis, &rights, &entries)?;
-            Ok(entries
-                .into_iter()
-                .zip(private)
-                .map(|((hash, entry), private)| EntryView::new(hash, entry, private, &forks))
-                .collect())
-        })
-        .await??;
-    Ok(views)
-}
 
 /// A request naming private fields of an entry: to disclose them, or to purge them.
 #[derive(Debug, Clone, Deserialize, ToSchema)]

@@ -9,7 +9,7 @@ use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use tally_sdk::bundle::EvidenceBundle;
-use tally_sdk::genesis::Genesis;
+use tally_sdk::consortium::Consortium;
 use tally_sdk::gs1::ProductId;
 use tally_sdk::provenance::Provenance;
 use tally_sdk::responsibility::Report;
@@ -84,7 +84,7 @@ async fn read_product<T, F>(
 ) -> Result<T, ApiError>
 where
     T: Send + 'static,
-    F: FnOnce(&dyn Store, &Book, &Genesis, &ProductId) -> Result<Option<T>, ProductError>
+    F: FnOnce(&dyn Store, &Book, &Consortium, &ProductId) -> Result<Option<T>, ProductError>
         + Send
         + 'static,
 {
@@ -95,7 +95,7 @@ where
 async fn read_parsed<T, F>(state: &ApiState, product: ProductId, read: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
-    F: FnOnce(&dyn Store, &Book, &Genesis, &ProductId) -> Result<Option<T>, ProductError>
+    F: FnOnce(&dyn Store, &Book, &Consortium, &ProductId) -> Result<Option<T>, ProductError>
         + Send
         + 'static,
 {

@@ -18,9 +18,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::ApiState;
 use super::auth::Caller;
-use super::private::entry_views;
 use super::problem::{ApiError, ProblemDetails};
-use super::views::{EntryPage, EntryView};
+use super::views::{EntryPage, EntryView, entry_views};
 use crate::ingest::IndexFacts;
 use crate::store::{Cursor, Index, MAX_PAGE, Page, Query as StoreQuery};
 

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use tally_sdk::genesis::Genesis;
+use tally_sdk::consortium::Consortium;
 use tally_sdk::hash::EntryHash;
 use tally_sdk::ids::MemberId;
 use tally_sdk::keyfile::MemberKeys;
@@ -55,7 +55,7 @@ pub enum DemoError {
     OtherConsortium(PathBuf),
     /// The embedded demo consortium cannot be built (a bug).
     #[error("cannot build the demo consortium: {0}")]
-    Consortium(String),
+    SharedConsortium(String),
     /// A node's configuration is invalid (a bug).
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -149,18 +149,19 @@ fn demo_token(member: &str) -> String {
 }
 
 /// Writes the genesis and keys into `dir` (or checks the genesis there is the demo's).
-fn prepare(dir: &Path) -> Result<(Genesis, Vec<MemberKeys>), DemoError> {
-    let (signed, keys) = demo_consortium().map_err(|e| DemoError::Consortium(e.to_string()))?;
+fn prepare(dir: &Path) -> Result<(Consortium, Vec<MemberKeys>), DemoError> {
+    let (signed, keys) =
+        demo_consortium().map_err(|e| DemoError::SharedConsortium(e.to_string()))?;
     let text = signed
         .to_toml("# Tally DEMO genesis (demo keys, not for real data); written by `tally demo`.\n")
-        .map_err(|e| DemoError::Consortium(e.to_string()))?;
+        .map_err(|e| DemoError::SharedConsortium(e.to_string()))?;
     let genesis = signed
         .verify()
-        .map_err(|e| DemoError::Consortium(e.to_string()))?;
+        .map_err(|e| DemoError::SharedConsortium(e.to_string()))?;
     let path = dir.join("genesis.toml");
     if path.exists() {
         let existing = std::fs::read_to_string(&path).map_err(io(&path))?;
-        match Genesis::from_toml(&existing) {
+        match Consortium::from_toml(&existing) {
             Ok(found) if found.network_id() == genesis.network_id() => {}
             _ => return Err(DemoError::OtherConsortium(dir.to_owned())),
         }
@@ -283,7 +284,7 @@ fn agree(nodes: &[Running]) -> bool {
 
 /// Whether every node shows every chain head it holds as witnessed (an honest witness states
 /// a chain from its start, so the heads being witnessed means every entry is).
-fn witnessed(nodes: &[Running], genesis: &Genesis) -> bool {
+fn witnessed(nodes: &[Running], genesis: &Consortium) -> bool {
     let verifier = Verifier::new(genesis, Timestamp::now());
     nodes.iter().all(|r| {
         let store = r.node.store();

@@ -5,17 +5,20 @@ use super::*;
 
 impl Ledger {
     /// The consortium the ledger judges by.
-    pub fn genesis(&self) -> &Arc<Genesis> {
+    pub fn genesis(&self) -> &Arc<Consortium> {
         &self.genesis
     }
 
     /// Judges by `genesis` from now on (a governance change was applied).
-    pub fn set_genesis(&mut self, genesis: Arc<Genesis>) {
+    pub fn set_genesis(&mut self, genesis: Arc<Consortium>) {
         self.genesis = genesis;
     }
 
     /// The ledger state of a store.
-    pub fn load<S: Store + ?Sized>(genesis: Arc<Genesis>, store: &S) -> Result<Self, StoreError> {
+    pub fn load<S: Store + ?Sized>(
+        genesis: Arc<Consortium>,
+        store: &S,
+    ) -> Result<Self, StoreError> {
         let mut ledger = Self {
             genesis,
             chains: HashMap::new(),

@@ -6,12 +6,12 @@ use super::*;
 impl Pipeline {
     /// A pipeline for the consortium of `genesis` (as it stands: no change applied later),
     /// taking at most `max_batch` items per request.
-    pub fn new(genesis: Arc<Genesis>, max_batch: usize) -> Self {
-        Self::following(Consortium::new(genesis), max_batch)
+    pub fn new(genesis: Arc<Consortium>, max_batch: usize) -> Self {
+        Self::following(SharedConsortium::new(genesis), max_batch)
     }
 
     /// A pipeline that judges by the consortium in force at each request.
-    pub fn following(consortium: Consortium, max_batch: usize) -> Self {
+    pub fn following(consortium: SharedConsortium, max_batch: usize) -> Self {
         Self {
             consortium,
             max_batch,
@@ -19,12 +19,12 @@ impl Pipeline {
     }
 
     /// The consortium now.
-    pub fn genesis(&self) -> Arc<Genesis> {
+    pub fn genesis(&self) -> Arc<Consortium> {
         self.consortium.current()
     }
 
     /// The consortium, followed as changes are applied.
-    pub fn consortium(&self) -> &Consortium {
+    pub fn consortium(&self) -> &SharedConsortium {
         &self.consortium
     }
 
@@ -212,7 +212,7 @@ impl Pipeline {
 }
 
 pub(super) fn checked_entry(
-    genesis: &Genesis,
+    genesis: &Consortium,
     entry: VerifiedEntry,
     opened: Vec<OpenedField>,
     hash_id: Option<String>,

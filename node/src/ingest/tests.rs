@@ -10,7 +10,7 @@ use super::*;
 use crate::store::memory::MemoryStore;
 
 struct Fixture {
-    genesis: Arc<Genesis>,
+    genesis: Arc<Consortium>,
     /// The manufacturer's chain 0..8, the supplier's 0..3, then odd entries: a second
     /// entry 3 of the manufacturer (a fork), entry 5 with another entry's signature, and
     /// a platform entry the platform may not write.
@@ -18,7 +18,7 @@ struct Fixture {
 }
 
 fn signed(
-    genesis: &Genesis,
+    genesis: &Consortium,
     keys: &MemberKeys,
     seq: u64,
     prev: Option<EntryHash>,

@@ -10,10 +10,11 @@
 //! read. Both sides run on the blocking pool ([`crate::replicate::net`] drives them).
 
 use serde::{Deserialize, Serialize};
+use tally_sdk::consortium::Consortium;
 use tally_sdk::crypto::X25519SecretKey;
 use tally_sdk::disclosure::DisclosureError;
 use tally_sdk::entry::SignedEntry;
-use tally_sdk::genesis::{Genesis, Member};
+use tally_sdk::genesis::Member;
 use tally_sdk::hash::EntryHash;
 use tally_sdk::ids::{FieldName, MemberId};
 use tally_sdk::sealed::{self, SealContext, SealError, SealedFields};
@@ -123,7 +124,7 @@ pub enum SealForError {
 /// to send any more (the entry or its row is gone, or every such field was purged), in which
 /// case the outbox key can go.
 pub fn seal_for<S: Store + ?Sized>(
-    genesis: &Genesis,
+    genesis: &Consortium,
     store: &S,
     reader: &Member,
     hash: &EntryHash,
@@ -154,7 +155,7 @@ pub fn delivered(reader: &MemberId, hash: &EntryHash) -> Batch {
 /// Checks a delivery that `sender`'s node sent to `me`'s node and stores the fields; returns
 /// the entry hash and how many fields were new.
 pub fn receive<S: Store + ?Sized>(
-    genesis: &Genesis,
+    genesis: &Consortium,
     me: &MemberId,
     secret: &X25519SecretKey,
     store: &S,
@@ -246,7 +247,7 @@ mod tests {
     const CANARY: &str = "canary-delivery-51c2";
 
     struct Order {
-        genesis: Genesis,
+        genesis: Consortium,
         hash: EntryHash,
         /// The platform's node, holding the order's fields.
         author: MemoryStore,
@@ -256,7 +257,7 @@ mod tests {
         demo_keys(member).unwrap()
     }
 
-    fn member<'g>(genesis: &'g Genesis, id: &str) -> &'g Member {
+    fn member<'g>(genesis: &'g Consortium, id: &str) -> &'g Member {
         genesis.member(&MemberId::new(id).unwrap()).unwrap()
     }
 

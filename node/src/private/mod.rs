@@ -18,8 +18,9 @@ pub mod purge;
 
 use serde::{Deserialize, Serialize};
 use tally_sdk::codec;
+use tally_sdk::consortium::Consortium;
 use tally_sdk::disclosure::{OpenedField, PrivateCommitment};
-use tally_sdk::genesis::{Genesis, Member};
+use tally_sdk::genesis::Member;
 use tally_sdk::hash::EntryHash;
 use tally_sdk::held::HeldFields;
 use tally_sdk::ids::{FieldName, MemberId};
@@ -93,7 +94,7 @@ pub fn row<S: Store + ?Sized>(
 /// The current members other than the author who may read at least one of the committed
 /// fields: the nodes the author's node sends fields to.
 pub fn readers<'g>(
-    genesis: &'g Genesis,
+    genesis: &'g Consortium,
     author: &MemberId,
     commitment: &PrivateCommitment,
 ) -> Vec<&'g Member> {

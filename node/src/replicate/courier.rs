@@ -27,8 +27,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use tally_sdk::consortium::Consortium;
 use tally_sdk::crypto::X25519SecretKey;
-use tally_sdk::genesis::Genesis;
 use tally_sdk::hash::EntryHash;
 use tally_sdk::ids::MemberId;
 
@@ -81,7 +81,7 @@ pub enum CourierInput {
     },
     /// The consortium changed: fields go to the readers it names, with the keys it names,
     /// from the next round on; a removed member's node gets nothing more.
-    Follow(Arc<Genesis>),
+    Follow(Arc<Consortium>),
     /// A peer's node sent deliveries (`sender: None`: not a member; `deliveries: None`: the
     /// request was malformed).
     Deliveries {
@@ -151,7 +151,7 @@ pub enum CourierWork {
     /// Read and seal a round for `reader`, but for the `parked` entries.
     Seal {
         /// The consortium in force.
-        genesis: Arc<Genesis>,
+        genesis: Arc<Consortium>,
         /// The reader.
         reader: MemberId,
         /// Entries not to offer now.
@@ -169,7 +169,7 @@ pub enum CourierWork {
     /// Check and store deliveries from `sender`'s node.
     Receive {
         /// The consortium in force.
-        genesis: Arc<Genesis>,
+        genesis: Arc<Consortium>,
         /// For the answer.
         token: DeliveryToken,
         /// The member whose node sent them.
@@ -229,7 +229,7 @@ struct Reader {
 /// The courier's state.
 #[derive(Debug)]
 pub struct Courier {
-    genesis: Arc<Genesis>,
+    genesis: Arc<Consortium>,
     me: MemberId,
     now: u64,
     readers: BTreeMap<MemberId, Reader>,
@@ -239,7 +239,7 @@ pub struct Courier {
 
 impl Courier {
     /// The courier of `me`'s node in the consortium `genesis`.
-    pub fn new(genesis: Arc<Genesis>, me: MemberId) -> Self {
+    pub fn new(genesis: Arc<Consortium>, me: MemberId) -> Self {
         let mut courier = Self {
             genesis: genesis.clone(),
             me,
@@ -284,7 +284,7 @@ impl Courier {
         }
     }
 
-    fn follow(&mut self, genesis: Arc<Genesis>) {
+    fn follow(&mut self, genesis: Arc<Consortium>) {
         let current: Vec<MemberId> = genesis
             .members()
             .iter()
@@ -546,7 +546,7 @@ impl CourierWorker {
 
     fn receive(
         &self,
-        genesis: &Genesis,
+        genesis: &Consortium,
         token: DeliveryToken,
         sender: MemberId,
         deliveries: Vec<Delivery>,
@@ -599,7 +599,7 @@ impl CourierWorker {
 /// Reads and seals one round of `reader`'s outbox, under the request's byte budget. Entries
 /// with nothing left to send are forgotten here.
 fn seal_round(
-    genesis: &Genesis,
+    genesis: &Consortium,
     store: &dyn Store,
     reader: &MemberId,
     parked: &BTreeSet<EntryHash>,
@@ -638,7 +638,7 @@ fn seal_round(
 mod tests {
     use super::*;
 
-    fn demo() -> (Arc<Genesis>, MemberId, MemberId) {
+    fn demo() -> (Arc<Consortium>, MemberId, MemberId) {
         let (signed, _) = tally_sdk::template::demo_consortium().unwrap();
         let genesis = Arc::new(signed.verify().unwrap());
         let members: Vec<MemberId> = genesis.members().iter().map(|m| m.id.clone()).collect();

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use libp2p::PeerId;
 use libp2p::identity::Keypair;
-use tally_sdk::genesis::Genesis;
+use tally_sdk::consortium::Consortium;
 use tally_sdk::ids::MemberId;
 use tally_sdk::keyfile::MemberKeys;
 
@@ -41,7 +41,7 @@ pub enum IdentityError {
 }
 
 /// The libp2p key pair of `keys`' node, checked against the genesis.
-pub fn keypair(keys: &MemberKeys, genesis: &Genesis) -> Result<Keypair, IdentityError> {
+pub fn keypair(keys: &MemberKeys, genesis: &Consortium) -> Result<Keypair, IdentityError> {
     let keypair = Keypair::ed25519_from_bytes(keys.node.seed())
         .map_err(|e| IdentityError::Key(e.to_string()))?;
     let member = genesis
@@ -60,7 +60,7 @@ pub fn keypair(keys: &MemberKeys, genesis: &Genesis) -> Result<Keypair, Identity
 
 /// The peer id of every current member but `me`: who may connect.
 pub fn members(
-    genesis: &Genesis,
+    genesis: &Consortium,
     me: &MemberId,
 ) -> Result<BTreeMap<PeerId, MemberId>, IdentityError> {
     genesis

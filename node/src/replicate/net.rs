@@ -40,9 +40,9 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tally_sdk::attestation::Attestation;
 use tally_sdk::codec;
+use tally_sdk::consortium::Consortium;
 use tally_sdk::crypto::{SigningKey, X25519SecretKey};
 use tally_sdk::entry::SignedEntry;
-use tally_sdk::genesis::Genesis;
 use tally_sdk::gs1::ProductId;
 use tally_sdk::ids::MemberId;
 use tokio::sync::{mpsc, oneshot};
@@ -59,7 +59,7 @@ use super::identity::{self, IdentityError};
 use super::outcome::classify;
 use super::wire::{self, GossipBatch, HeadInfo, SyncRequest, SyncResponse};
 use crate::commit::{Committed, Committer};
-use crate::consortium::Consortium;
+use crate::consortium::SharedConsortium;
 use crate::ingest::IngestError;
 use crate::store::Store;
 use crate::witness::book::Book;
@@ -185,7 +185,7 @@ fn peer_of(address: &Multiaddr) -> Option<PeerId> {
 /// What the parts of the node the network works with.
 pub struct NetParts {
     /// The consortium in force, followed as governance changes are applied.
-    pub consortium: Consortium,
+    pub consortium: SharedConsortium,
     /// This node's member.
     pub me: MemberId,
     /// The node's libp2p identity ([`identity::keypair`]).

@@ -7,7 +7,7 @@ use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{PoisonError, RwLock};
 
-use tally_sdk::tlog::cache::TileCache;
+use tally_sdk::tlog::tile::TileCache;
 
 use super::tiles::{TILE_CACHE_BYTES, written_tiles};
 use super::{Batch, Cf, KeyRange, Op, Row, ScanOrder, Store, StoreError};

@@ -26,7 +26,7 @@ use tally_sdk::hash::{EntryHash, NetworkId};
 use tally_sdk::ids::MemberId;
 use tally_sdk::rejection::RejectedEntry;
 use tally_sdk::time::Timestamp;
-use tally_sdk::tlog::cache::TileCache;
+use tally_sdk::tlog::tile::TileCache;
 
 use keys::{Head, Position, index_position, index_time, kind_code, prefix_end, string_prefix};
 
@@ -457,6 +457,51 @@ pub trait Store: Send + Sync {
         Head::parse(author.as_str().as_bytes(), &value)
             .map(Some)
             .ok_or_else(|| corrupted(format!("the chain head of {author} is damaged")))
+    }
+
+    /// The hashes of `author`'s entries `first..=last` as the store holds them, or `None` if it
+    /// does not hold them all.
+    fn chain_hashes(
+        &self,
+        author: &MemberId,
+        first: u64,
+        last: u64,
+    ) -> Result<Option<Vec<EntryHash>>, StoreError> {
+        let Some(head) = self.head(author)? else {
+            return Ok(None);
+        };
+        if last < first || head.tip.seq < last {
+            return Ok(None);
+        }
+        let key = |seq| {
+            Position {
+                member: head.code,
+                seq,
+            }
+            .to_key()
+            .to_vec()
+        };
+        let count = usize::try_from(last - first + 1).unwrap_or(usize::MAX);
+        let range = KeyRange {
+            start: key(first),
+            end: prefix_end(&key(last)),
+        };
+        let rows = self.scan(Cf::Chain, &range, count)?;
+        if rows.len() != count {
+            return Err(corrupted(format!(
+                "{author}'s chain lacks entries between {first} and {last} below its head"
+            )));
+        }
+        rows.iter()
+            .map(|(_, value)| {
+                let bytes: [u8; 32] = value
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| corrupted(format!("a chain row of {author} is damaged")))?;
+                Ok(EntryHash::from_bytes(bytes))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
     }
 
     /// Entries of `author`'s chain from sequence number `from`, at most `limit`.

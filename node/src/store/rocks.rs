@@ -14,7 +14,7 @@ use rocksdb::{
 };
 use tally_sdk::hash::NetworkId;
 
-use tally_sdk::tlog::cache::TileCache;
+use tally_sdk::tlog::tile::TileCache;
 
 use super::check::{CheckReport, check_store};
 use super::tiles::{TILE_CACHE_BYTES, forget_written};

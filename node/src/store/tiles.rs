@@ -14,11 +14,9 @@
 //! was most of a proof's time. Every write forgets the tiles it wrote once they are written
 //! ([`forget_written`]). Nothing of the cache is stored: the format is the tiles alone.
 
-use std::collections::HashMap;
-
-use tally_sdk::tlog::cache::TileCache;
 use tally_sdk::tlog::hash::LogHash;
 use tally_sdk::tlog::proof::{self, BuildError};
+use tally_sdk::tlog::tile::TileCache;
 use tally_sdk::tlog::tile::{RightEdge, Tile, TileData, TileHashReader, TileReadError, TileReader};
 
 use super::keys::MemberCode;
@@ -197,53 +195,6 @@ fn refusal(error: BuildError<TileReadError<StoreError>>) -> ProofError {
         BuildError::Request(why) => ProofError::Refused(why.to_string()),
         other => ProofError::Store(proof_error(other)),
     }
-}
-
-/// Entries read per batch while the tiles of existing chains are computed.
-const UPGRADE_CHUNK: usize = 10_000;
-
-/// Computes and stores the tiles of every chain the store holds (a store of a format before
-/// the logs), chunk by chunk; the writes are idempotent, so a crash part-way starts again.
-/// Progress is logged every chunk.
-pub fn build_all<S: Store + ?Sized>(store: &S) -> Result<u64, StoreError> {
-    let mut edges: HashMap<MemberCode, RightEdge> = HashMap::new();
-    let mut done = 0u64;
-    super::check::for_each_chain_chunk(store, UPGRADE_CHUNK, |rows| {
-        // Rows come by member code, then sequence number: each chain's run is appended at
-        // once, so each tile is written once per chunk.
-        let mut batch = Batch::default();
-        for run in rows.chunk_by(|a, b| a.0.member == b.0.member) {
-            let Some(&(first, _)) = run.first() else {
-                continue;
-            };
-            let edge = edges.entry(first.member).or_default();
-            if run
-                .iter()
-                .zip(edge.size()..)
-                .any(|((position, _), expected)| position.seq != expected)
-            {
-                return Err(corrupted(format!(
-                    "member code {} has a gap in its chain",
-                    first.member.0
-                )));
-            }
-            let leaves: Vec<LogHash> = run
-                .iter()
-                .map(|(_, hash)| LogHash::entry_leaf(hash))
-                .collect();
-            let tiles = edge
-                .append(&leaves)
-                .map_err(|e| corrupted(format!("a chain's log: {e}")))?;
-            put_tiles(&mut batch, first.member, tiles);
-        }
-        done += rows.len() as u64;
-        if !batch.is_empty() {
-            store.write(batch)?;
-            tracing::info!(entries = done, "computing the chains' logs: {done} entries");
-        }
-        Ok(())
-    })?;
-    Ok(done)
 }
 
 #[cfg(test)]

@@ -27,13 +27,12 @@ use std::sync::{Arc, Mutex};
 
 use tally_sdk::checkpoint::{ChainSpan, Checkpoint, CheckpointError, Contradiction, contradiction};
 use tally_sdk::codec;
-use tally_sdk::genesis::Genesis;
-use tally_sdk::hash::EntryHash;
+use tally_sdk::consortium::Consortium;
 use tally_sdk::ids::MemberId;
 use tally_sdk::witness::{counts_as_witness, witnesses_needed};
 
-use crate::consortium::Consortium;
-use crate::store::keys::{Position, prefix_end};
+use crate::consortium::SharedConsortium;
+use crate::store::keys::prefix_end;
 use crate::store::tiles::ChainTiles;
 use crate::store::{Batch, Cf, KeyRange, Store, StoreError, corrupted};
 
@@ -189,7 +188,7 @@ pub struct Progress {
 /// The checkpoints a node holds.
 pub struct Book {
     store: Arc<dyn Store>,
-    consortium: Consortium,
+    consortium: SharedConsortium,
     writing: Mutex<()>,
 }
 
@@ -245,12 +244,12 @@ fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
 impl Book {
     /// The book over `store`'s `checkpoints` column family, for the consortium of `genesis`
     /// as it stands.
-    pub fn new(store: Arc<dyn Store>, genesis: Arc<Genesis>) -> Self {
-        Self::following(store, Consortium::new(genesis))
+    pub fn new(store: Arc<dyn Store>, genesis: Arc<Consortium>) -> Self {
+        Self::following(store, SharedConsortium::new(genesis))
     }
 
     /// The book of a node: checkpoints judged by the consortium in force.
-    pub fn following(store: Arc<dyn Store>, consortium: Consortium) -> Self {
+    pub fn following(store: Arc<dyn Store>, consortium: SharedConsortium) -> Self {
         Self {
             store,
             consortium,
@@ -259,12 +258,12 @@ impl Book {
     }
 
     /// The consortium now.
-    pub fn genesis(&self) -> Arc<Genesis> {
+    pub fn genesis(&self) -> Arc<Consortium> {
         self.consortium.current()
     }
 
     /// The consortium, followed as changes are applied.
-    pub fn consortium(&self) -> &Consortium {
+    pub fn consortium(&self) -> &SharedConsortium {
         &self.consortium
     }
 
@@ -391,9 +390,7 @@ impl Book {
             if forks.is_forked(author, span.head.seq) {
                 continue;
             }
-            let Some(hashes) =
-                chain_hashes(self.store.as_ref(), author, span.first, span.head.seq)?
-            else {
+            let Some(hashes) = self.store.chain_hashes(author, span.first, span.head.seq)? else {
                 return Ok(Admitted::Deferred);
             };
             if hashes.last() != Some(&span.head.hash) {
@@ -725,49 +722,4 @@ impl Book {
 fn decode(bytes: &[u8]) -> Result<Checkpoint, StoreError> {
     codec::decode("checkpoint", bytes, MAX_CHECKPOINT_BYTES)
         .map_err(|e| corrupted(format!("a stored checkpoint is damaged: {e}")))
-}
-
-/// The hashes of `author`'s entries `first..=last` as the store holds them, or `None` if it
-/// does not hold them all.
-pub fn chain_hashes(
-    store: &dyn Store,
-    author: &MemberId,
-    first: u64,
-    last: u64,
-) -> Result<Option<Vec<EntryHash>>, StoreError> {
-    let Some(head) = store.head(author)? else {
-        return Ok(None);
-    };
-    if last < first || head.tip.seq < last {
-        return Ok(None);
-    }
-    let key = |seq| {
-        Position {
-            member: head.code,
-            seq,
-        }
-        .to_key()
-        .to_vec()
-    };
-    let count = usize::try_from(last - first + 1).unwrap_or(usize::MAX);
-    let range = KeyRange {
-        start: key(first),
-        end: prefix_end(&key(last)),
-    };
-    let rows = store.scan(Cf::Chain, &range, count)?;
-    if rows.len() != count {
-        return Err(corrupted(format!(
-            "{author}'s chain lacks entries between {first} and {last} below its head"
-        )));
-    }
-    rows.iter()
-        .map(|(_, value)| {
-            let bytes: [u8; 32] = value
-                .as_slice()
-                .try_into()
-                .map_err(|_| corrupted(format!("a chain row of {author} is damaged")))?;
-            Ok(EntryHash::from_bytes(bytes))
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map(Some)
 }

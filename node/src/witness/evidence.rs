@@ -10,7 +10,7 @@ use tally_sdk::witness::{
     WITNESS_EVIDENCE_FORMAT, WitnessError, WitnessEvidence, counts_as_witness,
 };
 
-use super::book::{Book, chain_hashes};
+use super::book::Book;
 use crate::store::tiles::{ChainTiles, ProofError};
 use crate::store::{Store, StoreError, corrupted};
 
@@ -117,7 +117,7 @@ pub fn witnessing(
                 }
             }
         } else {
-            let Some(held) = chain_hashes(store, &author, span.first, span.head.seq)? else {
+            let Some(held) = store.chain_hashes(&author, span.first, span.head.seq)? else {
                 pending.push(member.id.clone());
                 continue;
             };

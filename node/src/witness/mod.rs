@@ -16,8 +16,8 @@ mod tests {
 
     use serde_json::json;
     use tally_sdk::checkpoint::{ChainSpan, Checkpoint};
+    use tally_sdk::consortium::Consortium;
     use tally_sdk::entry::{SignedEntry, UnsignedEntry};
-    use tally_sdk::genesis::Genesis;
     use tally_sdk::hash::EntryHash;
     use tally_sdk::ids::MemberId;
     use tally_sdk::keyfile::MemberKeys;
@@ -37,7 +37,7 @@ mod tests {
     const NOW: Timestamp = Timestamp(10_000_000);
 
     struct Fixture {
-        genesis: Arc<Genesis>,
+        genesis: Arc<Consortium>,
         keys: Vec<MemberKeys>,
         store: Arc<MemoryStore>,
         book: Book,

@@ -14,7 +14,7 @@ use tally_sdk::time::Timestamp;
 use tally_sdk::tlog::hash::LogHash;
 use tally_sdk::tlog::proof::verify_consistency;
 
-use super::book::{Book, BookError, chain_hashes};
+use super::book::{Book, BookError};
 use crate::store::tiles::{ChainTiles, ProofError};
 use crate::store::{Store, StoreError, corrupted};
 
@@ -40,12 +40,14 @@ pub fn make_checkpoint(
             continue;
         }
         let last = head.tip.seq.min(first + (MAX_SPAN_LEN - 1));
-        let hashes = chain_hashes(store, &head.author, first, last)?.ok_or_else(|| {
-            corrupted(format!(
-                "{}'s chain is shorter than its head says",
-                head.author
-            ))
-        })?;
+        let hashes = store
+            .chain_hashes(&head.author, first, last)?
+            .ok_or_else(|| {
+                corrupted(format!(
+                    "{}'s chain is shorter than its head says",
+                    head.author
+                ))
+            })?;
         let size = last + 1;
         let tiles = ChainTiles::new(store, head.code);
         let root = tiles.root(size)?;

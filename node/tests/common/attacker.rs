@@ -21,8 +21,8 @@ use tally_node::replicate::codec::{DeliveryInbound, Inbound};
 use tally_node::replicate::identity;
 use tally_node::replicate::net::{self, BehaviourEvent};
 use tally_node::replicate::wire::{self, GossipBatch, SyncRequest, SyncResponse};
+use tally_sdk::consortium::Consortium;
 use tally_sdk::entry::SignedEntry;
-use tally_sdk::genesis::Genesis;
 use tally_sdk::keyfile::MemberKeys;
 use tokio::sync::{mpsc, oneshot};
 
@@ -65,13 +65,13 @@ pub struct Attacker {
     seen: Arc<Mutex<Seen>>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
-    genesis: Genesis,
+    genesis: Consortium,
 }
 
 impl Attacker {
     /// Connects to the node at `address` (ending with `/p2p/<peer id>`) as `keys`' member and
     /// waits until the connection is up and the node listens to both gossip topics.
-    pub fn connect(genesis: &Genesis, keys: &MemberKeys, address: &str) -> Self {
+    pub fn connect(genesis: &Consortium, keys: &MemberKeys, address: &str) -> Self {
         Self::connect_answering(genesis, keys, address, |request| match request {
             SyncRequest::Heads => SyncResponse::Heads {
                 heads: Vec::new(),
@@ -83,7 +83,7 @@ impl Attacker {
 
     /// As [`Attacker::connect`], answering the node's sync requests with `answer`.
     pub fn connect_answering(
-        genesis: &Genesis,
+        genesis: &Consortium,
         keys: &MemberKeys,
         address: &str,
         answer: impl Fn(&SyncRequest) -> SyncResponse + Send + 'static,

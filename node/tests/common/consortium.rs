@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use tally_sdk::consortium::Consortium;
 use tally_sdk::entry::SignedEntry;
-use tally_sdk::genesis::Genesis;
 use tally_sdk::ids::MemberId;
 use tally_sdk::keyfile::MemberKeys;
 use tally_sdk::template::DEMO_KEY_HEADER;
@@ -37,7 +37,7 @@ pub fn wait_for<T>(what: &str, mut condition: impl FnMut() -> Result<T, String>)
 
 /// A directory for a consortium of real nodes, with the demo genesis written as
 /// `genesis.toml`; the verified genesis and every member's keys.
-pub fn demo_root() -> (tempfile::TempDir, Genesis, Vec<MemberKeys>) {
+pub fn demo_root() -> (tempfile::TempDir, Consortium, Vec<MemberKeys>) {
     let root = tempfile::tempdir().unwrap();
     let (signed, keys) = tally_sdk::template::demo_consortium().unwrap();
     std::fs::write(
@@ -222,7 +222,7 @@ pub fn converged(nodes: &[&Running], expected: &[(&str, u64)]) -> Vec<(String, u
 }
 
 /// Every entry of every chain a node holds, read over HTTP and verified with the SDK alone.
-pub fn verify_all(node: &Running, genesis: &Genesis) -> u64 {
+pub fn verify_all(node: &Running, genesis: &Consortium) -> u64 {
     let verifier = Verifier::new(genesis, tally_sdk::time::Timestamp::now());
     let mut total = 0;
     for (member, _, _) in heads(node).unwrap() {
@@ -252,7 +252,7 @@ pub fn verify_all(node: &Running, genesis: &Genesis) -> u64 {
 
 /// Waits until `node` shows entry `hash` witnessed; checks the evidence with the SDK alone and
 /// returns the witnesses.
-pub fn witnessed(node: &Running, genesis: &Genesis, hash: &str) -> Vec<String> {
+pub fn witnessed(node: &Running, genesis: &Consortium, hash: &str) -> Vec<String> {
     let view = wait_for(&format!("entry {hash} to be witnessed"), || {
         let (status, body) = node.request("GET", &format!("/v1/entries/{hash}/witness"), None);
         if status == 200 && body["witnessed"] == true {

@@ -11,15 +11,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::{Value, json};
+use tally_sdk::consortium::Consortium;
 use tally_sdk::entry::{SignedEntry, UnsignedEntry};
-use tally_sdk::genesis::Genesis;
 use tally_sdk::hash::EntryHash;
 use tally_sdk::keyfile::MemberKeys;
 use tally_sdk::template::{DEMO_KEY_HEADER, demo_consortium};
 use tally_sdk::time::Timestamp;
 
 /// The demo consortium: platform, manufacturer, supplier, logistics, regulator.
-pub fn demo() -> (Arc<Genesis>, Vec<MemberKeys>) {
+pub fn demo() -> (Arc<Consortium>, Vec<MemberKeys>) {
     let (signed, keys) = demo_consortium().unwrap();
     (Arc::new(signed.verify().unwrap()), keys)
 }
@@ -80,7 +80,7 @@ pub fn arrival(member: &tally_sdk::ids::MemberId, seq: u64) -> Value {
 /// `n` entries of `keys`' chain from `from`, linked to `prev`, each about its own product
 /// (`serial = seq`) with bizStep `assembling`.
 pub fn chain(
-    genesis: &Genesis,
+    genesis: &Consortium,
     keys: &MemberKeys,
     from: u64,
     n: u64,
@@ -93,7 +93,7 @@ pub fn chain(
 
 /// `n` entries of `keys`' chain with the events `make` gives for each sequence number.
 pub fn chain_of(
-    genesis: &Genesis,
+    genesis: &Consortium,
     keys: &MemberKeys,
     from: u64,
     n: u64,

@@ -32,8 +32,8 @@ use tally_node::store::memory::MemoryStore;
 use tally_node::witness::book::Book;
 use tally_sdk::checkpoint::{ChainSpan, Checkpoint};
 use tally_sdk::codec::CanonicalJson;
+use tally_sdk::consortium::Consortium;
 use tally_sdk::entry::SignedEntry;
-use tally_sdk::genesis::Genesis;
 use tally_sdk::ids::{FieldName, MemberId};
 use tally_sdk::keyfile::MemberKeys;
 use tally_sdk::time::Timestamp;
@@ -117,7 +117,7 @@ enum Event {
 }
 
 pub struct Sim {
-    pub genesis: Arc<Genesis>,
+    pub genesis: Arc<Consortium>,
     pub nodes: Vec<SimNode>,
     pub now: u64,
     queue: BTreeMap<(u64, u64), (usize, Event)>,
@@ -175,7 +175,7 @@ fn message_id(batch: &GossipBatch) -> [u8; 32] {
 
 impl SimNode {
     /// The node's state machines as at a start from its store.
-    fn start(&mut self, genesis: &Arc<Genesis>, engine: Engine) {
+    fn start(&mut self, genesis: &Arc<Consortium>, engine: Engine) {
         let store: Arc<dyn Store> = self.store.clone();
         self.book = Arc::new(Book::new(store.clone(), genesis.clone()));
         self.checkpoints = CheckpointSync::new(CHECKPOINT_INTERVAL_MS, false);
@@ -715,7 +715,14 @@ impl Sim {
                 }
             }
             Output::CompareHead { peer, head } => {
-                if forks::differs_from_stored(self.nodes[i].store.as_ref(), &head).unwrap() {
+                if forks::differs_from_stored(
+                    self.nodes[i].store.as_ref(),
+                    &head.author,
+                    head.seq,
+                    &head.hash,
+                )
+                .unwrap()
+                {
                     self.at(
                         self.now,
                         i,

@@ -65,7 +65,7 @@ fn held(entries: &[AttestedEntry]) -> BTreeMap<(MemberId, u64), EntryHash> {
 }
 
 fn attest(
-    g: &Genesis,
+    g: &Consortium,
     key: &SigningKey,
     attester: &str,
     chains: Vec<ChainHeld>,

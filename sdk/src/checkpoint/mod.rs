@@ -31,9 +31,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::codec::{self, CodecError};
+use crate::consortium::Consortium;
 use crate::crypto::{CryptoError, Signature, SigningKey};
 use crate::domain::signing;
-use crate::genesis::{Genesis, MAX_MEMBERS};
+use crate::genesis::MAX_MEMBERS;
 use crate::hash::{CheckpointHash, EntryHash, LeafHash, MerkleRoot, NetworkId, SpanLeafHash};
 use crate::ids::MemberId;
 use crate::merkle::{MerkleError, MerkleTree, MultiProof};
@@ -283,14 +284,14 @@ pub struct SignedCheckpoint {
 impl SignedCheckpoint {
     /// Checks format, network, that the witness was a member at this checkpoint number, and the
     /// signature under its key for that number; returns the checkpoint hash.
-    pub fn verify(&self, genesis: &Genesis) -> Result<CheckpointHash, CheckpointError> {
+    pub fn verify(&self, genesis: &Consortium) -> Result<CheckpointHash, CheckpointError> {
         self.verify_with_key(genesis).map(|(hash, _)| hash)
     }
 
     /// As [`SignedCheckpoint::verify`], with the witness's key that signed it.
     fn verify_with_key(
         &self,
-        genesis: &Genesis,
+        genesis: &Consortium,
     ) -> Result<(CheckpointHash, crate::crypto::PublicKey), CheckpointError> {
         let body = &self.body;
         if body.format != CHECKPOINT_FORMAT && body.format != SPANS_ONLY_FORMAT {
@@ -377,7 +378,7 @@ impl Checkpoint {
 
     /// Checks the signature, that the spans are well formed, name members, and are exactly
     /// what the signed root commits to. Returns the checkpoint hash.
-    pub fn verify(&self, genesis: &Genesis) -> Result<CheckpointHash, CheckpointError> {
+    pub fn verify(&self, genesis: &Consortium) -> Result<CheckpointHash, CheckpointError> {
         let (hash, key) = self.signed.verify_with_key(genesis)?;
         let body = self.body();
         for span in &self.spans {
@@ -564,7 +565,7 @@ impl EntryWitness {
     /// that the span's cosigned tree head includes it. Returns the checkpoint hash.
     pub fn verify(
         &self,
-        genesis: &Genesis,
+        genesis: &Consortium,
         author: &MemberId,
         seq: u64,
         hash: &EntryHash,
@@ -659,7 +660,7 @@ mod tests {
     }
 
     /// A checkpoint by `a` with spans of c (10..=14), a (0..=0) and b (3..=9).
-    fn checkpoint() -> (Genesis, Checkpoint) {
+    fn checkpoint() -> (Consortium, Checkpoint) {
         let (g, keys) = test_consortium();
         let spans = vec![
             ChainSpan::new(member("c"), 10, &hashes("c", 10, 5)).unwrap(),

@@ -208,7 +208,7 @@ mod tests {
     use super::*;
     use crate::checkpoint::{Checkpoint, EntryWitness, SignedCheckpoint};
     use crate::codec;
-    use crate::genesis::Genesis;
+    use crate::consortium::Consortium;
     use crate::genesis::tests::test_consortium;
     use crate::hash::{EntryHash, MerkleRoot};
     use crate::time::Timestamp;
@@ -231,7 +231,7 @@ mod tests {
     }
 
     /// Witness `a`'s format-2 checkpoint stating b's entries 12..=19 and the tree head at 19.
-    fn cosigned() -> (Genesis, Checkpoint, Vec<EntryHash>, MemoryTiles) {
+    fn cosigned() -> (Consortium, Checkpoint, Vec<EntryHash>, MemoryTiles) {
         let (g, keys) = test_consortium();
         let (hashes, log) = chain();
         let root = tree_root(20, &TileHashReader::new(20, &log)).unwrap();

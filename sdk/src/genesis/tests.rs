@@ -3,11 +3,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::*;
+use crate::consortium::Consortium;
 use crate::crypto::X25519SecretKey;
 
 /// A small valid consortium for tests: members `a` (founder, maker), `b` (founder, carrier),
 /// `c` (auditor), keys from fixed seeds.
-pub(crate) fn test_consortium() -> (Genesis, Vec<SigningKey>) {
+pub(crate) fn test_consortium() -> (Consortium, Vec<SigningKey>) {
     let keys: Vec<SigningKey> = (1..=3u8).map(|n| SigningKey::from_seed(&[n; 32])).collect();
     let node_keys: Vec<SigningKey> = (11..=13u8)
         .map(|n| SigningKey::from_seed(&[n; 32]))
@@ -106,7 +107,7 @@ fn inspectors_are_the_members_with_an_inspector_role() {
         inspector_roles: vec![RoleName::new("auditor").unwrap()],
         ..DisputeRules::default()
     });
-    let genesis = Genesis::new(s.clone(), s.document.network_id().unwrap()).unwrap();
+    let genesis = Consortium::new(s.clone(), s.document.network_id().unwrap()).unwrap();
     assert!(genesis.is_inspector(&MemberId::new("c").unwrap()));
     assert!(!genesis.is_inspector(&MemberId::new("a").unwrap()));
     assert_eq!(
@@ -239,10 +240,10 @@ fn toml_round_trip_keeps_the_network_id() {
     for sig in &s.signatures {
         text.push_str(&SignedGenesis::signature_toml(sig));
     }
-    let back = Genesis::from_toml(&text).unwrap();
+    let back = Consortium::from_toml(&text).unwrap();
     assert_eq!(back.network_id(), s.document.network_id().unwrap());
     let typo = text.replace("witness_quorum", "witness_qorum");
-    let err = Genesis::from_toml(&typo).unwrap_err().to_string();
+    let err = Consortium::from_toml(&typo).unwrap_err().to_string();
     assert!(err.contains("witness_qorum"), "{err}");
 }
 

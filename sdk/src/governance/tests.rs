@@ -3,7 +3,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::*;
-use crate::crypto::X25519SecretKey;
+use crate::consortium::Consortium;
+use crate::crypto::{SigningKey, X25519SecretKey};
+use crate::domain::signing;
 use crate::genesis::tests::test_consortium;
 use crate::ids::RoleName;
 
@@ -32,7 +34,7 @@ pub(crate) fn newcomer(seed: u8) -> (Member, SigningKey) {
 }
 
 /// `action` as the next change, approved by founders `a` and `b` (the threshold is 2).
-pub(crate) fn approved(genesis: &Genesis, keys: &[SigningKey], action: Action) -> SignedChange {
+pub(crate) fn approved(genesis: &Consortium, keys: &[SigningKey], action: Action) -> SignedChange {
     let body = ChangeBody::next(
         genesis,
         Timestamp(1_700_000_100_000 + genesis.changes().len() as u64),

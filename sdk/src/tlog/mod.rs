@@ -16,7 +16,7 @@
 //!   append writes, and the incremental [`RightEdge`](crate::tlog::tile::RightEdge) writer; the
 //!   [`HashReader`](crate::tlog::tile::HashReader) and
 //!   [`TileReader`](crate::tlog::tile::TileReader) traits storage implements.
-//! * [`cache`](crate::tlog::cache) — a bounded cache of decoded tiles (each tile with the
+//! * [`tile::cache`](crate::tlog::tile::cache) — a bounded cache of decoded tiles (each tile with the
 //!   nodes of its inner levels), shared by the readers of a store.
 //! * [`proof`](crate::tlog::proof) — tree roots, inclusion and consistency proofs built through
 //!   a reader, and their verification exactly as RFC 9162 §2.1.3.2 and §2.1.4.2 state it.
@@ -31,7 +31,6 @@
 //! RocksDB and tests implement in memory. The formats are described for outside verifiers in
 //! `docs/formats.md`, "Verifiable logs".
 
-pub mod cache;
 pub mod checkpoint;
 pub mod equivocation;
 pub mod hash;

@@ -579,7 +579,7 @@ mod tests {
     fn cached_proofs_equal_uncached(
         appends: &[usize],
         asks: &[(u64, u64)],
-        cache: &crate::tlog::cache::TileCache,
+        cache: &crate::tlog::tile::TileCache,
         forget: bool,
     ) {
         use crate::tlog::tile::TileReader;
@@ -623,7 +623,7 @@ mod tests {
         }
         // Warm: the same proof again reads no tile when the cache holds what it needs.
         let size = edge.size();
-        if size > 0 && cache.max_bytes() >= 64 * crate::tlog::cache::FULL_TILE_CACHE_BYTES {
+        if size > 0 && cache.max_bytes() >= 64 * crate::tlog::tile::FULL_TILE_CACHE_BYTES {
             let counting = Counting {
                 tiles: &tiles,
                 read: std::cell::Cell::new(0),
@@ -653,8 +653,8 @@ mod tests {
             small in proptest::bool::ANY,
             forget in proptest::bool::ANY,
         ) {
-            let bytes = if small { 3 } else { 1024 } * crate::tlog::cache::FULL_TILE_CACHE_BYTES;
-            let cache = crate::tlog::cache::TileCache::new(bytes);
+            let bytes = if small { 3 } else { 1024 } * crate::tlog::tile::FULL_TILE_CACHE_BYTES;
+            let cache = crate::tlog::tile::TileCache::new(bytes);
             cached_proofs_equal_uncached(&appends, &asks, &cache, forget);
             proptest::prop_assert!(cache.stats().bytes <= bytes);
         }
@@ -665,7 +665,7 @@ mod tests {
     #[test]
     fn cached_proofs_across_three_tile_levels() {
         let cache =
-            crate::tlog::cache::TileCache::new(256 * crate::tlog::cache::FULL_TILE_CACHE_BYTES);
+            crate::tlog::tile::TileCache::new(256 * crate::tlog::tile::FULL_TILE_CACHE_BYTES);
         let asks = [(1, 999), (500, 0), (999, 500), (1000, 1000)];
         cached_proofs_equal_uncached(&[65_535, 1, 1, 254, 256, 3_000], &asks, &cache, true);
         assert!(cache.stats().hits > 0);

@@ -34,7 +34,7 @@
 //! Proofs ([`crate::tlog::proof`]) read node hashes through [`HashReader`], in one batched call
 //! per proof. Storage that keeps tiles implements the smaller [`TileReader`] and wraps it in
 //! [`TileHashReader`], which reads each tile a proof touches once and recomputes the nodes
-//! inside it. Given a [`TileCache`] ([`crate::tlog::cache`]) it keeps tiles decoded — with
+//! inside it. Given a [`TileCache`] ([`cache`]) it keeps tiles decoded — with
 //! the nodes of their 7 inner levels — between proofs, so a warm reader hashes almost nothing.
 //! [`MemoryTiles`] is an in-memory tile store (tests, tools, small logs).
 //!
@@ -49,12 +49,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::hash::HASH_LEN;
-use crate::tlog::cache::{TileCache, TileNodes};
 use crate::tlog::hash::{EMPTY_ROOT, LogHash};
 
+pub mod cache;
 mod read;
 mod write;
 
+use cache::TileNodes;
+pub use cache::{CacheStats, FULL_TILE_CACHE_BYTES, TileCache};
 pub use read::*;
 pub use write::*;
 

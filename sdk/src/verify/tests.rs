@@ -26,7 +26,7 @@ fn event(extra: Value) -> Value {
 }
 
 fn entry(
-    g: &Genesis,
+    g: &Consortium,
     key: &SigningKey,
     author: &str,
     seq: u64,
@@ -88,9 +88,9 @@ fn a_valid_chain_verifies_alone_and_in_a_batch() {
 
 #[test]
 fn keys_and_removals_apply_by_chain_position() {
-    use crate::genesis::{KeyEpoch, Removal};
     use crate::governance::Action;
     use crate::governance::tests::{approved, newcomer};
+    use crate::governance::{KeyEpoch, Removal};
     let (g, keys) = test_consortium();
     let a = MemberId::new("a").unwrap();
     // A maker admitted, then removed from its entry 1 on; then a's key rotated from its

@@ -11,8 +11,8 @@ use tally_sdk::attestation::{
     ATTESTATION_FORMAT, Attestation, AttestationBody, AttestedEntry, ChainHeld,
 };
 use tally_sdk::checkpoint::{ChainSpan, Checkpoint};
+use tally_sdk::consortium::Consortium;
 use tally_sdk::entry::{SignedEntry, UnsignedEntry};
-use tally_sdk::genesis::Genesis;
 use tally_sdk::hash::EntryHash;
 use tally_sdk::ids::MemberId;
 use tally_sdk::keyfile::MemberKeys;
@@ -25,7 +25,7 @@ pub const LOT: &str = "https://id.gs1.org/01/09506000134369/10/LINEN-2026-07";
 
 /// The members' chains, signed as the story goes.
 pub struct Chains {
-    pub genesis: Genesis,
+    pub genesis: Consortium,
     pub keys: BTreeMap<String, MemberKeys>,
     pub chains: BTreeMap<String, Vec<SignedEntry>>,
     /// Entries signed so far, over all chains: each is timestamped a minute after the last.

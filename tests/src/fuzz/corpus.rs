@@ -16,11 +16,12 @@ use tally_node::private::delivery::Delivery;
 use tally_sdk::bundle::EvidenceBundle;
 use tally_sdk::checkpoint::{ChainSpan, Checkpoint};
 use tally_sdk::codec::CanonicalJson;
+use tally_sdk::consortium::Consortium;
 use tally_sdk::crypto::X25519SecretKey;
 use tally_sdk::disclosure::{CommitLimits, OpenedField, commit};
 use tally_sdk::entry::{SignedEntry, UnsignedEntry};
 use tally_sdk::fork::ForkProof;
-use tally_sdk::genesis::{Genesis, SignedGenesis};
+use tally_sdk::genesis::SignedGenesis;
 use tally_sdk::governance::{Action, ChangeBody, SignedChange};
 use tally_sdk::gs1::ProductId;
 use tally_sdk::hash::EntryHash;
@@ -47,7 +48,7 @@ const MINUTE: u64 = 60_000;
 #[derive(Debug)]
 pub struct Fixtures {
     /// The demo consortium, verified.
-    pub genesis: Genesis,
+    pub genesis: Consortium,
     /// Its signed genesis (as `tally genesis demo` writes it).
     pub signed_genesis: SignedGenesis,
     /// Every demo member's keys, by member id.
@@ -98,7 +99,7 @@ fn sofa_event(day: u32, hour: u32, extra: Value) -> Value {
 }
 
 struct Signer<'a> {
-    genesis: &'a Genesis,
+    genesis: &'a Consortium,
     keys: &'a BTreeMap<String, MemberKeys>,
     chains: BTreeMap<String, Vec<SignedEntry>>,
     entries: Vec<SignedEntry>,

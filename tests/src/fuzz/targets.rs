@@ -51,13 +51,14 @@ use tally_node::store::{Batch, Cf, Store};
 use tally_sdk::bundle::EvidenceBundle;
 use tally_sdk::checkpoint::Checkpoint;
 use tally_sdk::codec;
+use tally_sdk::consortium::Consortium;
 use tally_sdk::disclosed::EntryDisclosure;
 use tally_sdk::entry::SignedEntry;
 use tally_sdk::epcis::document::{CaptureLimits, parse_capture, parse_event};
 use tally_sdk::epcis::pattern::{EpcPattern, identity};
 use tally_sdk::epcis::query::{EventQuery, Resource};
 use tally_sdk::fork::ForkProof;
-use tally_sdk::genesis::{Genesis, GenesisDocument};
+use tally_sdk::genesis::GenesisDocument;
 use tally_sdk::governance::{ChangeLog, SignedChange};
 use tally_sdk::gs1::ProductId;
 use tally_sdk::gs1::digital_link::{
@@ -281,7 +282,7 @@ pub fn all() -> Vec<Target> {
         },
         Target {
             name: "genesis",
-            calls: "Genesis::from_toml (SignedGenesis::from_toml, verify), GenesisDocument::from_toml, validate",
+            calls: "Consortium::from_toml (SignedGenesis::from_toml, verify), GenesisDocument::from_toml, validate",
             shape: Shape::Text,
             bound: TOML,
             max_len: 64 * KIB,
@@ -308,7 +309,7 @@ pub fn all() -> Vec<Target> {
         },
         Target {
             name: "governance",
-            calls: "ChangeLog::from_json and apply_to (--changes), SignedChange JSON and Genesis::apply (POST /v1/governance/changes)",
+            calls: "ChangeLog::from_json and apply_to (--changes), SignedChange JSON and Consortium::apply (POST /v1/governance/changes)",
             shape: Shape::Json,
             bound: JSON,
             max_len: 64 * KIB,
@@ -548,7 +549,7 @@ fn seeds_sync_response(f: &Fixtures) -> Result<Vec<Vec<u8>>, Error> {
 
 /// Checks a conflict proof as a node does before keeping it: both checkpoints verify, are
 /// the same witness's with one number, and differ.
-fn conflict_holds(genesis: &Genesis, conflict: &CheckpointConflict) -> bool {
+fn conflict_holds(genesis: &Consortium, conflict: &CheckpointConflict) -> bool {
     let (a, b) = (conflict.held.body(), conflict.other.body());
     conflict.held.verify(genesis).is_ok()
         && conflict.other.verify(genesis).is_ok()
@@ -1024,7 +1025,7 @@ fn seeds_genesis(f: &Fixtures) -> Result<Vec<Vec<u8>>, Error> {
 fn run_genesis(_: &Fixtures, input: &[u8]) -> bool {
     let text = text(input);
     let _ = GenesisDocument::from_toml(&text).map(|d| d.validate());
-    Genesis::from_toml(&text).is_ok()
+    Consortium::from_toml(&text).is_ok()
 }
 
 fn seeds_keyfile(_: &Fixtures) -> Result<Vec<Vec<u8>>, Error> {

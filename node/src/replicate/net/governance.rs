@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
 use libp2p::request_response::OutboundRequestId;
-use tally_sdk::genesis::Genesis;
+use tally_sdk::consortium::Consortium;
 use tally_sdk::governance::SignedChange;
 use tally_sdk::ids::MemberId;
 use tokio::sync::watch;
@@ -35,7 +35,7 @@ use super::super::engine::{Input, ReplyToken};
 use super::super::identity;
 use super::super::wire::{MAX_CHANGES, SyncRequest, SyncResponse};
 use super::{Back, PeerStatus, Redial, Shell};
-use crate::consortium::Consortium;
+use crate::consortium::SharedConsortium;
 use crate::ingest::IngestError;
 
 /// How often connected peers are asked for changes the node lacks.
@@ -43,9 +43,9 @@ pub const PULL_EVERY: Duration = Duration::from_secs(5);
 
 /// The governance state of the shell.
 pub(super) struct GovernanceSync {
-    consortium: Consortium,
+    consortium: SharedConsortium,
     /// Told of each change put in force.
-    pub(super) updates: watch::Receiver<Arc<Genesis>>,
+    pub(super) updates: watch::Receiver<Arc<Consortium>>,
     requests: HashMap<OutboundRequestId, MemberId>,
     pulling: BTreeSet<MemberId>,
     next_pull: Instant,
@@ -71,11 +71,11 @@ pub(super) enum GovernanceBack {
 
 impl GovernanceSync {
     /// The consortium in force.
-    pub(super) fn current(&self) -> Arc<Genesis> {
+    pub(super) fn current(&self) -> Arc<Consortium> {
         self.consortium.current()
     }
 
-    pub(super) fn new(consortium: Consortium) -> Self {
+    pub(super) fn new(consortium: SharedConsortium) -> Self {
         let mut updates = consortium.subscribe();
         updates.mark_unchanged();
         Self {
@@ -261,7 +261,7 @@ impl Shell {
     /// Puts a new consortium in force in the network: admits and dials newly admitted
     /// members' nodes, drops and refuses removed ones (and a replaced peer id), and follows
     /// the new membership in the engine and the courier.
-    pub(super) fn on_consortium(&mut self, genesis: Arc<Genesis>) {
+    pub(super) fn on_consortium(&mut self, genesis: Arc<Consortium>) {
         let peers = if !genesis.is_active(&self.me) {
             // The node's own member was removed: it may no longer take part.
             tracing::error!(
@@ -347,7 +347,7 @@ mod tests {
     #[test]
     fn a_claim_to_be_ahead_lasts_until_the_claimant_answers() {
         let (signed, _) = demo_consortium().unwrap();
-        let consortium = Consortium::new(Arc::new(signed.verify().unwrap()));
+        let consortium = SharedConsortium::new(Arc::new(signed.verify().unwrap()));
         let mut sync = GovernanceSync::new(consortium);
         let liar = MemberId::new("regulator").unwrap();
         let honest = MemberId::new("supplier").unwrap();

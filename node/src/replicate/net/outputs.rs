@@ -97,7 +97,12 @@ impl Shell {
                 let store = self.store.clone();
                 let back = self.back_tx.clone();
                 tokio::task::spawn_blocking(move || {
-                    match crate::forks::differs_from_stored(store.as_ref(), &head) {
+                    match crate::forks::differs_from_stored(
+                        store.as_ref(),
+                        &head.author,
+                        head.seq,
+                        &head.hash,
+                    ) {
                         Ok(false) => {}
                         Ok(true) => {
                             let _ = back.blocking_send(Back::Input(Input::HeadDiffers {

@@ -24,7 +24,7 @@ pub struct Behaviour {
 }
 
 /// The gossip topic of new entries in the consortium of `genesis`.
-pub fn entries_topic(genesis: &Genesis) -> IdentTopic {
+pub fn entries_topic(genesis: &Consortium) -> IdentTopic {
     IdentTopic::new(format!(
         "/tally/{}/entries/1",
         genesis.network_id().to_hex()
@@ -32,7 +32,7 @@ pub fn entries_topic(genesis: &Genesis) -> IdentTopic {
 }
 
 /// The gossip topic of checkpoints in the consortium of `genesis`.
-pub fn checkpoints_topic(genesis: &Genesis) -> IdentTopic {
+pub fn checkpoints_topic(genesis: &Consortium) -> IdentTopic {
     IdentTopic::new(format!(
         "/tally/{}/checkpoints/2",
         genesis.network_id().to_hex()

@@ -1,29 +1,28 @@
-//! The consortium in force ([`Genesis`]): the signed genesis document with the governance
+//! The consortium in force ([`Consortium`]): the signed genesis document with the governance
 //! changes applied since, each member's standing over time (keys by position, removals), and
-//! the lookups every rule uses. The document itself, as signed, is the parent module's.
+//! the lookups every rule uses. The document itself, as signed, is [`crate::genesis`]'s; the
+//! changes, as signed, are [`crate::governance`]'s; applying them is [`changes`]'.
 
-use super::*;
+use std::collections::{BTreeMap, BTreeSet};
 
-/// The signing key a member used from one point of its chain on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KeyEpoch {
-    /// The key.
-    pub key: PublicKey,
-    /// The first entry sequence number this key signs.
-    pub entries_from: u64,
-    /// The first checkpoint number this key signs.
-    pub checkpoints_from: u64,
-}
+use crate::crypto::PublicKey;
+use crate::event::KindName;
+use crate::genesis::{
+    DisputeRules, GenesisDocument, GenesisError, GenesisSignature, Limits, Member, SignedGenesis,
+};
+use crate::governance::{KeyEpoch, Removal, SignedChange};
+use crate::hash::{ChangeHash, NetworkId};
+use crate::ids::{FieldName, MemberId, RoleName};
 
-/// Where a removed member's record ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Removal {
-    /// Entries with a smaller sequence number stay valid; none from this one on is.
-    pub entries_below: u64,
-    /// Checkpoints with a smaller number stay valid; none from this one on is.
-    pub checkpoints_below: u64,
+mod changes;
+
+impl SignedGenesis {
+    /// Validates the document and checks the founders' signatures: the only way to a
+    /// [`Consortium`], which the rest of the SDK trusts.
+    pub fn verify(self) -> Result<Consortium, GenesisError> {
+        let network_id = self.check()?;
+        Consortium::new(self, network_id)
+    }
 }
 
 /// A member's standing over time: the keys it signed with and, if it was removed, where its
@@ -77,24 +76,24 @@ impl Standing {
 /// A verified consortium: a consistent genesis document with enough founder signatures, and
 /// the governance changes applied to it since ([`crate::governance`]).
 #[derive(Debug, Clone)]
-pub struct Genesis {
-    pub(super) signed: SignedGenesis,
-    pub(super) network_id: NetworkId,
+pub struct Consortium {
+    pub(crate) signed: SignedGenesis,
+    pub(crate) network_id: NetworkId,
     /// Every member ever admitted, in order of admission, with its current details.
-    pub(super) roster: Vec<Member>,
+    pub(crate) roster: Vec<Member>,
     /// Parallel to `roster`.
-    pub(super) standing: Vec<Standing>,
-    pub(super) index: BTreeMap<MemberId, usize>,
+    pub(crate) standing: Vec<Standing>,
+    pub(crate) index: BTreeMap<MemberId, usize>,
     /// The members not removed, in order of admission.
-    pub(super) active: Vec<Member>,
-    pub(super) may_write: BTreeMap<RoleName, BTreeSet<KindName>>,
-    pub(super) readers: BTreeMap<FieldName, BTreeSet<RoleName>>,
-    pub(super) changes: Vec<crate::governance::SignedChange>,
-    pub(super) last_change: Option<ChangeHash>,
+    pub(crate) active: Vec<Member>,
+    pub(crate) may_write: BTreeMap<RoleName, BTreeSet<KindName>>,
+    pub(crate) readers: BTreeMap<FieldName, BTreeSet<RoleName>>,
+    pub(crate) changes: Vec<SignedChange>,
+    pub(crate) last_change: Option<ChangeHash>,
 }
 
-impl Genesis {
-    pub(super) fn new(signed: SignedGenesis, network_id: NetworkId) -> Result<Self, GenesisError> {
+impl Consortium {
+    pub(crate) fn new(signed: SignedGenesis, network_id: NetworkId) -> Result<Self, GenesisError> {
         let doc = &signed.document;
         let roster = doc.members.clone();
         let standing = roster
@@ -247,7 +246,7 @@ impl Genesis {
     }
 
     /// The governance changes applied, in order.
-    pub fn changes(&self) -> &[crate::governance::SignedChange] {
+    pub fn changes(&self) -> &[SignedChange] {
         &self.changes
     }
 
@@ -297,7 +296,7 @@ impl Genesis {
     }
 
     /// Records an applied change.
-    pub(crate) fn record(&mut self, change: crate::governance::SignedChange, hash: ChangeHash) {
+    pub(crate) fn record(&mut self, change: SignedChange, hash: ChangeHash) {
         self.changes.push(change);
         self.last_change = Some(hash);
     }

@@ -48,9 +48,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use super::{TILE_HEIGHT, TILE_WIDTH, Tile};
 use crate::hash::HASH_LEN;
 use crate::tlog::hash::LogHash;
-use crate::tlog::tile::{TILE_HEIGHT, TILE_WIDTH, Tile};
 
 /// Bytes counted for each tile held besides its hashes: its key in the map and in the
 /// recency order, the shared pointer and the vector's header. An estimate that errs high.
