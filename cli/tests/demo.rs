@@ -142,9 +142,9 @@ fn read_label(path: &Path) -> String {
 /// attestations name the entry, and `tally verify` refuses the bundle; without the
 /// attestations it is shown incomplete and refused unless `--allow-incomplete`.
 fn left_out_entries_are_caught(bundle: &str, genesis_file: &Path, dir: &Path) {
-    use tally_sdk::bundle::EvidenceBundle;
-    use tally_sdk::genesis::SignedGenesis;
     use tally_sdk::gs1::ProductId;
+    use tally_sdk::membership::genesis::SignedGenesis;
+    use tally_sdk::reports::bundle::EvidenceBundle;
     use tally_sdk::verify::Verifier;
 
     let genesis = SignedGenesis::from_toml(&std::fs::read_to_string(genesis_file).unwrap())

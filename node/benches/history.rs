@@ -32,13 +32,13 @@ use tally_node::ingest::{Ledger, Pipeline};
 use tally_node::store::Store;
 use tally_node::store::rocks::RocksStore;
 use tally_node::witness::book::Book;
-use tally_sdk::consortium::Consortium;
 use tally_sdk::entry::{SignedEntry, UnsignedEntry};
 use tally_sdk::epcis::query::EventQuery;
 use tally_sdk::gs1::ProductId;
 use tally_sdk::hash::EntryHash;
-use tally_sdk::keyfile::MemberKeys;
-use tally_sdk::template::demo_consortium;
+use tally_sdk::membership::consortium::Consortium;
+use tally_sdk::membership::keyfile::MemberKeys;
+use tally_sdk::membership::template::demo_consortium;
 use tally_sdk::time::Timestamp;
 
 const TRACED: u64 = 20;

@@ -34,12 +34,12 @@ use tally_node::commit::{CommitOptions, CommitStats, Committer};
 use tally_node::ingest::{EventInput, Ledger, Pipeline};
 use tally_node::store::rocks::RocksStore;
 use tally_sdk::codec::CanonicalJson;
-use tally_sdk::consortium::Consortium;
 use tally_sdk::entry::SignedEntry;
 use tally_sdk::hash::EntryHash;
 use tally_sdk::ids::FieldName;
-use tally_sdk::keyfile::MemberKeys;
-use tally_sdk::template::demo_consortium;
+use tally_sdk::membership::consortium::Consortium;
+use tally_sdk::membership::keyfile::MemberKeys;
+use tally_sdk::membership::template::demo_consortium;
 
 const PER_MEMBER: u64 = 8_000;
 const REQUEST: usize = 1_000;

@@ -17,7 +17,7 @@ use tally_node::store::rocks::RocksStore;
 use tally_node::store::tiles::{ChainTiles, put_tiles};
 use tally_node::store::{Batch, Store};
 use tally_sdk::hash::EntryHash;
-use tally_sdk::template::demo_consortium;
+use tally_sdk::membership::template::demo_consortium;
 use tally_sdk::tlog::hash::LogHash;
 use tally_sdk::tlog::tile::RightEdge;
 

@@ -28,7 +28,7 @@ use common::Running;
 use common::consortium::{Member, p2p_address};
 use serde_json::{Value, json};
 
-use tally_sdk::template::demo_consortium;
+use tally_sdk::membership::template::demo_consortium;
 
 /// How long any phase may take before the benchmark gives up (bounds a broken run only).
 const GIVE_UP: Duration = Duration::from_secs(1_800);

@@ -42,7 +42,7 @@
 //! - the evidence bundle, `GET /v1/products/{id}/evidence` (member token) of the disputed
 //!   products once witnessed, `TALLY_BENCH_EVIDENCE` requests (default 200), p50/p99/max:
 //!   every entry's proof for each of its four witnesses;
-//! - the SDK's computation alone, `tally_sdk::responsibility::report` over the records of a
+//! - the SDK's computation alone, `tally_sdk::reports::responsibility::report` over the records of a
 //!   disputed product already read from the store.
 //!
 //! The store is compacted before anything is measured (as a node that has run for a while
@@ -75,15 +75,15 @@ use serde_json::{Value, json};
 use tally_node::Node;
 use tally_node::store::Store;
 use tally_node::store::tiles::ChainTiles;
-use tally_sdk::checkpoint::{ChainSpan, Checkpoint};
-use tally_sdk::consortium::Consortium;
 use tally_sdk::entry::{SignedEntry, UnsignedEntry};
 use tally_sdk::gs1::ProductId;
 use tally_sdk::hash::EntryHash;
-use tally_sdk::keyfile::MemberKeys;
-use tally_sdk::provenance::Recorded;
+use tally_sdk::membership::consortium::Consortium;
+use tally_sdk::membership::keyfile::MemberKeys;
+use tally_sdk::reports::provenance::Recorded;
 use tally_sdk::time::Timestamp;
 use tally_sdk::tlog::hash::LogHash;
+use tally_sdk::witnessing::checkpoint::{ChainSpan, Checkpoint};
 use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
 
@@ -900,19 +900,20 @@ fn bench(c: &mut Criterion) {
         "records read per disputed product (its own and its lot's): {}",
         inputs[0].1.len()
     );
-    let judging = tally_sdk::provenance::Judging::of(&node.node.genesis());
+    let judging = tally_sdk::reports::provenance::Judging::of(&node.node.genesis());
     let as_of = Timestamp::now();
     let times: Vec<Duration> = (0..10_000)
         .map(|k| {
             let (id, records) = &inputs[k % inputs.len()];
             let start = Instant::now();
-            let report = tally_sdk::responsibility::report(id, records, &[], &judging, as_of);
+            let report =
+                tally_sdk::reports::responsibility::report(id, records, &[], &judging, as_of);
             let took = start.elapsed();
             assert_eq!(report.claims.len(), 2);
             took
         })
         .collect();
-    summary("tally_sdk::responsibility::report alone", times);
+    summary("tally_sdk::reports::responsibility::report alone", times);
 
     let mut group = c.benchmark_group(format!("products_{}", sizes.products));
     let mut k = 0;
@@ -934,7 +935,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             k += 1;
             let (id, records) = &inputs[k % inputs.len()];
-            tally_sdk::responsibility::report(id, records, &[], &judging, as_of)
+            tally_sdk::reports::responsibility::report(id, records, &[], &judging, as_of)
         });
     });
     group.finish();

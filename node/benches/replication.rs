@@ -43,10 +43,10 @@ use std::time::{Duration, Instant};
 use common::consortium::{Member, p2p_address};
 use common::{Running, TOKEN};
 use serde_json::Value;
-use tally_sdk::consortium::Consortium;
 use tally_sdk::entry::SignedEntry;
-use tally_sdk::keyfile::MemberKeys;
-use tally_sdk::template::demo_consortium;
+use tally_sdk::membership::consortium::Consortium;
+use tally_sdk::membership::keyfile::MemberKeys;
+use tally_sdk::membership::template::demo_consortium;
 
 /// How often the latency phase polls each node's heads.
 const POLL: Duration = Duration::from_millis(5);

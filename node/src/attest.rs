@@ -1,18 +1,18 @@
 //! What this node attests about a product when another member's node builds an evidence
-//! bundle ([`tally_sdk::attestation`]), and the view of its chains a bundle states.
+//! bundle ([`tally_sdk::reports::attestation`]), and the view of its chains a bundle states.
 //!
 //! The attestation lists every entry the node holds about the product and its inputs (the
 //! selection a bundle makes, [`crate::products::gather_within`]) within the view it takes first,
 //! and that view: per chain, how many entries it holds and the last one's hash. It is signed
 //! with the member's key, so a node that attests less than it holds can be shown to have.
 
-use tally_sdk::attestation::{
-    ATTESTATION_FORMAT, Attestation, AttestationBody, AttestationError, AttestedEntry, ChainHeld,
-};
-use tally_sdk::consortium::Consortium;
 use tally_sdk::crypto::SigningKey;
 use tally_sdk::gs1::ProductId;
 use tally_sdk::ids::MemberId;
+use tally_sdk::membership::consortium::Consortium;
+use tally_sdk::reports::attestation::{
+    ATTESTATION_FORMAT, Attestation, AttestationBody, AttestationError, AttestedEntry, ChainHeld,
+};
 use tally_sdk::time::Timestamp;
 
 use crate::products::{ProductError, gather_within};

@@ -1,5 +1,5 @@
 //! The auditor's view of a node's store, with the SDK's checks and rules
-//! ([`tally_sdk::audit`], [`tally_sdk::scorecard`], [`tally_sdk::period`]):
+//! ([`tally_sdk::audit`], [`tally_sdk::audit::scorecard`], [`tally_sdk::audit::period`]):
 //! - the store as a [`LedgerSource`], so `tally audit verify --data-dir` audits a data
 //!   directory or a backup with the same walk as over HTTP;
 //! - one member's scorecard (`GET /v1/members/{id}/scorecard`);
@@ -8,19 +8,19 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use tally_sdk::audit::LedgerSource;
-use tally_sdk::checkpoint::Checkpoint;
-use tally_sdk::consortium::Consortium;
+use tally_sdk::audit::period::{ChainSegment, Period, PeriodBundle};
+use tally_sdk::audit::rejection::RejectedEntry;
+use tally_sdk::audit::scorecard::{Scorecard, Scorecards};
 use tally_sdk::entry::SignedEntry;
-use tally_sdk::fork::ForkProof;
 use tally_sdk::gs1::ProductId;
 use tally_sdk::ids::MemberId;
-use tally_sdk::period::{ChainSegment, Period, PeriodBundle};
-use tally_sdk::provenance::{Judging, Recorded};
-use tally_sdk::rejection::RejectedEntry;
-use tally_sdk::responsibility::report;
-use tally_sdk::scorecard::{Scorecard, Scorecards};
+use tally_sdk::membership::consortium::Consortium;
+use tally_sdk::reports::provenance::{Judging, Recorded};
+use tally_sdk::reports::responsibility::report;
 use tally_sdk::time::Timestamp;
 use tally_sdk::verify::Verifier;
+use tally_sdk::witnessing::checkpoint::Checkpoint;
+use tally_sdk::witnessing::fork::ForkProof;
 
 use crate::store::keys::Position;
 use crate::store::{MAX_PAGE, Store, StoreError};

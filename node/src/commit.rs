@@ -25,13 +25,13 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tally_sdk::entry::SignedEntry;
-use tally_sdk::fork::ForkProof;
-use tally_sdk::governance::SignedChange;
 use tally_sdk::hash::EntryHash;
 use tally_sdk::ids::{FieldName, MemberId};
-use tally_sdk::keyfile::MemberKeys;
+use tally_sdk::membership::governance::SignedChange;
+use tally_sdk::membership::keyfile::MemberKeys;
 use tally_sdk::time::Timestamp;
 use tally_sdk::verify::Verifier;
+use tally_sdk::witnessing::fork::ForkProof;
 
 use crate::consortium::{self, SharedConsortium};
 use crate::ingest::{

@@ -16,8 +16,8 @@
 
 use std::sync::Arc;
 
-use tally_sdk::consortium::Consortium;
-use tally_sdk::governance::SignedChange;
+use tally_sdk::membership::consortium::Consortium;
+use tally_sdk::membership::governance::SignedChange;
 use tokio::sync::watch;
 
 use crate::store::{Batch, Cf, KeyRange, Store, StoreError, corrupted};

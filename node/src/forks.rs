@@ -7,9 +7,9 @@
 //! Replication asks the store here too: which proof to send a peer that asks for a chain's
 //! fork proof, and whether a peer's head below the stored tip is another history.
 
-use tally_sdk::fork::{ForkPoints, ForkProof};
 use tally_sdk::hash::EntryHash;
 use tally_sdk::ids::MemberId;
+use tally_sdk::witnessing::fork::{ForkPoints, ForkProof};
 
 use crate::store::{Store, StoreError};
 

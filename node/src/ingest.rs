@@ -36,21 +36,21 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use tally_sdk::codec::{self, CanonicalJson};
-use tally_sdk::consortium::Consortium;
-use tally_sdk::disclosure::{CommitLimits, OpenedField, commit};
 use tally_sdk::entry::{EntryError, Payload, SignedEntry, UnsignedEntry, VerifiedEntry};
 use tally_sdk::event::{EpcisEvent, EventError, EventKind, KindName};
-use tally_sdk::fork::ForkProof;
 use tally_sdk::hash::EntryHash;
-use tally_sdk::held::HeldFields;
 use tally_sdk::ids::{FieldName, MemberId};
-use tally_sdk::keyfile::MemberKeys;
+use tally_sdk::membership::consortium::Consortium;
+use tally_sdk::membership::keyfile::MemberKeys;
 use tally_sdk::placement::{PurgeTarget, hand_over_refusal, purge_target_refusal};
-use tally_sdk::provenance::Recorded;
+use tally_sdk::privacy::disclosure::{CommitLimits, OpenedField, commit};
+use tally_sdk::privacy::held::HeldFields;
+use tally_sdk::reports::provenance::Recorded;
 use tally_sdk::time::Timestamp;
 use tally_sdk::tlog::hash::LogHash;
 use tally_sdk::tlog::tile::RightEdge;
 use tally_sdk::verify::{ChainTip, Verifier, VerifyError, check_chain};
+use tally_sdk::witnessing::fork::ForkProof;
 
 use crate::consortium::SharedConsortium;
 use crate::forks::fork_points;
@@ -195,10 +195,10 @@ pub enum IngestError {
     Stopped,
     /// A fork proof from a peer does not prove a fork.
     #[error("the fork proof does not hold: {0}")]
-    ForkProof(#[from] tally_sdk::fork::ForkError),
+    ForkProof(#[from] tally_sdk::witnessing::fork::ForkError),
     /// A governance change does not apply to the consortium in force.
     #[error("the change does not apply to the consortium in force: {0}")]
-    Governance(#[from] tally_sdk::governance::GovernanceError),
+    Governance(#[from] tally_sdk::membership::governance::GovernanceError),
     /// A governance change with a number already applied, which is not the change applied
     /// with that number: a rival history of changes.
     #[error(

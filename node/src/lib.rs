@@ -48,10 +48,10 @@ pub mod witness;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use tally_sdk::consortium::Consortium;
-use tally_sdk::genesis::GenesisError;
-use tally_sdk::governance::{ChangeLog, GovernanceError, SignedChange};
-use tally_sdk::keyfile::{KeyFileError, MemberKeys};
+use tally_sdk::membership::consortium::Consortium;
+use tally_sdk::membership::genesis::GenesisError;
+use tally_sdk::membership::governance::{ChangeLog, GovernanceError, SignedChange};
+use tally_sdk::membership::keyfile::{KeyFileError, MemberKeys};
 
 use crate::api::ApiState;
 use crate::backup::Backups;

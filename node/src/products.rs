@@ -1,24 +1,26 @@
 //! What the node knows about one product, put together from its store for the SDK's
-//! provenance and responsibility rules ([`tally_sdk::provenance`],
-//! [`tally_sdk::responsibility`]): the entries about the product and, recursively, about what
+//! provenance and responsibility rules ([`tally_sdk::reports::provenance`],
+//! [`tally_sdk::reports::responsibility`]): the entries about the product and, recursively, about what
 //! it was made from, with their witness status; the evidence bundle that proves the report
-//! offline ([`tally_sdk::bundle`]). The custody rule for the node's own hand-overs reads the
+//! offline ([`tally_sdk::reports::bundle`]). The custody rule for the node's own hand-overs reads the
 //! same entries ([`gather`]) from the writer ([`crate::ingest`]).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use tally_sdk::attestation::{self, Attestation, ChainHeld};
-use tally_sdk::bundle::{BundleError, EvidenceBundle};
-use tally_sdk::consortium::Consortium;
 use tally_sdk::entry::SignedEntry;
-use tally_sdk::fork::ForkProof;
 use tally_sdk::gs1::ProductId;
 use tally_sdk::hash::EntryHash;
 use tally_sdk::ids::MemberId;
-use tally_sdk::provenance::{Judging, MAX_INPUT_DEPTH, Provenance, Recorded, derive, mark_forked};
-use tally_sdk::responsibility::{Report, fork_involves, report};
+use tally_sdk::membership::consortium::Consortium;
+use tally_sdk::reports::attestation::{self, Attestation, ChainHeld};
+use tally_sdk::reports::bundle::{BundleError, EvidenceBundle};
+use tally_sdk::reports::provenance::{
+    Judging, MAX_INPUT_DEPTH, Provenance, Recorded, derive, mark_forked,
+};
+use tally_sdk::reports::responsibility::{Report, fork_involves, report};
 use tally_sdk::time::Timestamp;
 use tally_sdk::verify::Verifier;
+use tally_sdk::witnessing::fork::ForkProof;
 
 use crate::forks::fork_points;
 use crate::store::{MAX_PAGE, Store, StoreError};

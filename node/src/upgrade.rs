@@ -4,7 +4,7 @@
 //! The store (`crate::store`) knows keys and rows; what an older format's rows mean, and what
 //! a newer one adds, is known above it: the private-field rows of format 1
 //! ([`crate::private::upgrade_format_1`]), the `by_event_id` index of format 3 (the index facts
-//! of [`crate::ingest::IndexFacts`]), the logs of format 5 ([`build_all_logs`]), the
+//! of [`crate::ingest::IndexFacts`]), the logs of format 5 (`build_all_logs`), the
 //! `by_record_time` index of format 6. So the
 //! upgrades live here, and `store/` imports nothing above it. Each step writes the next
 //! format's marker last, in the same or a later write than its rows, and is idempotent: a

@@ -24,19 +24,19 @@ use tally_node::private::delivery::{Delivery, DeliveryAnswer};
 use tally_node::replicate::wire::{self, HeadInfo, SyncRequest, SyncResponse};
 use tally_node::store::rocks::RocksStore;
 use tally_node::store::{Cf, KeyRange, Store};
-use tally_sdk::checkpoint::{ChainSpan, Checkpoint};
 use tally_sdk::codec::CanonicalJson;
-use tally_sdk::disclosure::{CommitLimits, commit};
 use tally_sdk::entry::SignedEntry;
 use tally_sdk::entry::UnsignedEntry;
-use tally_sdk::fork::ForkProof;
 use tally_sdk::hash::EntryHash;
-use tally_sdk::held::HeldFields;
 use tally_sdk::ids::FieldName;
-use tally_sdk::keyfile::MemberKeys;
-use tally_sdk::sealed::{self, SealContext};
+use tally_sdk::membership::keyfile::MemberKeys;
+use tally_sdk::privacy::disclosure::{CommitLimits, commit};
+use tally_sdk::privacy::held::HeldFields;
+use tally_sdk::privacy::sealed::{self, SealContext};
 use tally_sdk::time::Timestamp;
 use tally_sdk::verify::Verifier;
+use tally_sdk::witnessing::checkpoint::{ChainSpan, Checkpoint};
+use tally_sdk::witnessing::fork::ForkProof;
 
 /// The fork proof list of `node` once it names `member`'s chain.
 fn fork_on(node: &Running, name: &str, member: &str) -> Value {
@@ -510,22 +510,24 @@ fn a_change_the_founders_did_not_approve_is_refused_and_its_sender_banned() {
     let platform_address = p2p_address(&platform);
     let regulator = &keys[4];
     let mallory = MemberKeys::generate(tally_sdk::ids::MemberId::new("mallory").unwrap()).unwrap();
-    let body = tally_sdk::governance::ChangeBody::next(
+    let body = tally_sdk::membership::governance::ChangeBody::next(
         &genesis,
         Timestamp::now(),
         "a member of the regulator's own".into(),
-        tally_sdk::governance::Action::AddMember(tally_sdk::genesis::Member {
-            id: mallory.member.clone(),
-            name: "Mallory Trading".into(),
-            roles: vec![tally_sdk::ids::RoleName::new("platform").unwrap()],
-            founder: false,
-            signing_key: mallory.signing.public_key(),
-            x25519_key: mallory.x25519.public_key(),
-            peer_id: mallory.peer_id(),
-            addresses: Vec::new(),
-        }),
+        tally_sdk::membership::governance::Action::AddMember(
+            tally_sdk::membership::genesis::Member {
+                id: mallory.member.clone(),
+                name: "Mallory Trading".into(),
+                roles: vec![tally_sdk::ids::RoleName::new("platform").unwrap()],
+                founder: false,
+                signing_key: mallory.signing.public_key(),
+                x25519_key: mallory.x25519.public_key(),
+                peer_id: mallory.peer_id(),
+                addresses: Vec::new(),
+            },
+        ),
     );
-    let mut forged = tally_sdk::governance::SignedChange::draft(body);
+    let mut forged = tally_sdk::membership::governance::SignedChange::draft(body);
     forged
         .approve(&genesis, &regulator.member, &regulator.signing)
         .unwrap();

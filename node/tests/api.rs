@@ -748,15 +748,16 @@ async fn made_up_methods_and_paths_do_not_grow_the_metrics() {
 /// (409), too few founders (422).
 #[tokio::test]
 async fn a_governance_change_is_applied_while_the_node_runs() {
-    use tally_sdk::governance::{Action, ChangeBody, SignedChange};
+    use tally_sdk::membership::governance::{Action, ChangeBody, SignedChange};
     let node = TestNode::start("");
     let app = node.app();
-    let (signed, keys) = tally_sdk::template::demo_consortium().unwrap();
+    let (signed, keys) = tally_sdk::membership::template::demo_consortium().unwrap();
     let genesis = signed.verify().unwrap();
-    let newcomer =
-        tally_sdk::keyfile::MemberKeys::generate(tally_sdk::ids::MemberId::new("courier").unwrap())
-            .unwrap();
-    let action = Action::AddMember(tally_sdk::genesis::Member {
+    let newcomer = tally_sdk::membership::keyfile::MemberKeys::generate(
+        tally_sdk::ids::MemberId::new("courier").unwrap(),
+    )
+    .unwrap();
+    let action = Action::AddMember(tally_sdk::membership::genesis::Member {
         id: newcomer.member.clone(),
         name: "Courier North Ltd.".into(),
         roles: vec![tally_sdk::ids::RoleName::new("logistics").unwrap()],

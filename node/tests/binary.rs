@@ -14,7 +14,7 @@ use std::process::{Command, Output};
 
 use common::{Running, TOKEN, request};
 use tally_sdk::entry::SignedEntry;
-use tally_sdk::template::demo_consortium;
+use tally_sdk::membership::template::demo_consortium;
 use tally_sdk::verify::{ChainTip, Verifier};
 
 fn run(config: &Path, env: &[(&str, &str)]) -> Output {
@@ -116,8 +116,8 @@ fn a_key_that_is_not_the_members_is_refused() {
 #[test]
 fn a_change_log_that_does_not_apply_or_rotated_the_key_away_is_refused() {
     use tally_sdk::crypto::SigningKey;
-    use tally_sdk::governance::KeyEpoch;
-    use tally_sdk::governance::{Action, ChangeBody, ChangeLog, SignedChange};
+    use tally_sdk::membership::governance::KeyEpoch;
+    use tally_sdk::membership::governance::{Action, ChangeBody, ChangeLog, SignedChange};
     use tally_sdk::time::Timestamp;
 
     let dir = tempfile::tempdir().unwrap();

@@ -23,14 +23,14 @@ use common::consortium::{
 };
 use futures::StreamExt;
 use serde_json::Value;
-use tally_sdk::consortium::Consortium;
-use tally_sdk::fork::ForkProof;
-use tally_sdk::governance::Removal;
-use tally_sdk::governance::{Action, ChangeBody, ChangeLog, SignedChange};
 use tally_sdk::ids::{MemberId, RoleName};
-use tally_sdk::keyfile::MemberKeys;
+use tally_sdk::membership::consortium::Consortium;
+use tally_sdk::membership::governance::Removal;
+use tally_sdk::membership::governance::{Action, ChangeBody, ChangeLog, SignedChange};
+use tally_sdk::membership::keyfile::MemberKeys;
 use tally_sdk::time::Timestamp;
 use tally_sdk::verify::Verifier;
+use tally_sdk::witnessing::fork::ForkProof;
 
 #[test]
 fn four_nodes_converge_catch_up_refuse_outsiders_and_all_prove_a_fork() {
@@ -270,7 +270,7 @@ fn a_member_admitted_by_governance_replicates_and_a_removed_one_may_not_run() {
     let admission = approved(
         &genesis,
         &keys,
-        Action::AddMember(tally_sdk::genesis::Member {
+        Action::AddMember(tally_sdk::membership::genesis::Member {
             id: courier.member.clone(),
             name: "Courier North Ltd.".into(),
             roles: vec![RoleName::new("logistics").unwrap()],

@@ -27,11 +27,11 @@ use common::{Running, TOKEN};
 use serde_json::{Value, json};
 use tally_node::store::rocks::RocksStore;
 use tally_node::store::{Cf, KeyRange, Store};
-use tally_sdk::consortium::Consortium;
-use tally_sdk::disclosed::EntryDisclosure;
 use tally_sdk::entry::SignedEntry;
-use tally_sdk::keyfile::MemberKeys;
-use tally_sdk::template::demo_consortium;
+use tally_sdk::membership::consortium::Consortium;
+use tally_sdk::membership::keyfile::MemberKeys;
+use tally_sdk::membership::template::demo_consortium;
+use tally_sdk::reports::disclosed::EntryDisclosure;
 use tally_sdk::time::Timestamp;
 use tally_sdk::verify::{ChainTip, Verifier};
 

@@ -22,12 +22,12 @@ use serde_json::{Value, json};
 use tally_node::Node;
 use tally_node::api::app;
 use tally_node::config::{Config, UserConfig};
-use tally_sdk::bundle::EvidenceBundle;
-use tally_sdk::consortium::Consortium;
 use tally_sdk::entry::{SignedEntry, UnsignedEntry};
 use tally_sdk::hash::EntryHash;
 use tally_sdk::ids::MemberId;
-use tally_sdk::keyfile::MemberKeys;
+use tally_sdk::membership::consortium::Consortium;
+use tally_sdk::membership::keyfile::MemberKeys;
+use tally_sdk::reports::bundle::EvidenceBundle;
 use tally_sdk::time::Timestamp;
 use tower::ServiceExt;
 
@@ -351,8 +351,8 @@ async fn a_defect_in_the_logistics_firms_custody_is_attributed_to_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bundle_carries_only_the_attestations_that_hold() {
     use tally_node::{attest, products};
-    use tally_sdk::attestation::Attestation;
     use tally_sdk::gs1::ProductId;
+    use tally_sdk::reports::attestation::Attestation;
 
     let (story, _, _) = defect_in_logistics_custody();
     let node = node_with(&story).await;
@@ -716,7 +716,7 @@ async fn auditors_get_scorecards_rejected_entries_and_period_bundles() {
             .contains("may not write"),
         "{rejected}"
     );
-    let evidence: tally_sdk::rejection::RejectedEntry =
+    let evidence: tally_sdk::audit::rejection::RejectedEntry =
         serde_json::from_value(listed[0]["rejected"].clone()).unwrap();
     let verifier = tally_sdk::verify::Verifier::new(&story.genesis, Timestamp::now());
     assert_eq!(evidence.verify(&verifier).unwrap().hash, order);
@@ -786,14 +786,14 @@ async fn auditors_get_scorecards_rejected_entries_and_period_bundles() {
     };
     let (status, body) = period("2000-01-01T00:00:00Z", "2100-01-01T00:00:00Z").await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let bundle: tally_sdk::period::PeriodBundle = serde_json::from_value(body).unwrap();
+    let bundle: tally_sdk::audit::period::PeriodBundle = serde_json::from_value(body).unwrap();
     let checked = bundle.verify(&story.genesis).unwrap();
     assert_eq!(checked.entries, stored);
     assert_eq!(checked.chains.len(), 4);
     assert!(bundle.chains.iter().all(|c| c.before.is_none()));
     let (status, body) = period("2100-01-01T00:00:00Z", "2100-01-02T00:00:00Z").await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let bundle: tally_sdk::period::PeriodBundle = serde_json::from_value(body).unwrap();
+    let bundle: tally_sdk::audit::period::PeriodBundle = serde_json::from_value(body).unwrap();
     assert_eq!(bundle.verify(&story.genesis).unwrap().entries, 0);
     assert!(bundle.chains.iter().all(|c| c.before.is_some()));
     for (from, to) in [

@@ -25,16 +25,16 @@ use tally_node::store::rocks::RocksStore;
 use tally_node::store::{Batch, Cf, Cursor, Index, Query, Store, StoreError};
 use tally_node::upgrade;
 use tally_sdk::codec::{self, CanonicalJson};
-use tally_sdk::consortium::Consortium;
 use tally_sdk::event::KindName;
-use tally_sdk::fork::ForkProof;
 use tally_sdk::gs1::ProductId;
 use tally_sdk::hash::NetworkId;
 use tally_sdk::ids::{FieldName, MemberId};
-use tally_sdk::keyfile::MemberKeys;
-use tally_sdk::template::demo_consortium;
+use tally_sdk::membership::consortium::Consortium;
+use tally_sdk::membership::keyfile::MemberKeys;
+use tally_sdk::membership::template::demo_consortium;
 use tally_sdk::time::Timestamp;
 use tally_sdk::verify::{ChainError, VerifyError};
+use tally_sdk::witnessing::fork::ForkProof;
 
 /// A store under test: opened (and checked), closed and opened again.
 trait Backend {
@@ -690,9 +690,11 @@ fn a_format_1_store_is_upgraded_in_place<B: Backend>() {
         FieldName::new("order.spec").unwrap(),
         CanonicalJson::from_value(&json!({"model": "sofa-3"})).unwrap(),
     );
-    let (commitment, opened) =
-        tally_sdk::disclosure::commit(fields, &tally_sdk::disclosure::CommitLimits::default())
-            .unwrap();
+    let (commitment, opened) = tally_sdk::privacy::disclosure::commit(
+        fields,
+        &tally_sdk::privacy::disclosure::CommitLimits::default(),
+    )
+    .unwrap();
     let hash = tally_sdk::hash::EntryHash::digest(b"an entry of format 1");
     let store = backend.open(&genesis).unwrap();
     let mut old = Batch::default();

@@ -10,14 +10,14 @@ use std::hint::black_box;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::json;
 use tally_sdk::codec::CanonicalJson;
-use tally_sdk::consortium::Consortium;
-use tally_sdk::disclosure::{CommitLimits, commit, disclose};
 use tally_sdk::entry::{SignedEntry, UnsignedEntry};
 use tally_sdk::hash::LeafHash;
 use tally_sdk::ids::{FieldName, MemberId};
-use tally_sdk::keyfile::MemberKeys;
+use tally_sdk::membership::consortium::Consortium;
+use tally_sdk::membership::keyfile::MemberKeys;
+use tally_sdk::membership::template::demo_consortium;
 use tally_sdk::merkle::MerkleTree;
-use tally_sdk::template::demo_consortium;
+use tally_sdk::privacy::disclosure::{CommitLimits, commit, disclose};
 use tally_sdk::time::Timestamp;
 use tally_sdk::verify::Verifier;
 

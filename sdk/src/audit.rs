@@ -11,7 +11,7 @@
 //!   source hides it, or has not caught up yet);
 //! - derives the responsibility report of every product the entries name (its own entries:
 //!   the claims of a report do not depend on its inputs') and the member scorecards
-//!   ([`crate::scorecard`]), with the fork proofs and the rejected entries
+//!   ([`crate::audit::scorecard`]), with the fork proofs and the rejected entries
 //!   ([`ChainAuditor::rejected`]).
 //!
 //! What *fails* an audit is what does not verify: a signature, a rule, a link, a checkpoint,
@@ -23,21 +23,25 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{ChainSpan, Checkpoint, entries_tree};
-use crate::consortium::Consortium;
+use crate::audit::rejection::{RejectedEntry, VerifiedRejection};
+use crate::audit::scorecard::{Scorecard, Scorecards};
 use crate::entry::{Payload, SignedEntry};
-use crate::fork::ForkProof;
 use crate::gs1::ProductId;
 use crate::hash::{EntryHash, NetworkId};
 use crate::ids::MemberId;
+use crate::membership::consortium::Consortium;
 use crate::placement::{PurgeTarget, purge_target_refusal};
-use crate::provenance::{Judging, Recorded};
-use crate::rejection::{RejectedEntry, VerifiedRejection};
-use crate::responsibility::report;
-use crate::scorecard::{Scorecard, Scorecards};
+use crate::reports::provenance::{Judging, Recorded};
+use crate::reports::responsibility::report;
 use crate::time::Timestamp;
 use crate::verify::{ChainTip, NotAttributable, Verifier};
-use crate::witness::{counts_as_witness, witnesses_needed};
+use crate::witnessing::checkpoint::{ChainSpan, Checkpoint, entries_tree};
+use crate::witnessing::fork::ForkProof;
+use crate::witnessing::witness::{counts_as_witness, witnesses_needed};
+
+pub mod period;
+pub mod rejection;
+pub mod scorecard;
 
 /// Most failures a summary lists (all are counted).
 pub const MAX_FAILURES_LISTED: usize = 100;

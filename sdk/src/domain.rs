@@ -47,7 +47,7 @@ domains! {
     SpanLeafDomain = "chain span leaf", b"tally/v1/span-leaf\0";
     /// The hash of a governance change's unsigned body.
     ChangeDomain = "governance change", b"tally/v1/change\0";
-    /// The hash of an attestation's unsigned body ([`crate::attestation`]).
+    /// The hash of an attestation's unsigned body ([`crate::reports::attestation`]).
     AttestationDomain = "attestation", b"tally/v1/attestation\0";
 }
 

@@ -15,11 +15,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec::{self, CanonicalJson, CodecError};
 use crate::crypto::{Signature, SigningKey};
-use crate::disclosure::PrivateCommitment;
 use crate::domain::signing;
 use crate::event::{EpcisEvent, EventError, EventKind, classify};
 use crate::hash::{EntryHash, NetworkId};
 use crate::ids::{FieldName, MemberId};
+use crate::privacy::disclosure::PrivateCommitment;
 use crate::time::Timestamp;
 
 /// The entry format this SDK writes and reads.

@@ -293,7 +293,7 @@ pub struct EpcisEvent {
     /// The EPCIS `eventID`, if it has one.
     pub event_id: Option<String>,
     /// `tally:promisedDate`: the delivery date promised, on an order, a hand-over or a
-    /// delivery ([`crate::provenance`] says which promise binds whom).
+    /// delivery ([`crate::reports::provenance`] says which promise binds whom).
     pub promised: Option<Timestamp>,
     /// The event as JSON, canonical.
     pub json: CanonicalJson,

@@ -4,7 +4,7 @@
 //! same verdict.
 //!
 //! * **Custody before a hand-over** ([`hand_over_refusal`]): a node refuses its own member's
-//!   hand-over of an item that, by the custody rules of [`crate::provenance`], another member
+//!   hand-over of an item that, by the custody rules of [`crate::reports::provenance`], another member
 //!   holds at the hand-over's event time. Entries that reach a node by replication are never
 //!   refused for it: whether a receipt had arrived first depends on arrival order, and
 //!   refusing would split the nodes' views. There, a hand-over without custody is recorded
@@ -16,7 +16,7 @@
 use crate::gs1::ProductId;
 use crate::hash::EntryHash;
 use crate::ids::{FieldName, MemberId};
-use crate::provenance::{Judging, Recorded, derive};
+use crate::reports::provenance::{Judging, Recorded, derive};
 use crate::time::Timestamp;
 
 /// Why `giver` may not hand `item` over to `to` at `at`, given the `records` about the item
@@ -83,7 +83,7 @@ pub fn purge_target_refusal(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::provenance::tests::{SOFA, observe, record, story};
+    use crate::reports::provenance::tests::{SOFA, observe, record, story};
     use serde_json::json;
 
     fn member(id: &str) -> MemberId {
@@ -91,7 +91,7 @@ mod tests {
     }
 
     fn at(day: u32, hour: u32) -> Timestamp {
-        Timestamp::parse_rfc3339(&crate::provenance::tests::at(day, hour)).unwrap()
+        Timestamp::parse_rfc3339(&crate::reports::provenance::tests::at(day, hour)).unwrap()
     }
 
     #[test]

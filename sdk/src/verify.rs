@@ -10,7 +10,7 @@
 //!    and known to the genesis policy;
 //! 5. its timestamp is not further in the future than the caller's tolerance;
 //! 6. its signature verifies strictly under the author's key for that position (a rotated key
-//!    signs from the position its rotation names, see [`crate::governance`]);
+//!    signs from the position its rotation names, see [`crate::membership::governance`]);
 //! 7. it extends the author's chain: sequence number one past the tip, previous hash equal to
 //!    the tip's hash, timestamp not before the tip's.
 //!
@@ -20,14 +20,14 @@
 use std::collections::HashMap;
 
 use crate::codec::{self, CanonicalJson, CodecError};
-use crate::consortium::Consortium;
 use crate::crypto::{self, BatchItem, CryptoError};
 use crate::domain::signing;
 use crate::entry::{ENTRY_FORMAT, Payload, SignedEntry, UnsignedEntry, VerifiedEntry};
 use crate::event::{EpcisEvent, EventError, EventKind, KindName, classify};
-use crate::genesis::Member;
 use crate::hash::{EntryHash, NetworkId};
 use crate::ids::{FieldName, MemberId};
+use crate::membership::consortium::Consortium;
+use crate::membership::genesis::Member;
 use crate::time::Timestamp;
 
 /// Bytes a signature takes in the canonical encoding: a length byte (64) and 64 bytes.

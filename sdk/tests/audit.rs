@@ -15,14 +15,14 @@ use std::collections::BTreeMap;
 
 use common::{Chains, SOFA, sofa_event, story};
 use serde_json::json;
+use tally_sdk::audit::rejection::RejectedEntry;
+use tally_sdk::audit::scorecard::{FindingKind, Scorecard};
 use tally_sdk::audit::{AuditSummary, LedgerSource, Progress, audit};
-use tally_sdk::checkpoint::Checkpoint;
 use tally_sdk::entry::{SignedEntry, UnsignedEntry};
-use tally_sdk::fork::ForkProof;
 use tally_sdk::ids::MemberId;
-use tally_sdk::rejection::RejectedEntry;
-use tally_sdk::scorecard::{FindingKind, Scorecard};
 use tally_sdk::time::Timestamp;
+use tally_sdk::witnessing::checkpoint::Checkpoint;
+use tally_sdk::witnessing::fork::ForkProof;
 
 /// A ledger held in memory, served in pages of three.
 #[derive(Clone)]

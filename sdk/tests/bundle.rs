@@ -11,15 +11,15 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::{Chains, LOT, SOFA, changed, leaves, story};
-use tally_sdk::bundle::{BundleError, EvidenceBundle};
-use tally_sdk::fork::ForkProof;
 use tally_sdk::gs1::ProductId;
 use tally_sdk::hash::EntryHash;
-use tally_sdk::responsibility::ClaimKind;
-use tally_sdk::template::demo_consortium;
+use tally_sdk::membership::template::demo_consortium;
+use tally_sdk::reports::bundle::{BundleError, EvidenceBundle};
+use tally_sdk::reports::responsibility::ClaimKind;
 use tally_sdk::time::Timestamp;
 use tally_sdk::verify::Verifier;
-use tally_sdk::witness::WitnessEvidence;
+use tally_sdk::witnessing::fork::ForkProof;
+use tally_sdk::witnessing::witness::WitnessEvidence;
 
 fn bundle(chains: &Chains) -> EvidenceBundle {
     bundle_as_of(chains, Timestamp(1_773_000_000_000))

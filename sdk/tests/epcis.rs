@@ -22,9 +22,9 @@ use tally_sdk::epcis::proof::{EventProof, PROOF_FIELD};
 use tally_sdk::epcis::query::{EventQuery, QueryError};
 use tally_sdk::epcis::schema;
 use tally_sdk::event::{EpcisEvent, classify};
-use tally_sdk::genesis::Limits;
 use tally_sdk::hash::EntryHash;
 use tally_sdk::ids::MemberId;
+use tally_sdk::membership::genesis::Limits;
 use tally_sdk::time::Timestamp;
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data");

@@ -10,13 +10,13 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::{Chains, changed, leaves, story};
+use tally_sdk::audit::period::{ChainSegment, Period, PeriodBundle, PeriodError};
 use tally_sdk::hash::EntryHash;
 use tally_sdk::ids::MemberId;
-use tally_sdk::period::{ChainSegment, Period, PeriodBundle, PeriodError};
-use tally_sdk::template::demo_consortium;
+use tally_sdk::membership::template::demo_consortium;
 use tally_sdk::time::Timestamp;
 use tally_sdk::verify::Verifier;
-use tally_sdk::witness::WitnessEvidence;
+use tally_sdk::witnessing::witness::WitnessEvidence;
 
 const START: u64 = 1_772_900_000_000;
 const MINUTE: u64 = 60_000;

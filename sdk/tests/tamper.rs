@@ -9,21 +9,21 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 use serde_json::json;
-use tally_sdk::checkpoint::{ChainSpan, Checkpoint, EntryWitness};
 use tally_sdk::codec::{self, CanonicalJson};
-use tally_sdk::consortium::Consortium;
 use tally_sdk::crypto::{SigningKey, X25519PublicKey};
-use tally_sdk::disclosed::EntryDisclosure;
-use tally_sdk::disclosure::{CommitLimits, commit};
 use tally_sdk::entry::{SignedEntry, UnsignedEntry};
-use tally_sdk::genesis::Member;
-use tally_sdk::governance::{Action, ChangeBody, SignedChange};
 use tally_sdk::hash::EntryHash;
 use tally_sdk::ids::{FieldName, MemberId, RoleName};
-use tally_sdk::keyfile::MemberKeys;
-use tally_sdk::template::demo_consortium;
+use tally_sdk::membership::consortium::Consortium;
+use tally_sdk::membership::genesis::Member;
+use tally_sdk::membership::governance::{Action, ChangeBody, SignedChange};
+use tally_sdk::membership::keyfile::MemberKeys;
+use tally_sdk::membership::template::demo_consortium;
+use tally_sdk::privacy::disclosure::{CommitLimits, commit};
+use tally_sdk::reports::disclosed::EntryDisclosure;
 use tally_sdk::time::Timestamp;
 use tally_sdk::verify::Verifier;
+use tally_sdk::witnessing::checkpoint::{ChainSpan, Checkpoint, EntryWitness};
 
 fn setup() -> (Consortium, Vec<MemberKeys>) {
     let (signed, keys) = demo_consortium().unwrap();

@@ -11,11 +11,11 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 use tally_sdk::codec::CanonicalJson;
 use tally_sdk::crypto::SigningKey;
-use tally_sdk::disclosure::Salt;
-use tally_sdk::disclosure::commit_with_salts;
 use tally_sdk::entry::UnsignedEntry;
 use tally_sdk::ids::{FieldName, MemberId};
-use tally_sdk::template::demo_consortium;
+use tally_sdk::membership::template::demo_consortium;
+use tally_sdk::privacy::disclosure::Salt;
+use tally_sdk::privacy::disclosure::commit_with_salts;
 use tally_sdk::time::Timestamp;
 use tally_sdk::verify::Verifier;
 

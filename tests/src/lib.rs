@@ -8,13 +8,13 @@
 use std::collections::BTreeMap;
 
 use tally_sdk::codec::CanonicalJson;
-use tally_sdk::consortium::Consortium;
-use tally_sdk::disclosure::{CommitLimits, OpenedField, commit};
 use tally_sdk::entry::{SignedEntry, UnsignedEntry};
 use tally_sdk::hash::EntryHash;
 use tally_sdk::ids::{FieldName, MemberId};
-use tally_sdk::keyfile::MemberKeys;
-use tally_sdk::template::demo_consortium;
+use tally_sdk::membership::consortium::Consortium;
+use tally_sdk::membership::keyfile::MemberKeys;
+use tally_sdk::membership::template::demo_consortium;
+use tally_sdk::privacy::disclosure::{CommitLimits, OpenedField, commit};
 use tally_sdk::time::Timestamp;
 
 pub mod fuzz;

@@ -7,15 +7,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::{Value, json};
-use tally_sdk::checkpoint::{ChainSpan, Checkpoint};
 use tally_sdk::codec::CanonicalJson;
-use tally_sdk::disclosed::EntryDisclosure;
 use tally_sdk::entry::{Payload, SignedEntry};
 use tally_sdk::event::EventKind;
-use tally_sdk::fork::ForkProof;
 use tally_sdk::ids::{FieldName, MemberId};
+use tally_sdk::reports::disclosed::EntryDisclosure;
 use tally_sdk::verify::{Verifier, VerifyError};
-use tally_sdk::witness::{WITNESS_EVIDENCE_FORMAT, WitnessError, WitnessEvidence};
+use tally_sdk::witnessing::checkpoint::{ChainSpan, Checkpoint};
+use tally_sdk::witnessing::fork::ForkProof;
+use tally_sdk::witnessing::witness::{WITNESS_EVIDENCE_FORMAT, WitnessError, WitnessEvidence};
 use tally_tests::DemoMembers;
 
 const PRODUCT: &str = "https://id.gs1.org/01/09506000134352/21/C2M-0001";
@@ -41,7 +41,7 @@ fn event(kind: &str, biz_step: &str, extra: Value) -> Value {
 struct Story {
     consortium: DemoMembers,
     entries: Vec<SignedEntry>,
-    order_opened: Vec<tally_sdk::disclosure::OpenedField>,
+    order_opened: Vec<tally_sdk::privacy::disclosure::OpenedField>,
 }
 
 fn play() -> Story {
@@ -245,7 +245,7 @@ fn a_member_that_signs_two_histories_is_convicted_by_a_fork_proof() {
     let proof = ForkProof::new(story.entries[3].clone(), framed).unwrap();
     assert!(matches!(
         proof.verify(&verifier),
-        Err(tally_sdk::fork::ForkError::InvalidEntry {
+        Err(tally_sdk::witnessing::fork::ForkError::InvalidEntry {
             source: VerifyError::Signature { .. },
             ..
         })

@@ -3,10 +3,10 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use tally_sdk::disclosed::EntryDisclosure;
-use tally_sdk::disclosure::OpenedField;
 use tally_sdk::entry::SignedEntry;
 use tally_sdk::ids::FieldName;
+use tally_sdk::privacy::disclosure::OpenedField;
+use tally_sdk::reports::disclosed::EntryDisclosure;
 use tally_sdk::time::Timestamp;
 use tally_sdk::verify::Verifier;
 

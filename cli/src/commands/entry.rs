@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use tally_sdk::codec::CanonicalJson;
-use tally_sdk::disclosure::{CommitLimits, commit};
 use tally_sdk::entry::{SignedEntry, UnsignedEntry};
 use tally_sdk::hash::EntryHash;
 use tally_sdk::ids::FieldName;
+use tally_sdk::privacy::disclosure::{CommitLimits, commit};
 use tally_sdk::time::Timestamp;
 use tally_sdk::verify::{ChainTip, Verifier, check_chain};
 

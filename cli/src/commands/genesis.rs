@@ -3,9 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use tally_sdk::genesis::{GenesisDocument, SignedGenesis, sign_document};
 use tally_sdk::ids::RoleName;
-use tally_sdk::template;
+use tally_sdk::membership::genesis::{GenesisDocument, SignedGenesis, sign_document};
+use tally_sdk::membership::template;
 use tally_sdk::time::Timestamp;
 
 use super::{load_genesis, load_keys};

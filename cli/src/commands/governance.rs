@@ -9,12 +9,12 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use tally_sdk::consortium::Consortium;
 use tally_sdk::crypto::{PublicKey, X25519PublicKey};
-use tally_sdk::genesis::Member;
-use tally_sdk::governance::{Action, ChangeBody, ChangeLog, SignedChange};
-use tally_sdk::governance::{KeyEpoch, Removal};
 use tally_sdk::ids::{MemberId, RoleName};
+use tally_sdk::membership::consortium::Consortium;
+use tally_sdk::membership::genesis::Member;
+use tally_sdk::membership::governance::{Action, ChangeBody, ChangeLog, SignedChange};
+use tally_sdk::membership::governance::{KeyEpoch, Removal};
 use tally_sdk::time::Timestamp;
 
 use super::{load_consortium, load_genesis, load_keys};
@@ -36,7 +36,7 @@ impl ConsortiumArgs {
     fn load(&self) -> Result<(Consortium, ChangeLog)> {
         let current = load_consortium(&self.genesis, self.changes.as_deref())?;
         let log = ChangeLog {
-            format: tally_sdk::governance::CHANGE_FORMAT,
+            format: tally_sdk::membership::governance::CHANGE_FORMAT,
             changes: current.changes().to_vec(),
         };
         Ok((current, log))

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use tally_sdk::ids::MemberId;
-use tally_sdk::keyfile::MemberKeys;
+use tally_sdk::membership::keyfile::MemberKeys;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -71,10 +71,12 @@ pub fn run(command: Command) -> Result<()> {
 }
 
 /// Loads and verifies a signed genesis file.
-pub fn load_genesis(path: &std::path::Path) -> Result<tally_sdk::consortium::Consortium> {
+pub fn load_genesis(
+    path: &std::path::Path,
+) -> Result<tally_sdk::membership::consortium::Consortium> {
     use anyhow::Context;
     let text = crate::files::read_text(path)?;
-    tally_sdk::consortium::Consortium::from_toml(&text)
+    tally_sdk::membership::consortium::Consortium::from_toml(&text)
         .with_context(|| format!("{} is not a valid signed genesis", path.display()))
 }
 
@@ -83,13 +85,13 @@ pub fn load_genesis(path: &std::path::Path) -> Result<tally_sdk::consortium::Con
 pub fn load_consortium(
     genesis: &std::path::Path,
     changes: Option<&std::path::Path>,
-) -> Result<tally_sdk::consortium::Consortium> {
+) -> Result<tally_sdk::membership::consortium::Consortium> {
     use anyhow::Context;
     let signed = load_genesis(genesis)?;
     let Some(path) = changes else {
         return Ok(signed);
     };
-    let log = tally_sdk::governance::ChangeLog::from_json(&crate::files::read(path)?)
+    let log = tally_sdk::membership::governance::ChangeLog::from_json(&crate::files::read(path)?)
         .with_context(|| format!("{} is not a valid change log", path.display()))?;
     log.apply_to(&signed).with_context(|| {
         format!(
@@ -101,9 +103,9 @@ pub fn load_consortium(
 }
 
 /// Loads a member key file.
-pub fn load_keys(path: &std::path::Path) -> Result<tally_sdk::keyfile::MemberKeys> {
+pub fn load_keys(path: &std::path::Path) -> Result<tally_sdk::membership::keyfile::MemberKeys> {
     use anyhow::Context;
     let text = crate::files::read_text(path)?;
-    tally_sdk::keyfile::MemberKeys::from_toml(&text)
+    tally_sdk::membership::keyfile::MemberKeys::from_toml(&text)
         .with_context(|| format!("{} is not a valid key file", path.display()))
 }

@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
-use tally_sdk::attestation::Completeness;
-use tally_sdk::bundle::EvidenceBundle;
-use tally_sdk::period::PeriodBundle;
-use tally_sdk::responsibility::Report;
+use tally_sdk::audit::period::PeriodBundle;
+use tally_sdk::reports::attestation::Completeness;
+use tally_sdk::reports::bundle::EvidenceBundle;
+use tally_sdk::reports::responsibility::Report;
 
 use super::load_consortium;
 use crate::files;

@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::Value;
 use tally_sdk::time::Timestamp;
 use tally_sdk::verify::Verifier;
-use tally_sdk::witness::WitnessEvidence;
+use tally_sdk::witnessing::witness::WitnessEvidence;
 
 use super::load_consortium;
 use crate::files;

@@ -6,13 +6,13 @@ use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use serde::{Deserialize, Serialize};
-use tally_sdk::checkpoint::Checkpoint;
+use tally_sdk::audit::period::{Period, PeriodBundle};
+use tally_sdk::audit::rejection::RejectedEntry;
+use tally_sdk::audit::scorecard::Scorecard;
 use tally_sdk::ids::MemberId;
-use tally_sdk::period::{Period, PeriodBundle};
-use tally_sdk::rejection::RejectedEntry;
-use tally_sdk::scorecard::Scorecard;
 use tally_sdk::time::Timestamp;
 use tally_sdk::verify::Verifier;
+use tally_sdk::witnessing::checkpoint::Checkpoint;
 use utoipa::{IntoParams, ToSchema};
 
 use super::ApiState;

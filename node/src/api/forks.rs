@@ -7,7 +7,7 @@ use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use serde::Serialize;
-use tally_sdk::fork::ForkProof;
+use tally_sdk::witnessing::fork::ForkProof;
 use utoipa::ToSchema;
 
 use super::ApiState;

@@ -13,9 +13,9 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use serde::Serialize;
-use tally_sdk::consortium::Consortium;
-use tally_sdk::governance::SignedChange;
-use tally_sdk::governance::{KeyEpoch, Removal};
+use tally_sdk::membership::consortium::Consortium;
+use tally_sdk::membership::governance::SignedChange;
+use tally_sdk::membership::governance::{KeyEpoch, Removal};
 use utoipa::ToSchema;
 
 use super::ApiState;
@@ -37,7 +37,7 @@ pub struct ChangeView {
     pub reason: String,
     /// The founders who approved it.
     pub approved_by: Vec<String>,
-    /// The change as signed (`tally_sdk::governance::SignedChange`), for offline checks.
+    /// The change as signed (`tally_sdk::membership::governance::SignedChange`), for offline checks.
     #[schema(value_type = Object)]
     pub change: SignedChange,
 }

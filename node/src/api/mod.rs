@@ -47,8 +47,8 @@ use axum::Json;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::{get, post};
-use tally_sdk::consortium::Consortium;
 use tally_sdk::ids::MemberId;
+use tally_sdk::membership::consortium::Consortium;
 
 use crate::backup::Backups;
 use crate::commit::Committer;

@@ -8,9 +8,9 @@ use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
-use tally_sdk::disclosed::{EntryDisclosure, EntryDisclosureError};
-use tally_sdk::disclosure::DisclosureError;
 use tally_sdk::ids::FieldName;
+use tally_sdk::privacy::disclosure::DisclosureError;
+use tally_sdk::reports::disclosed::{EntryDisclosure, EntryDisclosureError};
 use utoipa::ToSchema;
 
 use super::ApiState;

@@ -300,7 +300,7 @@ fn item_error(index: usize, problem: &ItemProblem) -> ItemError {
     }
 }
 
-use tally_sdk::governance::GovernanceError;
+use tally_sdk::membership::governance::GovernanceError;
 
 impl From<IngestError> for ApiError {
     fn from(error: IngestError) -> Self {

@@ -2,17 +2,17 @@
 //! custody, inputs, inspections, deliveries, rule violations), `/responsibility` (who is
 //! responsible for what, each claim with the entries that prove it) and `/evidence` (the
 //! bundle that proves the report offline: `tally verify BUNDLE`). The rules are the SDK's
-//! ([`tally_sdk::provenance`], [`tally_sdk::responsibility`]); `docs/provenance.md` documents
+//! ([`tally_sdk::reports::provenance`], [`tally_sdk::reports::responsibility`]); `docs/provenance.md` documents
 //! them.
 
 use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use tally_sdk::bundle::EvidenceBundle;
-use tally_sdk::consortium::Consortium;
 use tally_sdk::gs1::ProductId;
-use tally_sdk::provenance::Provenance;
-use tally_sdk::responsibility::Report;
+use tally_sdk::membership::consortium::Consortium;
+use tally_sdk::reports::bundle::EvidenceBundle;
+use tally_sdk::reports::provenance::Provenance;
+use tally_sdk::reports::responsibility::Report;
 use tally_sdk::time::Timestamp;
 
 use super::ApiState;

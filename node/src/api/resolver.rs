@@ -24,7 +24,7 @@ use serde::Serialize;
 use tally_sdk::event::EventKind;
 use tally_sdk::gs1::ProductId;
 use tally_sdk::gs1::digital_link::{CANONICAL_STEM, DigitalLink, ParseOptions};
-use tally_sdk::provenance::{Provenance, Step};
+use tally_sdk::reports::provenance::{Provenance, Step};
 use tally_sdk::time::Timestamp;
 
 use super::ApiState;

@@ -12,11 +12,11 @@
 //! root, which everyone sees.
 
 use serde::Serialize;
-use tally_sdk::consortium::Consortium;
 use tally_sdk::entry::SignedEntry;
-use tally_sdk::fork::ForkPoints;
 use tally_sdk::hash::EntryHash;
 use tally_sdk::ids::{FieldName, MemberId};
+use tally_sdk::membership::consortium::Consortium;
+use tally_sdk::witnessing::fork::ForkPoints;
 use utoipa::ToSchema;
 
 use super::ApiState;

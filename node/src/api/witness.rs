@@ -8,9 +8,9 @@ use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use serde::Serialize;
-use tally_sdk::checkpoint::Checkpoint;
 use tally_sdk::time::Timestamp;
 use tally_sdk::verify::Verifier;
+use tally_sdk::witnessing::checkpoint::Checkpoint;
 use utoipa::ToSchema;
 
 use super::ApiState;
@@ -44,7 +44,7 @@ pub struct WitnessView {
     /// `{format, entry, witnesses}`: the signed entry and, per witness, the signed checkpoint,
     /// the span's inclusion proof and the entry's inclusion proof in the span.
     #[schema(value_type = Object)]
-    pub evidence: tally_sdk::witness::WitnessEvidence,
+    pub evidence: tally_sdk::witnessing::witness::WitnessEvidence,
 }
 
 /// Whether an entry is witnessed, with the evidence.

@@ -15,11 +15,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use tally_sdk::consortium::Consortium;
 use tally_sdk::hash::EntryHash;
 use tally_sdk::ids::MemberId;
-use tally_sdk::keyfile::MemberKeys;
-use tally_sdk::template::{DEMO_KEY_HEADER, demo_consortium};
+use tally_sdk::membership::consortium::Consortium;
+use tally_sdk::membership::keyfile::MemberKeys;
+use tally_sdk::membership::template::{DEMO_KEY_HEADER, demo_consortium};
 use tally_sdk::time::Timestamp;
 use tally_sdk::verify::Verifier;
 use tokio::sync::watch;

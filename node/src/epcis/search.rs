@@ -1,5 +1,5 @@
 //! The EPCIS event query on the node: which stored events match an
-//! [`EventQuery`](tally_sdk::epcis::query::EventQuery) (the SDK decides), found through the
+//! [`EventQuery`] (the SDK decides), found through the
 //! node's indexes, in a stable order, one page at a time.
 //!
 //! The candidates come from the most selective index the query allows: the `by_event_id`

@@ -51,7 +51,7 @@ impl Pipeline {
 
     /// [`Pipeline::check`]; a refused request comes back with the writes that keep, as
     /// evidence, each refused entry that is its author's doing (validly signed, breaking a
-    /// rule: [`tally_sdk::rejection`]).
+    /// rule: [`tally_sdk::audit::rejection`]).
     pub fn check_keeping_evidence(
         &self,
         entries: Vec<SignedEntry>,

@@ -4,7 +4,7 @@
 
 use proptest::prelude::*;
 use serde_json::json;
-use tally_sdk::template::demo_consortium;
+use tally_sdk::membership::template::demo_consortium;
 
 use super::*;
 use crate::store::memory::MemoryStore;

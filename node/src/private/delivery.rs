@@ -2,7 +2,7 @@
 //! reader's node checks before it keeps anything.
 //!
 //! A [`Delivery`] carries the signed entry and the reader's fields sealed to the reader's
-//! X25519 key ([`tally_sdk::sealed`]). The reader keeps the fields only if it holds the entry
+//! X25519 key ([`tally_sdk::privacy::sealed`]). The reader keeps the fields only if it holds the entry
 //! (replication brought it: an author cannot make readers store fields of entries it never put
 //! on the ledger; until then the answer is [`DeliveryAnswer::NotHeld`] and the author's node
 //! sends them again), the sender is the entry's author's node, the fields open with its key
@@ -10,14 +10,14 @@
 //! read. Both sides run on the blocking pool ([`crate::replicate::net`] drives them).
 
 use serde::{Deserialize, Serialize};
-use tally_sdk::consortium::Consortium;
 use tally_sdk::crypto::X25519SecretKey;
-use tally_sdk::disclosure::DisclosureError;
 use tally_sdk::entry::SignedEntry;
-use tally_sdk::genesis::Member;
 use tally_sdk::hash::EntryHash;
 use tally_sdk::ids::{FieldName, MemberId};
-use tally_sdk::sealed::{self, SealContext, SealError, SealedFields};
+use tally_sdk::membership::consortium::Consortium;
+use tally_sdk::membership::genesis::Member;
+use tally_sdk::privacy::disclosure::DisclosureError;
+use tally_sdk::privacy::sealed::{self, SealContext, SealError, SealedFields};
 use tally_sdk::verify::VerifyError;
 
 use super::{PrivateRow, outbox_key, row};
@@ -234,11 +234,11 @@ mod tests {
 
     use serde_json::json;
     use tally_sdk::codec::CanonicalJson;
-    use tally_sdk::disclosure::{CommitLimits, commit};
     use tally_sdk::entry::UnsignedEntry;
-    use tally_sdk::held::HeldFields;
-    use tally_sdk::keyfile::MemberKeys;
-    use tally_sdk::template::{demo_consortium, demo_keys};
+    use tally_sdk::membership::keyfile::MemberKeys;
+    use tally_sdk::membership::template::{demo_consortium, demo_keys};
+    use tally_sdk::privacy::disclosure::{CommitLimits, commit};
+    use tally_sdk::privacy::held::HeldFields;
     use tally_sdk::time::Timestamp;
 
     use super::*;

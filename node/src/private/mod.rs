@@ -18,12 +18,12 @@ pub mod purge;
 
 use serde::{Deserialize, Serialize};
 use tally_sdk::codec;
-use tally_sdk::consortium::Consortium;
-use tally_sdk::disclosure::{OpenedField, PrivateCommitment};
-use tally_sdk::genesis::Member;
 use tally_sdk::hash::EntryHash;
-use tally_sdk::held::HeldFields;
 use tally_sdk::ids::{FieldName, MemberId};
+use tally_sdk::membership::consortium::Consortium;
+use tally_sdk::membership::genesis::Member;
+use tally_sdk::privacy::disclosure::{OpenedField, PrivateCommitment};
+use tally_sdk::privacy::held::HeldFields;
 use tally_sdk::time::Timestamp;
 
 use crate::store::{Batch, Cf, KeyRange, Store, StoreError, corrupted};
@@ -173,7 +173,7 @@ pub fn upgrade_format_1<S: Store + ?Sized>(store: &S) -> Result<Batch, StoreErro
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
-    use tally_sdk::template::demo_consortium;
+    use tally_sdk::membership::template::demo_consortium;
 
     use super::*;
     use crate::store::memory::MemoryStore;

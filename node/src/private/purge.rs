@@ -25,8 +25,8 @@ use serde::{Deserialize, Serialize};
 use tally_sdk::codec;
 use tally_sdk::entry::{Payload, VerifiedEntry};
 use tally_sdk::hash::EntryHash;
-use tally_sdk::held::HeldFields;
 use tally_sdk::ids::FieldName;
+use tally_sdk::privacy::held::HeldFields;
 use tally_sdk::time::Timestamp;
 
 use super::{PrivateRow, PurgeNote, row};
@@ -207,7 +207,7 @@ pub fn erase_from_disk<S: Store + ?Sized>(store: &S) -> Result<usize, StoreError
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use tally_sdk::codec::CanonicalJson;
-    use tally_sdk::disclosure::{CommitLimits, commit};
+    use tally_sdk::privacy::disclosure::{CommitLimits, commit};
 
     use super::*;
     use crate::store::memory::MemoryStore;

@@ -27,10 +27,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use tally_sdk::consortium::Consortium;
 use tally_sdk::crypto::X25519SecretKey;
 use tally_sdk::hash::EntryHash;
 use tally_sdk::ids::MemberId;
+use tally_sdk::membership::consortium::Consortium;
 
 use super::codec::MAX_DELIVERY_BYTES;
 use crate::private::delivery::{
@@ -639,7 +639,7 @@ mod tests {
     use super::*;
 
     fn demo() -> (Arc<Consortium>, MemberId, MemberId) {
-        let (signed, _) = tally_sdk::template::demo_consortium().unwrap();
+        let (signed, _) = tally_sdk::membership::template::demo_consortium().unwrap();
         let genesis = Arc::new(signed.verify().unwrap());
         let members: Vec<MemberId> = genesis.members().iter().map(|m| m.id.clone()).collect();
         (genesis, members[0].clone(), members[1].clone())

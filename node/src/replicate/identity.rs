@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use libp2p::PeerId;
 use libp2p::identity::Keypair;
-use tally_sdk::consortium::Consortium;
 use tally_sdk::ids::MemberId;
-use tally_sdk::keyfile::MemberKeys;
+use tally_sdk::membership::consortium::Consortium;
+use tally_sdk::membership::keyfile::MemberKeys;
 
 /// The identity cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -83,7 +83,7 @@ pub fn members(
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use tally_sdk::crypto::SigningKey;
-    use tally_sdk::template::demo_consortium;
+    use tally_sdk::membership::template::demo_consortium;
 
     use super::*;
 

@@ -38,13 +38,13 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use tally_sdk::attestation::Attestation;
 use tally_sdk::codec;
-use tally_sdk::consortium::Consortium;
 use tally_sdk::crypto::{SigningKey, X25519SecretKey};
 use tally_sdk::entry::SignedEntry;
 use tally_sdk::gs1::ProductId;
 use tally_sdk::ids::MemberId;
+use tally_sdk::membership::consortium::Consortium;
+use tally_sdk::reports::attestation::Attestation;
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 

@@ -10,14 +10,14 @@
 //! like any other input.
 
 use serde::{Deserialize, Serialize};
-use tally_sdk::attestation::Attestation;
-use tally_sdk::checkpoint::Checkpoint;
 use tally_sdk::codec::{self, CodecError};
 use tally_sdk::entry::SignedEntry;
-use tally_sdk::fork::ForkProof;
-use tally_sdk::governance::SignedChange;
 use tally_sdk::hash::EntryHash;
 use tally_sdk::ids::MemberId;
+use tally_sdk::membership::governance::SignedChange;
+use tally_sdk::reports::attestation::Attestation;
+use tally_sdk::witnessing::checkpoint::Checkpoint;
+use tally_sdk::witnessing::fork::ForkProof;
 
 /// Largest message a node sends or accepts (a range of entries at most this size).
 pub const MAX_MESSAGE_BYTES: usize = 8 << 20;
@@ -96,7 +96,7 @@ pub enum SyncRequest {
         have: u64,
     },
     /// "Attest what you hold about this product" (for an evidence bundle the asker builds;
-    /// [`tally_sdk::attestation`]).
+    /// [`tally_sdk::reports::attestation`]).
     Attest {
         /// The product, as a Digital Link URI.
         product: String,
@@ -216,10 +216,10 @@ mod tests {
     #[test]
     fn a_checkpoint_pull_naming_every_member_of_the_largest_consortium_twice_fits_a_request_frame()
     {
-        let from = (0..tally_sdk::genesis::MAX_MEMBERS)
+        let from = (0..tally_sdk::membership::genesis::MAX_MEMBERS)
             .map(|i| (member(&format!("{i:0>64}")), u64::MAX))
             .collect();
-        let conflicts_held = (0..tally_sdk::genesis::MAX_MEMBERS)
+        let conflicts_held = (0..tally_sdk::membership::genesis::MAX_MEMBERS)
             .map(|i| member(&format!("{i:0>64}")))
             .collect();
         let request = SyncRequest::Checkpoints {
@@ -237,11 +237,11 @@ mod tests {
 
     #[test]
     fn the_largest_attestation_round_trips_within_a_message() {
-        use tally_sdk::attestation::{
+        use tally_sdk::reports::attestation::{
             ATTESTATION_FORMAT, Attestation, AttestationBody, AttestedEntry, ChainHeld,
             MAX_ATTESTED_ENTRIES,
         };
-        let members: Vec<MemberId> = (0..tally_sdk::genesis::MAX_MEMBERS)
+        let members: Vec<MemberId> = (0..tally_sdk::membership::genesis::MAX_MEMBERS)
             .map(|i| member(&format!("{i:0>64}")))
             .collect();
         let body = AttestationBody {

@@ -17,16 +17,16 @@ pub mod tiles;
 
 use std::fmt;
 
+use tally_sdk::audit::rejection::RejectedEntry;
 use tally_sdk::codec;
 use tally_sdk::entry::SignedEntry;
 use tally_sdk::event::KindName;
-use tally_sdk::fork::ForkProof;
 use tally_sdk::gs1::ProductId;
 use tally_sdk::hash::{EntryHash, NetworkId};
 use tally_sdk::ids::MemberId;
-use tally_sdk::rejection::RejectedEntry;
 use tally_sdk::time::Timestamp;
 use tally_sdk::tlog::tile::TileCache;
+use tally_sdk::witnessing::fork::ForkProof;
 
 use keys::{Head, Position, index_position, index_time, kind_code, prefix_end, string_prefix};
 

@@ -25,11 +25,13 @@
 
 use std::sync::{Arc, Mutex};
 
-use tally_sdk::checkpoint::{ChainSpan, Checkpoint, CheckpointError, Contradiction, contradiction};
 use tally_sdk::codec;
-use tally_sdk::consortium::Consortium;
 use tally_sdk::ids::MemberId;
-use tally_sdk::witness::{counts_as_witness, witnesses_needed};
+use tally_sdk::membership::consortium::Consortium;
+use tally_sdk::witnessing::checkpoint::{
+    ChainSpan, Checkpoint, CheckpointError, Contradiction, contradiction,
+};
+use tally_sdk::witnessing::witness::{counts_as_witness, witnesses_needed};
 
 use crate::consortium::SharedConsortium;
 use crate::store::keys::prefix_end;
@@ -40,7 +42,7 @@ use crate::store::{Batch, Cf, KeyRange, Store, StoreError, corrupted};
 pub const MAX_CHECKPOINT_BYTES: usize = 1 << 20;
 
 /// Most misconduct rows read (two kinds per member at most).
-const MAX_MISCONDUCT_READ: usize = 2 * tally_sdk::genesis::MAX_MEMBERS;
+const MAX_MISCONDUCT_READ: usize = 2 * tally_sdk::membership::genesis::MAX_MEMBERS;
 
 /// A checkpoint was not recorded.
 #[derive(Debug, thiserror::Error)]
@@ -133,7 +135,7 @@ pub enum Admitted {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Misconduct {
     /// Two checkpoints of the witness that contradict each other
-    /// ([`tally_sdk::checkpoint::contradiction`]): two with one number, or two tree heads of
+    /// ([`tally_sdk::witnessing::checkpoint::contradiction`]): two with one number, or two tree heads of
     /// one chain at one size with different roots.
     Conflict {
         /// The one held.

@@ -6,7 +6,7 @@ use serde::Serialize;
 use tally_sdk::hash::EntryHash;
 use tally_sdk::ids::MemberId;
 use tally_sdk::verify::Verifier;
-use tally_sdk::witness::{
+use tally_sdk::witnessing::witness::{
     WITNESS_EVIDENCE_FORMAT, WitnessError, WitnessEvidence, counts_as_witness,
 };
 

@@ -3,7 +3,7 @@
 //!
 //! The replication shell makes the node's checkpoints, gossips them and pulls the ones it
 //! lacks from peers; the API shows what they witness. The checkpoint format and the witness
-//! rule are the SDK's ([`tally_sdk::checkpoint`], [`tally_sdk::witness`]).
+//! rule are the SDK's ([`tally_sdk::witnessing::checkpoint`], [`tally_sdk::witnessing::witness`]).
 
 pub mod book;
 pub mod evidence;
@@ -15,15 +15,15 @@ mod tests {
     use std::sync::Arc;
 
     use serde_json::json;
-    use tally_sdk::checkpoint::{ChainSpan, Checkpoint};
-    use tally_sdk::consortium::Consortium;
     use tally_sdk::entry::{SignedEntry, UnsignedEntry};
     use tally_sdk::hash::EntryHash;
     use tally_sdk::ids::MemberId;
-    use tally_sdk::keyfile::MemberKeys;
-    use tally_sdk::template::demo_consortium;
+    use tally_sdk::membership::consortium::Consortium;
+    use tally_sdk::membership::keyfile::MemberKeys;
+    use tally_sdk::membership::template::demo_consortium;
     use tally_sdk::time::Timestamp;
     use tally_sdk::verify::Verifier;
+    use tally_sdk::witnessing::checkpoint::{ChainSpan, Checkpoint};
 
     use super::book::{Admitted, Book, BookError, Misconduct, Progress, Recorded};
     use super::evidence::witnessing;

@@ -7,12 +7,12 @@
 //! signs a history that rewrites one it signed. The chain is then left out, and the error
 //! logged, until the store is put right.
 
-use tally_sdk::checkpoint::{ChainSpan, Checkpoint, MAX_SPAN_LEN};
 use tally_sdk::crypto::SigningKey;
 use tally_sdk::ids::MemberId;
 use tally_sdk::time::Timestamp;
 use tally_sdk::tlog::hash::LogHash;
 use tally_sdk::tlog::proof::verify_consistency;
+use tally_sdk::witnessing::checkpoint::{ChainSpan, Checkpoint, MAX_SPAN_LEN};
 
 use super::book::{Book, BookError};
 use crate::store::tiles::{ChainTiles, ProofError};

@@ -21,9 +21,9 @@ use tally_node::replicate::codec::{DeliveryInbound, Inbound};
 use tally_node::replicate::identity;
 use tally_node::replicate::net::{self, BehaviourEvent};
 use tally_node::replicate::wire::{self, GossipBatch, SyncRequest, SyncResponse};
-use tally_sdk::consortium::Consortium;
 use tally_sdk::entry::SignedEntry;
-use tally_sdk::keyfile::MemberKeys;
+use tally_sdk::membership::consortium::Consortium;
+use tally_sdk::membership::keyfile::MemberKeys;
 use tokio::sync::{mpsc, oneshot};
 
 use super::consortium::wait_for;

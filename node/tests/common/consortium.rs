@@ -9,13 +9,13 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tally_sdk::consortium::Consortium;
 use tally_sdk::entry::SignedEntry;
 use tally_sdk::ids::MemberId;
-use tally_sdk::keyfile::MemberKeys;
-use tally_sdk::template::DEMO_KEY_HEADER;
+use tally_sdk::membership::consortium::Consortium;
+use tally_sdk::membership::keyfile::MemberKeys;
+use tally_sdk::membership::template::DEMO_KEY_HEADER;
 use tally_sdk::verify::{ChainTip, Verifier};
-use tally_sdk::witness::WitnessEvidence;
+use tally_sdk::witnessing::witness::WitnessEvidence;
 
 use super::{Running, TOKEN};
 
@@ -39,7 +39,7 @@ pub fn wait_for<T>(what: &str, mut condition: impl FnMut() -> Result<T, String>)
 /// `genesis.toml`; the verified genesis and every member's keys.
 pub fn demo_root() -> (tempfile::TempDir, Consortium, Vec<MemberKeys>) {
     let root = tempfile::tempdir().unwrap();
-    let (signed, keys) = tally_sdk::template::demo_consortium().unwrap();
+    let (signed, keys) = tally_sdk::membership::template::demo_consortium().unwrap();
     std::fs::write(
         root.path().join("genesis.toml"),
         signed.to_toml("").unwrap(),

@@ -11,11 +11,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use tally_sdk::consortium::Consortium;
 use tally_sdk::entry::{SignedEntry, UnsignedEntry};
 use tally_sdk::hash::EntryHash;
-use tally_sdk::keyfile::MemberKeys;
-use tally_sdk::template::{DEMO_KEY_HEADER, demo_consortium};
+use tally_sdk::membership::consortium::Consortium;
+use tally_sdk::membership::keyfile::MemberKeys;
+use tally_sdk::membership::template::{DEMO_KEY_HEADER, demo_consortium};
 use tally_sdk::time::Timestamp;
 
 /// The demo consortium: platform, manufacturer, supplier, logistics, regulator.

@@ -30,15 +30,15 @@ use tally_node::store::Store;
 use tally_node::store::check::check_store;
 use tally_node::store::memory::MemoryStore;
 use tally_node::witness::book::Book;
-use tally_sdk::checkpoint::{ChainSpan, Checkpoint};
 use tally_sdk::codec::CanonicalJson;
-use tally_sdk::consortium::Consortium;
 use tally_sdk::entry::SignedEntry;
 use tally_sdk::ids::{FieldName, MemberId};
-use tally_sdk::keyfile::MemberKeys;
+use tally_sdk::membership::consortium::Consortium;
+use tally_sdk::membership::keyfile::MemberKeys;
 use tally_sdk::time::Timestamp;
 use tally_sdk::tlog::hash::LogHash;
 use tally_sdk::verify::{ChainTip, Verifier};
+use tally_sdk::witnessing::checkpoint::{ChainSpan, Checkpoint};
 
 use crate::common;
 

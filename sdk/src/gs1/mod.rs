@@ -7,7 +7,7 @@
 //! one item has one identity in indexes, URLs and reports.
 //!
 //! The parts, usable on their own:
-//! * [`check_digit`]: the GS1 mod-10 check digit;
+//! * [`check_digit`](mod@check_digit): the GS1 mod-10 check digit;
 //! * [`ai`]: the GS1 Application Identifier table (formats, Digital Link key qualifiers);
 //! * [`digital_link`]: strict GS1 Digital Link parsing and writing ([`DigitalLink`]);
 //! * [`epc_uri`]: EPC URIs of the EPC Tag Data Standard;

@@ -6,7 +6,7 @@
 //! every line ending in a newline. [`Checkpoint::parse`] accepts exactly that (and any
 //! non-empty origin, as the specification tells clients to); Tally writes no extension lines.
 //!
-//! This is a different object from [`crate::checkpoint`]: that one is a member's signed
+//! This is a different object from [`crate::witnessing::checkpoint`]: that one is a member's signed
 //! statement about spans of every chain it holds, in Tally's binary encoding; this one is one
 //! chain's tree head in the text format outside tools read.
 //!

@@ -16,7 +16,7 @@
 //! same-size case as its only self-verifying evidence.
 //!
 //! A split view by a witness's key means the witness signed two trees for one chain. An honest
-//! node never does — it stops taking a chain at its first fork ([`crate::fork`]) and cosigns
+//! node never does — it stops taking a chain at its first fork ([`crate::witnessing::fork`]) and cosigns
 //! only consistent growth ([`verify_consistent`]) — so the evidence blames the witness, whatever
 //! the chain's author did.
 

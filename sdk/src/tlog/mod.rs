@@ -10,21 +10,21 @@
 //! consistency proof from the last head it cosigned; two signed heads of one chain of the same
 //! size with different roots are self-verifying evidence of a split view.
 //!
-//! * [`hash`](crate::tlog::hash) — leaf and node hashing, the
+//! * [`hash`] — leaf and node hashing, the
 //!   [`LogHash`](crate::tlog::hash::LogHash) type, what a Tally leaf is.
-//! * [`tile`](crate::tlog::tile) — tile addressing and paths, the tiles a proof reads and an
+//! * [`tile`] — tile addressing and paths, the tiles a proof reads and an
 //!   append writes, and the incremental [`RightEdge`](crate::tlog::tile::RightEdge) writer; the
 //!   [`HashReader`](crate::tlog::tile::HashReader) and
 //!   [`TileReader`](crate::tlog::tile::TileReader) traits storage implements.
-//! * [`tile::cache`](crate::tlog::tile::cache) — a bounded cache of decoded tiles (each tile with the
+//! * [`tile::cache`] — a bounded cache of decoded tiles (each tile with the
 //!   nodes of its inner levels), shared by the readers of a store.
-//! * [`proof`](crate::tlog::proof) — tree roots, inclusion and consistency proofs built through
+//! * [`proof`] — tree roots, inclusion and consistency proofs built through
 //!   a reader, and their verification exactly as RFC 9162 §2.1.3.2 and §2.1.4.2 state it.
-//! * [`note`](crate::tlog::note) — C2SP signed notes with Ed25519 signatures, parsed with
+//! * [`note`] — C2SP signed notes with Ed25519 signatures, parsed with
 //!   limits.
-//! * [`checkpoint`](crate::tlog::checkpoint) — the C2SP checkpoint body, and the origin line of
+//! * [`checkpoint`] — the C2SP checkpoint body, and the origin line of
 //!   a Tally chain.
-//! * [`equivocation`](crate::tlog::equivocation) — split-view evidence and the check a cosigner
+//! * [`equivocation`] — split-view evidence and the check a cosigner
 //!   makes before cosigning.
 //!
 //! Nothing here does IO: storage is behind the reader traits, which the node implements on

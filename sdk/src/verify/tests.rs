@@ -5,7 +5,7 @@
 use super::*;
 use crate::crypto::SigningKey;
 use crate::entry::UnsignedEntry;
-use crate::genesis::tests::test_consortium;
+use crate::membership::genesis::tests::test_consortium;
 use serde_json::{Value, json};
 
 fn event(extra: Value) -> Value {
@@ -88,9 +88,9 @@ fn a_valid_chain_verifies_alone_and_in_a_batch() {
 
 #[test]
 fn keys_and_removals_apply_by_chain_position() {
-    use crate::governance::Action;
-    use crate::governance::tests::{approved, newcomer};
-    use crate::governance::{KeyEpoch, Removal};
+    use crate::membership::governance::Action;
+    use crate::membership::governance::tests::{approved, newcomer};
+    use crate::membership::governance::{KeyEpoch, Removal};
     let (g, keys) = test_consortium();
     let a = MemberId::new("a").unwrap();
     // A maker admitted, then removed from its entry 1 on; then a's key rotated from its

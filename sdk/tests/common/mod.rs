@@ -7,18 +7,18 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
-use tally_sdk::attestation::{
-    ATTESTATION_FORMAT, Attestation, AttestationBody, AttestedEntry, ChainHeld,
-};
-use tally_sdk::checkpoint::{ChainSpan, Checkpoint};
-use tally_sdk::consortium::Consortium;
 use tally_sdk::entry::{SignedEntry, UnsignedEntry};
 use tally_sdk::hash::EntryHash;
 use tally_sdk::ids::MemberId;
-use tally_sdk::keyfile::MemberKeys;
-use tally_sdk::template::demo_consortium;
+use tally_sdk::membership::consortium::Consortium;
+use tally_sdk::membership::keyfile::MemberKeys;
+use tally_sdk::membership::template::demo_consortium;
+use tally_sdk::reports::attestation::{
+    ATTESTATION_FORMAT, Attestation, AttestationBody, AttestedEntry, ChainHeld,
+};
 use tally_sdk::time::Timestamp;
-use tally_sdk::witness::{WITNESS_EVIDENCE_FORMAT, WitnessEvidence};
+use tally_sdk::witnessing::checkpoint::{ChainSpan, Checkpoint};
+use tally_sdk::witnessing::witness::{WITNESS_EVIDENCE_FORMAT, WitnessEvidence};
 
 pub const SOFA: &str = "https://id.gs1.org/01/09506000134352/21/C2M-0001";
 pub const LOT: &str = "https://id.gs1.org/01/09506000134369/10/LINEN-2026-07";

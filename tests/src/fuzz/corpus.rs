@@ -13,27 +13,27 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 use tally_node::private::delivery::Delivery;
-use tally_sdk::bundle::EvidenceBundle;
-use tally_sdk::checkpoint::{ChainSpan, Checkpoint};
+use tally_sdk::audit::period::{ChainSegment, Period, PeriodBundle};
 use tally_sdk::codec::CanonicalJson;
-use tally_sdk::consortium::Consortium;
 use tally_sdk::crypto::X25519SecretKey;
-use tally_sdk::disclosure::{CommitLimits, OpenedField, commit};
 use tally_sdk::entry::{SignedEntry, UnsignedEntry};
-use tally_sdk::fork::ForkProof;
-use tally_sdk::genesis::SignedGenesis;
-use tally_sdk::governance::{Action, ChangeBody, SignedChange};
 use tally_sdk::gs1::ProductId;
 use tally_sdk::hash::EntryHash;
-use tally_sdk::held::HeldFields;
 use tally_sdk::ids::{FieldName, MemberId};
-use tally_sdk::keyfile::MemberKeys;
-use tally_sdk::period::{ChainSegment, Period, PeriodBundle};
-use tally_sdk::sealed::{self, SealContext};
-use tally_sdk::template::demo_consortium;
+use tally_sdk::membership::consortium::Consortium;
+use tally_sdk::membership::genesis::SignedGenesis;
+use tally_sdk::membership::governance::{Action, ChangeBody, SignedChange};
+use tally_sdk::membership::keyfile::MemberKeys;
+use tally_sdk::membership::template::demo_consortium;
+use tally_sdk::privacy::disclosure::{CommitLimits, OpenedField, commit};
+use tally_sdk::privacy::held::HeldFields;
+use tally_sdk::privacy::sealed::{self, SealContext};
+use tally_sdk::reports::bundle::EvidenceBundle;
 use tally_sdk::time::Timestamp;
 use tally_sdk::verify::Verifier;
-use tally_sdk::witness::{WITNESS_EVIDENCE_FORMAT, WitnessEvidence};
+use tally_sdk::witnessing::checkpoint::{ChainSpan, Checkpoint};
+use tally_sdk::witnessing::fork::ForkProof;
+use tally_sdk::witnessing::witness::{WITNESS_EVIDENCE_FORMAT, WitnessEvidence};
 
 use crate::Error;
 
@@ -117,7 +117,7 @@ impl Signer<'_> {
         &self,
         member: &str,
         event: &Value,
-        private: Option<tally_sdk::disclosure::PrivateCommitment>,
+        private: Option<tally_sdk::privacy::disclosure::PrivateCommitment>,
     ) -> Result<SignedEntry, Error> {
         let chain = self.chains.get(member);
         let seq = chain.map_or(0, Vec::len) as u64;

@@ -48,18 +48,12 @@ use tally_node::replicate::wire::{
 };
 use tally_node::store::memory::MemoryStore;
 use tally_node::store::{Batch, Cf, Store};
-use tally_sdk::bundle::EvidenceBundle;
-use tally_sdk::checkpoint::Checkpoint;
+use tally_sdk::audit::period::PeriodBundle;
 use tally_sdk::codec;
-use tally_sdk::consortium::Consortium;
-use tally_sdk::disclosed::EntryDisclosure;
 use tally_sdk::entry::SignedEntry;
 use tally_sdk::epcis::document::{CaptureLimits, parse_capture, parse_event};
 use tally_sdk::epcis::pattern::{EpcPattern, identity};
 use tally_sdk::epcis::query::{EventQuery, Resource};
-use tally_sdk::fork::ForkProof;
-use tally_sdk::genesis::GenesisDocument;
-use tally_sdk::governance::{ChangeLog, SignedChange};
 use tally_sdk::gs1::ProductId;
 use tally_sdk::gs1::digital_link::{
     DigitalLink, ParseOptions, digital_link_from_element_string, parse_element_string,
@@ -67,13 +61,19 @@ use tally_sdk::gs1::digital_link::{
 use tally_sdk::gs1::epc_uri::parse_epc_uri;
 use tally_sdk::gs1::normalise::normalise_epc;
 use tally_sdk::ids::MemberId;
-use tally_sdk::keyfile::MemberKeys;
-use tally_sdk::period::PeriodBundle;
-use tally_sdk::sealed::{SEAL_INFO, SealedFields};
+use tally_sdk::membership::consortium::Consortium;
+use tally_sdk::membership::genesis::GenesisDocument;
+use tally_sdk::membership::governance::{ChangeLog, SignedChange};
+use tally_sdk::membership::keyfile::MemberKeys;
+use tally_sdk::privacy::sealed::{SEAL_INFO, SealedFields};
+use tally_sdk::reports::bundle::EvidenceBundle;
+use tally_sdk::reports::disclosed::EntryDisclosure;
 use tally_sdk::time::Timestamp;
 use tally_sdk::tlog;
 use tally_sdk::verify::Verifier;
-use tally_sdk::witness::WitnessEvidence;
+use tally_sdk::witnessing::checkpoint::Checkpoint;
+use tally_sdk::witnessing::fork::ForkProof;
+use tally_sdk::witnessing::witness::WitnessEvidence;
 
 use super::corpus::{Fixtures, SOFA};
 use super::mutate::Shape;
@@ -712,8 +712,8 @@ fn run_deliveries(f: &Fixtures, input: &[u8]) -> bool {
 
 fn seeds_sealed_plaintext(f: &Fixtures) -> Result<Vec<Vec<u8>>, Error> {
     let me = member("logistics")?;
-    let held = tally_sdk::sealed::open(
-        &tally_sdk::sealed::SealContext {
+    let held = tally_sdk::privacy::sealed::open(
+        &tally_sdk::privacy::sealed::SealContext {
             network: f.genesis.network_id(),
             entry: f.order.hash()?,
             reader: &me,
@@ -724,7 +724,7 @@ fn seeds_sealed_plaintext(f: &Fixtures) -> Result<Vec<Vec<u8>>, Error> {
     Ok(vec![codec::encode("held private fields", &held)?])
 }
 
-/// Seals `plaintext` to the logistics firm's key for the order, as `tally_sdk::sealed::seal`
+/// Seals `plaintext` to the logistics firm's key for the order, as `tally_sdk::privacy::sealed::seal`
 /// does with an encoded holding (the associated data is the documented one), so that any
 /// plaintext reaches the reader's decoder and checks.
 fn seal_raw(f: &Fixtures, plaintext: &[u8]) -> Option<SealedFields> {

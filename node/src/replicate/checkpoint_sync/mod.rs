@@ -29,8 +29,8 @@
 
 use std::collections::BTreeSet;
 
-use tally_sdk::checkpoint::Checkpoint;
 use tally_sdk::ids::MemberId;
+use tally_sdk::witnessing::checkpoint::Checkpoint;
 
 use super::engine::{Acceptance, GossipToken, ReplyToken};
 use super::wire::{CheckpointConflict, SyncRequest, SyncResponse};

@@ -5,10 +5,10 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use tally_sdk::checkpoint::Checkpoint;
 use tally_sdk::crypto::SigningKey;
 use tally_sdk::ids::MemberId;
 use tally_sdk::time::Timestamp;
+use tally_sdk::witnessing::checkpoint::Checkpoint;
 
 use super::{CheckpointDone, CheckpointWork, PULL_LIMIT, Suspect};
 use crate::replicate::engine::{Acceptance, GossipToken};

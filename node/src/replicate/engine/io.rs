@@ -2,8 +2,8 @@
 //! random numbers.
 
 use tally_sdk::entry::SignedEntry;
-use tally_sdk::fork::ForkProof;
 use tally_sdk::ids::MemberId;
+use tally_sdk::witnessing::fork::ForkProof;
 
 use super::super::wire::{GossipBatch, HeadInfo, SyncRequest, SyncResponse};
 

@@ -4,9 +4,9 @@
 
 use serde_json::json;
 use tally_sdk::entry::UnsignedEntry;
-use tally_sdk::fork::ForkProof;
-use tally_sdk::template::demo_consortium;
+use tally_sdk::membership::template::demo_consortium;
 use tally_sdk::time::Timestamp;
+use tally_sdk::witnessing::fork::ForkProof;
 
 use super::*;
 

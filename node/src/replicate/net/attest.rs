@@ -1,4 +1,4 @@
-//! The network shell's attestation work ([`tally_sdk::attestation`]): gathering, for an
+//! The network shell's attestation work ([`tally_sdk::reports::attestation`]): gathering, for an
 //! evidence bundle this node builds, every connected member's attestation of what it holds
 //! about the product, and this node's own; and attesting for other members' nodes.
 //!
@@ -15,10 +15,10 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use libp2p::request_response::OutboundRequestId;
-use tally_sdk::attestation::Attestation;
 use tally_sdk::crypto::SigningKey;
 use tally_sdk::gs1::ProductId;
 use tally_sdk::ids::MemberId;
+use tally_sdk::reports::attestation::Attestation;
 use tally_sdk::time::Timestamp;
 use tokio::sync::{mpsc, oneshot};
 

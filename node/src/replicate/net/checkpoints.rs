@@ -10,9 +10,9 @@ use std::time::Duration;
 use libp2p::PeerId;
 use libp2p::gossipsub::{IdentTopic, MessageId};
 use libp2p::request_response::OutboundRequestId;
-use tally_sdk::checkpoint::Checkpoint;
 use tally_sdk::ids::MemberId;
 use tally_sdk::time::Timestamp;
+use tally_sdk::witnessing::checkpoint::Checkpoint;
 
 use super::super::checkpoint_sync::{
     CheckpointCount, CheckpointInput, CheckpointOutput, CheckpointSync, CheckpointWorker,

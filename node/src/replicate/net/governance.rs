@@ -24,9 +24,9 @@ use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
 use libp2p::request_response::OutboundRequestId;
-use tally_sdk::consortium::Consortium;
-use tally_sdk::governance::SignedChange;
 use tally_sdk::ids::MemberId;
+use tally_sdk::membership::consortium::Consortium;
+use tally_sdk::membership::governance::SignedChange;
 use tokio::sync::watch;
 
 use super::super::codec::Inbound;
@@ -337,7 +337,7 @@ impl Shell {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use tally_sdk::template::demo_consortium;
+    use tally_sdk::membership::template::demo_consortium;
 
     use super::*;
 

@@ -175,7 +175,7 @@ impl NetHandle {
     }
 
     /// The attestations of `product` by the members whose nodes are connected, and this
-    /// node's own ([`super::attest`]), within [`ATTEST_WAIT`]; none while the network is not
+    /// node's own (`attest`), within [`ATTEST_WAIT`]; none while the network is not
     /// running.
     pub async fn attestations(&self, product: &ProductId) -> Vec<Attestation> {
         let asks = match self.attest.read() {

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::*;
-use crate::genesis::tests::test_consortium;
+use crate::membership::genesis::tests::test_consortium;
 
 const AS_OF: Timestamp = Timestamp(1_800_000_000_000);
 

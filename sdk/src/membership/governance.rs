@@ -4,7 +4,7 @@
 //!
 //! Changes are numbered from 1 and hash-chained (each names the hash of the one before), so
 //! there is one order of changes and every node that applies the same changes reaches the same
-//! consortium: [`Consortium::apply`] takes the consortium as it stands and returns the next one.
+//! consortium: [`Consortium::apply`](crate::membership::consortium::Consortium::apply) takes the consortium as it stands and returns the next one.
 //! Approvals are checked against the consortium *before* the change: the founders current
 //! then, with their keys current then.
 //!
@@ -23,9 +23,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec::{self, CodecError};
 use crate::crypto::{PublicKey, Signature, X25519PublicKey};
-use crate::genesis::Member;
 use crate::hash::{ChangeHash, NetworkId};
 use crate::ids::MemberId;
+use crate::membership::genesis::Member;
 use crate::time::Timestamp;
 
 /// The change format this SDK writes and reads.

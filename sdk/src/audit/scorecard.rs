@@ -1,8 +1,8 @@
 //! Member scorecards: each member's record of conduct as the responsibility rules find it —
 //! the credit record a regulator reads.
 //!
-//! A scorecard is built from responsibility reports ([`crate::responsibility::report`]), fork
-//! proofs and rejected entries ([`crate::rejection`]), never from anything a node merely asserts: each finding names the entries
+//! A scorecard is built from responsibility reports ([`crate::reports::responsibility::report`]), fork
+//! proofs and rejected entries ([`crate::audit::rejection`]), never from anything a node merely asserts: each finding names the entries
 //! that prove it. One finding seen from several products' reports (a late delivery of a
 //! shipment naming three products, a custody violation over a lot and the product made from
 //! it) counts once. A node's scorecard of one member (`GET /v1/members/{id}/scorecard`) and
@@ -13,12 +13,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::consortium::Consortium;
-use crate::fork::ForkProof;
+use crate::audit::rejection::VerifiedRejection;
 use crate::hash::EntryHash;
 use crate::ids::MemberId;
-use crate::rejection::VerifiedRejection;
-use crate::responsibility::{ClaimKind, Report};
+use crate::membership::consortium::Consortium;
+use crate::reports::responsibility::{ClaimKind, Report};
+use crate::witnessing::fork::ForkProof;
 
 /// What a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -234,16 +234,16 @@ impl Scorecards {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use crate::genesis::tests::test_consortium;
     use crate::gs1::ProductId;
-    use crate::responsibility::{Claim, report};
+    use crate::membership::genesis::tests::test_consortium;
+    use crate::reports::responsibility::{Claim, report};
 
     fn report_with(product: &str, claims: Vec<Claim>) -> Report {
         let mut found = report(
             &ProductId::parse(product).unwrap(),
             &[],
             &[],
-            &crate::provenance::Judging::default(),
+            &crate::reports::provenance::Judging::default(),
             crate::time::Timestamp(0),
         );
         found.claims = claims;

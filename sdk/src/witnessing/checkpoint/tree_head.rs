@@ -206,14 +206,14 @@ fn base64_standard(bytes: &[u8]) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::checkpoint::{Checkpoint, EntryWitness, SignedCheckpoint};
     use crate::codec;
-    use crate::consortium::Consortium;
-    use crate::genesis::tests::test_consortium;
     use crate::hash::{EntryHash, MerkleRoot};
+    use crate::membership::consortium::Consortium;
+    use crate::membership::genesis::tests::test_consortium;
     use crate::time::Timestamp;
     use crate::tlog::proof::{inclusion_proof, tree_root};
     use crate::tlog::tile::{MemoryTiles, RightEdge, TileHashReader};
+    use crate::witnessing::checkpoint::{Checkpoint, EntryWitness, SignedCheckpoint};
 
     fn member(id: &str) -> MemberId {
         MemberId::new(id).unwrap()
@@ -343,7 +343,7 @@ mod tests {
     /// The format-1 layout, as checkpoints were stored and sent before format 2.
     #[derive(serde::Serialize)]
     struct OldSpan {
-        head: crate::checkpoint::ChainHead,
+        head: crate::witnessing::checkpoint::ChainHead,
         first: u64,
         entries_root: MerkleRoot,
     }

@@ -3,11 +3,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::*;
-use crate::consortium::Consortium;
 use crate::crypto::{SigningKey, X25519SecretKey};
 use crate::domain::signing;
-use crate::genesis::tests::test_consortium;
 use crate::ids::RoleName;
+use crate::membership::consortium::Consortium;
+use crate::membership::genesis::tests::test_consortium;
 
 fn id(name: &str) -> MemberId {
     MemberId::new(name).unwrap()
@@ -266,8 +266,10 @@ fn a_rotated_key_signs_from_its_positions_on() {
 
 #[test]
 fn checkpoints_are_judged_by_their_number() {
-    use crate::checkpoint::{CHECKPOINT_FORMAT, CheckpointBody, CheckpointError, SignedCheckpoint};
     use crate::hash::MerkleRoot;
+    use crate::witnessing::checkpoint::{
+        CHECKPOINT_FORMAT, CheckpointBody, CheckpointError, SignedCheckpoint,
+    };
     let (genesis, keys) = test_consortium();
     let (member, member_key) = newcomer(51);
     let with_new = genesis

@@ -11,7 +11,7 @@
 //! An entry is *witnessed by* a member when one of that member's checkpoints has a span that
 //! contains it. The proof ([`EntryWitness`]) is the signed checkpoint, the span's inclusion
 //! proof and the entry hash's inclusion proof in the span: logarithmic in size and checkable
-//! with the SDK alone. When an entry counts as witnessed (a quorum) is [`crate::witness`].
+//! with the SDK alone. When an entry counts as witnessed (a quorum) is [`crate::witnessing::witness`].
 //!
 //! Why spans and not only heads: a head vouches for every earlier entry through the hash links,
 //! but showing that takes every entry in between; a span's root proves any of its entries with
@@ -31,12 +31,12 @@
 use serde::{Deserialize, Serialize};
 
 use crate::codec::{self, CodecError};
-use crate::consortium::Consortium;
 use crate::crypto::{CryptoError, Signature, SigningKey};
 use crate::domain::signing;
-use crate::genesis::MAX_MEMBERS;
 use crate::hash::{CheckpointHash, EntryHash, LeafHash, MerkleRoot, NetworkId, SpanLeafHash};
 use crate::ids::MemberId;
+use crate::membership::consortium::Consortium;
+use crate::membership::genesis::MAX_MEMBERS;
 use crate::merkle::{MerkleError, MerkleTree, MultiProof};
 use crate::time::Timestamp;
 use crate::tlog::hash::LogHash;
@@ -647,7 +647,7 @@ fn single_position(proof: &MultiProof) -> Option<u32> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::genesis::tests::test_consortium;
+    use crate::membership::genesis::tests::test_consortium;
 
     fn member(id: &str) -> MemberId {
         MemberId::new(id).unwrap()

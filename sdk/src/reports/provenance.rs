@@ -27,7 +27,7 @@
 //!
 //! An `eventTime` is its author's word. An event is flagged **backdated** (the step says why)
 //! when its event time lies
-//! * more than the genesis's reporting delay ([`crate::genesis::DisputeRules`], 72 h by
+//! * more than the genesis's reporting delay ([`crate::membership::genesis::DisputeRules`], 72 h by
 //!   default) before the time its author's node recorded it;
 //! * before the event time of its author's previous entry about the item (chain order is
 //!   what the ledger proves);
@@ -49,21 +49,21 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::consortium::Consortium;
 use crate::entry::{Payload, SignedEntry};
 use crate::event::{EpcisEvent, EventError, EventKind};
-use crate::fork::ForkPoints;
-use crate::genesis::DEFAULT_MAX_REPORTING_DELAY_MS;
 use crate::gs1::ProductId;
 use crate::hash::EntryHash;
 use crate::ids::MemberId;
+use crate::membership::consortium::Consortium;
+use crate::membership::genesis::DEFAULT_MAX_REPORTING_DELAY_MS;
 use crate::time::Timestamp;
+use crate::witnessing::fork::ForkPoints;
 
 /// How deep the inputs of inputs are followed.
 pub const MAX_INPUT_DEPTH: usize = 8;
 
 /// What the rules need to know of the consortium: who inspects and how late an event may
-/// be recorded ([`crate::genesis::DisputeRules`]).
+/// be recorded ([`crate::membership::genesis::DisputeRules`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Judging {
     /// Members with a role the genesis marks as inspector.

@@ -16,7 +16,7 @@
 //!   word is enough to catch an omission, because the entry it names is signed by its author
 //!   and can be produced;
 //! - a chain counts as complete up to the size that as many attesters other than its author
-//!   as the witness quorum hold ([`crate::witness::witnesses_needed`]), and only if that covers
+//!   as the witness quorum hold ([`crate::witnessing::witness::witnesses_needed`]), and only if that covers
 //!   every entry of the chain the bundle reads; attestations made before the report's `as_of`
 //!   (less the genesis's clock skew) do not count;
 //! - whatever is not shown complete is said, chain by chain, with the range and why
@@ -33,14 +33,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::codec::{self, CodecError};
-use crate::consortium::Consortium;
 use crate::crypto::{CryptoError, Signature, SigningKey};
 use crate::domain::signing;
 use crate::gs1::ProductId;
 use crate::hash::{AttestationHash, EntryHash, NetworkId};
 use crate::ids::MemberId;
+use crate::membership::consortium::Consortium;
 use crate::time::Timestamp;
-use crate::witness::{counts_as_witness, witnesses_needed};
+use crate::witnessing::witness::{counts_as_witness, witnesses_needed};
 
 /// The attestation format this SDK writes and reads.
 pub const ATTESTATION_FORMAT: u16 = 1;

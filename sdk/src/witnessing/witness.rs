@@ -2,7 +2,7 @@
 //!
 //! An entry is witnessed once members other than its author — as many as the genesis's witness
 //! quorum, or all the other members if there are fewer — have each signed a checkpoint that
-//! witnesses it ([`crate::checkpoint`]). The author's own checkpoints do not count: an author
+//! witnesses it ([`crate::witnessing::checkpoint`]). The author's own checkpoints do not count: an author
 //! that equivocates would happily vouch for both of its entries. With a majority quorum, two
 //! conflicting entries of one author can then both be witnessed only if some other member
 //! signed checkpoints of both, which an honest node never does (it stops taking a chain at a
@@ -14,12 +14,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{CheckpointError, EntryWitness};
-use crate::consortium::Consortium;
 use crate::entry::SignedEntry;
 use crate::hash::EntryHash;
 use crate::ids::MemberId;
+use crate::membership::consortium::Consortium;
 use crate::verify::{Verifier, VerifyError};
+use crate::witnessing::checkpoint::{CheckpointError, EntryWitness};
 
 /// The witness-evidence format this SDK writes and reads.
 pub const WITNESS_EVIDENCE_FORMAT: u16 = 1;

@@ -2,7 +2,7 @@
 //! opened fields (value and salt) it may read.
 //!
 //! The author's node holds every field; a reader's node holds only the fields the genesis
-//! policy lets its member read ([`crate::sealed`] carries them there). Both keep all the
+//! policy lets its member read ([`crate::privacy::sealed`] carries them there). Both keep all the
 //! leaves, which are salted hashes and so reveal nothing of the values they commit to: with
 //! them a holder rebuilds the commitment's whole Merkle tree, and can prove any subset of the
 //! fields it holds ([`HeldFields::disclose`]) without ever having seen the others. A purge
@@ -10,10 +10,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::disclosure::{Disclosure, DisclosureError, OpenedField, PrivateCommitment};
 use crate::hash::LeafHash;
 use crate::ids::FieldName;
 use crate::merkle::{MerkleTree, root_of};
+use crate::privacy::disclosure::{Disclosure, DisclosureError, OpenedField, PrivateCommitment};
 
 /// One entry's private fields as a node holds them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,7 +30,7 @@ impl HeldFields {
         commitment: &PrivateCommitment,
         opened: &[OpenedField],
     ) -> Result<Self, DisclosureError> {
-        crate::disclosure::verify_complete(commitment, opened)?;
+        crate::privacy::disclosure::verify_complete(commitment, opened)?;
         let mut fields = opened.to_vec();
         fields.sort_by(|a, b| a.name.cmp(&b.name));
         let leaves = fields
@@ -132,7 +132,7 @@ mod tests {
 
     use super::*;
     use crate::codec::CanonicalJson;
-    use crate::disclosure::{CommitLimits, commit};
+    use crate::privacy::disclosure::{CommitLimits, commit};
 
     fn name(text: &str) -> FieldName {
         FieldName::new(text).unwrap()

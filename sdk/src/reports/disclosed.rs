@@ -7,11 +7,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::disclosure::{Disclosure, DisclosureError, OpenedField, disclose};
 use crate::entry::SignedEntry;
 use crate::hash::EntryHash;
-use crate::held::HeldFields;
 use crate::ids::FieldName;
+use crate::privacy::disclosure::{Disclosure, DisclosureError, OpenedField, disclose};
+use crate::privacy::held::HeldFields;
 use crate::verify::{Verifier, VerifyError};
 
 /// The format of disclosure files.

@@ -11,7 +11,7 @@
 //!   does.
 //! * The signatures sit at the end of the same file as `[[signatures]]` tables, each a founder's
 //!   signature over the network id; they are not part of the hashed document (they sign it).
-//! * [`SignedGenesis::verify`] (in [`crate::consortium`]) is the only way to a consortium: a
+//! * [`SignedGenesis::verify`] (in [`crate::membership::consortium`]) is the only way to a consortium: a
 //!   validated document with enough valid founder signatures, which the rest of the SDK trusts.
 
 use std::collections::BTreeSet;
@@ -128,7 +128,7 @@ pub struct Role {
     pub may_write: Vec<KindName>,
 }
 
-/// How disputes are judged ([`crate::responsibility`]): which roles inspect items they do
+/// How disputes are judged ([`crate::reports::responsibility`]): which roles inspect items they do
 /// not hold, and how long after an event it may be recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -18,14 +18,14 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::consortium::Consortium;
 use crate::entry::SignedEntry;
-use crate::fork::{ForkError, ForkProof};
 use crate::hash::{EntryHash, NetworkId};
 use crate::ids::MemberId;
+use crate::membership::consortium::Consortium;
 use crate::time::Timestamp;
 use crate::verify::{ChainError, ChainTip, Verifier, VerifyError, check_chain};
-use crate::witness::{WitnessError, WitnessEvidence};
+use crate::witnessing::fork::{ForkError, ForkProof};
+use crate::witnessing::witness::{WitnessError, WitnessEvidence};
 
 /// The period bundle format this SDK writes and reads.
 pub const PERIOD_FORMAT: u16 = 1;

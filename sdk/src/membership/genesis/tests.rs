@@ -3,8 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::*;
-use crate::consortium::Consortium;
 use crate::crypto::X25519SecretKey;
+use crate::membership::consortium::Consortium;
 
 /// A small valid consortium for tests: members `a` (founder, maker), `b` (founder, carrier),
 /// `c` (auditor), keys from fixed seeds.

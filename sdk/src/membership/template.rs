@@ -6,13 +6,13 @@
 
 use crate::crypto::{SigningKey, X25519SecretKey};
 use crate::event::KindName;
-use crate::genesis::{
+use crate::hash::Hash;
+use crate::ids::{FieldName, InvalidName, MemberId, RoleName};
+use crate::membership::genesis::{
     DisputeRules, GENESIS_FORMAT, GenesisDocument, GenesisError, Limits, Member,
     PrivateFieldPolicy, Role, SignedGenesis, sign_document,
 };
-use crate::hash::Hash;
-use crate::ids::{FieldName, InvalidName, MemberId, RoleName};
-use crate::keyfile::MemberKeys;
+use crate::membership::keyfile::MemberKeys;
 use crate::time::Timestamp;
 
 fn role_name(text: &str) -> Result<RoleName, InvalidName> {

@@ -5,9 +5,9 @@
 //! its signed genesis), the product, every entry the report reads — each with the signed
 //! checkpoints that witness it and their inclusion proofs ([`WitnessEvidence`]) — the fork
 //! proofs involving the product, the report, and, to show that nothing was left out, members'
-//! signed attestations of what they hold about the product ([`crate::attestation`]). [`EvidenceBundle::verify`] checks every
+//! signed attestations of what they hold about the product ([`crate::reports::attestation`]). [`EvidenceBundle::verify`] checks every
 //! signature, rule, checkpoint and proof, then recomputes the report from the checked entries
-//! with [`crate::responsibility::report`] and requires it to be the one in the bundle, and
+//! with [`crate::reports::responsibility::report`] and requires it to be the one in the bundle, and
 //! holds the entries to the attestations. Any change to the bundle makes one of these checks
 //! fail, and the error names which; what the attestations cannot show complete is returned,
 //! chain by chain ([`VerifiedBundle::completeness`]).
@@ -16,21 +16,21 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::attestation::{self, Attestation, Completeness, CompletenessError};
-use crate::consortium::Consortium;
-use crate::fork::{ForkError, ForkProof};
 use crate::gs1::{Gs1Error, ProductId};
 use crate::hash::{EntryHash, NetworkId};
 use crate::ids::MemberId;
-use crate::provenance::{Judging, Recorded};
-use crate::responsibility::{Report, report};
+use crate::membership::consortium::Consortium;
+use crate::reports::attestation::{self, Attestation, Completeness, CompletenessError};
+use crate::reports::provenance::{Judging, Recorded};
+use crate::reports::responsibility::{Report, report};
 use crate::time::Timestamp;
 use crate::verify::Verifier;
-use crate::witness::{WitnessError, WitnessEvidence};
+use crate::witnessing::fork::{ForkError, ForkProof};
+use crate::witnessing::witness::{WitnessError, WitnessEvidence};
 
 /// The bundle format this SDK writes. Format 3 adds the attestations;
 /// format 2 (without them) is still read, and shows no chain complete. Both carry reports of
-/// rules version 2 (backdating, inspectors, binding promises; [`crate::responsibility`]) with
+/// rules version 2 (backdating, inspectors, binding promises; [`crate::reports::responsibility`]) with
 /// their `as_of` time; a format-1 bundle was judged by rules this SDK no longer applies.
 pub const BUNDLE_FORMAT: u16 = 3;
 

@@ -25,8 +25,8 @@ use serde::{Deserialize, Serialize};
 use crate::codec::{self, CodecError};
 use crate::crypto::{X25519PublicKey, X25519SecretKey};
 use crate::hash::{EntryHash, NetworkId};
-use crate::held::HeldFields;
 use crate::ids::MemberId;
+use crate::privacy::held::HeldFields;
 
 /// The HPKE `info` string, and the start of the associated data.
 pub const SEAL_INFO: &[u8] = b"tally/v1/sealed-fields\0";
@@ -158,12 +158,12 @@ mod tests {
 
     use super::*;
     use crate::codec::CanonicalJson;
-    use crate::disclosure::{CommitLimits, commit};
     use crate::ids::FieldName;
+    use crate::privacy::disclosure::{CommitLimits, commit};
 
     const CANARY: &str = "canary-7f3a9c";
 
-    fn holding() -> (crate::disclosure::PrivateCommitment, HeldFields) {
+    fn holding() -> (crate::privacy::disclosure::PrivateCommitment, HeldFields) {
         let mut fields = BTreeMap::new();
         fields.insert(
             FieldName::new("consumer.address").unwrap(),

@@ -10,7 +10,7 @@
 //! Only what an adversary cannot bend counts: a quality inspection set aside by the
 //! provenance rules (backdated, or by a member that neither held the item nor inspects for
 //! the consortium) is listed in `set_aside` with the reason and moves no blame; a promise
-//! counts only when signed by the party it binds ([`crate::provenance`]).
+//! counts only when signed by the party it binds ([`crate::reports::provenance`]).
 //!
 //! 1. **Defect.** Among the inspections that count, the *first failing* inspection is the
 //!    earliest one that failed; the *last passing* one is the latest that passed before it.
@@ -26,19 +26,21 @@
 //!    judged at the time it was recorded.
 //! 3. **Overdue.** An item whose binding promise has passed at the report's `as_of` time with
 //!    no delivery recorded makes its holder responsible.
-//! 4. **Rule violations.** Each custody rule broken ([`crate::provenance`]) makes the member
+//! 4. **Rule violations.** Each custody rule broken ([`crate::reports::provenance`]) makes the member
 //!    that broke it responsible.
 //! 5. **Forks.** A member that signed two different entries at one place of its chain, one of
 //!    them about the product, is responsible for the fork.
 
 use serde::{Deserialize, Serialize};
 
-use crate::fork::{ForkPoints, ForkProof};
 use crate::gs1::ProductId;
 use crate::hash::EntryHash;
 use crate::ids::MemberId;
-use crate::provenance::{Judging, Provenance, Recorded, derive, duration_text, mark_forked};
+use crate::reports::provenance::{
+    Judging, Provenance, Recorded, derive, duration_text, mark_forked,
+};
 use crate::time::Timestamp;
+use crate::witnessing::fork::{ForkPoints, ForkProof};
 
 /// The version of the rules; a report names the rules it follows. Version 2 sets aside
 /// backdated events, inspections by non-holders and self-set promises, and reports overdue
@@ -376,7 +378,7 @@ fn defect(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::provenance::tests::{SOFA, at, observe, record, story};
+    use crate::reports::provenance::tests::{SOFA, at, observe, record, story};
     use serde_json::json;
 
     fn sofa() -> ProductId {

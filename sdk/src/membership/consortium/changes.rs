@@ -5,13 +5,13 @@ use std::collections::BTreeSet;
 
 use crate::crypto::{PublicKey, SigningKey, X25519PublicKey};
 use crate::domain::signing;
-use crate::genesis::{MAX_MEMBERS, check_addresses, check_member, check_peer_id};
-use crate::governance::{
+use crate::hash::ChangeHash;
+use crate::ids::MemberId;
+use crate::membership::genesis::{MAX_MEMBERS, check_addresses, check_member, check_peer_id};
+use crate::membership::governance::{
     Action, Approval, CHANGE_FORMAT, ChangeBody, ChangeLog, GovernanceError, MAX_REASON_CHARS,
     SignedChange, invalid,
 };
-use crate::hash::ChangeHash;
-use crate::ids::MemberId;
 use crate::time::Timestamp;
 
 use super::Consortium;

@@ -1,18 +1,18 @@
 //! The consortium in force ([`Consortium`]): the signed genesis document with the governance
 //! changes applied since, each member's standing over time (keys by position, removals), and
-//! the lookups every rule uses. The document itself, as signed, is [`crate::genesis`]'s; the
-//! changes, as signed, are [`crate::governance`]'s; applying them is [`changes`]'.
+//! the lookups every rule uses. The document itself, as signed, is [`crate::membership::genesis`]'s; the
+//! changes, as signed, are [`crate::membership::governance`]'s; applying them is `changes`'.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::crypto::PublicKey;
 use crate::event::KindName;
-use crate::genesis::{
-    DisputeRules, GenesisDocument, GenesisError, GenesisSignature, Limits, Member, SignedGenesis,
-};
-use crate::governance::{KeyEpoch, Removal, SignedChange};
 use crate::hash::{ChangeHash, NetworkId};
 use crate::ids::{FieldName, MemberId, RoleName};
+use crate::membership::genesis::{
+    DisputeRules, GenesisDocument, GenesisError, GenesisSignature, Limits, Member, SignedGenesis,
+};
+use crate::membership::governance::{KeyEpoch, Removal, SignedChange};
 
 mod changes;
 
@@ -74,7 +74,7 @@ impl Standing {
 }
 
 /// A verified consortium: a consistent genesis document with enough founder signatures, and
-/// the governance changes applied to it since ([`crate::governance`]).
+/// the governance changes applied to it since ([`crate::membership::governance`]).
 #[derive(Debug, Clone)]
 pub struct Consortium {
     pub(crate) signed: SignedGenesis,
