@@ -21,6 +21,7 @@ use tally_sdk::time::Timestamp;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const SOFA: &str = "https://id.gs1.org/01/09506000134352/21/C2M-0001";
+const LOT: &str = "https://id.gs1.org/01/09506000134369/10/LINEN-2026-07";
 
 /// Runs headless Chromium with the flags this closed network needs, and `args`.
 fn chromium(profile: &Path, args: &[String]) -> std::process::Output {
@@ -95,9 +96,21 @@ fn the_consumer_page_shows_the_timeline_in_headless_chromium() {
         event
     };
     record("platform", event(1, 9, json!({"tally:kind": "order"})));
+    // The lot and the sofa named by the steps that made them (within the reporting delay of
+    // their record times, so the names count).
+    let lot = json!([{"epcClass": LOT, "quantity": 9, "uom": "MTR"}]);
+    record(
+        "supplier",
+        json!({"type": "ObjectEvent", "action": "ADD", "bizStep": "commissioning",
+            "eventTime": "2026-03-05T02:00:00.000+08:00", "eventTimeZoneOffset": "+08:00",
+            "quantityList": lot, "ilmd": {"cbvmda:descriptionShort": "Linen"}}),
+    );
     record(
         "manufacturer",
-        event(4, 14, json!({"bizStep": "assembling"})),
+        json!({"type": "TransformationEvent", "bizStep": "assembling",
+            "eventTime": "2026-03-05T09:00:00.000+08:00", "eventTimeZoneOffset": "+08:00",
+            "inputQuantityList": lot, "outputEPCList": [SOFA],
+            "ilmd": {"cbvmda:descriptionShort": "Three-seat sofa"}}),
     );
     record(
         "manufacturer",
@@ -163,6 +176,8 @@ fn the_consumer_page_shows_the_timeline_in_headless_chromium() {
         assert!(html.contains(line), "{line} is not on the page: {html}");
     }
     assert!(html.contains("DEMO Factory Ltd."), "{html}");
+    assert!(html.contains("<h1>Three-seat sofa</h1>"), "{html}");
+    assert!(html.contains("Linen lot LINEN-2026-07"), "{html}");
 
     // A phone-sized screenshot, kept for people to look at.
     let artefact = Path::new(env!("CARGO_TARGET_TMPDIR")).join("consumer-page.png");

@@ -149,6 +149,11 @@ fn at(day: u32, hour: u32) -> String {
     format!("2026-03-{day:02}T{hour:02}:00:00.000+08:00")
 }
 
+/// A record time an hour after the event time `at`.
+fn promptly(at: String) -> Timestamp {
+    Timestamp(Timestamp::parse_rfc3339(&at).unwrap().0 + 3_600_000)
+}
+
 fn sofa(day: u32, hour: u32, extra: Value) -> Value {
     let mut event = json!({
         "type": "ObjectEvent", "action": "OBSERVE",
@@ -171,10 +176,14 @@ fn story(final_inspection: bool) -> (Story, EntryHash) {
     let mut story = Story::new();
     let lot = json!([{"epcClass": LOT, "quantity": 40, "uom": "MTR"}]);
     story.record("platform", sofa(1, 9, json!({"tally:kind": "order"})));
-    story.record(
+    // The lot's commissioning and the sofa's assembly name what they made; recorded
+    // promptly, so their names count (a backdated step names nothing).
+    story.record_at(
         "supplier",
         json!({"type": "ObjectEvent", "action": "ADD", "bizStep": "commissioning",
-            "eventTime": at(2, 10), "eventTimeZoneOffset": "+08:00", "quantityList": lot}),
+            "eventTime": at(2, 10), "eventTimeZoneOffset": "+08:00", "quantityList": lot,
+            "ilmd": {"cbvmda:descriptionShort": "Linen"}}),
+        promptly(at(2, 10)),
     );
     let lot_handed = story.record(
         "supplier",
@@ -182,18 +191,20 @@ fn story(final_inspection: bool) -> (Story, EntryHash) {
             "eventTime": at(3, 8), "eventTimeZoneOffset": "+08:00", "quantityList": lot,
             "tally:handOverTo": "manufacturer"}),
     );
-    story.record(
+    story.record_at(
         "manufacturer",
         json!({"type": "ObjectEvent", "action": "OBSERVE", "bizStep": "receiving",
             "eventTime": at(3, 16), "eventTimeZoneOffset": "+08:00", "quantityList": lot,
             "tally:receiptOf": lot_handed.to_hex()}),
+        promptly(at(3, 16)),
     );
-    story.record(
+    story.record_at(
         "manufacturer",
         json!({"type": "TransformationEvent", "bizStep": "assembling",
             "eventTime": at(4, 14), "eventTimeZoneOffset": "+08:00",
             "inputQuantityList": [{"epcClass": LOT, "quantity": 9, "uom": "MTR"}],
-            "outputEPCList": [SOFA]}),
+            "outputEPCList": [SOFA], "ilmd": {"cbvmda:descriptionShort": "Three-seat sofa"}}),
+        promptly(at(4, 14)),
     );
     story.record("manufacturer", sofa(5, 15, inspected(final_inspection)));
     // The delivery date the factory passes on with the sofa binds logistics once it
@@ -608,13 +619,27 @@ async fn the_consumer_page_resolves_digital_links() {
         lines[5]
     );
     assert!(html.contains("not yet witnessed"));
+    // What the product is, as its maker named it, and its input by name and maker.
+    assert!(html.contains("<h1>Three-seat sofa</h1>"), "{html}");
+    assert!(
+        html.contains("Named by DEMO Factory Ltd. (demo only), who made it."),
+        "{html}"
+    );
     assert!(
         html.contains(
-            "<a href=\"/01/09506000134369/10/LINEN-2026-07\">Lot LINEN-2026-07 of GTIN \
-             09506000134369</a>, from DEMO Materials Inc."
+            "<a href=\"/01/09506000134369/10/LINEN-2026-07\">Linen lot LINEN-2026-07</a>, \
+             from DEMO Materials Inc."
         ),
         "{html}"
     );
+    // Where auditors get the evidence, and how they check it.
+    assert!(
+        html.contains(
+            "<code>/v1/products/https%3A%2F%2Fid.gs1.org%2F01%2F09506000134352%2F21%2FC2M-0001/evidence</code>"
+        ),
+        "{html}"
+    );
+    assert!(html.contains("<code>tally verify</code>"), "{html}");
     // Nothing is loaded from elsewhere, and no script runs.
     assert!(!html.contains("<script"));
     assert!(
@@ -636,10 +661,12 @@ async fn the_consumer_page_resolves_digital_links() {
         json["made_from"],
         json!(["/01/09506000134369/10/LINEN-2026-07"])
     );
+    assert_eq!(json["inputs"][0]["what"], "Linen lot LINEN-2026-07");
     assert_eq!(
-        json["inputs"][0]["what"],
-        "Lot LINEN-2026-07 of GTIN 09506000134369"
+        json["name"],
+        json!({"name": "Three-seat sofa", "by": "DEMO Factory Ltd. (demo only)"})
     );
+    assert!(json.get("other_names").is_none(), "{json}");
     assert!(
         json["inputs"][0]["from"]
             .as_str()
@@ -683,6 +710,72 @@ async fn the_consumer_page_resolves_digital_links() {
     let (status, content_type, _) = page(&app, "/v1/nothing-here", "application/json").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(content_type, "application/problem+json");
+}
+
+/// Names another member gives a product do not replace its maker's: a member whose role may
+/// not record production steps cannot name it, a name in an observation counts for nothing,
+/// and a member that may make things and names the sofa is shown beside the maker, signed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_maker_names_a_product_and_rival_names_are_shown_signed() {
+    let named = |mut event: Value, name: &str| {
+        event["ilmd"] = json!({"cbvmda:descriptionShort": name});
+        event
+    };
+    let (mut story, _) = story(true);
+    story.record(
+        "logistics",
+        named(sofa(7, 9, json!({"bizStep": "storing"})), "Budget sofa"),
+    );
+    story.record(
+        "supplier",
+        named(
+            sofa(5, 9, json!({"action": "ADD", "bizStep": "commissioning"})),
+            "Linen sofa by Materials",
+        ),
+    );
+    let node = node_with(&story).await;
+    let app = node.app();
+
+    // Logistics may not record production steps: its commissioning of the sofa is refused.
+    let refused_at = story.entries.len();
+    story.record(
+        "logistics",
+        named(
+            sofa(7, 10, json!({"action": "ADD", "bizStep": "commissioning"})),
+            "Logistics' sofa",
+        ),
+    );
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        "/v1/entries",
+        Some(serde_json::to_value(&story.entries[refused_at..]).unwrap()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("logistics may not write production_step events"),
+        "{body}"
+    );
+
+    let (status, _, body) = page(&app, "/01/09506000134352/21/C2M-0001", "application/json").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let json: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["name"]["name"], "Three-seat sofa", "{json}");
+    assert_eq!(
+        json["other_names"],
+        json!([{"name": "Linen sofa by Materials", "by": "DEMO Materials Inc. (demo only)"}])
+    );
+    let (_, _, html) = page(&app, "/01/09506000134352/21/C2M-0001", HTML).await;
+    assert!(html.contains("<h1>Three-seat sofa</h1>"), "{html}");
+    assert!(
+        html.contains("Also named “Linen sofa by Materials” by DEMO Materials Inc. (demo only)."),
+        "{html}"
+    );
+    assert!(!html.contains("Budget sofa") && !html.contains("Logistics' sofa"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

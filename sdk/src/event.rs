@@ -295,6 +295,12 @@ pub struct EpcisEvent {
     /// `tally:promisedDate`: the delivery date promised, on an order, a hand-over or a
     /// delivery ([`crate::reports::provenance`] says which promise binds whom).
     pub promised: Option<Timestamp>,
+    /// The name its instance/lot master data (`ilmd`) gives the objects the event is about
+    /// (CBV `descriptionShort`): what a consumer reads on the product's page, when the event
+    /// made the product ([`crate::reports::provenance`] says which names count). `None` when
+    /// absent, not a string, empty, longer than [`MAX_PRODUCT_NAME_CHARS`] or holding control
+    /// characters: such a name is not shown, and the event stays valid.
+    pub product_name: Option<String>,
     /// The event as JSON, canonical.
     pub json: CanonicalJson,
 }
@@ -528,9 +534,33 @@ impl EpcisEvent {
                 .get("tally:promisedDate")
                 .and_then(Value::as_str)
                 .and_then(|text| Timestamp::parse_rfc3339(text).ok()),
+            product_name: product_name(obj),
             json,
         })
     }
+}
+
+/// Longest product name shown, in characters.
+pub const MAX_PRODUCT_NAME_CHARS: usize = 200;
+
+/// The keys of CBV's `descriptionShort` master data attribute in an `ilmd` object: the compact
+/// form of the EPCIS 2.0 JSON-LD context and the full URN.
+const DESCRIPTION_SHORT: [&str; 2] = [
+    "cbvmda:descriptionShort",
+    "urn:epcglobal:cbv:mda#descriptionShort",
+];
+
+fn product_name(obj: &Map<String, Value>) -> Option<String> {
+    let ilmd = obj.get("ilmd")?.as_object()?;
+    let name = DESCRIPTION_SHORT
+        .iter()
+        .find_map(|key| ilmd.get(*key))?
+        .as_str()?
+        .trim();
+    let fits = !name.is_empty()
+        && name.chars().count() <= MAX_PRODUCT_NAME_CHARS
+        && !name.chars().any(char::is_control);
+    fits.then(|| name.to_owned())
 }
 
 const MAKING_STEPS: &[&str] = &[

@@ -54,12 +54,22 @@ pub struct TimelineLine {
     pub entry: String,
 }
 
+/// A name the product was given, as the page shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct NameLine {
+    /// The name (CBV `descriptionShort` in the ILMD of a production step that made it).
+    pub name: String,
+    /// The organisation that signed it.
+    pub by: String,
+}
+
 /// One input of the product, as the page shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct InputLine {
     /// Its Digital Link path on this node (its own page).
     pub path: String,
-    /// What it is: "Lot LINEN-2026-07 of GTIN 09506000134369".
+    /// What it is: "Linen lot LINEN-2026-07" when its maker named it, else "Lot LINEN-2026-07
+    /// of GTIN 09506000134369".
     pub what: String,
     /// The organisation that made it (signed its first record), if the node holds one.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -71,6 +81,13 @@ pub struct InputLine {
 pub struct ProductPage {
     /// The product's canonical Digital Link.
     pub product: String,
+    /// Its name, as the production step that made it gives it, if one did (the first, in
+    /// event-time order, of a step whose signer's chain did not fork).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<NameLine>,
+    /// Other names production steps gave it, each with who signed it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub other_names: Vec<NameLine>,
     /// What kind of identifier it is.
     pub identifier: String,
     /// The consortium (network id).
@@ -201,8 +218,18 @@ fn content(state: &ApiState, product: &ProductId, provenance: &Provenance) -> Pr
             entry: step.entry.to_hex(),
         })
         .collect();
+    let mut names = names_given(provenance).map(|(name, by)| NameLine {
+        name: name.to_owned(),
+        by: name_of(by),
+    });
+    let name = names.next();
+    let other_names = names
+        .filter(|other| name.as_ref().is_none_or(|first| first.name != other.name))
+        .collect();
     ProductPage {
         product: product.as_str().to_owned(),
+        name,
+        other_names,
         identifier: identifier(product),
         network: genesis.network_id().to_hex(),
         answered_by: name_of(state.member()),
@@ -224,9 +251,14 @@ fn content(state: &ApiState, product: &ProductId, provenance: &Provenance) -> Pr
                     .as_ref()
                     .and_then(|p| p.timeline.first())
                     .map(|step| name_of(&step.signer));
+                let name = input
+                    .provenance
+                    .as_deref()
+                    .and_then(|p| names_given(p).next())
+                    .map(|(name, _)| name);
                 Some(InputLine {
                     path: product.digital_link_path().to_owned(),
-                    what: described(&product),
+                    what: described(&product, name),
                     from: maker,
                 })
             })
@@ -234,16 +266,37 @@ fn content(state: &ApiState, product: &ProductId, provenance: &Provenance) -> Pr
     }
 }
 
-/// An input as a sentence starts: "Lot LINEN-2026-07 of GTIN 09506000134369".
-fn described(product: &ProductId) -> String {
+/// The names the steps that made a product gave it, with their signers, in event-time order,
+/// leaving out those of steps whose signer's chain forked.
+fn names_given(provenance: &Provenance) -> impl Iterator<Item = (&str, &tally_sdk::ids::MemberId)> {
+    provenance
+        .names
+        .iter()
+        .filter(|name| {
+            !provenance
+                .timeline
+                .iter()
+                .any(|step| step.entry == name.entry && step.forked)
+        })
+        .map(|name| (name.name.as_str(), &name.by))
+}
+
+/// An input as a sentence starts: "Linen lot LINEN-2026-07" when its maker named it, else
+/// "Lot LINEN-2026-07 of GTIN 09506000134369".
+fn described(product: &ProductId, name: Option<&str>) -> String {
     use tally_sdk::gs1::ProductKind;
     let key = product.key();
     let qualifier = key.qualifiers.first().map(|q| q.value.clone());
-    match (product.kind(), qualifier) {
-        (ProductKind::Item, Some(serial)) => {
+    match (product.kind(), qualifier, name) {
+        (ProductKind::Item, Some(serial), Some(name)) => format!("{name}, item {serial}"),
+        (ProductKind::Lot, Some(lot), Some(name)) => format!("{name} lot {lot}"),
+        (_, _, Some(name)) => format!("{name} ({})", identifier(product)),
+        (ProductKind::Item, Some(serial), None) => {
             format!("Item {serial} of GTIN {}", key.primary.value)
         }
-        (ProductKind::Lot, Some(lot)) => format!("Lot {lot} of GTIN {}", key.primary.value),
+        (ProductKind::Lot, Some(lot), None) => {
+            format!("Lot {lot} of GTIN {}", key.primary.value)
+        }
         _ => identifier(product),
     }
 }
@@ -337,6 +390,7 @@ const STYLE: &str = "body{margin:0;font:16px/1.5 system-ui,-apple-system,'Segoe 
 main{max-width:40rem;margin:0 auto;padding:1rem}\
 h1{font-size:1.4rem;margin:.5rem 0}\
 .id{color:#555;font-size:.95rem;word-break:break-all}\
+code{word-break:break-all}\
 .badge{display:inline-block;padding:.15rem .5rem;border-radius:1rem;font-size:.8rem;background:#e6f4ea;color:#1e6b34}\
 .pending{background:#fff4e5;color:#8a5300}\
 .forked{background:#fde8e8;color:#9b1c1c}\
@@ -406,18 +460,40 @@ fn product_page(page: &ProductPage) -> String {
         made_from.push_str("</ul>");
     }
     let total = page.timeline.len();
+    let (title, named) = match &page.name {
+        Some(name) => (
+            name.name.as_str(),
+            format!(
+                "<p class=\"meta\" id=\"named\">Named by {}, who made it.</p>",
+                escape(&name.by)
+            ),
+        ),
+        None => ("Product provenance", String::new()),
+    };
+    let mut also = String::new();
+    for other in &page.other_names {
+        also.push_str(&format!(
+            "<p class=\"meta also\">Also named “{}” by {}.</p>",
+            escape(&other.name),
+            escape(&other.by)
+        ));
+    }
     shell(
-        "Product provenance",
+        title,
         &format!(
-            "<h1>Product provenance</h1><p class=\"id\">{}</p>\
+            "<h1>{}</h1><p class=\"id\">{}</p>{named}{also}\
 <p>{total} signed records, {} witnessed by the consortium.</p>\
 <ol id=\"timeline\">{lines}</ol>{made_from}\
 <footer>Every record is signed by the organisation named and checked by the node of {} \
-(network {}). Anyone can verify them with the consortium's genesis.</footer>",
+(network {}). Anyone can verify them with the consortium's genesis. Auditors and regulators \
+download this product's evidence bundle from <code>/v1/products/{}/evidence</code> with a \
+read token, and check it offline with <code>tally verify</code>.</footer>",
+            escape(title),
             escape(&page.identifier),
             page.witnessed,
             escape(&page.answered_by),
             escape(&page.network[..16.min(page.network.len())]),
+            escape(&tally_sdk::gs1::digital_link::percent_encode(&page.product)),
         ),
     )
 }

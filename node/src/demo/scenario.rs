@@ -94,7 +94,8 @@ pub fn play(nodes: Writers<'_>, now: Timestamp) -> Result<Vec<&'static str>, Ste
         json!({
             "type": "ObjectEvent", "action": "ADD", "bizStep": "commissioning",
             "eventTime": at(60), "eventTimeZoneOffset": "+08:00",
-            "quantityList": lot(40)
+            "quantityList": lot(40),
+            "ilmd": {"cbvmda:descriptionShort": "Linen"}
         }),
     )?;
     let lot_handed = record(
@@ -124,7 +125,8 @@ pub fn play(nodes: Writers<'_>, now: Timestamp) -> Result<Vec<&'static str>, Ste
             "type": "TransformationEvent", "bizStep": "assembling",
             "disposition": "in_progress",
             "eventTime": at(40), "eventTimeZoneOffset": "+08:00",
-            "inputQuantityList": lot(9), "outputEPCList": [SOFA]
+            "inputQuantityList": lot(9), "outputEPCList": [SOFA],
+            "ilmd": {"cbvmda:descriptionShort": "Three-seat sofa"}
         }),
     )?;
     record(

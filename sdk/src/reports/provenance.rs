@@ -44,13 +44,24 @@
 //! hand-over's binds its receiver once the receiver acknowledged it. A promise the deliverer
 //! writes on its own delivery binds no one. A backdated delivery is judged at the time it was
 //! recorded.
+//!
+//! # Names
+//!
+//! A product's name is what its maker says in the event that made it: the instance/lot master
+//! data (`ilmd`, CBV `descriptionShort`) of a production step that is an `ObjectEvent` `ADD`
+//! about the product or a `TransformationEvent` with the product among its outputs, and that
+//! is not backdated. Every such name is kept, in event-time order, with the member that
+//! signed it; the first is the one a page shows first. So a member whose role may not record
+//! production steps cannot name a product at all, a name in an observation, an order or a
+//! step that only handled the product counts for nothing, and a member that may make things
+//! and names another's product is shown beside the maker's name, signed, not instead of it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
 use crate::entry::{Payload, SignedEntry};
-use crate::event::{EpcisEvent, EventError, EventKind};
+use crate::event::{Action, EpcisEvent, EpcisEventType, EventError, EventKind};
 use crate::gs1::ProductId;
 use crate::hash::EntryHash;
 use crate::ids::MemberId;
@@ -290,11 +301,26 @@ pub struct InputOrigin {
     pub provenance: Option<Box<Provenance>>,
 }
 
+/// A name a production step gave the product it made (see the module documentation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductName {
+    /// The name.
+    pub name: String,
+    /// The member that signed it.
+    pub by: MemberId,
+    /// The production step.
+    pub entry: EntryHash,
+}
+
 /// What the entries say about one product.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Provenance {
     /// The product (canonical Digital Link).
     pub product: String,
+    /// The names its production steps gave it, in event-time order (see the module
+    /// documentation).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub names: Vec<ProductName>,
     /// Every event about it, in event-time order.
     pub timeline: Vec<Step>,
     /// Who held it when, in order.
@@ -362,8 +388,20 @@ fn derive_at(
         .collect();
     let custody = Custody::derive(&about);
     let promised = promises(&about, &custody.intervals);
+    let names = about
+        .iter()
+        .filter(|r| !backdated.contains_key(&r.hash) && made(r, product))
+        .filter_map(|r| {
+            Some(ProductName {
+                name: r.event.product_name.clone()?,
+                by: r.author.clone(),
+                entry: r.hash,
+            })
+        })
+        .collect();
     let mut provenance = Provenance {
         product: product.as_str().to_owned(),
+        names,
         timeline,
         custody: custody.intervals,
         pending: custody.pending.into_values().collect(),
@@ -444,6 +482,17 @@ fn derive_at(
         }
     }
     provenance
+}
+
+/// Whether `record` is a production step that made `product`: an `ObjectEvent` `ADD` about it,
+/// or a transformation with it among the outputs.
+fn made(record: &Recorded, product: &ProductId) -> bool {
+    let event = &record.event;
+    record.kind == EventKind::ProductionStep
+        && (event.outputs.contains(product)
+            || (event.event_type == EpcisEventType::ObjectEvent
+                && event.action == Some(Action::Add)
+                && event.products.contains(product)))
 }
 
 /// Marks the steps of `provenance` (and of its inputs') whose signer's chain forked at or

@@ -289,3 +289,145 @@ fn inputs_that_loop_are_followed_once() {
     assert_eq!(lot.inputs[0].product, SOFA);
     assert!(lot.inputs[0].provenance.is_none());
 }
+
+fn named(mut event: Value, name: &str) -> Value {
+    event["ilmd"] = json!({"cbvmda:descriptionShort": name});
+    event
+}
+
+#[test]
+fn only_the_steps_that_made_a_product_name_it() {
+    let lot = json!([{"epcClass": LOT, "quantity": 40, "uom": "MTR"}]);
+    let mut records = story();
+    // The maker's names: the supplier's commissioning of the lot, the factory's assembly of
+    // the sofa (ILMD in the events that made them).
+    records[1] = record(
+        2,
+        "supplier",
+        named(records[1].event.json.to_value().unwrap(), "Linen"),
+    );
+    records[4] = record(
+        5,
+        "manufacturer",
+        named(records[4].event.json.to_value().unwrap(), "Three-seat sofa"),
+    );
+    // Names that must not count: in an order, in an observation, in a production step that
+    // only handled the sofa, in a transformation that consumed the lot, in a backdated
+    // commissioning, and one too long to show.
+    records.extend([
+        record(
+            20,
+            "platform",
+            named(observe(1, 10, json!({"tally:kind": "order"})), "Order name"),
+        ),
+        record(
+            21,
+            "logistics",
+            named(observe(11, 9, json!({"bizStep": "receiving"})), "Seen name"),
+        ),
+        record(
+            22,
+            "manufacturer",
+            named(
+                observe(7, 9, json!({"bizStep": "repairing"})),
+                "Repaired name",
+            ),
+        ),
+        record(
+            23,
+            "manufacturer",
+            named(
+                json!({"type": "TransformationEvent", "bizStep": "assembling",
+                    "eventTime": at(7, 10), "eventTimeZoneOffset": "+08:00",
+                    "inputQuantityList": lot, "outputEPCList": [SOFA]}),
+                &"x".repeat(crate::event::MAX_PRODUCT_NAME_CHARS + 1),
+            ),
+        ),
+    ]);
+    let mut backdated = record(
+        24,
+        "supplier",
+        named(
+            json!({"type": "ObjectEvent", "action": "ADD", "bizStep": "commissioning",
+                "eventTime": at(1, 1), "eventTimeZoneOffset": "+08:00", "epcList": [SOFA]}),
+            "Backdated name",
+        ),
+    );
+    backdated.recorded = Timestamp(backdated.event.event_time.0 + 30 * 24 * 3_600_000);
+    records.push(backdated);
+    assert_eq!(records[1].kind, EventKind::ProductionStep);
+    assert_eq!(records.last().unwrap().kind, EventKind::ProductionStep);
+    // Only the backdated commissioning is backdated: the others are set aside by the rule.
+    let provenance = derive(&sofa(), &records, &Judging::default());
+    let flagged: Vec<u64> = provenance
+        .timeline
+        .iter()
+        .filter(|s| s.backdated.is_some())
+        .map(|s| s.seq)
+        .collect();
+    assert_eq!(flagged, [24]);
+
+    let provenance = derive(&sofa(), &records, &Judging::default());
+    let names: Vec<(&str, &str)> = provenance
+        .names
+        .iter()
+        .map(|n| (n.name.as_str(), n.by.as_str()))
+        .collect();
+    assert_eq!(names, [("Three-seat sofa", "manufacturer")]);
+    assert_eq!(provenance.names[0].entry, records[4].hash);
+    let lot_names: Vec<&str> = provenance.inputs[0]
+        .provenance
+        .as_ref()
+        .unwrap()
+        .names
+        .iter()
+        .map(|n| n.name.as_str())
+        .collect();
+    assert_eq!(lot_names, ["Linen"]);
+
+    // Another member that may make things and names the sofa too is listed after the maker,
+    // signed, not instead of it.
+    records.push(record(
+        25,
+        "supplier",
+        named(
+            json!({"type": "ObjectEvent", "action": "ADD", "bizStep": "commissioning",
+                "eventTime": at(4, 20), "eventTimeZoneOffset": "+08:00", "epcList": [SOFA]}),
+            "Rival name",
+        ),
+    ));
+    let names: Vec<(String, String)> = derive(&sofa(), &records, &Judging::default())
+        .names
+        .into_iter()
+        .map(|n| (n.name, n.by.to_string()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("Three-seat sofa".to_owned(), "manufacturer".to_owned()),
+            ("Rival name".to_owned(), "supplier".to_owned())
+        ]
+    );
+}
+
+#[test]
+fn a_name_is_read_from_either_spelling_and_only_when_it_can_be_shown() {
+    let name_of = |ilmd: Value| {
+        let mut event = observe(1, 1, json!({"action": "ADD"}));
+        event["ilmd"] = ilmd;
+        EpcisEvent::from_value(&event).unwrap().product_name
+    };
+    assert_eq!(
+        name_of(json!({"cbvmda:descriptionShort": " Linen "})),
+        Some("Linen".into())
+    );
+    assert_eq!(
+        name_of(json!({"urn:epcglobal:cbv:mda#descriptionShort": "Linen"})),
+        Some("Linen".into())
+    );
+    assert_eq!(name_of(json!({"cbvmda:descriptionShort": ""})), None);
+    assert_eq!(name_of(json!({"cbvmda:descriptionShort": 7})), None);
+    assert_eq!(name_of(json!({"cbvmda:descriptionShort": "a\u{7}b"})), None);
+    assert_eq!(name_of(json!({"cbvmda:lotNumber": "L1"})), None);
+    assert_eq!(name_of(json!("not an object")), None);
+}
