@@ -55,16 +55,16 @@ fn connected(node: &Running, peers: usize) -> bool {
         .is_some_and(|p| p.iter().filter(|p| p["connected"] == true).count() >= peers)
 }
 
-fn fields_received(node: &Running) -> u64 {
+/// A counter of `node`'s metrics.
+fn metric(node: &Running, name: &str) -> u64 {
     let (_, text) = common::request_text(node.address, "/metrics").unwrap();
     text.lines()
-        .find_map(|line| {
-            line.strip_prefix("tally_private_fields_received_total")?
-                .trim()
-                .parse::<f64>()
-                .ok()
-        })
+        .find_map(|line| line.strip_prefix(name)?.trim().parse::<f64>().ok())
         .map_or(0, |v| v as u64)
+}
+
+fn fields_received(node: &Running) -> u64 {
+    metric(node, "tally_private_fields_received_total")
 }
 
 fn order(serial: u64) -> Value {
@@ -143,5 +143,13 @@ fn main() {
         "  end to end (every field checked and stored on its readers' nodes: 3 on logistics, 1 on manufacturer, 1 on regulator): {:.2} s, {:.0} orders/s",
         delivered.as_secs_f64(),
         entries as f64 / delivered.as_secs_f64()
+    );
+    let count = |name: &str| metric(platform, &format!("tally_private_{name}_total"));
+    println!(
+        "  the platform's courier: {} deliveries stored, {} not held yet by the reader (sent again), {} answered later, {} requests failed",
+        count("deliveries_sent"),
+        count("deliveries_not_held"),
+        count("deliveries_later"),
+        count("delivery_failures"),
     );
 }

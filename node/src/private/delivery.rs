@@ -9,6 +9,8 @@
 //! for this entry, match the author's signed commitment, and are all fields its member may
 //! read. Both sides run on the blocking pool ([`crate::replicate::net`] drives them).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use tally_sdk::crypto::X25519SecretKey;
 use tally_sdk::entry::SignedEntry;
@@ -17,6 +19,7 @@ use tally_sdk::ids::{FieldName, MemberId};
 use tally_sdk::membership::consortium::Consortium;
 use tally_sdk::membership::genesis::Member;
 use tally_sdk::privacy::disclosure::DisclosureError;
+use tally_sdk::privacy::held::HeldFields;
 use tally_sdk::privacy::sealed::{self, SealContext, SealError, SealedFields};
 use tally_sdk::verify::VerifyError;
 
@@ -152,8 +155,18 @@ pub fn delivered(reader: &MemberId, hash: &EntryHash) -> Batch {
     batch
 }
 
+/// A delivery checked, its fields opened and verified against the entry's commitment; not
+/// stored yet ([`store_checked`]).
+#[derive(Debug)]
+pub struct Checked {
+    /// The entry whose fields these are.
+    pub hash: EntryHash,
+    held: HeldFields,
+}
+
 /// Checks a delivery that `sender`'s node sent to `me`'s node and stores the fields; returns
-/// the entry hash and how many fields were new.
+/// the entry hash and how many fields were new. (A round of deliveries is stored in one write:
+/// [`check`] each, then [`store_checked`].)
 pub fn receive<S: Store + ?Sized>(
     genesis: &Consortium,
     me: &MemberId,
@@ -162,6 +175,25 @@ pub fn receive<S: Store + ?Sized>(
     sender: &MemberId,
     delivery: Delivery,
 ) -> Result<(EntryHash, usize), ReceiveError> {
+    let checked = check(genesis, me, secret, store, sender, delivery)?;
+    let hash = checked.hash;
+    let added = store_checked(store, vec![checked])?
+        .first()
+        .map_or(0, |(_, added)| *added);
+    Ok((hash, added))
+}
+
+/// Checks a delivery that `sender`'s node sent to `me`'s node: the node holds the entry, the
+/// sender is its author, the fields open with this node's key for this entry, match the
+/// author's commitment, and are all fields `me` may read. Reads the store, writes nothing.
+pub fn check<S: Store + ?Sized>(
+    genesis: &Consortium,
+    me: &MemberId,
+    secret: &X25519SecretKey,
+    store: &S,
+    sender: &MemberId,
+    delivery: Delivery,
+) -> Result<Checked, ReceiveError> {
     let author = &delivery.entry.body.author;
     if author != sender {
         return Err(ReceiveError::NotTheAuthor {
@@ -198,33 +230,57 @@ pub fn receive<S: Store + ?Sized>(
     {
         return Err(ReceiveError::NotReadable(field.name.clone()));
     }
-    let received = held.fields.len();
-    let row = match row(store, &hash)? {
-        Some(mut row) => {
-            let before = row.held.fields.len();
-            row.merge(held);
-            let added = row.held.fields.len() - before;
-            if added == 0 {
-                return Ok((hash, 0));
-            }
-            (row, added)
-        }
-        None => (
-            PrivateRow {
-                held,
-                purged: Vec::new(),
+    Ok(Checked { hash, held })
+}
+
+/// Stores checked deliveries in one write, each merged into the row the node holds at that
+/// moment: rows are read and written under the store's row lock, which purges take too, so a
+/// purge that landed after the check is never undone (its field stays erased, its note stays).
+/// Returns, per delivery, the entry and how many of its fields were new.
+pub fn store_checked<S: Store + ?Sized>(
+    store: &S,
+    checked: Vec<Checked>,
+) -> Result<Vec<(EntryHash, usize)>, StoreError> {
+    let _rows = store.row_lock();
+    let mut rows: BTreeMap<EntryHash, (PrivateRow, bool)> = BTreeMap::new();
+    let mut added = Vec::with_capacity(checked.len());
+    for Checked { hash, held } in checked {
+        let (row, changed) = match rows.remove(&hash) {
+            Some(row) => row,
+            None => match row(store, &hash)? {
+                Some(row) => (row, false),
+                None => (
+                    PrivateRow {
+                        held: HeldFields {
+                            leaves: Vec::new(),
+                            fields: Vec::new(),
+                        },
+                        purged: Vec::new(),
+                    },
+                    false,
+                ),
             },
-            received,
-        ),
-    };
-    let (row, added) = row;
-    let bytes = row
-        .encode()
-        .map_err(|e| StoreError::Backend(e.to_string()))?;
+        };
+        let mut row = row;
+        let before = row.held.fields.len();
+        row.merge(held);
+        let new = row.held.fields.len() - before;
+        added.push((hash, new));
+        rows.insert(hash, (row, changed || new > 0));
+    }
     let mut batch = Batch::default();
-    batch.put(Cf::Private, hash.as_bytes().to_vec(), bytes);
-    store.write(batch)?;
-    Ok((hash, added))
+    for (hash, (row, changed)) in rows {
+        if changed {
+            let bytes = row
+                .encode()
+                .map_err(|e| StoreError::Backend(e.to_string()))?;
+            batch.put(Cf::Private, hash.as_bytes().to_vec(), bytes);
+        }
+    }
+    if !batch.is_empty() {
+        store.write(batch)?;
+    }
+    Ok(added)
 }
 
 #[cfg(test)]
@@ -453,6 +509,51 @@ mod tests {
         assert!(!refused.blames_sender());
         // Nothing of any refused delivery was kept.
         assert!(super::row(&store, &o.hash).unwrap().is_none());
+    }
+
+    /// A purge that lands on the reader's node while a delivery of the same field is being
+    /// checked: storing the checked delivery afterwards must not bring the purged value back
+    /// (the row is read again, under the store's row lock, when the delivery is stored).
+    #[test]
+    fn a_purge_landing_between_check_and_store_is_not_undone() {
+        let o = order();
+        let carrier = member(&o.genesis, "logistics");
+        let delivery = seal_for(&o.genesis, &o.author, carrier, &o.hash)
+            .unwrap()
+            .unwrap();
+        let logistics = keys("logistics");
+        let store = holding(&delivery.entry);
+        let checked = check(
+            &o.genesis,
+            &logistics.member,
+            &logistics.x25519,
+            &store,
+            &platform_id(),
+            delivery,
+        )
+        .unwrap();
+        let address = FieldName::new("consumer.address").unwrap();
+        let purge = crate::private::purge::PurgeOrder {
+            by: EntryHash::digest(b"the platform's purge entry"),
+            at: Timestamp(2_000),
+            target: o.hash,
+            fields: vec![address.clone()],
+        };
+        crate::private::purge::erase_rows(&store, &[purge]).unwrap();
+
+        let stored = store_checked(&store, vec![checked]).unwrap();
+        assert_eq!(stored, vec![(o.hash, 0)]);
+        let row = super::row(&store, &o.hash).unwrap().unwrap();
+        assert!(
+            row.held.field(&address).is_none(),
+            "a purged value came back"
+        );
+        assert!(row.purge_of(&address).is_some());
+        let bytes = store.get(Cf::Private, o.hash.as_bytes()).unwrap().unwrap();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(CANARY),
+            "the purged value is in the stored row"
+        );
     }
 
     /// Issue 20, item 8: an author signs entries it never puts on the ledger and sends their

@@ -144,6 +144,9 @@ pub fn erase_rows<S: Store + ?Sized>(store: &S, orders: &[PurgeOrder]) -> Result
     if orders.is_empty() {
         return Ok(false);
     }
+    // Read, changed and written under the row lock, so that a delivery being stored meanwhile
+    // cannot write back a value erased here.
+    let _rows = store.row_lock();
     let mut rows: BTreeMap<EntryHash, PrivateRow> = BTreeMap::new();
     let mut batch = Batch::default();
     let mut waiting = false;

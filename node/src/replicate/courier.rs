@@ -34,7 +34,7 @@ use tally_sdk::membership::consortium::Consortium;
 
 use super::codec::MAX_DELIVERY_BYTES;
 use crate::private::delivery::{
-    Delivery, DeliveryAnswer, SealForError, delivered, receive, seal_for,
+    Delivery, DeliveryAnswer, SealForError, check, delivered, seal_for, store_checked,
 };
 use crate::private::outbox;
 use crate::store::{Batch, Store};
@@ -141,6 +141,11 @@ pub enum CourierCount {
     Received(u64),
     /// Deliveries refused, by a reader or by this node.
     Refused(u64),
+    /// Deliveries a reader's node could not take yet: it did not hold the entry (sent again
+    /// in a moment).
+    NotHeld(u64),
+    /// Deliveries a reader's node was too busy to check (sent again after a backoff).
+    Later(u64),
     /// A round that could not be sent.
     Failed,
 }
@@ -368,14 +373,22 @@ impl Courier {
         };
         let mut stored = Vec::new();
         let mut refused = 0;
+        let mut not_held = 0;
+        let mut later = 0;
         let mut ok = answers.len() == hashes.len();
         for (hash, answer) in hashes.iter().zip(&answers) {
             match answer {
                 DeliveryAnswer::Stored => stored.push(*hash),
-                DeliveryAnswer::Later => ok = false,
+                DeliveryAnswer::Later => {
+                    later += 1;
+                    ok = false;
+                }
                 // Sent again soon, without backing off: the reader's node gets the entry by
                 // replication within moments.
-                DeliveryAnswer::NotHeld => state.soon = true,
+                DeliveryAnswer::NotHeld => {
+                    not_held += 1;
+                    state.soon = true;
+                }
                 DeliveryAnswer::Refused(why) => {
                     tracing::warn!(
                         %reader, entry = %hash, why,
@@ -388,6 +401,12 @@ impl Courier {
         }
         if refused > 0 {
             out.push(CourierOutput::Count(CourierCount::Refused(refused)));
+        }
+        if not_held > 0 {
+            out.push(CourierOutput::Count(CourierCount::NotHeld(not_held)));
+        }
+        if later > 0 {
+            out.push(CourierOutput::Count(CourierCount::Later(later)));
         }
         if stored.is_empty() {
             self.round_ended(&reader, ok);
@@ -544,6 +563,8 @@ impl CourierWorker {
         }
     }
 
+    /// Checks a round of deliveries one by one and stores those that pass in one write, so
+    /// a round costs the reader one synced write, not one per entry.
     fn receive(
         &self,
         genesis: &Consortium,
@@ -553,13 +574,14 @@ impl CourierWorker {
     ) -> CourierDone {
         let mut answers = Vec::with_capacity(deliveries.len());
         let mut offence = None;
-        let mut stored = 0;
+        let mut passed = Vec::new();
+        let store = self.store.as_ref();
         for delivery in deliveries {
             let entry = delivery.entry.hash().ok();
-            let store = self.store.as_ref();
-            match receive(genesis, &self.me, &self.secret, store, &sender, delivery) {
-                Ok((_, added)) => {
-                    stored += added as u64;
+            match check(genesis, &self.me, &self.secret, store, &sender, delivery) {
+                Ok(checked) => {
+                    passed.push(checked);
+                    // Until the write below says otherwise.
                     answers.push(DeliveryAnswer::Stored);
                 }
                 Err(error) => {
@@ -580,13 +602,25 @@ impl CourierWorker {
                             tracing::debug!(%sender, entry = ?entry, "private fields arrived before their entry");
                         }
                         DeliveryAnswer::Stored | DeliveryAnswer::Later => {
-                            tracing::error!(%error, "cannot store private fields from {sender}'s node");
+                            tracing::error!(%error, "cannot check private fields from {sender}'s node");
                         }
                     }
                     answers.push(answer);
                 }
             }
         }
+        let stored = match store_checked(store, passed) {
+            Ok(added) => added.iter().map(|(_, n)| *n as u64).sum(),
+            Err(error) => {
+                tracing::error!(%error, "cannot store private fields from {sender}'s node (asked to send them again)");
+                for answer in &mut answers {
+                    if *answer == DeliveryAnswer::Stored {
+                        *answer = DeliveryAnswer::Later;
+                    }
+                }
+                0
+            }
+        };
         CourierDone::Received {
             token,
             answers,

@@ -23,6 +23,8 @@ pub struct MemoryStore {
     /// The same cache of decoded tiles as a RocksDB store keeps, so tests read proofs as a
     /// node does.
     tile_cache: TileCache,
+    /// [`Store::row_lock`].
+    rows: std::sync::Mutex<()>,
 }
 
 impl Default for MemoryStore {
@@ -32,6 +34,7 @@ impl Default for MemoryStore {
             fail_writes: AtomicBool::default(),
             erasures: std::sync::atomic::AtomicU64::default(),
             tile_cache: TileCache::new(TILE_CACHE_BYTES),
+            rows: std::sync::Mutex::new(()),
         }
     }
 }
@@ -137,5 +140,12 @@ impl Store for MemoryStore {
 
     fn tile_cache(&self) -> Option<&TileCache> {
         Some(&self.tile_cache)
+    }
+
+    fn row_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        // The lock guards no data: a panic while it was held leaves nothing to distrust.
+        self.rows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

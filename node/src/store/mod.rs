@@ -309,6 +309,10 @@ pub trait Store: Send + Sync {
         None
     }
 
+    /// Held while a private row is read, changed and written back (a purge erasing fields, a
+    /// delivery merging them in), so that neither undoes the other.
+    fn row_lock(&self) -> std::sync::MutexGuard<'_, ()>;
+
     /// An entry by hash, checked: the stored bytes must decode and hash to `hash`.
     fn entry(&self, hash: &EntryHash) -> Result<Option<SignedEntry>, StoreError> {
         let Some(bytes) = self.get(Cf::Entries, hash.as_bytes())? else {

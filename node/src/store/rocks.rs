@@ -38,6 +38,8 @@ pub struct RocksStore {
     db: DB,
     path: PathBuf,
     tile_cache: TileCache,
+    /// [`Store::row_lock`].
+    rows: std::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for RocksStore {
@@ -132,6 +134,7 @@ impl RocksStore {
             db,
             path: path.to_owned(),
             tile_cache: TileCache::new(TILE_CACHE_BYTES),
+            rows: std::sync::Mutex::new(()),
         };
         Ok(store)
     }
@@ -173,6 +176,7 @@ impl RocksStore {
             db,
             path: path.to_owned(),
             tile_cache: TileCache::new(TILE_CACHE_BYTES),
+            rows: std::sync::Mutex::new(()),
         };
         super::check::check_read_only(&store, network)?;
         Ok(store)
@@ -301,6 +305,13 @@ impl Store for RocksStore {
 
     fn tile_cache(&self) -> Option<&TileCache> {
         Some(&self.tile_cache)
+    }
+
+    fn row_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        // The lock guards no data: a panic while it was held leaves nothing to distrust.
+        self.rows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn erase_deleted(&self) -> Result<(), StoreError> {

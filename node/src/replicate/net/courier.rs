@@ -107,6 +107,12 @@ impl Shell {
                     CourierCount::Failed => {
                         metrics.private_failed.inc();
                     }
+                    CourierCount::NotHeld(n) => {
+                        metrics.private_not_held.inc_by(n);
+                    }
+                    CourierCount::Later(n) => {
+                        metrics.private_later.inc_by(n);
+                    }
                 }
             }
         }

@@ -48,6 +48,8 @@ pub struct NetMetrics {
     pub(super) private_failed: Counter,
     pub(super) private_refused: Counter,
     pub(super) private_received: Counter,
+    pub(super) private_not_held: Counter,
+    pub(super) private_later: Counter,
 }
 
 impl NetMetrics {
@@ -138,6 +140,16 @@ impl NetMetrics {
                 "private_deliveries_refused",
                 "Entries' private fields refused, by a reader's node or by this node",
                 &self.private_refused,
+            ),
+            (
+                "private_deliveries_not_held",
+                "Entries' private fields a reader's node could not take yet, not holding the entry (sent again in a moment)",
+                &self.private_not_held,
+            ),
+            (
+                "private_deliveries_later",
+                "Entries' private fields a reader's node was too busy to check (sent again after a backoff)",
+                &self.private_later,
             ),
             (
                 "private_fields_received",
