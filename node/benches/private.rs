@@ -4,7 +4,8 @@
 //! real RocksDB, real libp2p, default pacing). The platform's node records
 //! `TALLY_BENCH_ENTRIES` orders (default 20,000), each with five private fields (the consumer's
 //! name, phone and address, the order's spec and price), through `POST /v1/events` in
-//! requests of `TALLY_BENCH_REQUEST` events (default 500), one request at a time. The node
+//! requests of `TALLY_BENCH_REQUEST` events (default 500), from `TALLY_BENCH_CLIENTS` clients
+//! (default 1) each sending one request at a time. The node
 //! commits each field set, signs, stores, and its courier seals each reader's fields to that
 //! reader's key and sends them point to point: three fields to the logistics firm's node, one
 //! to the manufacturer's, one to the regulator's.
@@ -85,6 +86,7 @@ fn order(serial: u64) -> Value {
 fn main() {
     let entries = env_u64("TALLY_BENCH_ENTRIES", 20_000);
     let request = env_u64("TALLY_BENCH_REQUEST", 500).max(1);
+    let clients = usize::try_from(env_u64("TALLY_BENCH_CLIENTS", 1).max(1)).unwrap();
     let root = tempfile::tempdir().unwrap();
     let (signed, keys) = demo_consortium().unwrap();
     std::fs::write(
@@ -118,10 +120,18 @@ fn main() {
         .collect();
 
     let start = Instant::now();
-    for body in &bodies {
-        let (status, answer) = platform.request("POST", "/v1/events", Some(body));
-        assert_eq!(status, 201, "{answer}");
-    }
+    // Each client sends every `clients`-th request, one at a time.
+    std::thread::scope(|scope| {
+        for client in 0..clients {
+            let bodies = &bodies;
+            scope.spawn(move || {
+                for body in bodies.iter().skip(client).step_by(clients) {
+                    let (status, answer) = platform.request("POST", "/v1/events", Some(body));
+                    assert_eq!(status, 201, "{answer}");
+                }
+            });
+        }
+    });
     let captured = start.elapsed();
     wait_until(
         "every reader's node to hold its fields",
@@ -133,7 +143,9 @@ fn main() {
         },
     );
     let delivered = start.elapsed();
-    println!("private fields: {entries} orders with 5 private fields each, requests of {request}");
+    println!(
+        "private fields: {entries} orders with 5 private fields each, requests of {request}, {clients} client(s)"
+    );
     println!(
         "  capture (acknowledged by the platform's node): {:.2} s, {:.0} orders/s",
         captured.as_secs_f64(),

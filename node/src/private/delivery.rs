@@ -20,7 +20,7 @@ use tally_sdk::membership::consortium::Consortium;
 use tally_sdk::membership::genesis::Member;
 use tally_sdk::privacy::disclosure::DisclosureError;
 use tally_sdk::privacy::held::HeldFields;
-use tally_sdk::privacy::sealed::{self, SealContext, SealError, SealedFields};
+use tally_sdk::privacy::sealed::{RoundOpener, RoundSealer, SealContext, SealError, SealedFields};
 use tally_sdk::verify::VerifyError;
 
 use super::{PrivateRow, outbox_key, row};
@@ -123,14 +123,27 @@ pub enum SealForError {
     Store(#[from] StoreError),
 }
 
-/// The delivery of entry `hash`'s fields that `reader` may read; `None` when there is nothing
-/// to send any more (the entry or its row is gone, or every such field was purged), in which
-/// case the outbox key can go.
+/// The delivery of entry `hash`'s fields that `reader` may read, sealed alone; `None` when
+/// there is nothing to send any more (the entry or its row is gone, or every such field was
+/// purged), in which case the outbox key can go.
 pub fn seal_for<S: Store + ?Sized>(
     genesis: &Consortium,
     store: &S,
     reader: &Member,
     hash: &EntryHash,
+) -> Result<Option<Delivery>, SealForError> {
+    let mut round = RoundSealer::new(&reader.x25519_key)?;
+    seal_in_round(genesis, store, reader, hash, &mut round)
+}
+
+/// [`seal_for`], as the next message of a round to `reader` (one HPKE context for the round:
+/// the reader opens its deliveries in this order).
+pub fn seal_in_round<S: Store + ?Sized>(
+    genesis: &Consortium,
+    store: &S,
+    reader: &Member,
+    hash: &EntryHash,
+    round: &mut RoundSealer,
 ) -> Result<Option<Delivery>, SealForError> {
     let (Some(entry), Some(row)) = (store.entry(hash)?, row(store, hash)?) else {
         return Ok(None);
@@ -144,7 +157,7 @@ pub fn seal_for<S: Store + ?Sized>(
         entry: *hash,
         reader: &reader.id,
     };
-    let sealed = sealed::seal(&context, &reader.x25519_key, &held)?;
+    let sealed = round.seal(&context, &held)?;
     Ok(Some(Delivery { entry, sealed }))
 }
 
@@ -175,7 +188,14 @@ pub fn receive<S: Store + ?Sized>(
     sender: &MemberId,
     delivery: Delivery,
 ) -> Result<(EntryHash, usize), ReceiveError> {
-    let checked = check(genesis, me, secret, store, sender, delivery)?;
+    let checked = check(
+        genesis,
+        me,
+        &mut RoundOpener::new(secret),
+        store,
+        sender,
+        delivery,
+    )?;
     let hash = checked.hash;
     let added = store_checked(store, vec![checked])?
         .first()
@@ -189,11 +209,23 @@ pub fn receive<S: Store + ?Sized>(
 pub fn check<S: Store + ?Sized>(
     genesis: &Consortium,
     me: &MemberId,
-    secret: &X25519SecretKey,
+    opener: &mut RoundOpener<'_>,
     store: &S,
     sender: &MemberId,
     delivery: Delivery,
 ) -> Result<Checked, ReceiveError> {
+    let hash = delivery
+        .entry
+        .hash()
+        .map_err(|e| ReceiveError::Entry(e.into()))?;
+    // Opened first, whatever else is wrong with the delivery: the round's later deliveries
+    // open only after this one.
+    let context = SealContext {
+        network: genesis.network_id(),
+        entry: hash,
+        reader: me,
+    };
+    let held = opener.open(&context, &delivery.sealed)?;
     let author = &delivery.entry.body.author;
     if author != sender {
         return Err(ReceiveError::NotTheAuthor {
@@ -201,10 +233,6 @@ pub fn check<S: Store + ?Sized>(
             author: author.clone(),
         });
     }
-    let hash = delivery
-        .entry
-        .hash()
-        .map_err(|e| ReceiveError::Entry(e.into()))?;
     // The stored entry was verified when it was stored; the delivery's copy has its body,
     // so the same commitment.
     let entry = store.entry(&hash)?.ok_or(ReceiveError::NotHeld(hash))?;
@@ -216,12 +244,6 @@ pub fn check<S: Store + ?Sized>(
     let member = genesis
         .active_member(me)
         .ok_or_else(|| ReceiveError::NotAMember(me.clone()))?;
-    let context = SealContext {
-        network: genesis.network_id(),
-        entry: hash,
-        reader: me,
-    };
-    let held = sealed::open(&context, secret, &delivery.sealed)?;
     held.verify(commitment)?;
     if let Some(field) = held
         .fields
@@ -481,7 +503,8 @@ mod tests {
             entry: o.hash,
             reader: &logistics.member,
         };
-        let sealed = sealed::seal(&context, &carrier.x25519_key, &forged).unwrap();
+        let sealed =
+            tally_sdk::privacy::sealed::seal(&context, &carrier.x25519_key, &forged).unwrap();
         let refused = receive_as(
             &logistics,
             "platform",
@@ -494,18 +517,20 @@ mod tests {
         assert!(matches!(refused, ReceiveError::Mismatch(_)));
         assert!(refused.blames_sender());
         // More than the member may read (the price).
-        let sealed = sealed::seal(&context, &carrier.x25519_key, &row.held).unwrap();
+        let sealed =
+            tally_sdk::privacy::sealed::seal(&context, &carrier.x25519_key, &row.held).unwrap();
         assert!(matches!(
             receive_as(&logistics, "platform", Delivery { entry: delivery.entry.clone(), sealed }),
             Err(ReceiveError::NotReadable(f)) if f.as_str() == "order.price"
         ));
-        // An entry this node does not hold: whatever it is, nothing is kept until it is
-        // on the ledger, and the answer asks for it again.
+        // Fields sealed for one entry, sent with another (not held here either): they do not
+        // open for it (the entry's hash is bound into the seal), and nothing is kept. An entry
+        // not held yet whose fields do open asks to be sent again:
+        // `fields_of_entries_the_reader_does_not_hold_are_not_kept`.
         let mut tampered = delivery.clone();
         tampered.entry.body.seq = 1;
         let refused = receive_as(&logistics, "platform", tampered).unwrap_err();
-        assert!(matches!(refused, ReceiveError::NotHeld(_)));
-        assert_eq!(refused.answer(), DeliveryAnswer::NotHeld);
+        assert!(matches!(refused, ReceiveError::Seal(SealError::Open)));
         assert!(!refused.blames_sender());
         // Nothing of any refused delivery was kept.
         assert!(super::row(&store, &o.hash).unwrap().is_none());
@@ -526,7 +551,7 @@ mod tests {
         let checked = check(
             &o.genesis,
             &logistics.member,
-            &logistics.x25519,
+            &mut RoundOpener::new(&logistics.x25519),
             &store,
             &platform_id(),
             delivery,

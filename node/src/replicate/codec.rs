@@ -20,7 +20,7 @@ use crate::private::delivery::{Delivery, DeliveryAnswer};
 pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/tally/sync/2");
 
 /// The private-field delivery protocol's name.
-pub const DELIVERY_PROTOCOL: StreamProtocol = StreamProtocol::new("/tally/private/2");
+pub const DELIVERY_PROTOCOL: StreamProtocol = StreamProtocol::new("/tally/private/3");
 
 /// Largest delivery frame: a signed entry and its sealed private fields (the SDK caps the
 /// sealed plaintext at 1 MiB).

@@ -31,10 +31,11 @@ use tally_sdk::crypto::X25519SecretKey;
 use tally_sdk::hash::EntryHash;
 use tally_sdk::ids::MemberId;
 use tally_sdk::membership::consortium::Consortium;
+use tally_sdk::privacy::sealed::{RoundOpener, RoundSealer};
 
 use super::codec::MAX_DELIVERY_BYTES;
 use crate::private::delivery::{
-    Delivery, DeliveryAnswer, SealForError, check, delivered, seal_for, store_checked,
+    Delivery, DeliveryAnswer, SealForError, check, delivered, seal_in_round, store_checked,
 };
 use crate::private::outbox;
 use crate::store::{Batch, Store};
@@ -576,9 +577,11 @@ impl CourierWorker {
         let mut offence = None;
         let mut passed = Vec::new();
         let store = self.store.as_ref();
+        // A round is sealed in one HPKE context: its deliveries open in the order sent.
+        let mut opener = RoundOpener::new(&self.secret);
         for delivery in deliveries {
             let entry = delivery.entry.hash().ok();
-            match check(genesis, &self.me, &self.secret, store, &sender, delivery) {
+            match check(genesis, &self.me, &mut opener, store, &sender, delivery) {
                 Ok(checked) => {
                     passed.push(checked);
                     // Until the write below says otherwise.
@@ -644,11 +647,12 @@ fn seal_round(
     let mut deliveries = Vec::new();
     let mut bytes = 0;
     let mut moot = Batch::default();
+    let mut round = RoundSealer::new(&member.x25519_key)?;
     for hash in outbox(store, reader, ROUND_LIMIT)? {
         if parked.contains(&hash) {
             continue;
         }
-        match seal_for(genesis, store, member, &hash)? {
+        match seal_in_round(genesis, store, member, &hash, &mut round)? {
             Some(delivery) => {
                 let entry_size = delivery.entry.to_bytes().map_or(ROUND_BYTES, |b| b.len());
                 let size = delivery.sealed.ciphertext.len() + entry_size;
