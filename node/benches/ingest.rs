@@ -20,8 +20,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-#[path = "../tests/common/mod.rs"]
-mod common;
+use tally_testkit as common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

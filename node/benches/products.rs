@@ -55,8 +55,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-#[path = "../tests/common/mod.rs"]
-mod common;
+use tally_testkit as common;
 
 use common::percent_encode;
 

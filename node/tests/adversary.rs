@@ -9,7 +9,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use tally_testkit as common;
 
 use common::Running;
 use common::attacker::Attacker;

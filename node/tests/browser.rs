@@ -7,7 +7,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use tally_testkit as common;
 
 use std::path::Path;
 use std::process::Command;

@@ -8,7 +8,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use tally_testkit as common;
 
 use common::percent_encode as encode;
 

@@ -40,7 +40,7 @@ use tally_sdk::tlog::hash::LogHash;
 use tally_sdk::verify::{ChainTip, Verifier};
 use tally_sdk::witnessing::checkpoint::{ChainSpan, Checkpoint};
 
-use crate::common;
+use tally_testkit as common;
 
 /// Simulated milliseconds are added to this (2026-03-01) for entry timestamps.
 pub const EPOCH: u64 = 1_772_326_800_000;

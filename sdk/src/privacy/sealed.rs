@@ -214,60 +214,24 @@ impl<'k> RoundOpener<'k> {
     }
 }
 
-/// Seals `held` to the reader's key. Draws the ephemeral key from the OS RNG.
+/// Seals `held` to the reader's key, alone (a round of one: HPKE's single-shot message).
+/// Draws the ephemeral key from the OS RNG.
 pub fn seal(
     context: &SealContext<'_>,
     key: &X25519PublicKey,
     held: &HeldFields,
 ) -> Result<SealedFields, SealError> {
-    let recipient = <SealKem as Kem>::PublicKey::from_bytes(&key.to_bytes())
-        .map_err(|e| SealError::Key(format!("{e:?}")))?;
-    let plaintext = codec::encode("held private fields", held)?;
-    let (encapsulated, ciphertext) =
-        hpke::single_shot_seal::<ChaCha20Poly1305, HkdfSha256, SealKem>(
-            &OpModeS::Base,
-            &recipient,
-            SEAL_INFO,
-            &plaintext,
-            &context.associated_data(),
-        )
-        .map_err(|e| SealError::Seal(format!("{e:?}")))?;
-    let encapsulated: [u8; 32] = encapsulated
-        .to_bytes()
-        .as_slice()
-        .try_into()
-        .map_err(|_| SealError::Seal("an X25519 encapsulated key is not 32 bytes".into()))?;
-    Ok(SealedFields {
-        encapsulated,
-        ciphertext,
-    })
+    RoundSealer::new(key)?.seal(context, held)
 }
 
-/// Opens a sealed message with the reader's secret key. The holding still has to be checked
-/// against the entry's commitment ([`HeldFields::verify`]).
+/// Opens a message sealed alone with the reader's secret key. The holding still has to be
+/// checked against the entry's commitment ([`HeldFields::verify`]).
 pub fn open(
     context: &SealContext<'_>,
     key: &X25519SecretKey,
     sealed: &SealedFields,
 ) -> Result<HeldFields, SealError> {
-    let secret = <SealKem as Kem>::PrivateKey::from_bytes(&key.to_bytes())
-        .map_err(|e| SealError::Key(format!("{e:?}")))?;
-    let encapsulated = <SealKem as Kem>::EncappedKey::from_bytes(&sealed.encapsulated)
-        .map_err(|_| SealError::Open)?;
-    let plaintext = hpke::single_shot_open::<ChaCha20Poly1305, HkdfSha256, SealKem>(
-        &OpModeR::Base,
-        &secret,
-        &encapsulated,
-        SEAL_INFO,
-        &sealed.ciphertext,
-        &context.associated_data(),
-    )
-    .map_err(|_| SealError::Open)?;
-    Ok(codec::decode(
-        "held private fields",
-        &plaintext,
-        MAX_SEALED_BYTES,
-    )?)
+    RoundOpener::new(key).open(context, sealed)
 }
 
 #[cfg(test)]

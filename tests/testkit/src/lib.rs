@@ -1,7 +1,17 @@
-//! Helpers shared by the node's integration tests (and benchmarks): the demo consortium, a
-//! node directory for it, and chains of entries signed outside the node.
+//! What the node's integration tests and benchmarks share: the demo consortium, a node
+//! directory for it, chains of entries signed outside the node, real `tally-node` processes
+//! ([`Running`]; a consortium of them in [`consortium`]), a peer that breaks the protocol
+//! ([`attacker`]) and the benchmarks' client ([`bench`]).
+//!
+//! A test harness, not a library for production: it panics on any failure, which is how a
+//! test reports one.
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_docs,
+    missing_debug_implementations
+)]
 
 pub mod attacker;
 pub mod bench;
@@ -130,6 +140,27 @@ pub fn hashes(entries: &[SignedEntry]) -> Vec<EntryHash> {
 /// The member token of the configs the process tests write.
 pub const TOKEN: &str = "0123456789abcdef0123456789abcdef-erp";
 
+/// The `tally-node` binary the tests and benchmarks run: `TALLY_TESTKIT_NODE` if set, else the
+/// one Cargo built beside the running test or benchmark (Cargo builds a package's binaries
+/// for its integration tests and benchmarks, into the directory above theirs).
+pub fn node_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("TALLY_TESTKIT_NODE") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().unwrap();
+    let deps = exe.parent().unwrap();
+    let binary = deps
+        .parent()
+        .unwrap()
+        .join(format!("tally-node{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        binary.exists(),
+        "{} is not built: run the tests through cargo (or set TALLY_TESTKIT_NODE)",
+        binary.display()
+    );
+    binary
+}
+
 /// A `tally-node` process serving HTTP (its stderr collected).
 pub struct Running {
     pub child: std::process::Child,
@@ -144,7 +175,7 @@ impl Running {
     /// Starts the node and waits for the line saying where it listens (it binds port 0).
     pub fn start(config: &Path) -> Self {
         use std::io::BufRead;
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_tally-node"));
+        let mut command = std::process::Command::new(node_binary());
         command
             .arg("--config")
             .arg(config)
