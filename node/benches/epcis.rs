@@ -17,6 +17,10 @@
 
 use tally_testkit as common;
 
+// As the tally-node binary allocates.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use common::percent_encode as urlencode;
 
 use std::net::SocketAddr;

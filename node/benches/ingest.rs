@@ -22,6 +22,10 @@
 
 use tally_testkit as common;
 
+// As the tally-node binary allocates.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
