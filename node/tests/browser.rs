@@ -15,8 +15,6 @@ use std::process::Command;
 use serde_json::json;
 use tally_node::Node;
 use tally_node::config::{Config, UserConfig};
-use tally_sdk::entry::UnsignedEntry;
-use tally_sdk::ids::MemberId;
 use tally_sdk::time::Timestamp;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -58,31 +56,12 @@ fn the_consumer_page_shows_the_timeline_in_headless_chromium() {
     let node = Node::open(config).unwrap();
 
     // The story's sofa entries, signed by their members.
-    let (genesis, keys) = common::demo();
-    let key = |member: &str| keys.iter().find(|k| k.member.as_str() == member).unwrap();
-    let mut prev: std::collections::BTreeMap<&str, (u64, tally_sdk::hash::EntryHash)> =
-        Default::default();
+    let mut members = common::DemoMembers::demo().unwrap();
     let mut entries = Vec::new();
-    let mut record = |member: &'static str, event: serde_json::Value| {
-        let (seq, previous) = match prev.get(member) {
-            Some((seq, hash)) => (seq + 1, Some(*hash)),
-            None => (0, None),
-        };
-        let entry = UnsignedEntry::event(
-            genesis.network_id(),
-            MemberId::new(member).unwrap(),
-            seq,
-            previous,
-            Timestamp(1_772_900_000_000 + entries.len() as u64),
-            Vec::new(),
-            &event,
-            None,
-        )
-        .unwrap()
-        .sign(&key(member).signing)
-        .unwrap();
+    let mut record = |member: &str, event: serde_json::Value| {
+        let at = Timestamp(1_772_900_000_000 + entries.len() as u64);
+        let entry = members.write_at(member, event, at).unwrap();
         let hash = entry.hash().unwrap();
-        prev.insert(member, (seq, hash));
         entries.push(entry);
         hash
     };

@@ -10,6 +10,7 @@
 
 use tally_testkit as common;
 
+use common::DemoMembers;
 use common::percent_encode as encode;
 
 use std::collections::BTreeMap;
@@ -26,7 +27,6 @@ use tally_sdk::entry::{SignedEntry, UnsignedEntry};
 use tally_sdk::hash::EntryHash;
 use tally_sdk::ids::MemberId;
 use tally_sdk::membership::consortium::Consortium;
-use tally_sdk::membership::keyfile::MemberKeys;
 use tally_sdk::reports::bundle::EvidenceBundle;
 use tally_sdk::time::Timestamp;
 use tower::ServiceExt;
@@ -94,22 +94,14 @@ async fn call(app: &Router, method: Method, uri: &str, body: Option<Value>) -> (
 
 /// The members' chains, signed step by step as the story goes, in the order they happen.
 struct Story {
-    genesis: Consortium,
-    keys: BTreeMap<String, MemberKeys>,
-    tips: BTreeMap<String, (u64, EntryHash)>,
+    members: DemoMembers,
     entries: Vec<SignedEntry>,
 }
 
 impl Story {
     fn new() -> Self {
-        let (genesis, keys) = common::demo();
         Self {
-            genesis: (*genesis).clone(),
-            keys: keys
-                .into_iter()
-                .map(|k| (k.member.as_str().to_owned(), k))
-                .collect(),
-            tips: BTreeMap::new(),
+            members: DemoMembers::demo().unwrap(),
             entries: Vec::new(),
         }
     }
@@ -121,25 +113,8 @@ impl Story {
 
     /// Records `event` as `member`'s node would at `at` (its record time).
     fn record_at(&mut self, member: &str, event: Value, at: Timestamp) -> EntryHash {
-        let (seq, prev) = match self.tips.get(member) {
-            Some((seq, hash)) => (seq + 1, Some(*hash)),
-            None => (0, None),
-        };
-        let entry = UnsignedEntry::event(
-            self.genesis.network_id(),
-            MemberId::new(member).unwrap(),
-            seq,
-            prev,
-            at,
-            Vec::new(),
-            &event,
-            None,
-        )
-        .unwrap()
-        .sign(&self.keys[member].signing)
-        .unwrap();
+        let entry = self.members.write_at(member, event, at).unwrap();
         let hash = entry.hash().unwrap();
-        self.tips.insert(member.to_owned(), (seq, hash));
         self.entries.push(entry);
         hash
     }
@@ -352,7 +327,7 @@ async fn a_defect_in_the_logistics_firms_custody_is_attributed_to_it() {
     assert_eq!(late.len(), 1, "{report}");
     assert_eq!(late[0]["responsible"], "logistics");
     assert!(report["undetermined"].as_array().unwrap().is_empty());
-    check_bundle(&app, &story.genesis, &report).await;
+    check_bundle(&app, &story.members.genesis, &report).await;
 }
 
 /// What other members' nodes send as attestations is untrusted: the node building a bundle
@@ -373,7 +348,7 @@ async fn a_bundle_carries_only_the_attestations_that_hold() {
     let product = ProductId::parse(SOFA).unwrap();
     let now = Timestamp::now();
     let attest_as = |member: &str| {
-        let keys = &story.keys[member];
+        let keys = story.members.keys(member).unwrap();
         attest::attest(
             store.as_ref(),
             &genesis,
@@ -392,7 +367,7 @@ async fn a_bundle_carries_only_the_attestations_that_hold() {
     let mut forged = attest_as("logistics");
     forged.signature = attest_as("supplier").signature;
     // Another product.
-    let keys = &story.keys["manufacturer"];
+    let keys = story.members.keys("manufacturer").unwrap();
     let other = attest::attest(
         store.as_ref(),
         &genesis,
@@ -443,7 +418,7 @@ async fn a_defect_present_at_the_factorys_final_inspection_is_attributed_to_the_
     assert_eq!(defects.len(), 1, "{report}");
     assert_eq!(defects[0]["responsible"], "manufacturer");
     assert!(report["undetermined"].as_array().unwrap().is_empty());
-    check_bundle(&app, &story.genesis, &report).await;
+    check_bundle(&app, &story.members.genesis, &report).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -470,7 +445,7 @@ async fn missing_evidence_leaves_responsibility_undetermined_with_the_reason() {
             .unwrap()
             .contains(&json!(handed.to_hex()))
     );
-    check_bundle(&app, &story.genesis, &report).await;
+    check_bundle(&app, &story.members.genesis, &report).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -811,7 +786,7 @@ async fn auditors_get_scorecards_rejected_entries_and_period_bundles() {
     );
     let evidence: tally_sdk::audit::rejection::RejectedEntry =
         serde_json::from_value(listed[0]["rejected"].clone()).unwrap();
-    let verifier = tally_sdk::verify::Verifier::new(&story.genesis, Timestamp::now());
+    let verifier = tally_sdk::verify::Verifier::new(&story.members.genesis, Timestamp::now());
     assert_eq!(evidence.verify(&verifier).unwrap().hash, order);
 
     // The scorecards.
@@ -852,9 +827,13 @@ async fn auditors_get_scorecards_rejected_entries_and_period_bundles() {
     // The whole-ledger audit of the node's store agrees with the API.
     let state = node.node.as_ref().unwrap().api_state();
     let mut source = tally_node::audit::StoreSource::new(state.store().as_ref(), state.book());
-    let summary =
-        tally_sdk::audit::audit(&mut source, &story.genesis, Timestamp::now(), &mut |_| {})
-            .unwrap();
+    let summary = tally_sdk::audit::audit(
+        &mut source,
+        &story.members.genesis,
+        Timestamp::now(),
+        &mut |_| {},
+    )
+    .unwrap();
     assert!(summary.verified(), "{:?}", summary.failures_listed);
     assert_eq!(summary.entries, stored);
     assert_eq!(summary.rejected, 1);
@@ -880,14 +859,14 @@ async fn auditors_get_scorecards_rejected_entries_and_period_bundles() {
     let (status, body) = period("2000-01-01T00:00:00Z", "2100-01-01T00:00:00Z").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let bundle: tally_sdk::audit::period::PeriodBundle = serde_json::from_value(body).unwrap();
-    let checked = bundle.verify(&story.genesis).unwrap();
+    let checked = bundle.verify(&story.members.genesis).unwrap();
     assert_eq!(checked.entries, stored);
     assert_eq!(checked.chains.len(), 4);
     assert!(bundle.chains.iter().all(|c| c.before.is_none()));
     let (status, body) = period("2100-01-01T00:00:00Z", "2100-01-02T00:00:00Z").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let bundle: tally_sdk::audit::period::PeriodBundle = serde_json::from_value(body).unwrap();
-    assert_eq!(bundle.verify(&story.genesis).unwrap().entries, 0);
+    assert_eq!(bundle.verify(&story.members.genesis).unwrap().entries, 0);
     assert!(bundle.chains.iter().all(|c| c.before.is_some()));
     for (from, to) in [
         ("2026-01-01T00:00:00Z", ""),
@@ -949,7 +928,7 @@ async fn a_backdated_inspection_by_a_non_holder_blames_no_one() {
         .unwrap();
     assert!(step["backdated"].is_string(), "{step}");
     // The bundle proves the same report offline.
-    check_bundle(&app, &story.genesis, &report).await;
+    check_bundle(&app, &story.members.genesis, &report).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -969,7 +948,7 @@ async fn a_self_set_promise_moves_no_blame_and_an_undelivered_item_is_overdue() 
             .unwrap()
             .contains(&json!(handed.to_hex()))
     );
-    check_bundle(&app, &story.genesis, &before).await;
+    check_bundle(&app, &story.members.genesis, &before).await;
     // Logistics then delivers on day 10, writing its own, later, date on the delivery: the
     // date it accepted still binds it.
     let delivered = story.record(
@@ -1010,7 +989,7 @@ async fn a_self_set_promise_moves_no_blame_and_an_undelivered_item_is_overdue() 
             .contains("binds no one"),
         "{after}"
     );
-    check_bundle(&app, &story.genesis, &after).await;
+    check_bundle(&app, &story.members.genesis, &after).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1189,7 +1168,7 @@ impl Story {
             .checked_sub(1)
             .map(|before| chain[before as usize].hash().unwrap());
         UnsignedEntry::event(
-            self.genesis.network_id(),
+            self.members.genesis.network_id(),
             MemberId::new(member).unwrap(),
             seq,
             prev,
@@ -1199,7 +1178,7 @@ impl Story {
             None,
         )
         .unwrap()
-        .sign(&self.keys[member].signing)
+        .sign(&self.members.keys(member).unwrap().signing)
         .unwrap()
     }
 }
@@ -1333,7 +1312,7 @@ async fn a_forked_chain_is_quarantined_and_every_view_says_so() {
         [kept.to_hex()]
     );
     assert_eq!(claims_of(&report, "fork").len(), 1, "{report}");
-    check_bundle(&app, &story.genesis, &report).await;
+    check_bundle(&app, &story.members.genesis, &report).await;
     let (_, _, json_page) = page(&app, "/01/09506000134352/21/C2M-0001", "application/json").await;
     let json_page: Value = serde_json::from_str(&json_page).unwrap();
     let forked_lines: Vec<&Value> = json_page["timeline"]

@@ -1,5 +1,6 @@
 //! What the node's integration tests and benchmarks share: the demo consortium, a node
-//! directory for it, chains of entries signed outside the node, real `tally-node` processes
+//! directory for it, chains of entries signed outside the node ([`DemoMembers`] plays the
+//! members), real `tally-node` processes
 //! ([`Running`]; a consortium of them in [`consortium`]), a peer that breaks the protocol
 //! ([`attacker`]) and the benchmarks' client ([`bench`]).
 //!
@@ -16,6 +17,9 @@
 pub mod attacker;
 pub mod bench;
 pub mod consortium;
+pub mod members;
+
+pub use members::DemoMembers;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
