@@ -144,16 +144,16 @@ fn bench(c: &mut Criterion) {
         b.iter_custom(|iterations| {
             let mut total = Duration::ZERO;
             for _ in 0..iterations {
-                let node = BenchNode::start(&runtime);
+                let node = bench_node(&runtime);
                 total += capture_all(&runtime, node.addr, &capture);
-                node.stop(&runtime);
+                node.stop(&runtime).shutdown();
             }
             total
         });
     });
     group.finish();
 
-    let node = BenchNode::start(&runtime);
+    let node = bench_node(&runtime);
     capture_all(&runtime, node.addr, &documents(QUERIED));
     let mut sender: SendRequest<Empty<Bytes>> = runtime.block_on(connect(node.addr));
     let from = Timestamp(START + 10_000 * 60_000).to_rfc3339();
@@ -208,7 +208,26 @@ fn bench(c: &mut Criterion) {
     }
     group.finish();
     drop(sender);
-    node.stop(&runtime);
+    node.stop(&runtime).shutdown();
+}
+
+/// The demo manufacturer's node, in this process, its API on a free port.
+fn bench_node(runtime: &Runtime) -> BenchNode<tally_node::Node> {
+    BenchNode::start(
+        runtime,
+        |config, dir| {
+            let config = tally_node::config::UserConfig::from_file(config)
+                .unwrap()
+                .validate(dir)
+                .unwrap();
+            tally_node::Node::open(config).unwrap()
+        },
+        |node, listener, stop| {
+            tally_node::api::serve(listener, node.api_state(), async {
+                let _ = stop.await;
+            })
+        },
+    )
 }
 
 criterion_group!(benches, bench);

@@ -88,7 +88,7 @@ fn chain_requests(genesis: &Consortium, keys: &MemberKeys) -> Vec<Bytes> {
 /// Posts every member's requests into a fresh node, one client per member; returns the
 /// time taken.
 fn batch_ingest(runtime: &Runtime, requests: &Arc<Vec<Vec<Bytes>>>) -> Duration {
-    let node = BenchNode::start(runtime);
+    let node = bench_node(runtime);
     let addr = node.addr;
     let elapsed = runtime.block_on(async {
         let start = Instant::now();
@@ -109,7 +109,7 @@ fn batch_ingest(runtime: &Runtime, requests: &Arc<Vec<Vec<Bytes>>>) -> Duration 
         }
         start.elapsed()
     });
-    node.stop(runtime);
+    node.stop(runtime).shutdown();
     elapsed
 }
 
@@ -130,7 +130,7 @@ fn event_body(n: u64) -> Bytes {
 /// Sends `rate` single-event requests per second for `seconds`, open-loop; returns every
 /// latency (from when the request was due) and the time the whole run took.
 fn single_event_latency(runtime: &Runtime, rate: u64, seconds: u64) -> (Vec<Duration>, Duration) {
-    let node = BenchNode::start(runtime);
+    let node = bench_node(runtime);
     let addr = node.addr;
     let total = rate * seconds;
     let bodies: Vec<Bytes> = (0..total).map(event_body).collect();
@@ -174,7 +174,7 @@ fn single_event_latency(runtime: &Runtime, rate: u64, seconds: u64) -> (Vec<Dura
         }
         (latencies, elapsed)
     });
-    node.stop(runtime);
+    node.stop(runtime).shutdown();
     result
 }
 
@@ -235,6 +235,25 @@ fn bench(c: &mut Criterion) {
         },
     );
     group.finish();
+}
+
+/// The demo manufacturer's node, in this process, its API on a free port.
+fn bench_node(runtime: &Runtime) -> BenchNode<tally_node::Node> {
+    BenchNode::start(
+        runtime,
+        |config, dir| {
+            let config = tally_node::config::UserConfig::from_file(config)
+                .unwrap()
+                .validate(dir)
+                .unwrap();
+            tally_node::Node::open(config).unwrap()
+        },
+        |node, listener, stop| {
+            tally_node::api::serve(listener, node.api_state(), async {
+                let _ = stop.await;
+            })
+        },
+    )
 }
 
 criterion_group!(benches, bench);

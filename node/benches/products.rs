@@ -768,7 +768,7 @@ fn bench(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let node = BenchNode::start(&runtime);
+    let node = bench_node(&runtime);
     let (total, took) = build(&node.node, sizes);
     eprintln!(
         "built a ledger of {total} entries ({} serialised products: {} traced with {TRACED_EVENTS} events, {} disputed with {DISPUTED_EVENTS}, {} with one; {} lots) in {took:.1?}: {:.0} entries/s signed, verified and stored",
@@ -941,7 +941,26 @@ fn bench(c: &mut Criterion) {
 
     drop(sender);
     drop(store);
-    node.stop(&runtime);
+    node.stop(&runtime).shutdown();
+}
+
+/// The demo manufacturer's node, in this process, its API on a free port.
+fn bench_node(runtime: &Runtime) -> BenchNode<tally_node::Node> {
+    BenchNode::start(
+        runtime,
+        |config, dir| {
+            let config = tally_node::config::UserConfig::from_file(config)
+                .unwrap()
+                .validate(dir)
+                .unwrap();
+            tally_node::Node::open(config).unwrap()
+        },
+        |node, listener, stop| {
+            tally_node::api::serve(listener, node.api_state(), async {
+                let _ = stop.await;
+            })
+        },
+    )
 }
 
 criterion_group! {

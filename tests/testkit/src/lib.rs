@@ -1,8 +1,12 @@
 //! What the node's integration tests and benchmarks share: the demo consortium, a node
 //! directory for it, chains of entries signed outside the node ([`DemoMembers`] plays the
-//! members), real `tally-node` processes
-//! ([`Running`]; a consortium of them in [`consortium`]), a peer that breaks the protocol
-//! ([`attacker`]) and the benchmarks' client ([`bench`]).
+//! members), real `tally-node` processes ([`Running`]; a consortium of them in
+//! [`consortium`]), and the benchmarks' in-process node ([`bench`]).
+//!
+//! It depends on no Tally crate but the SDK, so that the node package can take it as a
+//! dev-dependency without a cycle in `cargo tree`: what needs the node's library (the hostile
+//! peer of `node/tests/adversary/`, opening the in-process node) stays with the node's tests
+//! and benchmarks.
 //!
 //! A test harness, not a library for production: it panics on any failure, which is how a
 //! test reports one.
@@ -14,7 +18,6 @@
     missing_debug_implementations
 )]
 
-pub mod attacker;
 pub mod bench;
 pub mod consortium;
 pub mod members;

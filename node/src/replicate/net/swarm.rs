@@ -4,7 +4,7 @@
 use super::*;
 
 /// The node's libp2p behaviours. Public so that the adversary harness
-/// (`tests/testkit/src/attacker.rs`) speaks to real nodes exactly as a member's node does.
+/// (`node/tests/adversary/attacker.rs`) speaks to real nodes exactly as a member's node does.
 #[allow(missing_debug_implementations)] // libp2p's behaviours are not Debug.
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {

@@ -1,7 +1,7 @@
 //! Attacks by a dishonest member against real `tally-node` processes on 127.0.0.1 (free ports,
 //! real RocksDB, real libp2p). The attacker holds a member's keys and uses them as it likes:
 //! it signs two histories of its chain and hands each to different nodes, or connects as a
-//! member's node ([`common::attacker`], built from the node's own behaviours and wire types)
+//! member's node ([`attacker`], built from the node's own behaviours and wire types)
 //! and sends what no honest node would. Each test states the attack and what every honest node
 //! must end up doing about it.
 //!
@@ -11,8 +11,10 @@
 
 use tally_testkit as common;
 
+mod attacker;
+
+use attacker::Attacker;
 use common::Running;
-use common::attacker::Attacker;
 use common::consortium::{
     Member, converged, demo_root, heads_of_chain, metric, p2p_address, restored_from_backup,
     wait_for, write_events,

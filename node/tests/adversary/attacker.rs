@@ -26,7 +26,7 @@ use tally_sdk::membership::consortium::Consortium;
 use tally_sdk::membership::keyfile::MemberKeys;
 use tokio::sync::{mpsc, oneshot};
 
-use super::consortium::wait_for;
+use tally_testkit::consortium::wait_for;
 
 /// What the test has the attacker do.
 enum Command {
