@@ -10,6 +10,7 @@
 //! read. Both sides run on the blocking pool ([`crate::replicate::net`] drives them).
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 
 use serde::{Deserialize, Serialize};
 use tally_sdk::crypto::X25519SecretKey;
@@ -264,31 +265,22 @@ pub fn store_checked<S: Store + ?Sized>(
     checked: Vec<Checked>,
 ) -> Result<Vec<(EntryHash, usize)>, StoreError> {
     let _rows = store.row_lock();
+    // Each row with whether this round added to it; read once even if the round names its
+    // entry twice.
     let mut rows: BTreeMap<EntryHash, (PrivateRow, bool)> = BTreeMap::new();
     let mut added = Vec::with_capacity(checked.len());
     for Checked { hash, held } in checked {
-        let (row, changed) = match rows.remove(&hash) {
-            Some(row) => row,
-            None => match row(store, &hash)? {
-                Some(row) => (row, false),
-                None => (
-                    PrivateRow {
-                        held: HeldFields {
-                            leaves: Vec::new(),
-                            fields: Vec::new(),
-                        },
-                        purged: Vec::new(),
-                    },
-                    false,
-                ),
-            },
+        let (row, changed) = match rows.entry(hash) {
+            Entry::Occupied(held_row) => held_row.into_mut(),
+            Entry::Vacant(slot) => {
+                slot.insert((row(store, &hash)?.unwrap_or_else(PrivateRow::empty), false))
+            }
         };
-        let mut row = row;
         let before = row.held.fields.len();
         row.merge(held);
         let new = row.held.fields.len() - before;
+        *changed |= new > 0;
         added.push((hash, new));
-        rows.insert(hash, (row, changed || new > 0));
     }
     let mut batch = Batch::default();
     for (hash, (row, changed)) in rows {

@@ -52,6 +52,18 @@ pub struct PrivateRow {
 }
 
 impl PrivateRow {
+    /// A row holding nothing yet: what a purge notes on, or fields merge into, when the node
+    /// holds no row for the entry.
+    pub fn empty() -> Self {
+        Self {
+            held: HeldFields {
+                leaves: Vec::new(),
+                fields: Vec::new(),
+            },
+            purged: Vec::new(),
+        }
+    }
+
     /// The stored bytes.
     pub fn encode(&self) -> Result<Vec<u8>, codec::CodecError> {
         codec::encode("private row", self)

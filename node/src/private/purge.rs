@@ -26,7 +26,6 @@ use tally_sdk::codec;
 use tally_sdk::entry::{Payload, VerifiedEntry};
 use tally_sdk::hash::EntryHash;
 use tally_sdk::ids::FieldName;
-use tally_sdk::privacy::held::HeldFields;
 use tally_sdk::time::Timestamp;
 
 use super::{PrivateRow, PurgeNote, row};
@@ -153,13 +152,7 @@ pub fn erase_rows<S: Store + ?Sized>(store: &S, orders: &[PurgeOrder]) -> Result
     for order in orders {
         let current = match rows.remove(&order.target) {
             Some(current) => current,
-            None => row(store, &order.target)?.unwrap_or_else(|| PrivateRow {
-                held: HeldFields {
-                    leaves: Vec::new(),
-                    fields: Vec::new(),
-                },
-                purged: Vec::new(),
-            }),
+            None => row(store, &order.target)?.unwrap_or_else(PrivateRow::empty),
         };
         let mut updated = current;
         let held_before = updated.held.fields.len();
@@ -211,6 +204,7 @@ pub fn erase_from_disk<S: Store + ?Sized>(store: &S) -> Result<usize, StoreError
 mod tests {
     use tally_sdk::codec::CanonicalJson;
     use tally_sdk::privacy::disclosure::{CommitLimits, commit};
+    use tally_sdk::privacy::held::HeldFields;
 
     use super::*;
     use crate::store::memory::MemoryStore;
