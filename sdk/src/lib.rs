@@ -5,7 +5,8 @@
 //! modules, as docs/architecture.md draws them:
 //!
 //! * The ground floor: canonical encoding ([`codec`]), domain-separated hashing ([`domain`],
-//!   [`hash`]) and signing ([`crypto`]), validated names and times ([`ids`], [`time`]).
+//!   [`hash`]) and signing ([`crypto`]), validated names and times ([`ids`], [`time`]), and
+//!   one request's CPU-bound work spread over the cores ([`parallel`]).
 //! * Events and entries: GS1 keys ([`gs1`]), the GS1 EPCIS 2.0 model, hash IDs and queries
 //!   ([`epcis`]), the typed event and its C2M kind ([`event`]), the entry typestates
 //!   ([`entry`]), the validation rules ([`verify`]) and those that depend on the ledger
@@ -23,7 +24,8 @@
 //!   authors' doing, and the members' scorecards.
 //!
 //! The crate does no IO beyond reading the OS random number generator: no async runtime, no
-//! database, no network.
+//! database, no network. Its only threads are [`parallel`]'s scoped ones, joined before the
+//! call that spawned them returns.
 
 pub mod audit;
 pub mod codec;
@@ -37,6 +39,7 @@ pub mod hash;
 pub mod ids;
 pub mod membership;
 pub mod merkle;
+pub mod parallel;
 pub mod placement;
 pub mod privacy;
 pub mod reports;

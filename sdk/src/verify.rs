@@ -300,7 +300,15 @@ impl<'g> Verifier<'g> {
 
     /// Every rule except the signature and the chain rule.
     fn check_rules(&self, entry: &SignedEntry) -> Result<Checked, VerifyError> {
-        let body = &entry.body;
+        self.check_body(&entry.body, None)
+    }
+
+    /// [`Verifier::check_rules`] of a body, given its canonical encoding if the caller has it.
+    fn check_body(
+        &self,
+        body: &UnsignedEntry,
+        body_bytes: Option<Vec<u8>>,
+    ) -> Result<Checked, VerifyError> {
         if body.format != ENTRY_FORMAT {
             return Err(VerifyError::Format(body.format));
         }
@@ -314,7 +322,10 @@ impl<'g> Verifier<'g> {
         let limits = self.genesis.limits();
         // One encoding of the body serves the size check and the hash; the signed entry's
         // encoding is the body's followed by the signature's.
-        let body_bytes = body.to_bytes()?;
+        let body_bytes = match body_bytes {
+            Some(bytes) => bytes,
+            None => body.to_bytes()?,
+        };
         let encoded_len = body_bytes.len() + SIGNATURE_ENCODED_LEN;
         if encoded_len > limits.max_entry_bytes as usize {
             return Err(VerifyError::TooLarge {
@@ -469,8 +480,7 @@ impl<'g> Verifier<'g> {
         Ok(())
     }
 
-    fn author_key(&self, entry: &SignedEntry) -> Result<crate::crypto::PublicKey, VerifyError> {
-        let body = &entry.body;
+    fn author_key(&self, body: &UnsignedEntry) -> Result<crate::crypto::PublicKey, VerifyError> {
         let standing = self
             .genesis
             .standing(&body.author)
@@ -487,7 +497,7 @@ impl<'g> Verifier<'g> {
     /// Every rule and the signature, not the chain rule.
     fn check_signed(&self, entry: &SignedEntry) -> Result<Checked, VerifyError> {
         let checked = self.check_rules(entry)?;
-        self.author_key(entry)?
+        self.author_key(&entry.body)?
             .verify(signing::ENTRY, checked.hash.as_bytes(), &entry.signature)
             .map_err(|source| self.signature_error(entry, &checked.hash, source))?;
         Ok(checked)
@@ -561,7 +571,7 @@ impl<'g> Verifier<'g> {
             .map(|bytes| EntryHash::digest(&bytes))
             .map_err(|e| NotAttributable::NotSigned(format!("it cannot be encoded: {e}")))?;
         let key = self
-            .author_key(entry)
+            .author_key(&entry.body)
             .map_err(|e| NotAttributable::NotSigned(e.to_string()))?;
         key.verify(signing::ENTRY, hash.as_bytes(), &entry.signature)
             .map_err(|_| {
@@ -604,7 +614,7 @@ impl<'g> Verifier<'g> {
     ) -> BatchVerdicts {
         let checked: Vec<Result<(Checked, crate::crypto::PublicKey), VerifyError>> = entries
             .iter()
-            .map(|e| Ok((self.check_rules(e)?, self.author_key(e)?)))
+            .map(|e| Ok((self.check_rules(e)?, self.author_key(&e.body)?)))
             .collect();
         let signature_results = {
             let items: Vec<(usize, BatchItem<'_>)> = checked
@@ -714,5 +724,6 @@ pub fn check_chain(entry: &SignedEntry, tip: Option<&ChainTip>) -> Result<(), Ch
     Ok(())
 }
 
+mod sign;
 #[cfg(test)]
 mod tests;

@@ -394,9 +394,9 @@ impl Ledger {
         }
     }
 
-    /// Gives the member's events their places at the head of its chain, signs them with
-    /// `keys`, verifies them like any entry and places them. Timestamps are `now`, or the
-    /// chain's last timestamp if the clock went back.
+    /// Gives the member's events their places at the head of its chain, holds them to every
+    /// rule and signs them with `keys` ([`Verifier::sign_batch`]), and places them. Timestamps
+    /// are `now`, or the chain's last timestamp if the clock went back.
     pub fn sign<S: Store + ?Sized>(
         &mut self,
         store: &S,
@@ -421,36 +421,14 @@ impl Ledger {
             }
             Err(e) => return Placement::refused(e.into()),
         }
-        let mut tip = start;
-        let mut entries = Vec::with_capacity(events.events.len());
+        let mut bodies = Vec::with_capacity(events.events.len());
         let mut opened = Vec::with_capacity(events.events.len());
-        for (index, event) in events.events.into_iter().enumerate() {
-            let mut body = event.body;
-            body.seq = tip.map_or(0, |t| t.seq + 1);
-            body.prev = tip.map(|t| t.hash);
-            body.timestamp = tip.map_or(now, |t| t.timestamp.max(now));
-            let signed = match body.sign(&keys.signing) {
-                Ok(signed) => signed,
-                Err(e) => {
-                    return Placement::refused(IngestError::rejected(index, EntryError::from(e)));
-                }
-            };
-            let hash = match signed.hash() {
-                Ok(hash) => hash,
-                Err(e) => {
-                    return Placement::refused(IngestError::rejected(index, EntryError::from(e)));
-                }
-            };
-            tip = Some(ChainTip {
-                seq: signed.body.seq,
-                hash,
-                timestamp: signed.body.timestamp,
-            });
-            entries.push(signed);
+        for event in events.events {
+            bodies.push(event.body);
             opened.push((event.opened, event.hash_id));
         }
         let verifier = Verifier::new(&self.genesis, now);
-        let results = verifier.verify_batch(entries, |_| start);
+        let results = verifier.sign_batch(&keys.signing, bodies, start, now);
         let mut checked = Vec::with_capacity(results.len());
         let mut rejections = Vec::new();
         for (index, (result, (opened, hash_id))) in results.into_iter().zip(opened).enumerate() {
@@ -463,13 +441,6 @@ impl Ledger {
             }
         }
         if !rejections.is_empty() {
-            // The node links these entries itself, so a broken link can only follow an
-            // earlier event's refusal: that refusal is what the caller needs to hear.
-            let consequence =
-                |r: &Rejection| matches!(r.problem, Problem::Invalid(VerifyError::Chain(_)));
-            if !rejections.iter().all(consequence) {
-                rejections.retain(|r| !consequence(r));
-            }
             return Placement::refused(IngestError::Rejected(rejections));
         }
         let batch = CheckedBatch { entries: checked };
