@@ -4,8 +4,9 @@
 //!
 //! - Capture: `POST /epcis/capture` of EPCISDocuments of 100 ObjectEvents each (schema
 //!   validation, Event Hash IDs, the duplicate check, signing, one durable write per
-//!   document), one document at a time as the node captures them; criterion measures events
-//!   per second over 10,000 events into a fresh node.
+//!   document), one document at a time as the node captures them, from one client and then
+//!   from two side by side; criterion measures events per second over 10,000 events into a
+//!   fresh node.
 //! - Query latency, over a node holding 20,000 captured events (200 products, 100 events
 //!   each): one event by `eventID`; a product's 100 events (`MATCH_epc`, first page of 30);
 //!   a bizStep within an hour of event time (`EQ_bizStep` + `GE_`/`LT_eventTime`); the first
@@ -90,27 +91,47 @@ fn documents(count: u64) -> Vec<Bytes> {
         .collect()
 }
 
-/// Captures every document, one at a time; returns the time taken.
-fn capture_all(runtime: &Runtime, addr: SocketAddr, documents: &[Bytes]) -> Duration {
+/// Captures every document, `clients` connections each sending its share one at a time;
+/// returns the time taken.
+fn capture_all(
+    runtime: &Runtime,
+    addr: SocketAddr,
+    documents: &[Bytes],
+    clients: usize,
+) -> Duration {
     runtime.block_on(async {
-        let mut sender: SendRequest<Full<Bytes>> = connect(addr).await;
+        let mut senders = Vec::with_capacity(clients);
+        for _ in 0..clients {
+            senders.push(connect(addr).await);
+        }
         let start = Instant::now();
-        for body in documents {
-            sender.ready().await.unwrap();
-            let request = Request::post("/epcis/capture")
-                .header(header::HOST, "bench")
-                .header(header::CONTENT_TYPE, "application/ld+json")
-                .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
-                .body(Full::new(body.clone()))
-                .unwrap();
-            let response = sender.send_request(request).await.unwrap();
-            assert_eq!(response.status(), StatusCode::ACCEPTED);
-            let job = response.into_body().collect().await.unwrap().to_bytes();
-            let job: Value = serde_json::from_slice(&job).unwrap();
-            assert_eq!(job["tally:recorded"], PER_DOCUMENT, "{job}");
+        let mut tasks = Vec::with_capacity(clients);
+        for (n, sender) in senders.into_iter().enumerate() {
+            let share: Vec<Bytes> = documents.iter().skip(n).step_by(clients).cloned().collect();
+            tasks.push(tokio::spawn(capture_share(sender, share)));
+        }
+        for task in tasks {
+            task.await.unwrap();
         }
         start.elapsed()
     })
+}
+
+async fn capture_share(mut sender: SendRequest<Full<Bytes>>, documents: Vec<Bytes>) {
+    for body in documents {
+        sender.ready().await.unwrap();
+        let request = Request::post("/epcis/capture")
+            .header(header::HOST, "bench")
+            .header(header::CONTENT_TYPE, "application/ld+json")
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+            .body(Full::new(body))
+            .unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        let job = response.into_body().collect().await.unwrap().to_bytes();
+        let job: Value = serde_json::from_slice(&job).unwrap();
+        assert_eq!(job["tally:recorded"], PER_DOCUMENT, "{job}");
+    }
 }
 
 async fn query(sender: &mut SendRequest<Empty<Bytes>>, path: &str) -> usize {
@@ -140,21 +161,25 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("epcis_capture");
     group.sample_size(10);
     group.throughput(Throughput::Elements(CAPTURED));
-    group.bench_function("documents_of_100_events", |b| {
-        b.iter_custom(|iterations| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iterations {
-                let node = bench_node(&runtime);
-                total += capture_all(&runtime, node.addr, &capture);
-                node.stop(&runtime).shutdown();
-            }
-            total
+    // One client sending a document at a time, then two: a factory's systems (the line's MES,
+    // the quality station, the warehouse) capture side by side.
+    for (name, clients) in [("documents_of_100_events", 1), ("two_clients", 2)] {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iterations| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iterations {
+                    let node = bench_node(&runtime);
+                    total += capture_all(&runtime, node.addr, &capture, clients);
+                    node.stop(&runtime).shutdown();
+                }
+                total
+            });
         });
-    });
+    }
     group.finish();
 
     let node = bench_node(&runtime);
-    capture_all(&runtime, node.addr, &documents(QUERIED));
+    capture_all(&runtime, node.addr, &documents(QUERIED), 1);
     let mut sender: SendRequest<Empty<Bytes>> = runtime.block_on(connect(node.addr));
     let from = Timestamp(START + 10_000 * 60_000).to_rfc3339();
     let to = Timestamp(START + 10_060 * 60_000).to_rfc3339();

@@ -1,5 +1,6 @@
 //! Criterion benchmarks of the SDK's hot paths: signing, strict and batch verification of
-//! entries, Merkle proofs and selective disclosure. Run: `cargo bench -p tally-sdk`.
+//! entries, Merkle proofs, selective disclosure, and checking a capture document (Event Hash
+//! IDs, canonical JSON, the event model). Run: `cargo bench -p tally-sdk`.
 //! Figures and the machine they ran on are recorded in `docs/benchmarks.md`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
@@ -11,6 +12,8 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 use serde_json::json;
 use tally_sdk::codec::CanonicalJson;
 use tally_sdk::entry::{SignedEntry, UnsignedEntry};
+use tally_sdk::epcis::document::{CaptureLimits, parse_capture, standalone_event_hash_id};
+use tally_sdk::event::{EpcisEvent, classify};
 use tally_sdk::hash::LeafHash;
 use tally_sdk::ids::{FieldName, MemberId};
 use tally_sdk::membership::consortium::Consortium;
@@ -169,5 +172,59 @@ fn disclosure(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, entries, merkle, disclosure);
+/// The capture document the node's `epcis` benchmark sends: 100 ObjectEvents with EPC URNs.
+fn capture_document() -> Vec<u8> {
+    let events: Vec<serde_json::Value> = (0..100u64)
+        .map(|n| {
+            json!({
+                "type": "ObjectEvent", "action": "OBSERVE",
+                "bizStep": if n.is_multiple_of(2) { "assembling" } else { "packing" },
+                "disposition": "in_progress",
+                "eventTime": Timestamp(1_772_323_200_000 + n * 60_000).to_rfc3339(),
+                "eventTimeZoneOffset": "+08:00",
+                "epcList": ["urn:epc:id:sgtin:9506000.013435.P1"],
+                "readPoint": {"id": "urn:epc:id:sgln:9506000.00001.0"},
+            })
+        })
+        .collect();
+    serde_json::to_vec(&json!({
+        "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+        "type": "EPCISDocument", "schemaVersion": "2.0",
+        "creationDate": "2026-03-01T00:00:00Z",
+        "epcisBody": {"eventList": events},
+    }))
+    .unwrap()
+}
+
+fn capture(c: &mut Criterion) {
+    let document = capture_document();
+    let limits = CaptureLimits {
+        max_bytes: 1 << 20,
+        max_events: 1_000,
+    };
+    let checked = parse_capture(&document, &limits).unwrap();
+    let one = checked.events[0].event.clone();
+    let mut group = c.benchmark_group("capture");
+    group.throughput(Throughput::Elements(100));
+    group.bench_function("parse_document_of_100", |b| {
+        b.iter(|| parse_capture(black_box(&document), &limits).unwrap())
+    });
+    group.finish();
+    let mut group = c.benchmark_group("capture/one_event");
+    group.bench_function("event_hash_id", |b| {
+        b.iter(|| standalone_event_hash_id(black_box(&one)).unwrap())
+    });
+    group.bench_function("canonical_json", |b| {
+        b.iter(|| CanonicalJson::from_value(black_box(&one)).unwrap())
+    });
+    group.bench_function("parse_and_classify", |b| {
+        b.iter(|| {
+            let parsed = EpcisEvent::from_value(black_box(&one)).unwrap();
+            classify(&one, &parsed).unwrap()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, entries, merkle, disclosure, capture);
 criterion_main!(benches);

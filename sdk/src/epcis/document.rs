@@ -704,6 +704,15 @@ pub fn standalone_event_hash_id(event: &Value) -> Result<String, EventHashError>
     let Value::Object(fields) = event else {
         return Err(EventHashError::NotAnObject);
     };
+    if let None | Some(Value::Array(_)) = fields.get("@context") {
+        // The event's own `@context` (a list, as capture writes it) gives the prefixes and the
+        // vocabulary the document would (the hash reads an event's own context) and is not
+        // hashed itself: no document needs building.
+        let hash_context = HashContext::default()
+            .ignoring(PROOF_FIELD)
+            .ignoring("@context");
+        return event_hash_id(event, &hash_context);
+    }
     let mut body = fields.clone();
     let context = context_items(body.remove("@context").as_ref());
     let document = json!({"@context": context, "epcisBody": {"eventList": [Value::Object(body)]}});

@@ -347,15 +347,13 @@ const DL_KEYS: &[&str] = &[
 
 /// `/KEY/` then four digits and one more character that is not `/`, at the start of `text`.
 fn key_path_at(text: &str, keys: &[&str]) -> bool {
-    keys.iter().any(|key| {
-        text.strip_prefix('/')
-            .and_then(|t| t.strip_prefix(key))
-            .and_then(|t| t.strip_prefix('/'))
-            .is_some_and(|t| {
-                let b = t.as_bytes();
-                b.len() >= 5 && b[..4].iter().all(u8::is_ascii_digit) && b[4] != b'/'
-            })
-    })
+    // Asked at every position of a URI: most are not a '/', and a segment is compared with a
+    // key only when their lengths agree.
+    let Some((key, rest)) = text.strip_prefix('/').and_then(|t| t.split_once('/')) else {
+        return false;
+    };
+    let b = rest.as_bytes();
+    keys.contains(&key) && b.len() >= 5 && b[..4].iter().all(u8::is_ascii_digit) && b[4] != b'/'
 }
 
 /// The reference's Digital Link recogniser: a key path somewhere before the query/fragment.

@@ -192,11 +192,11 @@ pub(super) fn vocabulary_of(
 pub(super) fn expand_bare_words(value: &Value, vocabulary: &BTreeSet<String>) -> Value {
     match value {
         Value::String(text) => {
-            let dash = format!("-{text}");
-            let slash = format!("/{text}");
-            let mut matches = vocabulary
-                .iter()
-                .filter(|uri| uri.ends_with(&dash) || uri.ends_with(&slash));
+            // URIs that end in `-text` or `/text`.
+            let mut matches = vocabulary.iter().filter(|uri| {
+                uri.strip_suffix(text.as_str())
+                    .is_some_and(|head| head.ends_with(['-', '/']))
+            });
             match (matches.next(), matches.next()) {
                 (Some(uri), None) => Value::String(uri.clone()),
                 _ => value.clone(),

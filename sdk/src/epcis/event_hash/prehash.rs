@@ -169,13 +169,17 @@ pub(super) fn canonical_number(text: &str) -> Result<Option<String>, ()> {
 /// and `_` between digits, or `inf`, `infinity`, `nan` in any case.
 pub(super) fn python_float(text: &str) -> Option<f64> {
     let unsigned = text.strip_prefix(['+', '-']).unwrap_or(text);
-    let lower = unsigned.to_ascii_lowercase();
-    if matches!(lower.as_str(), "inf" | "infinity" | "nan") {
-        let value = if lower == "nan" {
-            f64::NAN
-        } else {
-            f64::INFINITY
-        };
+    // A number starts with a digit or a point, or is one of the words; most values are not.
+    if !unsigned
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_digit() || matches!(b, b'.' | b'i' | b'I' | b'n' | b'N'))
+    {
+        return None;
+    }
+    let word = |w: &str| unsigned.eq_ignore_ascii_case(w);
+    if word("inf") || word("infinity") || word("nan") {
+        let value = if word("nan") { f64::NAN } else { f64::INFINITY };
         return Some(if text.starts_with('-') { -value } else { value });
     }
     let bytes = unsigned.as_bytes();
@@ -354,6 +358,11 @@ pub(super) fn is_time_field(name: &str) -> bool {
 
 /// Old CBV URNs as web-vocabulary URIs.
 pub(super) fn web_vocabulary(text: &str) -> String {
+    // Every URN replaced starts so: most values (EPCs, times, identifiers) hold none, and
+    // one search is all they cost.
+    if !text.contains("urn:epcglobal:cbv:") {
+        return text.to_owned();
+    }
     text.replace(
         "urn:epcglobal:cbv:bizstep:",
         "https://ref.gs1.org/cbv/BizStep-",
@@ -397,29 +406,31 @@ impl Writer {
         } else {
             self.ordered(&mut field.children, order)
         };
-        let mut text = String::new();
-        let value = strip(&field.text);
-        if !value.is_empty() {
-            let value = if is_time_field(&field.name) {
-                canonical_time(value).unwrap_or_else(|| {
-                    self.fail(EventHashError::BadTimestamp {
-                        field: field.name.clone(),
-                        value: value.to_owned(),
-                    });
-                    value.to_owned()
-                })
-            } else {
-                self.canonical(&field.name, value)
-            };
-            if !value.is_empty() {
-                text = format!("={value}");
-            }
-        }
-        if text.is_empty() && children.is_empty() {
+        let stripped = strip(&field.text);
+        let value = if stripped.is_empty() {
             String::new()
+        } else if is_time_field(&field.name) {
+            canonical_time(stripped).unwrap_or_else(|| {
+                self.fail(EventHashError::BadTimestamp {
+                    field: field.name.clone(),
+                    value: stripped.to_owned(),
+                });
+                stripped.to_owned()
+            })
         } else {
-            format!("{}{text}{children}", field.name)
+            self.canonical(&field.name, stripped)
+        };
+        if value.is_empty() && children.is_empty() {
+            return String::new();
         }
+        let mut out = String::with_capacity(field.name.len() + 1 + value.len() + children.len());
+        out.push_str(&field.name);
+        if !value.is_empty() {
+            out.push('=');
+            out.push_str(&value);
+        }
+        out.push_str(&children);
+        out
     }
 
     /// The children named in `order`, in that order (several of one name sorted), consumed
