@@ -37,7 +37,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use tally_sdk::codec::{self, CanonicalJson};
 use tally_sdk::entry::{EntryError, Payload, SignedEntry, UnsignedEntry, VerifiedEntry};
-use tally_sdk::event::{EpcisEvent, EventError, EventKind, KindName};
+use tally_sdk::event::{ClassifiedEvent, EpcisEvent, EventError, EventKind, KindName};
 use tally_sdk::hash::EntryHash;
 use tally_sdk::ids::{FieldName, MemberId};
 use tally_sdk::membership::consortium::Consortium;
@@ -78,6 +78,18 @@ use writes::{custody, entry_writes, fork_evidence, frozen, purged_entry, rejecti
 pub struct EventInput {
     /// The EPCIS 2.0 event (JSON).
     pub event: Value,
+    /// Entries of other chains the event refers to (a receipt's hand-over is added by itself).
+    pub refs: Vec<EntryHash>,
+    /// Private field values by name; they are committed to in the entry and stored apart.
+    pub private: BTreeMap<FieldName, CanonicalJson>,
+}
+
+/// An event EPCIS capture checked already (parsed and classified once), for the node to sign
+/// into the member's chain.
+#[derive(Debug, Clone)]
+pub struct ClassifiedInput {
+    /// The event.
+    pub event: ClassifiedEvent,
     /// Entries of other chains the event refers to (a receipt's hand-over is added by itself).
     pub refs: Vec<EntryHash>,
     /// Private field values by name; they are committed to in the entry and stored apart.

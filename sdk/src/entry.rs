@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::codec::{self, CanonicalJson, CodecError};
 use crate::crypto::{Signature, SigningKey};
 use crate::domain::signing;
-use crate::event::{EpcisEvent, EventError, EventKind, classify};
+use crate::event::{ClassifiedEvent, EpcisEvent, EventError, EventKind};
 use crate::hash::{EntryHash, NetworkId};
 use crate::ids::{FieldName, MemberId};
 use crate::privacy::disclosure::PrivateCommitment;
@@ -101,18 +101,35 @@ impl UnsignedEntry {
         seq: u64,
         prev: Option<EntryHash>,
         timestamp: Timestamp,
-        mut refs: Vec<EntryHash>,
+        refs: Vec<EntryHash>,
         event: &serde_json::Value,
         private: Option<PrivateCommitment>,
     ) -> Result<Self, EntryError> {
-        let parsed = EpcisEvent::from_value(event)?;
-        let kind = classify(event, &parsed)?;
+        let classified = ClassifiedEvent::of(event)?;
+        Ok(Self::classified(
+            network, author, seq, prev, timestamp, refs, classified, private,
+        ))
+    }
+
+    /// [`UnsignedEntry::event`] of an event parsed and classified already.
+    #[allow(clippy::too_many_arguments)]
+    pub fn classified(
+        network: NetworkId,
+        author: MemberId,
+        seq: u64,
+        prev: Option<EntryHash>,
+        timestamp: Timestamp,
+        mut refs: Vec<EntryHash>,
+        event: ClassifiedEvent,
+        private: Option<PrivateCommitment>,
+    ) -> Self {
+        let ClassifiedEvent { event, kind } = event;
         if let EventKind::Receipt { hand_over } = &kind
             && !refs.contains(hand_over)
         {
             refs.push(*hand_over);
         }
-        Ok(Self {
+        Self {
             format: ENTRY_FORMAT,
             network,
             author,
@@ -122,10 +139,10 @@ impl UnsignedEntry {
             refs,
             payload: Payload::Event {
                 kind,
-                event: parsed.json,
+                event: event.json,
             },
             private,
-        })
+        }
     }
 
     /// Builds the body of a purge entry: the author's order to erase `fields` of its entry

@@ -580,6 +580,26 @@ fn tally_field<'a>(obj: &'a Map<String, Value>, name: &str) -> Result<Option<&'a
     field_str(obj, &format!("tally:{name}"))
 }
 
+/// An event parsed and classified once, to build its entry from
+/// ([`crate::entry::UnsignedEntry::classified`]) without doing either again: what capture
+/// hands on for each event it checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassifiedEvent {
+    /// The event, with its canonical JSON.
+    pub event: EpcisEvent,
+    /// Its C2M kind.
+    pub kind: EventKind,
+}
+
+impl ClassifiedEvent {
+    /// Parses and classifies `value`.
+    pub fn of(value: &Value) -> Result<Self, EventError> {
+        let event = EpcisEvent::from_value(value)?;
+        let kind = classify(value, &event)?;
+        Ok(Self { event, kind })
+    }
+}
+
 /// Derives the C2M kind of an event (see the module documentation for the rules).
 pub fn classify(value: &Value, event: &EpcisEvent) -> Result<EventKind, EventError> {
     let obj = value

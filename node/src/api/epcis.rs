@@ -427,7 +427,7 @@ async fn capture(
         let answer = submit_for_answer(&state, move |committer, reply| {
             let prepared = committer
                 .pipeline()
-                .prepare(&member, inputs)?
+                .prepare_classified(&member, inputs)?
                 .with_hash_ids(hash_ids);
             committer.send_events(prepared, reply)
         })

@@ -29,7 +29,7 @@ use tally_sdk::hash::EntryHash;
 use tally_sdk::time::Timestamp;
 use utoipa::ToSchema;
 
-use crate::ingest::{EventInput, IngestError};
+use crate::ingest::{ClassifiedInput, IngestError};
 use crate::store::{Batch, Cf, Index, KeyRange, MAX_PAGE, Query, Store, StoreError};
 
 /// How long a capture job is kept: 30 days.
@@ -157,7 +157,7 @@ pub fn new_capture_id(now: Timestamp) -> Result<String, getrandom::Error> {
 #[derive(Debug, Default)]
 pub struct CapturePlan {
     /// The events to record, in document order.
-    pub inputs: Vec<EventInput>,
+    pub inputs: Vec<ClassifiedInput>,
     /// For each input, its event's index in the document.
     pub indexes: Vec<usize>,
     /// For each input, its event's `eventID`.
@@ -225,8 +225,8 @@ pub fn plan(store: &dyn Store, events: Vec<CapturedEvent>) -> Result<CapturePlan
         plan.indexes.push(event.index);
         plan.event_ids.push(event.event_id);
         plan.hash_ids.push(event.hash_id);
-        plan.inputs.push(EventInput {
-            event: event.event,
+        plan.inputs.push(ClassifiedInput {
+            event: event.classified,
             refs: event.refs,
             private: event.private,
         });

@@ -8,6 +8,19 @@ use tally_sdk::parallel;
 /// private fields committed with fresh salts).
 const EVENTS_PER_THREAD: usize = 16;
 
+/// An event to sign, from either entry path.
+struct ToSign {
+    event: EventSource,
+    refs: Vec<EntryHash>,
+    private: BTreeMap<FieldName, CanonicalJson>,
+}
+
+/// An event as JSON (`POST /v1/events`), or parsed and classified by capture.
+enum EventSource {
+    Json(Value),
+    Classified(Box<ClassifiedEvent>),
+}
+
 impl Pipeline {
     /// A pipeline for the consortium of `genesis` (as it stands: no change applied later),
     /// taking at most `max_batch` items per request.
@@ -127,6 +140,39 @@ impl Pipeline {
         member: &MemberId,
         events: Vec<EventInput>,
     ) -> Result<PreparedEvents, IngestError> {
+        let inputs = events
+            .into_iter()
+            .map(|input| ToSign {
+                event: EventSource::Json(input.event),
+                refs: input.refs,
+                private: input.private,
+            })
+            .collect();
+        self.prepare_inputs(member, inputs)
+    }
+
+    /// [`Pipeline::prepare`] of events EPCIS capture parsed and classified already.
+    pub fn prepare_classified(
+        &self,
+        member: &MemberId,
+        events: Vec<ClassifiedInput>,
+    ) -> Result<PreparedEvents, IngestError> {
+        let inputs = events
+            .into_iter()
+            .map(|input| ToSign {
+                event: EventSource::Classified(Box::new(input.event)),
+                refs: input.refs,
+                private: input.private,
+            })
+            .collect();
+        self.prepare_inputs(member, inputs)
+    }
+
+    fn prepare_inputs(
+        &self,
+        member: &MemberId,
+        events: Vec<ToSign>,
+    ) -> Result<PreparedEvents, IngestError> {
         self.check_count(events.len())?;
         let genesis = self.genesis();
         let limits = genesis.limits();
@@ -150,17 +196,17 @@ impl Pipeline {
                 (Some(commitment), opened)
             };
             // Place and time are set when the entry is signed.
-            let body = UnsignedEntry::event(
-                genesis.network_id(),
-                member.clone(),
-                0,
-                None,
-                Timestamp(0),
-                input.refs,
-                &input.event,
-                commitment,
-            )
-            .map_err(|e| rejection(e.into()))?;
+            let (network, author, seq, prev, time) =
+                (genesis.network_id(), member.clone(), 0, None, Timestamp(0));
+            let body = match input.event {
+                EventSource::Json(event) => UnsignedEntry::event(
+                    network, author, seq, prev, time, input.refs, &event, commitment,
+                )
+                .map_err(|e| rejection(e.into()))?,
+                EventSource::Classified(event) => UnsignedEntry::classified(
+                    network, author, seq, prev, time, input.refs, *event, commitment,
+                ),
+            };
             Ok(PreparedEvent {
                 body,
                 opened,

@@ -55,7 +55,7 @@ use super::exception::EpcisException;
 use super::proof::PROOF_FIELD;
 use super::schema::{self, SchemaError};
 use crate::codec::CanonicalJson;
-use crate::event::{EVENT_FIELDS, EpcisEvent, TALLY_NS, classify, unknown_tally_members};
+use crate::event::{ClassifiedEvent, EVENT_FIELDS, TALLY_NS, unknown_tally_members};
 use crate::hash::EntryHash;
 use crate::ids::FieldName;
 use crate::parallel;
@@ -136,6 +136,8 @@ pub struct CapturedEvent {
     pub hash_id: String,
     /// Whether `eventID` was absent and set to the hash ID.
     pub id_assigned: bool,
+    /// The event parsed and classified, as its entry will hold it.
+    pub classified: ClassifiedEvent,
     /// The private fields sent in [`PRIVATE_FIELD`].
     pub private: BTreeMap<FieldName, CanonicalJson>,
     /// The references sent in [`REFS_FIELD`].
@@ -657,39 +659,25 @@ fn standalone(index: usize, raw: Value, context: &[Value]) -> Result<CapturedEve
         );
     }
 
-    match EpcisEvent::from_value(&event) {
-        Ok(parsed) => {
-            if let Err(e) = classify(&event, &parsed) {
-                problem(e.path, e.problem);
-            }
-        }
-        Err(e) => problem(e.path, e.problem),
+    // The hash ID leaves `eventID` out, so the event is parsed once, with the `eventID` it
+    // is recorded with (the hash ID when none was given).
+    let hash_id = standalone_event_hash_id(&event);
+    let id_assigned = given_id.is_none();
+    if let (true, Ok(id), Value::Object(map)) = (id_assigned, &hash_id, &mut event) {
+        map.insert("eventID".to_owned(), Value::String(id.clone()));
     }
-    let hash_id = match standalone_event_hash_id(&event) {
-        Ok(id) => Some(id),
-        Err(e) => {
-            problem("$".to_owned(), format!("no Event Hash ID: {e}"));
-            None
-        }
-    };
-    let Some(hash_id) = hash_id.filter(|_| problems.is_empty()) else {
+    let classified = ClassifiedEvent::of(&event).map_err(|e| problem(e.path, e.problem));
+    let hash_id = hash_id.map_err(|e| problem("$".to_owned(), format!("no Event Hash ID: {e}")));
+    let (Ok(classified), Ok(hash_id), true) = (classified, hash_id, problems.is_empty()) else {
         return Err(problems);
-    };
-    let (event_id, id_assigned) = match given_id {
-        Some(id) => (id, false),
-        None => {
-            if let Value::Object(map) = &mut event {
-                map.insert("eventID".to_owned(), Value::String(hash_id.clone()));
-            }
-            (hash_id.clone(), true)
-        }
     };
     Ok(CapturedEvent {
         index,
         event,
-        event_id,
+        event_id: given_id.unwrap_or_else(|| hash_id.clone()),
         hash_id,
         id_assigned,
+        classified,
         private,
         refs,
     })
