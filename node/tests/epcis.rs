@@ -1195,3 +1195,33 @@ async fn an_event_is_found_by_its_hash_id_and_a_renamed_copy_is_a_duplicate() {
     let job = capture_ok(&app, &document(vec![declared])).await;
     assert_eq!(job["tally:recorded"], 1, "{job}");
 }
+
+#[tokio::test]
+async fn header_master_data_is_named_in_the_job_as_not_recorded() {
+    let node = TestNode::start("");
+    let app = node.app();
+    let mut with_header = document(six_events());
+    with_header["epcisHeader"] = json!({"epcisMasterData": {"vocabularyList": [{
+        "type": "urn:epcglobal:epcis:vtype:EPCClass",
+        "vocabularyElementList": [{
+            "id": "urn:epc:idpat:sgtin:9506000.013435.*",
+            "attributes": [{"id": "urn:epcglobal:cbv:mda#descriptionShort", "attribute": "Sofa"}]
+        }]
+    }]}});
+    let job = capture_ok(&app, &with_header).await;
+    // The events are recorded; the header's vocabulary is not, and the client is told so.
+    assert_eq!(job["tally:recorded"], 6, "{job}");
+    let not_recorded = job["tally:notRecorded"].as_array().expect("listed");
+    assert_eq!(not_recorded.len(), 1, "{job}");
+    assert_eq!(not_recorded[0]["path"], "$.epcisHeader.epcisMasterData");
+    assert!(
+        not_recorded[0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("ilmd")),
+        "{job}"
+    );
+    // A document without one says nothing of it.
+    let job = capture_ok(&app, &document(six_events())).await;
+    assert_eq!(job["tally:duplicates"], 6, "{job}");
+    assert!(job.get("tally:notRecorded").is_none(), "{job}");
+}

@@ -397,6 +397,7 @@ async fn capture(
         })
         .await??;
     let events = document.events.len();
+    let not_recorded = document.not_recorded.into_iter().map(Into::into).collect();
     let capture_id = capture::new_capture_id(created).map_err(|e| {
         tracing::error!(error = %e, "no randomness for a capture id");
         ApiError::internal()
@@ -419,6 +420,7 @@ async fn capture(
         recorded: 0,
         duplicates: plan.duplicates,
         duplicate_events: plan.duplicate_events(None),
+        not_recorded,
     };
     let inputs = std::mem::take(&mut plan.inputs);
     if !inputs.is_empty() {

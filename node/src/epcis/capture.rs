@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tally_sdk::entry::Payload;
-use tally_sdk::epcis::document::{CapturedEvent, Problem, standalone_event_hash_id};
+use tally_sdk::epcis::document::{CapturedEvent, NotRecorded, Problem, standalone_event_hash_id};
 use tally_sdk::epcis::exception::EpcisException;
 use tally_sdk::hash::EntryHash;
 use tally_sdk::time::Timestamp;
@@ -73,6 +73,32 @@ pub struct CaptureJob {
     /// [`MAX_LISTED_DUPLICATES`]).
     #[serde(rename = "tally:duplicateEvents", default)]
     pub duplicate_events: Vec<DuplicateEvent>,
+    /// What the document held that was accepted and not recorded (header master data), each
+    /// with why; absent when nothing was left out.
+    #[serde(
+        rename = "tally:notRecorded",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub not_recorded: Vec<NotRecordedPart>,
+}
+
+/// A part of a captured document that was accepted and not recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct NotRecordedPart {
+    /// Its JSON path in the document.
+    pub path: String,
+    /// Why, and what to do instead.
+    pub reason: String,
+}
+
+impl From<NotRecorded> for NotRecordedPart {
+    fn from(part: NotRecorded) -> Self {
+        Self {
+            path: part.path,
+            reason: part.reason,
+        }
+    }
 }
 
 /// Most duplicates a job lists one by one.
@@ -395,6 +421,7 @@ mod tests {
             recorded: 1,
             duplicates: 0,
             duplicate_events: Vec::new(),
+            not_recorded: Vec::new(),
         }
     }
 

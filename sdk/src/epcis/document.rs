@@ -19,7 +19,9 @@
 //!    EPCIS says capture ignores it), [`PROOF_FIELD`] (proof material of an earlier answer) and
 //!    Tally's capture fields [`PRIVATE_FIELD`] and [`REFS_FIELD`];
 //! 6. compute each event's EPCIS Event Hash ID ([`standalone_event_hash_id`]) and keep a given
-//!    `eventID`, or set `eventID` to the hash ID when there is none.
+//!    `eventID`, or set `eventID` to the hash ID when there is none;
+//! 7. name what is accepted and not recorded ([`NotRecorded`]: the header's
+//!    `epcisMasterData`, [`MASTER_DATA_NOT_RECORDED`]).
 //!
 //! Every problem found is reported, per event, with the event's index, its `eventID` if it
 //! has one, the JSON path inside the event and what is wrong ([`Problem`]); capture is all or
@@ -120,7 +122,24 @@ pub struct CaptureDocument {
     pub context: Vec<Value>,
     /// The events, in document order.
     pub events: Vec<CapturedEvent>,
+    /// What the document holds that is accepted and not recorded, each with why.
+    pub not_recorded: Vec<NotRecorded>,
 }
+
+/// A part of a captured document that is accepted and not recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotRecorded {
+    /// Its JSON path in the document, e.g. `$.epcisHeader.epcisMasterData`.
+    pub path: String,
+    /// Why it is not recorded, and what to do instead.
+    pub reason: String,
+}
+
+/// Why a document header's master data is not recorded.
+pub const MASTER_DATA_NOT_RECORDED: &str = "class-level master data in a document's header is \
+    signed by no one once the document is split into events, and nothing would say which \
+    member vouches for it: it is not recorded. Name a product or lot in the ilmd of the \
+    production step that makes it (cbvmda:descriptionShort), signed by its maker";
 
 /// One event of a capture, ready to be recorded.
 #[derive(Debug, Clone, PartialEq)]
@@ -525,7 +544,15 @@ fn check(mut value: Value, kind: DocumentKind) -> Result<CaptureDocument, Captur
         }
     }
     problems.into_result()?;
+    let mut not_recorded = Vec::new();
+    if value.pointer("/epcisHeader/epcisMasterData").is_some() {
+        not_recorded.push(NotRecorded {
+            path: "$.epcisHeader.epcisMasterData".to_owned(),
+            reason: MASTER_DATA_NOT_RECORDED.to_owned(),
+        });
+    }
     Ok(CaptureDocument {
+        not_recorded,
         kind,
         id: value.get("id").and_then(Value::as_str).map(str::to_owned),
         creation_date: value
