@@ -32,7 +32,8 @@ impl Verifier<'_> {
     ///
     /// A `key` that is not the author's key for an entry's position gives that entry the
     /// verdict a wrong signature would ([`VerifyError::Signature`] or
-    /// [`VerifyError::RetiredKey`]).
+    /// [`VerifyError::RetiredKey`]). A body that cannot be encoded has no hash for the next
+    /// to link to: the verdicts end with its error, and the bodies after it get none.
     pub fn sign_batch(
         &self,
         key: &SigningKey,
