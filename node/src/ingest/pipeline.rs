@@ -21,6 +21,26 @@ enum EventSource {
     Classified(Box<ClassifiedEvent>),
 }
 
+impl From<EventInput> for ToSign {
+    fn from(input: EventInput) -> Self {
+        Self {
+            event: EventSource::Json(input.event),
+            refs: input.refs,
+            private: input.private,
+        }
+    }
+}
+
+impl From<ClassifiedInput> for ToSign {
+    fn from(input: ClassifiedInput) -> Self {
+        Self {
+            event: EventSource::Classified(Box::new(input.event)),
+            refs: input.refs,
+            private: input.private,
+        }
+    }
+}
+
 impl Pipeline {
     /// A pipeline for the consortium of `genesis` (as it stands: no change applied later),
     /// taking at most `max_batch` items per request.
@@ -140,15 +160,7 @@ impl Pipeline {
         member: &MemberId,
         events: Vec<EventInput>,
     ) -> Result<PreparedEvents, IngestError> {
-        let inputs = events
-            .into_iter()
-            .map(|input| ToSign {
-                event: EventSource::Json(input.event),
-                refs: input.refs,
-                private: input.private,
-            })
-            .collect();
-        self.prepare_inputs(member, inputs)
+        self.prepare_inputs(member, events.into_iter().map(ToSign::from).collect())
     }
 
     /// [`Pipeline::prepare`] of events EPCIS capture parsed and classified already.
@@ -157,15 +169,7 @@ impl Pipeline {
         member: &MemberId,
         events: Vec<ClassifiedInput>,
     ) -> Result<PreparedEvents, IngestError> {
-        let inputs = events
-            .into_iter()
-            .map(|input| ToSign {
-                event: EventSource::Classified(Box::new(input.event)),
-                refs: input.refs,
-                private: input.private,
-            })
-            .collect();
-        self.prepare_inputs(member, inputs)
+        self.prepare_inputs(member, events.into_iter().map(ToSign::from).collect())
     }
 
     fn prepare_inputs(
