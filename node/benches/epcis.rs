@@ -38,7 +38,10 @@ use tally_sdk::time::Timestamp;
 use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
 
-use common::bench::{BENCH_TOKEN as TOKEN, BenchNode};
+use common::bench::BENCH_TOKEN as TOKEN;
+
+mod support;
+use support::bench_node;
 const PER_DOCUMENT: u64 = 100;
 const CAPTURED: u64 = 10_000;
 const QUERIED: u64 = 20_000;
@@ -234,25 +237,6 @@ fn bench(c: &mut Criterion) {
     group.finish();
     drop(sender);
     node.stop(&runtime).shutdown();
-}
-
-/// The demo manufacturer's node, in this process, its API on a free port.
-fn bench_node(runtime: &Runtime) -> BenchNode<tally_node::Node> {
-    BenchNode::start(
-        runtime,
-        |config, dir| {
-            let config = tally_node::config::UserConfig::from_file(config)
-                .unwrap()
-                .validate(dir)
-                .unwrap();
-            tally_node::Node::open(config).unwrap()
-        },
-        |node, listener, stop| {
-            tally_node::api::serve(listener, node.api_state(), async {
-                let _ = stop.await;
-            })
-        },
-    )
 }
 
 criterion_group!(benches, bench);

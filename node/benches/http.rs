@@ -38,7 +38,10 @@ use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
 
-use common::bench::{BENCH_TOKEN as TOKEN, BenchNode};
+use common::bench::BENCH_TOKEN as TOKEN;
+
+mod support;
+use support::bench_node;
 const PER_MEMBER: u64 = 8_000;
 const REQUEST: usize = 1_000;
 const CONNECTIONS: usize = 64;
@@ -235,25 +238,6 @@ fn bench(c: &mut Criterion) {
         },
     );
     group.finish();
-}
-
-/// The demo manufacturer's node, in this process, its API on a free port.
-fn bench_node(runtime: &Runtime) -> BenchNode<tally_node::Node> {
-    BenchNode::start(
-        runtime,
-        |config, dir| {
-            let config = tally_node::config::UserConfig::from_file(config)
-                .unwrap()
-                .validate(dir)
-                .unwrap();
-            tally_node::Node::open(config).unwrap()
-        },
-        |node, listener, stop| {
-            tally_node::api::serve(listener, node.api_state(), async {
-                let _ = stop.await;
-            })
-        },
-    )
 }
 
 criterion_group!(benches, bench);

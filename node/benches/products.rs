@@ -86,7 +86,10 @@ use tally_sdk::witnessing::checkpoint::{ChainSpan, Checkpoint};
 use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
 
-use common::bench::{BENCH_TOKEN as TOKEN, BenchNode};
+use common::bench::BENCH_TOKEN as TOKEN;
+
+mod support;
+use support::bench_node;
 /// Entries per `submit_entries` call.
 const REQUEST: usize = 1_000;
 /// Entry timestamps: 2026-03-01T01:00:00Z plus one millisecond per entry.
@@ -942,25 +945,6 @@ fn bench(c: &mut Criterion) {
     drop(sender);
     drop(store);
     node.stop(&runtime).shutdown();
-}
-
-/// The demo manufacturer's node, in this process, its API on a free port.
-fn bench_node(runtime: &Runtime) -> BenchNode<tally_node::Node> {
-    BenchNode::start(
-        runtime,
-        |config, dir| {
-            let config = tally_node::config::UserConfig::from_file(config)
-                .unwrap()
-                .validate(dir)
-                .unwrap();
-            tally_node::Node::open(config).unwrap()
-        },
-        |node, listener, stop| {
-            tally_node::api::serve(listener, node.api_state(), async {
-                let _ = stop.await;
-            })
-        },
-    )
 }
 
 criterion_group! {
