@@ -303,11 +303,12 @@ impl<'g> Verifier<'g> {
         self.check_body(&entry.body, None)
     }
 
-    /// [`Verifier::check_rules`] of a body, given its canonical encoding if the caller has it.
+    /// [`Verifier::check_rules`] of a body, given its canonical encoding and hash if the
+    /// caller has them.
     fn check_body(
         &self,
         body: &UnsignedEntry,
-        body_bytes: Option<Vec<u8>>,
+        encoded: Option<(Vec<u8>, EntryHash)>,
     ) -> Result<Checked, VerifyError> {
         if body.format != ENTRY_FORMAT {
             return Err(VerifyError::Format(body.format));
@@ -322,9 +323,9 @@ impl<'g> Verifier<'g> {
         let limits = self.genesis.limits();
         // One encoding of the body serves the size check and the hash; the signed entry's
         // encoding is the body's followed by the signature's.
-        let body_bytes = match body_bytes {
-            Some(bytes) => bytes,
-            None => body.to_bytes()?,
+        let (body_bytes, hash) = match encoded {
+            Some((bytes, hash)) => (bytes, Some(hash)),
+            None => (body.to_bytes()?, None),
         };
         let encoded_len = body_bytes.len() + SIGNATURE_ENCODED_LEN;
         if encoded_len > limits.max_entry_bytes as usize {
@@ -392,7 +393,7 @@ impl<'g> Verifier<'g> {
             });
         }
         Ok(Checked {
-            hash: EntryHash::digest(&body_bytes),
+            hash: hash.unwrap_or_else(|| EntryHash::digest(&body_bytes)),
             body_bytes,
             event: parsed,
         })

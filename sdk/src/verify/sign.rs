@@ -56,16 +56,17 @@ impl Verifier<'_> {
                     break;
                 }
             };
+            let hash = EntryHash::digest(&bytes);
             tip = Some(ChainTip {
                 seq: body.seq,
-                hash: EntryHash::digest(&bytes),
+                hash,
                 timestamp: body.timestamp,
             });
-            placed.push((body, Ok(bytes)));
+            placed.push((body, Ok((bytes, hash))));
         }
         // Once placed, each entry is checked and signed on its own.
-        parallel::map(placed, ENTRIES_PER_THREAD, |_, (body, bytes)| {
-            let checked = self.check_body(&body, Some(bytes?))?;
+        parallel::map(placed, ENTRIES_PER_THREAD, |_, (body, encoded)| {
+            let checked = self.check_body(&body, Some(encoded?))?;
             let own_key = self.author_key(&body)? == public;
             let signature = key.sign(signing::ENTRY, checked.hash.as_bytes());
             let entry = SignedEntry { body, signature };
