@@ -15,6 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 
 use regex::Regex;
 
@@ -101,12 +102,19 @@ fn segments(path: &str) -> impl Iterator<Item = String> + '_ {
         .map(str::to_owned)
 }
 
+/// A compiled pattern, made once however many files it reads.
+macro_rules! pattern {
+    ($text:expr) => {{
+        static PATTERN: LazyLock<Regex> = LazyLock::new(|| Regex::new($text).unwrap());
+        &*PATTERN
+    }};
+}
+
 /// The text of a source file that counts: without comments and test modules.
 fn code(text: &str) -> String {
     let test_module =
-        Regex::new(r"(?s)#\[cfg\(test\)\]\s*(#\[[^\n]*\n\s*)*(pub(\(\w+\))? )?mod \w+\s*\{.*")
-            .unwrap();
-    let comment = Regex::new(r"//[^\n]*").unwrap();
+        pattern!(r"(?s)#\[cfg\(test\)\]\s*(#\[[^\n]*\n\s*)*(pub(\(\w+\))? )?mod \w+\s*\{.*");
+    let comment = pattern!(r"//[^\n]*");
     comment
         .replace_all(&test_module.replace_all(text, ""), "")
         .into_owned()
@@ -123,10 +131,10 @@ fn imports(src: &Path) -> (BTreeSet<Module>, Vec<(Module, Module)>) {
             modules.insert(module[..n].to_vec());
         }
     }
-    let use_crate = Regex::new(r"(?s)use crate::(.*?);").unwrap();
-    let inline_crate = Regex::new(r"(?:^|[^\w:])crate::((?:\w+::)*\w+)").unwrap();
-    let use_super = Regex::new(r"(?s)use ((?:super::)+)(.*?);").unwrap();
-    let inline_super = Regex::new(r"(?:^|[^\w:])((?:super::)+)((?:\w+::)*\w+)").unwrap();
+    let use_crate = pattern!(r"(?s)use crate::(.*?);");
+    let inline_crate = pattern!(r"(?:^|[^\w:])crate::((?:\w+::)*\w+)");
+    let use_super = pattern!(r"(?s)use ((?:super::)+)(.*?);");
+    let inline_super = pattern!(r"(?:^|[^\w:])((?:super::)+)((?:\w+::)*\w+)");
     let mut named = Vec::new();
     for file in &files {
         let module = module_of(src, file);
@@ -265,11 +273,11 @@ fn the_checker_sees_a_cycle_through_a_third_module_and_brace_groups() {
     // Without the edge that closes it, none.
     fs::write(src.join("api.rs"), "pub fn serve() {}\n").unwrap();
     let (_, named) = imports(&src);
-    assert!(super_cycles_empty(&named), "{named:?}");
+    assert!(no_cycles_at_any_depth(&named), "{named:?}");
     fs::remove_dir_all(dir).unwrap();
 }
 
-fn super_cycles_empty(named: &[(Module, Module)]) -> bool {
+fn no_cycles_at_any_depth(named: &[(Module, Module)]) -> bool {
     (1..=4).all(|d| cycles(named, d).is_empty())
 }
 
@@ -296,8 +304,8 @@ fn crate_dependencies() -> BTreeMap<String, BTreeSet<String>> {
         "tests/Cargo.toml",
         "tests/testkit/Cargo.toml",
     ];
-    let name = Regex::new(r#"(?m)^name\s*=\s*"([\w-]+)""#).unwrap();
-    let dependency = Regex::new(r"(?m)^(tally-[\w-]+)\s*[.=]").unwrap();
+    let name = pattern!(r#"(?m)^name\s*=\s*"([\w-]+)""#);
+    let dependency = pattern!(r"(?m)^(tally-[\w-]+)\s*[.=]");
     let mut graph = BTreeMap::new();
     for manifest in manifests {
         let text = fs::read_to_string(root.join(manifest)).unwrap();
