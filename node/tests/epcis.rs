@@ -1196,6 +1196,58 @@ async fn an_event_is_found_by_its_hash_id_and_a_renamed_copy_is_a_duplicate() {
     assert_eq!(job["tally:recorded"], 1, "{job}");
 }
 
+/// Events `first..first + count`, no two alike (each observed at its own second).
+fn distinct_events(first: u32, count: u32) -> Vec<Value> {
+    (first..first + count)
+        .map(|n| {
+            json!({"type": "ObjectEvent", "eventID": id(n), "action": "OBSERVE",
+                "eventTime": format!("2026-04-02T08:{:02}:{:02}Z", n / 60, n % 60),
+                "eventTimeZoneOffset": "+00:00", "epcList": [A1], "bizStep": "inspecting"})
+        })
+        .collect()
+}
+
+/// Captures run side by side (`tally_node::epcis::inflight`): documents that share events,
+/// sent at once, record each event once, whatever order their plans and writes take, and each
+/// job counts the shared events it did not record as duplicates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn captures_sent_at_once_record_each_shared_event_once() {
+    let node = TestNode::start("");
+    let app = node.app();
+    let before = entries(&app).await;
+    for round in 0..4u32 {
+        // Eight documents of twenty events, each sharing ten with the next: 90 events.
+        let first = 1 + round * 100;
+        let captures: Vec<_> = (0..8u32)
+            .map(|k| {
+                let app = app.clone();
+                let bytes =
+                    serde_json::to_vec(&document(distinct_events(first + 10 * k, 20))).unwrap();
+                tokio::spawn(async move { capture_bytes(&app, bytes).await })
+            })
+            .collect();
+        let mut recorded = 0;
+        for capture in captures {
+            let reply = capture.await.unwrap();
+            assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.text);
+            let job = &reply.body;
+            assert_eq!(job["success"], true, "{job}");
+            let counted = job["tally:recorded"].as_u64().unwrap();
+            assert_eq!(
+                counted + job["tally:duplicates"].as_u64().unwrap(),
+                20,
+                "{job}"
+            );
+            recorded += counted;
+        }
+        assert_eq!(
+            recorded, 90,
+            "round {round}: events recorded by the eight jobs"
+        );
+    }
+    assert_eq!(entries(&app).await, before + 4 * 90);
+}
+
 #[tokio::test]
 async fn header_master_data_is_named_in_the_job_as_not_recorded() {
     let node = TestNode::start("");

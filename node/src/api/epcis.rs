@@ -38,6 +38,7 @@ use super::auth::Caller;
 use super::events::{require_json_media, submit_for_answer};
 use super::problem::ApiError;
 use crate::epcis::capture::{self, CaptureJob, EventProblem, ROLLBACK};
+use crate::epcis::inflight::EventKey;
 use crate::epcis::search::{self, SearchError};
 use crate::ingest::IngestError;
 
@@ -402,12 +403,18 @@ async fn capture(
         tracing::error!(error = %e, "no randomness for a capture id");
         ApiError::internal()
     })?;
-    // One capture at a time: see `crate::epcis::capture`.
-    let _running = state.capture_lock().lock().await;
+    let keys: Vec<EventKey> = document
+        .events
+        .iter()
+        .map(|e| EventKey::of(&e.hash_id))
+        .collect();
+    let turn = state.captures().turn(&keys).await;
     let store = state.store().clone();
     let mut plan = state
         .blocking(move || capture::plan(store.as_ref(), document.events))
         .await??;
+    // Released by the writer once it has answered: see `crate::epcis::inflight`.
+    let claim = turn.claim(plan.hash_ids.iter().map(|id| EventKey::of(id)));
     let mut job = CaptureJob {
         capture_id,
         created_at: created.to_rfc3339(),
@@ -431,7 +438,10 @@ async fn capture(
                 .pipeline()
                 .prepare_classified(&member, inputs)?
                 .with_hash_ids(hash_ids);
-            committer.send_events(prepared, reply)
+            committer.send_events(prepared, move |answer| {
+                drop(claim);
+                reply(answer);
+            })
         })
         .await?;
         match answer {

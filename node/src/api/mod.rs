@@ -53,6 +53,7 @@ use tally_sdk::membership::consortium::Consortium;
 use crate::backup::Backups;
 use crate::commit::Committer;
 use crate::config::Config;
+use crate::epcis::inflight::InFlight;
 use crate::replicate::net::NetHandle;
 use crate::store::Store;
 use crate::witness::book::Book;
@@ -75,9 +76,9 @@ struct Inner {
     backups: Option<Backups>,
     network: Option<NetHandle>,
     book: Arc<Book>,
-    /// Held while an EPCIS capture runs: captures run one at a time, so that duplicates are
-    /// recognised ([`crate::epcis::capture`]).
-    capture: tokio::sync::Mutex<()>,
+    /// The Event Hash IDs that EPCIS captures in flight are recording, so that captures run
+    /// side by side and still recognise duplicates ([`crate::epcis::inflight`]).
+    captures: Arc<InFlight>,
     /// The concurrency limits of the route classes.
     shedding: shed::Shedding,
 }
@@ -113,7 +114,7 @@ impl ApiState {
                 backups,
                 network,
                 book,
-                capture: tokio::sync::Mutex::new(()),
+                captures: InFlight::new(),
                 shedding,
             }),
         }
@@ -169,9 +170,9 @@ impl ApiState {
         &self.inner.shedding
     }
 
-    /// The lock EPCIS captures take.
-    pub fn capture_lock(&self) -> &tokio::sync::Mutex<()> {
-        &self.inner.capture
+    /// The EPCIS captures in flight.
+    pub fn captures(&self) -> &Arc<InFlight> {
+        &self.inner.captures
     }
 
     /// Runs blocking work (storage, verification) on the blocking pool.

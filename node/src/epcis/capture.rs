@@ -12,8 +12,8 @@
 //! recorded). So an event sent again is recognised whether it has its own `eventID`, had
 //! none, or comes under a new one. The hash ID covers the event as recorded, so an event sent
 //! again with other private fields is still a duplicate.
-//! Captures run one at a time ([`crate::api::ApiState`] holds the lock), so two captures of one
-//! event cannot both miss each other.
+//! Captures run side by side, each waiting only for those recording one of its events
+//! ([`super::inflight`]), so two captures of one event cannot both miss each other.
 //!
 //! Capture jobs are kept in the `captures` column family for [`JOB_RETENTION`]; their ids
 //! sort by creation time.
