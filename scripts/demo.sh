@@ -10,7 +10,7 @@ scripts/setup.sh demo
 # Only the binaries, so the demo comes up as soon as it can. RocksDB's C++ (most of the time)
 # is compiled once: scripts/test.sh and clippy afterwards reuse it (the workspace's
 # `profile.dev.build-override` keeps its build script's inputs the same for every build).
-echo "demo: building Tally (on a fresh machine about 20 minutes, most of it RocksDB; then seconds)"
+echo "demo: building Tally (on a fresh 2-core machine about 10 minutes, most of it RocksDB; then seconds)"
 cargo build --locked --workspace --bins
 echo "demo: starting the demo consortium"
 exec target/debug/tally demo --dir "${1:-tally-demo}"
