@@ -48,29 +48,70 @@ pub const EVENT_FIELDS: [&str; 5] = [
 /// such members: a misspelt field (`tally:privat`, `tally:consumer_name`) would otherwise be
 /// signed into the public entry as an extension, replicated to every node and never purgeable.
 pub fn unknown_tally_members(event: &Value) -> Vec<String> {
-    fn walk(value: &Value, path: &str, top: bool, found: &mut Vec<String>) {
-        match value {
-            Value::Object(members) => {
-                for (name, member) in members {
-                    let here = format!("{path}.{name}");
-                    if name.starts_with("tally:") && !(top && EVENT_FIELDS.contains(&name.as_str()))
-                    {
-                        found.push(here.clone());
-                    }
-                    walk(member, &here, false, found);
-                }
+    let mut found = Vec::new();
+    walk_for_tally_members(event, &mut Vec::new(), &mut found);
+    found
+}
+
+/// [`unknown_tally_members`] of the event whose top-level members are `members`.
+pub fn unknown_tally_members_in(members: &Map<String, Value>) -> Vec<String> {
+    let mut found = Vec::new();
+    walk_members_for_tally_members(members, &mut Vec::new(), &mut found);
+    found
+}
+
+/// A step of a JSON path; the path is written out only for a member that is reported.
+enum Step<'a> {
+    Member(&'a str),
+    Index(usize),
+}
+
+fn walk_for_tally_members<'a>(value: &'a Value, path: &mut Vec<Step<'a>>, found: &mut Vec<String>) {
+    match value {
+        Value::Object(members) => walk_members_for_tally_members(members, path, found),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                path.push(Step::Index(i));
+                walk_for_tally_members(item, path, found);
+                path.pop();
             }
-            Value::Array(items) => {
-                for (i, item) in items.iter().enumerate() {
-                    walk(item, &format!("{path}[{i}]"), false, found);
-                }
+        }
+        _ => {}
+    }
+}
+
+fn walk_members_for_tally_members<'a>(
+    members: &'a Map<String, Value>,
+    path: &mut Vec<Step<'a>>,
+    found: &mut Vec<String>,
+) {
+    let top = path.is_empty();
+    for (name, member) in members {
+        path.push(Step::Member(name));
+        if name.starts_with("tally:") && !(top && EVENT_FIELDS.contains(&name.as_str())) {
+            found.push(json_path(path));
+        }
+        walk_for_tally_members(member, path, found);
+        path.pop();
+    }
+}
+
+fn json_path(path: &[Step<'_>]) -> String {
+    let mut out = String::from("$");
+    for step in path {
+        match step {
+            Step::Member(name) => {
+                out.push('.');
+                out.push_str(name);
             }
-            _ => {}
+            Step::Index(i) => {
+                out.push('[');
+                out.push_str(&i.to_string());
+                out.push(']');
+            }
         }
     }
-    let mut found = Vec::new();
-    walk(event, "$", true, &mut found);
-    found
+    out
 }
 
 /// The JSON-LD namespace of Tally's EPCIS extension fields (prefix `tally:`).

@@ -57,7 +57,7 @@ use super::exception::EpcisException;
 use super::proof::PROOF_FIELD;
 use super::schema::{self, SchemaError};
 use crate::codec::CanonicalJson;
-use crate::event::{ClassifiedEvent, EVENT_FIELDS, TALLY_NS, unknown_tally_members};
+use crate::event::{ClassifiedEvent, EVENT_FIELDS, TALLY_NS, unknown_tally_members_in};
 use crate::hash::EntryHash;
 use crate::ids::FieldName;
 use crate::parallel;
@@ -650,7 +650,7 @@ fn standalone(index: usize, raw: Value, context: &[Value]) -> Result<CapturedEve
     fields.remove(PROOF_FIELD);
     let private = private_fields(fields.remove(PRIVATE_FIELD), &mut problem);
     let refs = refs(fields.remove(REFS_FIELD), &mut problem);
-    for path in unknown_tally_members(&Value::Object(fields.clone())) {
+    for path in unknown_tally_members_in(&fields) {
         problem(
             path.clone(),
             format!(

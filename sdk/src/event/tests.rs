@@ -21,6 +21,19 @@ fn unknown_tally_members_are_found_wherever_they_are() {
     );
     let known = json!({"tally:kind": "order", "tally:promisedDate": "2026-05-03T00:00:00Z"});
     assert!(unknown_tally_members(&known).is_empty());
+    // Capture asks of the event's members before it has made them an event again.
+    let Value::Object(members) = &event else {
+        panic!("an object")
+    };
+    assert_eq!(
+        unknown_tally_members_in(members),
+        unknown_tally_members(&event)
+    );
+    // Only the root object's members may be Tally's event fields.
+    assert_eq!(
+        unknown_tally_members(&json!([{"tally:kind": "order"}])),
+        ["$[0].tally:kind"]
+    );
 }
 use serde_json::json;
 
