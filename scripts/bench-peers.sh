@@ -2,11 +2,13 @@
 # Tally beside a peer, in one run on one machine: Hypercore 11.36.1 (pinned; newer versions
 # need a hypercore-storage release the npm registry here lacks) appending 300-byte blocks in
 # batches of 1,000, appending them one at a time (each awaited), and replicating them to a
-# clone; then Tally's ingest benchmark (batched, and one entry per request) and its
-# replication benchmark; then Tally's figures as ratios of Hypercore's.
+# clone; then Tally's ingest benchmark (batched, and one entry per request), its EPCIS capture
+# (documents of 100 events, one client and two), its private fields end to end and its
+# replication benchmark; then Tally's figures as ratios of Hypercore's. Hypercore has no
+# counterpart of Tally's EPCIS query: docs/benchmarks.md gives the query figures alone.
 #
 # Needs Node.js and npm (the machine's; scripts/setup.sh installs neither) and the npm
-# registry for the first run. Takes about 10 minutes. The figures and what they compare are in
+# registry for the first run. Takes about 15 minutes. The figures and what they compare are in
 # docs/benchmarks.md ("Tally beside Hypercore").
 #
 # Environment: HYPERCORE_BATCHED, HYPERCORE_SINGLE, HYPERCORE_REPLICATED (block counts,
@@ -40,14 +42,26 @@ throughput() {
 }
 
 ingest_log=$(mktemp)
+capture_log=$(mktemp)
+private_log=$(mktemp)
 replication_log=$(mktemp)
-trap 'rm -f "$ingest_log" "$replication_log"' EXIT
+trap 'rm -f "$ingest_log" "$capture_log" "$private_log" "$replication_log"' EXIT
 
 echo "== tally: ingest (cargo bench -p tally-node --bench ingest)"
 cargo bench -p tally-node --bench ingest -- --warm-up-time 1 --measurement-time 8 \
     'ingest/|ingest_one_at_a_time/' 2>&1 | tee "$ingest_log"
 tally_batched=$(throughput "ingest/" <"$ingest_log")
 tally_single=$(throughput "ingest_one_at_a_time/" <"$ingest_log")
+
+echo "== tally: EPCIS capture (cargo bench -p tally-node --bench epcis)"
+cargo bench -p tally-node --bench epcis -- --warm-up-time 1 --measurement-time 6 \
+    epcis_capture 2>&1 | tee "$capture_log"
+tally_capture=$(throughput "epcis_capture/documents_of_100_events" <"$capture_log")
+tally_capture_two=$(throughput "epcis_capture/two_clients" <"$capture_log")
+
+echo "== tally: private fields end to end (cargo bench -p tally-node --bench private)"
+cargo bench -p tally-node --bench private 2>&1 | tee "$private_log"
+tally_private=$(sed -n 's/^  end to end .*, \([0-9]*\) orders\/s$/\1/p' "$private_log")
 
 echo "== tally: replication (cargo bench -p tally-node --bench replication)"
 cargo bench -p tally-node --bench replication 2>&1 | tee "$replication_log"
@@ -67,6 +81,12 @@ printf '%-58s %12s %12s %8s\n' "batched durable append (requests / batches of 1,
     "$tally_batched" "$hc_batched" "$(ratio "$tally_batched" "$hc_batched")"
 printf '%-58s %12s %12s %8s\n' "one at a time, each awaited" \
     "$tally_single" "$hc_single" "$(ratio "$tally_single" "$hc_single")"
+printf '%-58s %12s %12s %8s\n' "EPCIS capture, documents of 100 (one client)" \
+    "$tally_capture" "$hc_batched" "$(ratio "$tally_capture" "$hc_batched")"
+printf '%-58s %12s %12s %8s\n' "EPCIS capture, documents of 100 (two clients)" \
+    "$tally_capture_two" "$hc_batched" "$(ratio "$tally_capture_two" "$hc_batched")"
+printf '%-58s %12s %12s %8s\n' "private fields at every reader / clone catching up" \
+    "$tally_private" "$hc_replicated" "$(ratio "$tally_private" "$hc_replicated")"
 printf '%-58s %12s %12s %8s\n' "replication: a fresh node / clone catching up" \
     "$tally_catch_up" "$hc_replicated" "$(ratio "$tally_catch_up" "$hc_replicated")"
 printf '%-58s %12s %12s %8s\n' "replication: sustained, to all four nodes (tally only)" \

@@ -17,7 +17,7 @@
 //! to be gossiped) on a bounded channel. If replication is slow to take the notices, they are
 //! merged into one that waits, so the writer never blocks on it and nothing is forgotten.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, sync_channel};
@@ -117,8 +117,9 @@ pub struct Committed {
     pub heads: BTreeMap<MemberId, (u64, EntryHash)>,
     /// The new entries that came from this node's own sources (its events, entries posted to
     /// its API), in the order stored, at most [`MAX_FRESH`] (the newest): replication gossips
-    /// them as they are, without reading them back.
-    pub fresh: Vec<SignedEntry>,
+    /// them as they are, without reading them back. A queue: when replication falls behind,
+    /// each notice drops the oldest, and a `Vec` would move every entry kept to do so.
+    pub fresh: VecDeque<SignedEntry>,
     /// Places (author, sequence number) where an offered entry conflicted with the stored one:
     /// the fork proof is stored now.
     pub forks: BTreeSet<(MemberId, u64)>,
@@ -155,11 +156,11 @@ impl Committed {
     }
 
     /// Adds entries to gossip, keeping the newest [`MAX_FRESH`].
-    fn add_fresh(&mut self, entries: Vec<SignedEntry>) {
-        self.fresh.extend(entries);
-        if let Some(excess) = self.fresh.len().checked_sub(MAX_FRESH) {
-            self.fresh.drain(..excess);
-        }
+    fn add_fresh(
+        &mut self,
+        entries: impl IntoIterator<Item = SignedEntry, IntoIter: ExactSizeIterator>,
+    ) {
+        keep_newest(&mut self.fresh, entries, MAX_FRESH);
     }
 
     fn merge(&mut self, later: Committed) {
@@ -169,6 +170,19 @@ impl Committed {
         self.add_fresh(later.fresh);
         self.forks.extend(later.forks);
     }
+}
+
+/// Appends `more` to `queue` and keeps the newest `max`, without moving what stays.
+fn keep_newest<T>(
+    queue: &mut VecDeque<T>,
+    more: impl IntoIterator<Item = T, IntoIter: ExactSizeIterator>,
+    max: usize,
+) {
+    let more = more.into_iter();
+    let excess = (queue.len() + more.len()).saturating_sub(max);
+    let from_more = excess.saturating_sub(queue.len());
+    queue.drain(..excess.min(queue.len()));
+    queue.extend(more.skip(from_more));
 }
 
 /// Where the writer sends its [`Committed`] notices.
@@ -732,4 +746,27 @@ fn run<S: Store + ?Sized>(
     }
     // Everything written is told before the writer stops, if the feed has room.
     notices.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn keep_newest_keeps_the_last_max_of_everything_added(
+            batches in proptest::collection::vec(proptest::collection::vec(any::<u16>(), 0..40), 0..12),
+            max in 0usize..60,
+        ) {
+            let mut queue = VecDeque::new();
+            let mut everything = Vec::new();
+            for batch in batches {
+                everything.extend(batch.iter().copied());
+                keep_newest(&mut queue, batch, max);
+                let newest = &everything[everything.len().saturating_sub(max)..];
+                prop_assert_eq!(queue.iter().copied().collect::<Vec<_>>(), newest.to_vec());
+            }
+        }
+    }
 }

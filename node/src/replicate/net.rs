@@ -570,7 +570,7 @@ impl Shell {
         // no read of the store.
         self.inputs.push_back(Input::Committed {
             heads,
-            own: committed.fresh,
+            own: committed.fresh.into(),
         });
     }
 
