@@ -14,6 +14,7 @@ use tally_sdk::codec::CanonicalJson;
 use tally_sdk::entry::{SignedEntry, UnsignedEntry};
 use tally_sdk::epcis::document::{CaptureLimits, parse_capture, standalone_event_hash_id};
 use tally_sdk::event::{EpcisEvent, classify};
+use tally_sdk::gs1::ProductId;
 use tally_sdk::hash::LeafHash;
 use tally_sdk::ids::{FieldName, MemberId};
 use tally_sdk::membership::consortium::Consortium;
@@ -221,6 +222,25 @@ fn capture(c: &mut Criterion) {
         b.iter(|| {
             let parsed = EpcisEvent::from_value(black_box(&one)).unwrap();
             classify(&one, &parsed).unwrap()
+        })
+    });
+    group.finish();
+    // What the rules spend on a stored event beyond its signature: the event as every
+    // verifier reads it, from its canonical JSON (the ingest benchmark's kind of event).
+    let canonical = CanonicalJson::from_value(&event(7)).unwrap();
+    let mut group = c.benchmark_group("entry/event_rules");
+    group.bench_function("parse_and_classify_canonical", |b| {
+        b.iter(|| {
+            let (parsed, value) = EpcisEvent::from_canonical(black_box(&canonical)).unwrap();
+            classify(&value, &parsed).unwrap()
+        })
+    });
+    group.bench_function("canonical_to_json_tree", |b| {
+        b.iter(|| black_box(&canonical).to_value().unwrap())
+    });
+    group.bench_function("digital_link_of_its_product", |b| {
+        b.iter(|| {
+            ProductId::parse(black_box("https://id.gs1.org/01/09506000134352/21/P7")).unwrap()
         })
     });
     group.finish();
