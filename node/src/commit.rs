@@ -729,8 +729,15 @@ fn run<S: Store + ?Sized>(
                     Err(error) => Placement::answer(Batch::default(), Err(error.into())),
                 },
                 Work::Change(_) => unreachable_change(),
-                Work::Events(events) => match keys {
-                    Some(keys) => ledger.sign(store, keys, events, now),
+                Work::Events(mut events) => match keys {
+                    Some(keys) => {
+                        let rows = events.take_rows();
+                        let mut placed = ledger.sign(store, keys, events, now);
+                        if let (Some(rows), Ok(receipts)) = (rows, &placed.result) {
+                            placed.writes.append(rows.make(receipts));
+                        }
+                        placed
+                    }
                     None => Placement::answer(Batch::default(), Err(IngestError::NoKey)),
                 },
             };

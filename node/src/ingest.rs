@@ -355,6 +355,27 @@ struct PreparedEvent {
 #[derive(Debug, Default)]
 pub struct PreparedEvents {
     events: Vec<PreparedEvent>,
+    rows: Option<RowsWithEvents>,
+}
+
+/// Rows a caller stores with its events, made by the writer from their receipts: durable in
+/// the same synced write as the entries, or not at all. EPCIS capture stores its capture job
+/// this way, so a job never names entries that are not stored, and costs no write of its own.
+pub struct RowsWithEvents(Box<MakeRows>);
+
+type MakeRows = dyn FnOnce(&[Receipt]) -> Batch + Send;
+
+impl RowsWithEvents {
+    /// The rows for the receipts of the events, once placed.
+    pub fn make(self, receipts: &[Receipt]) -> Batch {
+        (self.0)(receipts)
+    }
+}
+
+impl fmt::Debug for RowsWithEvents {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RowsWithEvents(..)")
+    }
 }
 
 impl PreparedEvents {
@@ -366,6 +387,20 @@ impl PreparedEvents {
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.events.is_empty()
+    }
+
+    /// Stores the rows `rows` makes from the events' receipts in the same write as the
+    /// events, if they are stored; nothing of them if the events are refused or the write
+    /// fails.
+    pub fn with_rows(mut self, rows: impl FnOnce(&[Receipt]) -> Batch + Send + 'static) -> Self {
+        self.rows = Some(RowsWithEvents(Box::new(rows)));
+        self
+    }
+
+    /// The rows to store with the events, taken out (the writer makes them once it has
+    /// placed the events).
+    pub fn take_rows(&mut self) -> Option<RowsWithEvents> {
+        self.rows.take()
     }
 
     /// Gives the events the Event Hash IDs EPCIS capture computed, in order, to be indexed by

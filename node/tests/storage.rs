@@ -1168,6 +1168,60 @@ fn a_failed_write_is_reported_and_nothing_is_acknowledged() {
     assert_eq!(store.heads().unwrap()[0].tip.seq, 5);
 }
 
+/// Rows a caller stores with its events (EPCIS capture's job) go in the entries' own write:
+/// stored with them, never without them, and costing no write of their own.
+#[test]
+fn rows_stored_with_events_share_their_write() {
+    let (genesis, keys) = demo();
+    let store = Arc::new(MemoryStore::new());
+    check_store(store.as_ref(), genesis.network_id(), 64).unwrap();
+    let (committer, writer) = start(&store, &genesis, Some(keys[1].clone()));
+    let send = |serial: u64, key: &'static [u8]| {
+        let input = EventInput {
+            event: event("assembling", "in_progress", serial, serial),
+            refs: vec![],
+            private: BTreeMap::new(),
+        };
+        let prepared = committer
+            .pipeline()
+            .prepare(&keys[1].member, vec![input])
+            .unwrap()
+            .with_rows(move |receipts| {
+                let mut rows = Batch::default();
+                rows.put(
+                    Cf::Captures,
+                    key.to_vec(),
+                    receipts[0].hash.as_bytes().to_vec(),
+                );
+                rows
+            });
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        committer
+            .send_events(prepared, move |answer| tx.send(answer).unwrap())
+            .unwrap();
+        rx.recv().unwrap()
+    };
+    store.fail_writes(true);
+    assert!(matches!(
+        send(1, b"failed"),
+        Err(IngestError::WriteFailed(_))
+    ));
+    store.fail_writes(false);
+    assert_eq!(store.get(Cf::Captures, b"failed").unwrap(), None);
+    let before = store.writes();
+    let receipts = send(1, b"stored").unwrap();
+    assert_eq!(
+        store.writes(),
+        before + 1,
+        "one write for the entry and the row"
+    );
+    assert_eq!(
+        store.get(Cf::Captures, b"stored").unwrap(),
+        Some(receipts[0].hash.as_bytes().to_vec())
+    );
+    stop(committer, writer);
+}
+
 // ---- RocksDB only: crashes and raw damage. ----
 
 fn copy_dir(from: &Path, to: &Path) {

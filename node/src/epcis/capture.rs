@@ -29,7 +29,7 @@ use tally_sdk::hash::EntryHash;
 use tally_sdk::time::Timestamp;
 use utoipa::ToSchema;
 
-use crate::ingest::{ClassifiedInput, IngestError};
+use crate::ingest::{ClassifiedInput, IngestError, Receipt};
 use crate::store::{Batch, Cf, Index, KeyRange, MAX_PAGE, Query, Store, StoreError};
 
 /// How long a capture job is kept: 30 days.
@@ -334,12 +334,50 @@ pub fn ingest_problems(plan: &CapturePlan, error: &IngestError) -> Vec<EventProb
     }
 }
 
-/// Stores a finished job, and forgets jobs older than [`JOB_RETENTION`].
-pub fn save_job(store: &dyn Store, job: &CaptureJob, now: Timestamp) -> Result<(), StoreError> {
-    let mut batch = Batch::default();
+/// The job of a capture whose events the writer has placed: what it recorded, and the entry
+/// that records each duplicate listed. `receipts` are the placed inputs', in order.
+pub fn finished_job(
+    mut job: CaptureJob,
+    plan: &CapturePlan,
+    receipts: &[Receipt],
+    finished: Timestamp,
+) -> CaptureJob {
+    job.recorded = receipts.iter().filter(|r| !r.duplicate).count();
+    let entries: Vec<EntryHash> = receipts.iter().map(|r| r.hash).collect();
+    job.duplicate_events = plan.duplicate_events(Some(&entries));
+    job.finished_at = Some(finished.to_rfc3339());
+    job
+}
+
+/// The row that stores a finished job.
+pub fn job_row(job: &CaptureJob) -> Result<Batch, StoreError> {
     let json = serde_json::to_vec(job)
         .map_err(|e| StoreError::Backend(format!("a capture job cannot be encoded: {e}")))?;
+    let mut batch = Batch::default();
     batch.put(Cf::Captures, job.capture_id.as_bytes().to_vec(), json);
+    Ok(batch)
+}
+
+/// Stores a finished job on its own, and forgets jobs older than [`JOB_RETENTION`] in the
+/// same write. (A job whose events are recorded is stored with them instead:
+/// [`crate::ingest::PreparedEvents::with_rows`].)
+pub fn save_job(store: &dyn Store, job: &CaptureJob, now: Timestamp) -> Result<(), StoreError> {
+    let mut batch = job_row(job)?;
+    expired_jobs(store, now, &mut batch)?;
+    store.write(batch)
+}
+
+/// Forgets jobs older than [`JOB_RETENTION`]; writes only when there are some.
+pub fn forget_expired_jobs(store: &dyn Store, now: Timestamp) -> Result<(), StoreError> {
+    let mut batch = Batch::default();
+    expired_jobs(store, now, &mut batch)?;
+    if batch.is_empty() {
+        return Ok(());
+    }
+    store.write(batch)
+}
+
+fn expired_jobs(store: &dyn Store, now: Timestamp, batch: &mut Batch) -> Result<(), StoreError> {
     let retention = u64::try_from(JOB_RETENTION.as_millis()).unwrap_or(u64::MAX);
     let cutoff = format!("{:012x}", now.millis().saturating_sub(retention));
     let expired = store.scan(
@@ -353,7 +391,7 @@ pub fn save_job(store: &dyn Store, job: &CaptureJob, now: Timestamp) -> Result<(
     for (key, _) in expired {
         batch.delete(Cf::Captures, key);
     }
-    store.write(batch)
+    Ok(())
 }
 
 /// A stored job.

@@ -228,7 +228,10 @@ impl Pipeline {
         if !rejections.is_empty() {
             return Err(IngestError::Rejected(rejections));
         }
-        Ok(PreparedEvents { events: prepared })
+        Ok(PreparedEvents {
+            events: prepared,
+            rows: None,
+        })
     }
 
     /// Prepares `member`'s purge of `fields` of its entry `target`; where the entry is placed,
@@ -255,6 +258,7 @@ impl Pipeline {
                 opened: Vec::new(),
                 hash_id: None,
             }],
+            rows: None,
         }
     }
 }

@@ -20,6 +20,7 @@ pub struct MemoryStore {
     tables: RwLock<Tables>,
     fail_writes: AtomicBool,
     erasures: std::sync::atomic::AtomicU64,
+    writes: std::sync::atomic::AtomicU64,
     /// The same cache of decoded tiles as a RocksDB store keeps, so tests read proofs as a
     /// node does.
     tile_cache: TileCache,
@@ -33,6 +34,7 @@ impl Default for MemoryStore {
             tables: RwLock::default(),
             fail_writes: AtomicBool::default(),
             erasures: std::sync::atomic::AtomicU64::default(),
+            writes: std::sync::atomic::AtomicU64::default(),
             tile_cache: TileCache::new(TILE_CACHE_BYTES),
             rows: std::sync::Mutex::new(()),
         }
@@ -48,6 +50,12 @@ impl MemoryStore {
     /// How many times the store was asked to rewrite its files ([`Store::erase_deleted`]).
     pub fn erasures(&self) -> u64 {
         self.erasures.load(Ordering::SeqCst)
+    }
+
+    /// How many batches were written ([`Store::write`] calls that succeeded): what is durable
+    /// together is what one write holds.
+    pub fn writes(&self) -> u64 {
+        self.writes.load(Ordering::SeqCst)
     }
 
     /// Makes every following write fail (or succeed again), as a full disk would.
@@ -131,6 +139,7 @@ impl Store for MemoryStore {
             }
         }
         drop(tables);
+        self.writes.fetch_add(1, Ordering::SeqCst);
         // After the write, so no reader keeps what it read before.
         if !tiles.is_empty() {
             self.tile_cache.forget(tiles);

@@ -5,6 +5,8 @@
 //! lets captures that share no event run side by side; [`crate::epcis::capture`] plans what is
 //! new and keeps the jobs; the committer signs and writes.
 
+use std::sync::{Arc, OnceLock};
+
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
@@ -20,10 +22,11 @@ use crate::api::ApiState;
 use crate::api::auth::Caller;
 use crate::api::events::{require_json_media, submit_for_answer};
 use crate::api::problem::ApiError;
-use crate::epcis::capture::{self, CaptureJob, ROLLBACK};
+use crate::epcis::capture::{self, CaptureJob, CapturePlan, ROLLBACK};
 use crate::epcis::inflight::EventKey;
 use crate::epcis::search;
 use crate::ingest::IngestError;
+use crate::store::Batch;
 
 /// Refuses what the binding lets a client ask for and Tally does not do.
 fn check_capture_headers(headers: &HeaderMap) -> Result<(), EpcisError> {
@@ -117,14 +120,34 @@ async fn capture(
         not_recorded,
     };
     let inputs = std::mem::take(&mut plan.inputs);
+    let mut stored_with_entries = false;
     if !inputs.is_empty() {
         let member = state.member().clone();
         let hash_ids = std::mem::take(&mut plan.hash_ids);
+        // The job is made by the writer from the receipts and stored in the entries' write.
+        let finished = Arc::new(OnceLock::new());
+        let made = finished.clone();
+        let pending = job.clone();
+        let listed = CapturePlan {
+            duplicate_events: plan.duplicate_events.clone(),
+            ..CapturePlan::default()
+        };
         let answer = submit_for_answer(&state, move |committer, reply| {
             let prepared = committer
                 .pipeline()
                 .prepare_classified(&member, inputs)?
-                .with_hash_ids(hash_ids);
+                .with_hash_ids(hash_ids)
+                .with_rows(move |receipts| {
+                    let done = capture::finished_job(pending, &listed, receipts, Timestamp::now());
+                    match capture::job_row(&done) {
+                        Ok(rows) => {
+                            let _ = made.set(done);
+                            rows
+                        }
+                        // Stored on its own below instead.
+                        Err(_) => Batch::default(),
+                    }
+                });
             committer.send_events(prepared, move |answer| {
                 drop(claim);
                 reply(answer);
@@ -132,11 +155,13 @@ async fn capture(
         })
         .await?;
         match answer {
-            Ok(receipts) => {
-                job.recorded = receipts.iter().filter(|r| !r.duplicate).count();
-                let entries: Vec<_> = receipts.iter().map(|r| r.hash).collect();
-                job.duplicate_events = plan.duplicate_events(Some(&entries));
-            }
+            Ok(receipts) => match finished.get() {
+                Some(done) => {
+                    job = done.clone();
+                    stored_with_entries = true;
+                }
+                None => job = capture::finished_job(job, &plan, &receipts, Timestamp::now()),
+            },
             Err(refused @ IngestError::Rejected(_)) => {
                 job.success = false;
                 job.errors = capture::ingest_problems(&plan, &refused);
@@ -145,12 +170,25 @@ async fn capture(
             Err(other) => return Err(ApiError::from(other).into()),
         }
     }
-    job.finished_at = Some(Timestamp::now().to_rfc3339());
     let store = state.store().clone();
-    let saved = job.clone();
-    state
-        .blocking(move || capture::save_job(store.as_ref(), &saved, Timestamp::now()))
-        .await??;
+    if stored_with_entries {
+        // The job is durable with its entries; what is left is housekeeping, which must not
+        // turn a recorded capture into an error.
+        let forgotten = state
+            .blocking(move || capture::forget_expired_jobs(store.as_ref(), Timestamp::now()))
+            .await;
+        if let Ok(Err(error)) = forgotten {
+            tracing::warn!(%error, "expired capture jobs not forgotten; the next capture will");
+        }
+    } else {
+        if job.finished_at.is_none() {
+            job.finished_at = Some(Timestamp::now().to_rfc3339());
+        }
+        let saved = job.clone();
+        state
+            .blocking(move || capture::save_job(store.as_ref(), &saved, Timestamp::now()))
+            .await??;
+    }
     tracing::debug!(
         token = %caller.name,
         capture = %job.capture_id,
