@@ -91,6 +91,12 @@ fn entries(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
+    // What a node does with an entry's bytes from a peer before any check: decode them,
+    // refusing any encoding but the canonical one (the event's JSON included).
+    let bytes = one.to_bytes().unwrap();
+    group.bench_function("decode", |b| {
+        b.iter(|| SignedEntry::from_bytes(black_box(&bytes), 1 << 20).unwrap())
+    });
     group.finish();
 
     for n in [64u64, 1024] {

@@ -17,6 +17,10 @@
 //! Changing anything here changes entry hashes: the pinned vectors in `docs/formats.md` and
 //! the tests exist to make that a deliberate act.
 
+mod canonical_form;
+
+pub use canonical_form::NotCanonical;
+
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -209,15 +213,12 @@ impl<'de> Deserialize<'de> for CanonicalJson {
             // Binary input is untrusted: accept it only if it is already canonical, so that
             // re-encoding a decoded entry gives back exactly the bytes that were signed.
             let text = String::deserialize(deserializer)?;
-            let value: serde_json::Value =
-                serde_json::from_str(&text).map_err(serde::de::Error::custom)?;
-            let canonical = Self::from_value(&value).map_err(serde::de::Error::custom)?;
-            if canonical.0 != text {
-                return Err(serde::de::Error::custom(
-                    "embedded JSON is not in canonical form",
-                ));
-            }
-            Ok(canonical)
+            canonical_form::check(&text).map_err(|e| {
+                serde::de::Error::custom(format_args!(
+                    "embedded JSON is not in canonical form: {e}"
+                ))
+            })?;
+            Ok(Self(text))
         }
     }
 }
