@@ -53,6 +53,7 @@ use tally_sdk::membership::consortium::Consortium;
 use crate::backup::Backups;
 use crate::commit::Committer;
 use crate::config::Config;
+use crate::epcis::capture::ExpirySweep;
 use crate::epcis::inflight::InFlight;
 use crate::replicate::net::NetHandle;
 use crate::store::Store;
@@ -79,6 +80,8 @@ struct Inner {
     /// The Event Hash IDs that EPCIS captures in flight are recording, so that captures run
     /// side by side and still recognise duplicates ([`crate::epcis::inflight`]).
     captures: Arc<InFlight>,
+    /// When captures next forget expired capture jobs.
+    capture_sweep: ExpirySweep,
     /// The concurrency limits of the route classes.
     shedding: shed::Shedding,
 }
@@ -115,6 +118,7 @@ impl ApiState {
                 network,
                 book,
                 captures: InFlight::new(),
+                capture_sweep: ExpirySweep::default(),
                 shedding,
             }),
         }
@@ -173,6 +177,11 @@ impl ApiState {
     /// The EPCIS captures in flight.
     pub fn captures(&self) -> &Arc<InFlight> {
         &self.inner.captures
+    }
+
+    /// When this node's captures next forget expired capture jobs.
+    pub fn capture_sweep(&self) -> &ExpirySweep {
+        &self.inner.capture_sweep
     }
 
     /// Runs blocking work (storage, verification) on the blocking pool.

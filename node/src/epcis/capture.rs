@@ -19,6 +19,7 @@
 //! sort by creation time.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -358,26 +359,14 @@ pub fn job_row(job: &CaptureJob) -> Result<Batch, StoreError> {
     Ok(batch)
 }
 
-/// Stores a finished job on its own, and forgets jobs older than [`JOB_RETENTION`] in the
-/// same write. (A job whose events are recorded is stored with them instead:
-/// [`crate::ingest::PreparedEvents::with_rows`].)
-pub fn save_job(store: &dyn Store, job: &CaptureJob, now: Timestamp) -> Result<(), StoreError> {
-    let mut batch = job_row(job)?;
-    expired_jobs(store, now, &mut batch)?;
-    store.write(batch)
+/// Stores a finished job on its own. (A job whose events are recorded is stored with them
+/// instead: [`crate::ingest::PreparedEvents::with_rows`].)
+pub fn save_job(store: &dyn Store, job: &CaptureJob) -> Result<(), StoreError> {
+    store.write(job_row(job)?)
 }
 
 /// Forgets jobs older than [`JOB_RETENTION`]; writes only when there are some.
 pub fn forget_expired_jobs(store: &dyn Store, now: Timestamp) -> Result<(), StoreError> {
-    let mut batch = Batch::default();
-    expired_jobs(store, now, &mut batch)?;
-    if batch.is_empty() {
-        return Ok(());
-    }
-    store.write(batch)
-}
-
-fn expired_jobs(store: &dyn Store, now: Timestamp, batch: &mut Batch) -> Result<(), StoreError> {
     let retention = u64::try_from(JOB_RETENTION.as_millis()).unwrap_or(u64::MAX);
     let cutoff = format!("{:012x}", now.millis().saturating_sub(retention));
     let expired = store.scan(
@@ -388,10 +377,48 @@ fn expired_jobs(store: &dyn Store, now: Timestamp, batch: &mut Batch) -> Result<
         },
         MAX_PAGE,
     )?;
+    if expired.is_empty() {
+        return Ok(());
+    }
+    let mut batch = Batch::default();
     for (key, _) in expired {
         batch.delete(Cf::Captures, key);
     }
-    Ok(())
+    store.write(batch)
+}
+
+/// How often a node looks for expired capture jobs: once a minute however many captures it
+/// takes. Each look scans the jobs from the oldest, over the deleted ones' tombstones until
+/// compaction drops them, so once a capture would make a busy node pay for it thousands of
+/// times a minute.
+pub const EXPIRY_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// When a node's captures next forget expired jobs; one for all of a node's captures.
+#[derive(Debug, Default)]
+pub struct ExpirySweep {
+    next_at_millis: AtomicU64,
+}
+
+impl ExpirySweep {
+    /// Whether the caller is to forget expired jobs now ([`forget_expired_jobs`]): yes for
+    /// the first caller at or after the time due, which moves it [`EXPIRY_SWEEP_INTERVAL`]
+    /// on; no for every other. A clock set back by more than the interval makes it due at
+    /// once, so a clock once wrong far ahead cannot stop the sweeps until it is reached again.
+    pub fn due(&self, now: Timestamp) -> bool {
+        let interval = u64::try_from(EXPIRY_SWEEP_INTERVAL.as_millis()).unwrap_or(u64::MAX);
+        let next = self.next_at_millis.load(AtomicOrdering::Relaxed);
+        let now_millis = now.millis();
+        (now_millis >= next || next > now_millis.saturating_add(interval))
+            && self
+                .next_at_millis
+                .compare_exchange(
+                    next,
+                    now_millis.saturating_add(interval),
+                    AtomicOrdering::Relaxed,
+                    AtomicOrdering::Relaxed,
+                )
+                .is_ok()
+    }
 }
 
 /// A stored job.
@@ -478,19 +505,49 @@ mod tests {
         let store = MemoryStore::new();
         let day = 24 * 3600 * 1000;
         let old = job_at(Timestamp(day));
-        save_job(&store, &old, Timestamp(day)).unwrap();
+        save_job(&store, &old).unwrap();
         let recent = job_at(Timestamp(20 * day));
-        save_job(&store, &recent, Timestamp(20 * day)).unwrap();
+        save_job(&store, &recent).unwrap();
         assert_eq!(job(&store, &old.capture_id).unwrap(), Some(old.clone()));
         let (page, next) = jobs(&store, None, 1).unwrap();
         assert_eq!(page, vec![old.clone()]);
         let (page, next) = jobs(&store, next.as_deref(), 1).unwrap();
         assert_eq!(page, vec![recent.clone()]);
         assert_eq!(jobs(&store, next.as_deref(), 1).unwrap().0, Vec::new());
-        // A job saved 31 days after the first one removes it.
-        let later = job_at(Timestamp(32 * day));
-        save_job(&store, &later, Timestamp(32 * day)).unwrap();
+        // Thirty days on, the first is still kept; a day later it is forgotten.
+        forget_expired_jobs(&store, Timestamp(31 * day - 1)).unwrap();
+        assert_eq!(job(&store, &old.capture_id).unwrap(), Some(old.clone()));
+        forget_expired_jobs(&store, Timestamp(32 * day)).unwrap();
         assert_eq!(job(&store, &old.capture_id).unwrap(), None);
         assert_eq!(job(&store, &recent.capture_id).unwrap(), Some(recent));
+    }
+
+    #[test]
+    fn forgetting_writes_only_when_a_job_expired() {
+        let store = MemoryStore::new();
+        save_job(&store, &job_at(Timestamp(1_000))).unwrap();
+        let writes = store.writes();
+        forget_expired_jobs(&store, Timestamp(2_000)).unwrap();
+        assert_eq!(store.writes(), writes);
+    }
+
+    #[test]
+    fn expired_jobs_are_looked_for_once_an_interval_however_many_captures() {
+        let sweep = ExpirySweep::default();
+        let minute = 60_000;
+        assert!(sweep.due(Timestamp(5 * minute)), "the first capture looks");
+        assert!(!sweep.due(Timestamp(5 * minute)));
+        assert!(!sweep.due(Timestamp(6 * minute - 1)));
+        assert!(
+            sweep.due(Timestamp(6 * minute)),
+            "a minute on, one looks again"
+        );
+        assert!(!sweep.due(Timestamp(6 * minute)));
+        // A clock set back a little does not make every capture look; set back further
+        // than the interval, the next capture looks and the minute restarts from there.
+        assert!(!sweep.due(Timestamp(6 * minute + 1)));
+        assert!(sweep.due(Timestamp(minute)));
+        assert!(!sweep.due(Timestamp(minute)));
+        assert!(sweep.due(Timestamp(2 * minute)));
     }
 }

@@ -170,24 +170,27 @@ async fn capture(
             Err(other) => return Err(ApiError::from(other).into()),
         }
     }
-    let store = state.store().clone();
-    if stored_with_entries {
-        // The job is durable with its entries; what is left is housekeeping, which must not
-        // turn a recorded capture into an error.
-        let forgotten = state
-            .blocking(move || capture::forget_expired_jobs(store.as_ref(), Timestamp::now()))
-            .await;
-        if let Ok(Err(error)) = forgotten {
-            tracing::warn!(%error, "expired capture jobs not forgotten; the next capture will");
-        }
-    } else {
+    if !stored_with_entries {
         if job.finished_at.is_none() {
             job.finished_at = Some(Timestamp::now().to_rfc3339());
         }
         let saved = job.clone();
+        let store = state.store().clone();
         state
-            .blocking(move || capture::save_job(store.as_ref(), &saved, Timestamp::now()))
+            .blocking(move || capture::save_job(store.as_ref(), &saved))
             .await??;
+    }
+    let now = Timestamp::now();
+    if state.capture_sweep().due(now) {
+        // The job is durable; what is left is housekeeping, which must not turn a recorded
+        // capture into an error.
+        let store = state.store().clone();
+        let forgotten = state
+            .blocking(move || capture::forget_expired_jobs(store.as_ref(), now))
+            .await;
+        if let Ok(Err(error)) = forgotten {
+            tracing::warn!(%error, "expired capture jobs not forgotten; tried again in a minute");
+        }
     }
     tracing::debug!(
         token = %caller.name,
