@@ -16,7 +16,9 @@
 //! for every entry: what `scripts/bench-peers.sh` sets beside Hypercore's awaited appends).
 //!
 //! Run: `cargo bench -p tally-node --bench ingest` (`TALLY_BENCH_EVENT_IDS=1`: every event
-//! with an `eventID` of its own).
+//! with an `eventID` of its own; `TALLY_BENCH_PER_MEMBER=N`: chains of `N` entries instead of
+//! 8,000, e.g. 200,000 for the one timed run at the replication benchmark's 1,000,000 entries,
+//! with `-- ingest_one_at_a_time` so criterion does not repeat it).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -44,6 +46,7 @@ use tally_sdk::membership::consortium::Consortium;
 use tally_sdk::membership::keyfile::MemberKeys;
 use tally_sdk::membership::template::demo_consortium;
 
+/// Entries in each member's chain, unless `TALLY_BENCH_PER_MEMBER` says otherwise.
 const PER_MEMBER: u64 = 8_000;
 const REQUEST: usize = 1_000;
 /// Orders with private fields stored before the purge runs (more than a run purges).
@@ -51,12 +54,16 @@ const PURGED: usize = 5_000;
 /// Entries of the one-at-a-time group.
 const ONE_BY_ONE: u64 = 2_000;
 
-/// A member's chain of `PER_MEMBER` arrivals, signed; with `TALLY_BENCH_EVENT_IDS` set, each
-/// event has an `eventID` of its own (so the node also computes and indexes its Event Hash
-/// ID).
+/// A member's chain of `PER_MEMBER` arrivals (or `TALLY_BENCH_PER_MEMBER`), signed; with
+/// `TALLY_BENCH_EVENT_IDS` set, each event has an `eventID` of its own (so the node also
+/// computes and indexes its Event Hash ID).
 fn signed_chain(genesis: &Consortium, keys: &MemberKeys) -> Vec<SignedEntry> {
     let with_ids = std::env::var_os("TALLY_BENCH_EVENT_IDS").is_some();
-    common::chain_of(genesis, keys, 0, PER_MEMBER, None, |seq| {
+    let per_member = std::env::var("TALLY_BENCH_PER_MEMBER")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(PER_MEMBER);
+    common::chain_of(genesis, keys, 0, per_member, None, |seq| {
         let mut event = common::arrival(&keys.member, seq);
         if with_ids {
             event["eventID"] = format!("urn:tally:bench:{}:{seq}", keys.member).into();
