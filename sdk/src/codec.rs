@@ -141,7 +141,7 @@ pub struct CanonicalJson(String);
 impl CanonicalJson {
     /// Canonicalises a JSON value.
     pub fn from_value(value: &serde_json::Value) -> Result<Self, CodecError> {
-        serde_json_canonicalizer::to_string(value)
+        canonical_form::write(value)
             .map(Self)
             .map_err(|e| CodecError::Json(e.to_string()))
     }

@@ -1,6 +1,7 @@
-//! Whether JSON text is already in RFC 8785 (JCS) canonical form, decided in one pass over
-//! the text without building a value: what a node does to every event and private value a
-//! peer sends it.
+//! RFC 8785 (JCS) canonical JSON: whether text is already in canonical form, decided in one
+//! pass over the text without building a value (what a node does to every event and private
+//! value a peer sends it), and writing a value in it ([`write`], what capture and the HTTP API
+//! do to every event they are given).
 //!
 //! The rule is the one Tally has always applied to embedded JSON in binary input: the text is
 //! canonical when parsing it (serde_json) and canonicalising the result
@@ -9,6 +10,10 @@
 //! about a tenth of a replicating node's CPU. This module reads the text once and accepts the
 //! same texts: the property tests below hold it to the literal rule, so nodes of different
 //! versions still agree on which entries are well formed.
+//!
+//! [`write`] likewise produces exactly what serde_json_canonicalizer produces, without
+//! re-parsing each member name to sort the members (as that crate does); a property test
+//! compares the two on arbitrary values.
 //!
 //! What canonical text looks like, and so what is checked here:
 //! * no whitespace outside strings, nothing after the value;
@@ -53,6 +58,97 @@ pub fn check(text: &str) -> Result<(), NotCanonical> {
         return scanner.fail("text after the value");
     }
     Ok(())
+}
+
+/// Writes `value` in canonical form.
+pub fn write(value: &serde_json::Value) -> Result<String, serde_json::Error> {
+    let mut out = String::with_capacity(256);
+    write_value(value, &mut out)?;
+    Ok(out)
+}
+
+fn write_value(value: &serde_json::Value, out: &mut String) -> Result<(), serde_json::Error> {
+    use serde_json::Value;
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(true) => out.push_str("true"),
+        Value::Bool(false) => out.push_str("false"),
+        Value::Number(number) => write_number(number, out)?,
+        Value::String(text) => write_string(text, out),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_value(item, out)?;
+            }
+            out.push(']');
+        }
+        Value::Object(members) => {
+            let mut sorted: Vec<(&String, &Value)> = members.iter().collect();
+            sorted.sort_unstable_by(|a, b| utf16_order(a.0, b.0));
+            out.push('{');
+            for (i, (name, member)) in sorted.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_string(name, out);
+                out.push(':');
+                write_value(member, out)?;
+            }
+            out.push('}');
+        }
+    }
+    Ok(())
+}
+
+/// Integers up to 2^53 are exact doubles, which ECMAScript prints digit for digit.
+const EXACT_INTEGER: u64 = 1 << 53;
+
+fn write_number(number: &serde_json::Number, out: &mut String) -> Result<(), serde_json::Error> {
+    use std::fmt::Write;
+    if let Some(n) = number.as_u64().filter(|n| *n <= EXACT_INTEGER) {
+        let _ = write!(out, "{n}");
+    } else if let Some(n) = number
+        .as_i64()
+        .filter(|n| n.unsigned_abs() <= EXACT_INTEGER)
+    {
+        let _ = write!(out, "{n}");
+    } else {
+        out.push_str(&serde_json_canonicalizer::to_string(number)?);
+    }
+    Ok(())
+}
+
+fn write_string(text: &str, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push('"');
+    let mut plain_from = 0;
+    for (i, byte) in text.bytes().enumerate() {
+        let short = match byte {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            0x08 => "\\b",
+            0x09 => "\\t",
+            0x0a => "\\n",
+            0x0c => "\\f",
+            0x0d => "\\r",
+            0x00..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&text[plain_from..i]);
+        plain_from = i + 1;
+        if short.is_empty() {
+            out.push_str("\\u00");
+            out.push(char::from(HEX[usize::from(byte >> 4)]));
+            out.push(char::from(HEX[usize::from(byte & 0xf)]));
+        } else {
+            out.push_str(short);
+        }
+    }
+    out.push_str(&text[plain_from..]);
+    out.push('"');
 }
 
 struct Scanner<'a> {

@@ -96,6 +96,11 @@ proptest! {
     }
 
     #[test]
+    fn writes_what_the_canonicaliser_writes(value in arb_json()) {
+        prop_assert_eq!(write(&value).unwrap(), canonical(&value));
+    }
+
+    #[test]
     fn agrees_on_texts_as_serde_json_writes_them(value in arb_json()) {
         agree(&serde_json::to_string(&value).unwrap())?;
         agree(&serde_json::to_string_pretty(&value).unwrap())?;
@@ -210,5 +215,27 @@ fn canonical_forms_that_look_unusual_pass() {
     ] {
         let text = canonical(&value);
         assert_eq!(check(&text), Ok(()), "{text}");
+        assert_eq!(write(&value).unwrap(), text);
     }
+}
+
+#[test]
+fn integers_at_the_edge_of_exact_doubles_are_written_as_the_canonicaliser_writes_them() {
+    let edge = 1i64 << 53;
+    for n in [
+        edge - 1,
+        edge,
+        edge + 1,
+        edge + 2,
+        -edge - 1,
+        -edge,
+        i64::MIN,
+        i64::MAX,
+    ] {
+        assert_eq!(write(&json!(n)).unwrap(), canonical(&json!(n)), "{n}");
+    }
+    assert_eq!(
+        write(&json!(u64::MAX)).unwrap(),
+        canonical(&json!(u64::MAX))
+    );
 }
