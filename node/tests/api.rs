@@ -445,6 +445,34 @@ async fn every_class_of_bad_request_gets_a_problem_and_changes_nothing() {
     problem(&reply, StatusCode::PAYLOAD_TOO_LARGE);
     let reply = post(&app, "/v1/events", &json!([])).await;
     problem(&reply, StatusCode::BAD_REQUEST);
+    // The body must be JSON as a whole, whichever item breaks it, and nothing may follow it.
+    for broken in [
+        &b"[{\"type\":\"ObjectEvent\"}, {\"type\":"[..],
+        b"{} and more",
+        b"[\"\xff\"]",
+    ] {
+        let reply = call(
+            &app,
+            Method::POST,
+            "/v1/events",
+            Some(WRITER),
+            Some(broken.to_vec()),
+        )
+        .await;
+        problem(&reply, StatusCode::BAD_REQUEST);
+    }
+    // An array laid out with spaces is still split into its items, each named when refused.
+    let reply = call(
+        &app,
+        Method::POST,
+        "/v1/entries",
+        Some(WRITER),
+        Some(b" \n [ \"an entry?\" , 7 ] \n".to_vec()),
+    )
+    .await;
+    let body = problem(&reply, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["errors"][0]["index"], 0);
+    assert_eq!(body["errors"][1]["index"], 1);
 
     // Invalid events: each refused item is named with its field; the good one is not stored.
     let mut bad_time = good.clone();

@@ -20,6 +20,7 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use tally_sdk::codec::CanonicalJson;
 use tally_sdk::entry::SignedEntry;
 use tally_sdk::event::{EVENT_FIELDS, unknown_tally_members};
@@ -52,10 +53,10 @@ pub(super) fn require_json_media(headers: &HeaderMap, expected: &str) -> Result<
     Ok(())
 }
 
-/// Reads a JSON body: checks the media type and size, and parses it.
-fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
+/// Reads a JSON body: checks the media type and size.
+fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     require_json_media(headers, "JSON (Content-Type: application/json)")?;
-    let bytes = body.map_err(|e| {
+    body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::too_large(format!(
                 "the body is larger than this node takes: {}",
@@ -64,23 +65,30 @@ fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result
         } else {
             ApiError::bad_request(e.body_text())
         }
-    })?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))
+    })
+}
+
+fn not_json(error: serde_json::Error) -> ApiError {
+    ApiError::bad_request(format!("the body is not valid JSON: {error}"))
 }
 
 /// The items of a write: the body is one item or an array of them, at most `max_batch`; each
-/// is parsed by `parse`, and every item that fails is named in one refusal.
+/// is parsed by `parse`, and every item that fails is named in one refusal. The body is
+/// checked as JSON whole, then each item is parsed once, from its own text, straight into
+/// what it is (not first into a JSON tree of the whole request).
 fn read_items<T>(
     state: &ApiState,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
     what: &str,
-    parse: impl Fn(usize, Value) -> Result<T, ItemError>,
+    parse: impl Fn(usize, &str) -> Result<T, ItemError>,
 ) -> Result<Vec<T>, ApiError> {
-    let items = match json_body(headers, body)? {
-        Value::Array(items) => items,
-        one => vec![one],
+    let bytes = json_body(headers, body)?;
+    let whole: &RawValue = serde_json::from_slice(&bytes).map_err(not_json)?;
+    let items: Vec<&RawValue> = if whole.get().starts_with('[') {
+        serde_json::from_str(whole.get()).map_err(not_json)?
+    } else {
+        vec![whole]
     };
     if items.is_empty() {
         return Err(ApiError::bad_request(format!("the array holds no {what}")));
@@ -95,7 +103,7 @@ fn read_items<T>(
     let mut parsed = Vec::with_capacity(items.len());
     let mut errors = Vec::new();
     for (index, item) in items.into_iter().enumerate() {
-        match parse(index, item) {
+        match parse(index, item.get()) {
             Ok(value) => parsed.push(value),
             Err(error) => errors.push(error),
         }
@@ -293,7 +301,14 @@ pub async fn post_events(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<WriteReceipt>), ApiError> {
     caller.require_member()?;
-    let inputs = read_items(&state, &headers, body, "events", event_input)?;
+    let inputs = read_items(&state, &headers, body, "events", |index, item| {
+        let value = serde_json::from_str(item).map_err(|e| ItemError {
+            index,
+            field: None,
+            detail: format!("not valid JSON: {e}"),
+        })?;
+        event_input(index, value)
+    })?;
     let member = state.member().clone();
     let receipts = submit(&state, move |committer, reply| {
         let prepared = committer.pipeline().prepare(&member, inputs)?;
@@ -334,7 +349,7 @@ pub async fn post_entries(
 ) -> Result<(StatusCode, Json<WriteReceipt>), ApiError> {
     caller.require_member()?;
     let entries = read_items(&state, &headers, body, "entries", |index, item| {
-        serde_json::from_value::<SignedEntry>(item).map_err(|e| ItemError {
+        serde_json::from_str::<SignedEntry>(item).map_err(|e| ItemError {
             index,
             field: None,
             detail: format!("not a signed entry: {e}"),
