@@ -19,8 +19,6 @@
 
 mod canonical_form;
 
-pub use canonical_form::NotCanonical;
-
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 

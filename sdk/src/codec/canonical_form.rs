@@ -20,8 +20,8 @@
 //! * object members sorted by their names' UTF-16 code units, no name twice;
 //! * strings escape `"`, `\` and the control characters, and nothing else: `\b \t \n \f \r`
 //!   in their short forms, the other controls as `\u00xx` in lower-case hex;
-//! * numbers as ECMAScript prints the nearest double (`1.5`, `100`, `1e+21`, never `1.50`,
-//!   `1E2` or `-0`);
+//! * numbers as ECMAScript prints the double they denote (`1.5`, `100`, `1e+21`, never
+//!   `1.50`, `1E2` or `-0`);
 //! * at most [`MAX_DEPTH`] arrays and objects nested, serde_json's own limit.
 
 use std::borrow::Cow;
