@@ -94,9 +94,14 @@ impl ProductId {
     /// products are accepted ([`ParseOptions::LEGACY`]): `/gtin/`-style short names and
     /// GTIN-8/12/13, which become GTIN-14.
     pub fn parse(input: &str) -> Result<Self, Gs1Error> {
-        if let Some(id) = Self::canonical_item(input) {
-            return Ok(id);
+        match Self::canonical_item(input) {
+            Some(id) => Ok(id),
+            None => Self::parse_in_general(input),
         }
+    }
+
+    /// Every identifier `parse` takes, through the EPC URI and Digital Link parsers.
+    fn parse_in_general(input: &str) -> Result<Self, Gs1Error> {
         if input.len() > MAX_INPUT {
             return Err(Gs1Error::NotAnIdentifier(error::truncate(input)));
         }
@@ -282,25 +287,6 @@ mod tests {
         }
     }
 
-    /// The general parser alone, as `ProductId::parse` is without its shortcut.
-    fn parse_in_general(input: &str) -> Result<ProductId, Gs1Error> {
-        let key = if input.starts_with("urn:epc:") {
-            epc_uri::parse_epc_uri(input)?
-        } else {
-            DigitalLink::parse_with(input, &ParseOptions::LEGACY)?
-                .key()
-                .clone()
-        };
-        let key = constrain(key);
-        Ok(ProductId {
-            canonical: format!("{CANONICAL_STEM}{}", key.path()),
-            key: KeyParts {
-                primary: key.primary,
-                qualifiers: key.qualifiers,
-            },
-        })
-    }
-
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2_000))]
 
@@ -337,10 +323,10 @@ mod tests {
             }
             let input = format!("{stem}{gtin}{separator}{serial}");
             if let Some(shortcut) = ProductId::canonical_item(&input) {
-                prop_assert_eq!(parse_in_general(&input).ok(), Some(shortcut.clone()), "{}", input);
+                prop_assert_eq!(ProductId::parse_in_general(&input).ok(), Some(shortcut.clone()), "{}", input);
                 prop_assert_eq!(shortcut.as_str(), input.as_str());
             } else {
-                prop_assert_eq!(ProductId::parse(&input).ok(), parse_in_general(&input).ok());
+                prop_assert_eq!(ProductId::parse(&input).ok(), ProductId::parse_in_general(&input).ok());
             }
         }
     }
