@@ -84,11 +84,11 @@ fn read_items<T>(
     parse: impl Fn(usize, &str) -> Result<T, ItemError>,
 ) -> Result<Vec<T>, ApiError> {
     let bytes = json_body(headers, body)?;
-    let whole: &RawValue = serde_json::from_slice(&bytes).map_err(not_json)?;
-    let items: Vec<&RawValue> = if whole.get().starts_with('[') {
-        serde_json::from_str(whole.get()).map_err(not_json)?
+    let is_array = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
+    let items: Vec<&RawValue> = if is_array {
+        serde_json::from_slice(&bytes).map_err(not_json)?
     } else {
-        vec![whole]
+        vec![serde_json::from_slice(&bytes).map_err(not_json)?]
     };
     if items.is_empty() {
         return Err(ApiError::bad_request(format!("the array holds no {what}")));
