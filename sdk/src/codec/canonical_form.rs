@@ -243,11 +243,16 @@ impl<'a> Scanner<'a> {
         Ok(())
     }
 
+    /// Steps over the closing bracket of the array or object being read.
+    fn leave(&mut self) {
+        self.at += 1;
+        self.depth -= 1;
+    }
+
     fn object(&mut self) -> Result<(), NotCanonical> {
         self.enter()?;
         if self.peek() == Some(b'}') {
-            self.at += 1;
-            self.depth -= 1;
+            self.leave();
             return Ok(());
         }
         let mut previous: Option<Name<'a>> = None;
@@ -281,8 +286,7 @@ impl<'a> Scanner<'a> {
             match self.peek() {
                 Some(b',') => self.at += 1,
                 Some(b'}') => {
-                    self.at += 1;
-                    self.depth -= 1;
+                    self.leave();
                     return Ok(());
                 }
                 _ => return self.fail("expected ',' or '}' right after a member"),
@@ -293,8 +297,7 @@ impl<'a> Scanner<'a> {
     fn array(&mut self) -> Result<(), NotCanonical> {
         self.enter()?;
         if self.peek() == Some(b']') {
-            self.at += 1;
-            self.depth -= 1;
+            self.leave();
             return Ok(());
         }
         loop {
@@ -302,8 +305,7 @@ impl<'a> Scanner<'a> {
             match self.peek() {
                 Some(b',') => self.at += 1,
                 Some(b']') => {
-                    self.at += 1;
-                    self.depth -= 1;
+                    self.leave();
                     return Ok(());
                 }
                 _ => return self.fail("expected ',' or ']' right after an element"),
